@@ -1,0 +1,3 @@
+"""Observatory: a conversation-analysis service."""
+
+__version__ = "0.1.0"

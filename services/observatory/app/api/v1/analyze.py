@@ -1,0 +1,204 @@
+"""Single-conversation analysis: submit, read, cancel, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Header, Response, status
+from fastapi.responses import JSONResponse
+
+from app.analysis import AnalysisOptions
+from app.api.deps import SessionDep, StateDep
+from app.conversation.parsers import Limits, parse_conversation
+from app.core.errors import Conflict, NotFound, ServiceUnavailable
+from app.jobs.base import AnalysisJob, QueueFull
+from app.models import repository as repo
+from app.models.database import Analysis, utcnow
+from app.models.schemas import (
+    AnalysisAccepted,
+    AnalysisResult,
+    AnalyzeRequest,
+    CancelResponse,
+    Problem,
+)
+
+router = APIRouter(prefix="/api/v1/analyze", tags=["analysis"])
+log = structlog.get_logger(__name__)
+
+_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The conversation is empty, malformed or over a limit."},
+    413: {"model": Problem, "description": "The request body is over the size limit."},
+    422: {
+        "model": Problem,
+        "description": "The body is not valid JSON or does not fit the schema.",
+    },
+    503: {"model": Problem, "description": "The queue is full; retry after `Retry-After` seconds."},
+}
+
+
+def _prefer_wait(prefer: str | None, cap: float) -> float:
+    if not prefer:
+        return 0.0
+    m = _WAIT.search(prefer)
+    return min(float(m.group(1)), cap) if m else 0.0
+
+
+def render(row: Analysis) -> dict[str, Any]:
+    """The public view of an analysis: its metadata, and the §4 result fields once completed."""
+    body: dict[str, Any] = {
+        "id": row.id,
+        "status": row.status,
+        "stage": row.stage,
+        "processing_time": None
+        if row.processing_ms is None
+        else round(row.processing_ms / 1000, 4),
+        "created_at": row.created_at,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+        "expires_at": row.expires_at,
+        "error": row.error,
+        "message_count": row.message_count,
+        "fingerprint": row.fingerprint,
+        "options": row.options,
+    }
+    if row.status == repo.COMPLETED and row.result:
+        body.update(row.result)
+    return body
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AnalysisAccepted,
+    responses={
+        200: {"model": AnalysisResult, "description": "Done within `Prefer: wait=N`."},
+        **ERRORS,
+    },
+)
+async def submit(
+    body: AnalyzeRequest,
+    state: StateDep,
+    response: Response,
+    prefer: str | None = Header(
+        None, description="`wait=N`: answer 200 with the result if done within N s."
+    ),
+) -> Any:
+    """Submit one conversation for analysis; 202 with its id, or 200 with the result under `Prefer: wait=N`."""
+    settings = state.settings
+    limits = Limits(
+        max_messages=settings.max_messages,
+        max_conversation_bytes=settings.max_conversation_bytes,
+        max_message_chars=settings.max_message_chars,
+    )
+    conversation = await asyncio.to_thread(
+        parse_conversation,
+        conversation_text=body.conversation_text,
+        messages=body.messages,
+        data=body.data,
+        format=body.format,
+        limits=limits,
+    )
+    opts = body.options
+    options = AnalysisOptions(
+        pattern_types=frozenset(opts.pattern_types), include_insights=opts.include_insights
+    )
+    async with state.sessions() as session, session.begin():
+        row = await repo.create(
+            session,
+            fingerprint=conversation.fingerprint(),
+            message_count=len(conversation),
+            char_count=conversation.char_count,
+            source_format=conversation.source_format,
+            options=opts.model_dump(),
+            owner=None,
+            result_ttl=timedelta(days=settings.result_ttl_days),
+        )
+    job = AnalysisJob(row.id, conversation, options, opts.observer, opts.priority)
+    try:
+        await state.queue.submit(job)
+    except QueueFull as exc:
+        async with state.sessions() as session, session.begin():
+            await repo.remove(session, row.id)
+        raise ServiceUnavailable(
+            f"{exc}; retry after {settings.queue_full_retry_after_seconds} seconds",
+            headers={"Retry-After": str(settings.queue_full_retry_after_seconds)},
+        ) from None
+    del conversation, job
+    log.info("analysis.submitted", analysis_id=row.id, messages=row.message_count)
+    wait = _prefer_wait(prefer, settings.max_wait_seconds)
+    headers = {"Location": f"/api/v1/analyze/{row.id}"}
+    if wait > 0:
+        await state.queue.wait(row.id, wait)
+        async with state.sessions() as session:
+            current = await repo.get(session, row.id)
+        headers["Preference-Applied"] = f"wait={wait:g}"
+        if current is not None and current.status in repo.FINISHED:
+            return JSONResponse(
+                AnalysisResult.model_validate(render(current)).model_dump(mode="json"),
+                status_code=200,
+                headers=headers,
+            )
+    response.headers.update(headers)
+    return AnalysisAccepted(
+        id=row.id, status="pending", created_at=row.created_at, expires_at=row.expires_at
+    )
+
+
+async def _load(session: SessionDep, analysis_id: str) -> Analysis:
+    row = await repo.get(session, analysis_id)
+    if row is None:
+        raise NotFound(f"no analysis with id '{analysis_id}' (it may have expired or been deleted)")
+    return row
+
+
+@router.get("/{analysis_id}", response_model=AnalysisResult, responses={404: {"model": Problem}})
+async def read(analysis_id: str, session: SessionDep, state: StateDep) -> Any:
+    """Status of an analysis and, once completed, its full result."""
+    row = await _load(session, analysis_id)
+    await repo.touch(session, row, timedelta(days=state.settings.result_ttl_days))
+    await session.commit()
+    return JSONResponse(AnalysisResult.model_validate(render(row)).model_dump(mode="json"))
+
+
+@router.post(
+    "/{analysis_id}/cancel",
+    response_model=CancelResponse,
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+)
+async def cancel(analysis_id: str, session: SessionDep, state: StateDep) -> CancelResponse:
+    """Stop a queued or running analysis; its result is never stored. 409 if already finished."""
+    row = await _load(session, analysis_id)
+    moved = await repo.transition(
+        session, analysis_id, repo.ACTIVE, repo.CANCELLED, finished_at=utcnow(), stage=None
+    )
+    if not moved:
+        await session.rollback()
+        await session.refresh(row)
+        raise Conflict(
+            f"analysis '{analysis_id}' is already {row.status}; only pending or processing work can be cancelled"
+        )
+    await session.commit()
+    await state.queue.cancel(analysis_id)
+    log.info("analysis.cancel", analysis_id=analysis_id)
+    return CancelResponse(id=analysis_id, status="cancelled")
+
+
+@router.delete(
+    "/{analysis_id}", status_code=status.HTTP_204_NO_CONTENT, responses={404: {"model": Problem}}
+)
+async def erase(analysis_id: str, session: SessionDep, state: StateDep) -> Response:
+    """Erase an analysis and its result; running work is cancelled first."""
+    row = await _load(session, analysis_id)
+    if row.status in repo.ACTIVE:
+        await repo.transition(session, analysis_id, repo.ACTIVE, repo.CANCELLED)
+        await session.commit()
+        await state.queue.cancel(analysis_id)
+    await repo.remove(session, analysis_id)
+    await session.commit()
+    log.info("analysis.delete", analysis_id=analysis_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

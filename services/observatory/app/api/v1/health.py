@@ -1,0 +1,44 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from app import __version__
+from app.api.deps import StateDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/health/ready", responses={503: {"description": "A required component is down."}})
+async def ready(state: StateDep) -> JSONResponse:
+    """Readiness: database reachable, queue accepting work, observer status."""
+    checks: dict[str, Any] = {}
+    ok = True
+    try:
+        async with state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = {"status": "ok", "backend": state.engine.dialect.name}
+    except Exception as exc:
+        ok = False
+        checks["database"] = {"status": "error", "error": type(exc).__name__}
+    stats = state.queue.stats()
+    queue_ok = stats["queued"] < stats["capacity"] and stats["workers"] > 0
+    ok = ok and queue_ok
+    checks["queue"] = {"status": "ok" if queue_ok else "full", **stats}
+    if state.observer is not None:
+        checks["observer"] = await state.observer.readiness()
+    else:
+        checks["observer"] = {"status": "disabled"}
+    body = {"status": "ready" if ok else "unavailable", "checks": checks}
+    return JSONResponse(body, status_code=200 if ok else 503)

@@ -1,0 +1,66 @@
+"""Settings, read from the environment (prefix ``OBSERVATORY_``) and an optional ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OBSERVATORY_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    environment: Literal["development", "production", "test"] = "development"
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Storage: SQLite (WAL) by default; a postgresql+asyncpg:// URL for scale-out.
+    database_url: str = "sqlite+aiosqlite:///./observatory.db"
+    migrate_on_start: bool = True
+
+    # Input limits (SPEC §3).
+    max_messages: int = Field(20_000, ge=1)
+    max_conversation_bytes: int = Field(5 * 1024 * 1024, ge=1024)
+    max_message_chars: int = Field(200_000, ge=1)
+    max_batch_conversations: int = Field(1_000, ge=1)
+    max_batch_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+
+    # The in-process job runner.
+    worker_concurrency: int = Field(2, ge=1)
+    queue_max_size: int = Field(100, ge=1)
+    analysis_timeout_seconds: float = Field(120.0, gt=0)
+    max_wait_seconds: float = Field(60.0, ge=0)
+    queue_full_retry_after_seconds: int = Field(5, ge=1)
+
+    # Retention (SPEC §8).
+    result_ttl_days: int = Field(30, ge=1)
+    metadata_ttl_days: int = Field(90, ge=1)
+
+    # The observer: an LLM behind Ollama's HTTP API (SPEC §4, docs/decisions/0002).
+    observer_mode: Literal["auto", "off", "required"] = "auto"
+    observer_base_url: str = "http://127.0.0.1:11434"
+    observer_model: str = "observer"
+    observer_request_timeout_seconds: float = Field(120.0, gt=0)
+    observer_connect_timeout_seconds: float = Field(3.0, gt=0)
+    observer_analysis_timeout_seconds: float = Field(600.0, gt=0)
+    observer_num_ctx: int = Field(8192, ge=1024)
+    observer_num_predict: int = Field(1536, ge=128)
+    observer_max_concurrency: int = Field(2, ge=1)
+    observer_keep_alive: str = "5m"
+    observer_temperature: float = Field(0.2, ge=0, le=2)
+    observer_seed: int = 42
+    observer_chunk_overlap_messages: int = Field(2, ge=0, le=16)
+    observer_breaker_failures: int = Field(3, ge=1)
+    observer_breaker_open_seconds: float = Field(30.0, gt=0)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,50 @@
+"""One error base class carrying its HTTP status and a stable name; one handler renders it."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ObservatoryError(Exception):
+    """An expected failure with a message safe to show to the client."""
+
+    status_code: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad Request"
+    type_: ClassVar[str] = "bad-request"
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class InputError(ObservatoryError):
+    """The submitted conversation cannot be accepted (400)."""
+
+    status_code = 400
+    title = "Invalid conversation"
+    type_ = "invalid-input"
+
+
+class PayloadTooLarge(ObservatoryError):
+    status_code = 413
+    title = "Payload Too Large"
+    type_ = "payload-too-large"
+
+
+class NotFound(ObservatoryError):
+    status_code = 404
+    title = "Not Found"
+    type_ = "not-found"
+
+
+class Conflict(ObservatoryError):
+    status_code = 409
+    title = "Conflict"
+    type_ = "conflict"
+
+
+class ServiceUnavailable(ObservatoryError):
+    status_code = 503
+    title = "Service Unavailable"
+    type_ = "unavailable"

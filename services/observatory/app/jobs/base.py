@@ -1,0 +1,53 @@
+"""The job-queue interface the API talks to. The embedded default runs jobs in-process; a
+Redis-backed queue implements the same interface for scale-out, so the API never knows which
+one runs."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.analysis import AnalysisOptions
+from app.conversation import Conversation
+
+PRIORITIES = {"high": 0, "normal": 1, "low": 2}
+
+
+class QueueFull(Exception):
+    """The queue holds as many jobs as it may; the client should retry later."""
+
+
+@dataclass(slots=True)
+class AnalysisJob:
+    analysis_id: str
+    conversation: Conversation | None
+    options: AnalysisOptions
+    observer_mode: str = "auto"
+    priority: str = "normal"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class JobQueue(abc.ABC):
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    async def submit(self, job: AnalysisJob) -> None:
+        """Queue ``job`` (its row is already committed as pending); raises ``QueueFull``."""
+
+    @abc.abstractmethod
+    async def cancel(self, analysis_id: str) -> None:
+        """Stop ``analysis_id`` if it is queued or running here. The caller has already moved
+        its row to ``cancelled``; this frees the worker and guarantees nothing is stored."""
+
+    @abc.abstractmethod
+    async def wait(self, analysis_id: str, timeout: float) -> None:
+        """Return when ``analysis_id`` finished (any outcome) or after ``timeout`` seconds."""
+
+    @abc.abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """Queue depth, running jobs and capacity, for readiness and metrics."""

@@ -1,0 +1,116 @@
+"""The embedded queue: a bounded priority queue and N worker tasks in this process.
+
+CPU-bound analysis runs on a dedicated thread pool of the same size as the worker count, so
+the event loop keeps answering requests; cancellation reaches the thread through its
+``CancelToken`` and the observer stage through task cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import structlog
+
+from app.core.cancellation import CancelToken
+from app.jobs.base import PRIORITIES, AnalysisJob, JobQueue, QueueFull
+from app.jobs.execute import JobContext, execute
+
+log = structlog.get_logger(__name__)
+
+
+class InProcessQueue(JobQueue):
+    def __init__(
+        self, ctx_factory: Any, *, concurrency: int, max_size: int, timeout: float
+    ) -> None:
+        """``ctx_factory(executor)`` builds the ``JobContext`` once the thread pool exists."""
+        self._ctx_factory = ctx_factory
+        self._concurrency = concurrency
+        self._max_size = max_size
+        self._timeout = timeout
+        self._queue: asyncio.PriorityQueue[tuple[int, int, AnalysisJob]] = asyncio.PriorityQueue()
+        self._seq = itertools.count()
+        self._workers: list[asyncio.Task[None]] = []
+        self._running: dict[str, tuple[asyncio.Task[str], CancelToken]] = {}
+        self._done: dict[str, asyncio.Event] = {}
+        self._executor: ThreadPoolExecutor | None = None
+        self._ctx: JobContext | None = None
+        self.processed = 0
+
+    async def start(self) -> None:
+        self._executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix="analysis")
+        self._ctx = self._ctx_factory(self._executor)
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"analysis-worker-{i}")
+            for i in range(self._concurrency)
+        ]
+
+    async def stop(self) -> None:
+        for task, token in list(self._running.values()):
+            token.cancel()
+            task.cancel()
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    async def submit(self, job: AnalysisJob) -> None:
+        if self._queue.qsize() >= self._max_size:
+            raise QueueFull(f"the analysis queue is full ({self._max_size} waiting)")
+        self._done[job.analysis_id] = asyncio.Event()
+        self._queue.put_nowait((PRIORITIES.get(job.priority, 1), next(self._seq), job))
+
+    async def cancel(self, analysis_id: str) -> None:
+        running = self._running.get(analysis_id)
+        if running is not None:
+            task, token = running
+            token.cancel()
+            task.cancel()
+            # Wait until the job task has unwound so the worker is free when we return.
+            await asyncio.gather(task, return_exceptions=True)
+        # A queued job is skipped when dequeued: its row is no longer pending.
+
+    async def wait(self, analysis_id: str, timeout: float) -> None:
+        event = self._done.get(analysis_id)
+        if event is None or timeout <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "backend": "in-process",
+            "queued": self._queue.qsize(),
+            "running": len(self._running),
+            "workers": len(self._workers),
+            "capacity": self._max_size,
+            "processed": self.processed,
+        }
+
+    async def _work(self) -> None:
+        assert self._ctx is not None
+        while True:
+            _, _, job = await self._queue.get()
+            token = CancelToken(timeout=self._timeout)
+            task = asyncio.create_task(execute(job, token, self._ctx))
+            self._running[job.analysis_id] = (task, token)
+            try:
+                await asyncio.gather(task, return_exceptions=True)
+            finally:
+                self._running.pop(job.analysis_id, None)
+                job.conversation = None
+                self.processed += 1
+                event = self._done.pop(job.analysis_id, None)
+                if event is not None:
+                    event.set()
+                self._queue.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every queued job has run (for tests and the CLI)."""
+        await self._queue.join()

@@ -1,0 +1,157 @@
+"""The FastAPI application: ``create_app()`` and the lifespan that owns engine, queue and clients."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import __version__
+from app.api.deps import ServiceState
+from app.api.v1 import analyze, health
+from app.core.config import Settings, get_settings
+from app.core.errors import ObservatoryError
+from app.core.logging import configure_logging
+from app.jobs.execute import JobContext
+from app.jobs.inprocess import InProcessQueue
+from app.middleware.limits import BodyLimitMiddleware
+from app.models import repository as repo
+from app.models.database import create_engine, session_factory
+from app.models.migrate import upgrade
+
+log = structlog.get_logger(__name__)
+
+INTERRUPTED = (
+    "the service stopped while this analysis was queued or running; the conversation was not "
+    "kept, so submit it again"
+)
+
+# Room for the JSON envelope around a conversation at the size limit (quotes, escapes, keys).
+ENVELOPE_ALLOWANCE = 1024 * 1024
+
+
+def _problem(
+    status: int, detail: str, title: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"detail": detail, "title": title, "status": status},
+        status_code=status,
+        headers=headers,
+        media_type="application/problem+json",
+    )
+
+
+def _validation_detail(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:10]:
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            ctx = err.get("ctx") or {}
+            parts.append(
+                f"body is not valid JSON at position {loc.split('.')[-1]}: {ctx.get('error', err.get('msg'))}"
+            )
+        else:
+            parts.append(f"{loc}: {err.get('msg')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ObservatoryError)
+    async def _observatory(_: Request, exc: ObservatoryError) -> JSONResponse:
+        return _problem(exc.status_code, exc.detail, exc.title, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()[:20]
+        ]
+        body = {
+            "detail": _validation_detail(exc),
+            "title": "Unprocessable Content",
+            "status": 422,
+            "errors": errors,
+        }
+        return JSONResponse(body, status_code=422, media_type="application/problem+json")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+        return _problem(exc.status_code, detail, "Error", getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        error_id = uuid.uuid4().hex[:12]
+        log.exception("request.error", error_id=error_id, path=request.url.path)
+        return _problem(
+            500, f"internal server error (reference {error_id})", "Internal Server Error"
+        )
+
+
+def _build_observer(settings: Settings) -> Any | None:
+    return None
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        if settings.migrate_on_start:
+            await upgrade(engine)
+        sessions = session_factory(engine)
+        async with sessions() as session, session.begin():
+            interrupted = await repo.fail_interrupted(session, INTERRUPTED)
+        if interrupted:
+            log.warning("analysis.interrupted_on_restart", count=len(interrupted))
+        observer = _build_observer(settings)
+        queue = InProcessQueue(
+            lambda executor: JobContext(
+                sessions, executor, settings.analysis_timeout_seconds, observer
+            ),
+            concurrency=settings.worker_concurrency,
+            max_size=settings.queue_max_size,
+            timeout=settings.analysis_timeout_seconds,
+        )
+        await queue.start()
+        app.state.service = ServiceState(settings, engine, sessions, queue, observer)
+        log.info(
+            "service.started", database=engine.dialect.name, workers=settings.worker_concurrency
+        )
+        try:
+            yield
+        finally:
+            await queue.stop()
+            if observer is not None:
+                await observer.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Observatory",
+        version=__version__,
+        description=(
+            "Conversation analysis: dialectic patterns, sentiment, topics, interaction dynamics, "
+            "themes and a confidence score."
+        ),
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+
+    def limit_for(path: str) -> int | None:
+        if path.startswith("/api/"):
+            return settings.max_conversation_bytes + ENVELOPE_ALLOWANCE
+        return None
+
+    app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    app.include_router(health.router)
+    app.include_router(analyze.router)
+    return app

@@ -1,0 +1,115 @@
+"""Reads and writes of analysis rows. Status changes are conditional updates, so a status
+never goes back (``pending → processing → completed | failed | cancelled``) even when an API
+request and a worker race."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.database import Analysis, utcnow
+
+PENDING, PROCESSING, COMPLETED, FAILED, CANCELLED = (
+    "pending",
+    "processing",
+    "completed",
+    "failed",
+    "cancelled",
+)
+ACTIVE = (PENDING, PROCESSING)
+FINISHED = (COMPLETED, FAILED, CANCELLED)
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    fingerprint: str,
+    message_count: int,
+    char_count: int,
+    source_format: str,
+    options: dict[str, Any],
+    owner: str | None,
+    result_ttl: timedelta,
+) -> Analysis:
+    now = utcnow()
+    row = Analysis(
+        status=PENDING,
+        owner=owner,
+        fingerprint=fingerprint,
+        message_count=message_count,
+        char_count=char_count,
+        source_format=source_format,
+        options=options,
+        created_at=now,
+        last_accessed_at=now,
+        expires_at=now + result_ttl,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get(session: AsyncSession, analysis_id: str) -> Analysis | None:
+    return await session.get(Analysis, analysis_id)
+
+
+async def transition(
+    session: AsyncSession,
+    analysis_id: str,
+    allowed_from: Iterable[str],
+    to: str,
+    **values: Any,
+) -> bool:
+    """Move ``analysis_id`` to status ``to`` if it is currently in ``allowed_from``."""
+    stmt = (
+        update(Analysis)
+        .where(Analysis.id == analysis_id, Analysis.status.in_(list(allowed_from)))
+        .values(status=to, **values)
+        .execution_options(synchronize_session=False)
+    )
+    res = await session.execute(stmt)
+    return bool(getattr(res, "rowcount", 0))
+
+
+async def set_stage(session: AsyncSession, analysis_id: str, stage: str) -> None:
+    await session.execute(
+        update(Analysis)
+        .where(Analysis.id == analysis_id, Analysis.status == PROCESSING)
+        .values(stage=stage)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def touch(session: AsyncSession, row: Analysis, result_ttl: timedelta) -> None:
+    """Record a read: results live ``result_ttl`` after their last access."""
+    now = utcnow()
+    row.last_accessed_at = now
+    row.expires_at = now + result_ttl
+
+
+async def remove(session: AsyncSession, analysis_id: str) -> bool:
+    res = await session.execute(delete(Analysis).where(Analysis.id == analysis_id))
+    return bool(getattr(res, "rowcount", 0))
+
+
+async def fail_interrupted(session: AsyncSession, reason: str) -> list[str]:
+    """Mark every pending or processing analysis failed; returns their ids."""
+    ids = list(
+        (await session.scalars(select(Analysis.id).where(Analysis.status.in_(ACTIVE)))).all()
+    )
+    if ids:
+        await session.execute(
+            update(Analysis)
+            .where(Analysis.id.in_(ids), Analysis.status.in_(ACTIVE))
+            .values(status=FAILED, error=reason, finished_at=utcnow(), stage=None)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def elapsed_ms(start: datetime | None, end: datetime) -> float | None:
+    return None if start is None else round((end - start).total_seconds() * 1000, 3)

@@ -1,0 +1,103 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PatternType = Literal["dialectic", "sentiment", "topics", "dynamics"]
+ObserverMode = Literal["auto", "off", "required"]
+Priority = Literal["low", "normal", "high"]
+Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
+
+
+class AnalysisOptionsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pattern_types: list[PatternType] = Field(
+        default_factory=lambda: ["dialectic", "sentiment", "topics", "dynamics"],
+        min_length=1,
+        description="Which pattern families to compute (default: all four).",
+    )
+    include_insights: bool = Field(True, description="Add themes, key moments, summary points.")
+    observer: ObserverMode = Field(
+        "auto",
+        description="auto: use the observer model if reachable; off; required: fail without it.",
+    )
+    priority: Priority = "normal"
+
+
+class AnalyzeRequest(BaseModel):
+    """Exactly one of ``conversation_text``, ``messages`` or ``data`` carries the conversation."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "conversation_text": "Human: Why is the sky blue?\nAI: Rayleigh scattering.",
+                    "options": {"pattern_types": ["dialectic", "dynamics"]},
+                },
+                {
+                    "messages": [
+                        {"role": "user", "content": "Hi"},
+                        {"role": "assistant", "content": "Hello!"},
+                    ]
+                },
+            ]
+        },
+    )
+
+    conversation_text: str | None = Field(
+        None, description="A plain transcript (`Speaker: text` lines)."
+    )
+    messages: list[Any] | None = Field(
+        None,
+        description="`{speaker|name|role, text|content, timestamp?}` items; OpenAI messages as they are.",
+    )
+    data: Any | None = Field(
+        None,
+        description="A known export: ChatGPT conversations.json, Claude.ai, ShareGPT, ConvoKit rows.",
+    )
+    format: str | None = Field(
+        None,
+        description="auto (default), text, messages, openai, chatgpt, claude, sharegpt, convokit.",
+    )
+    options: AnalysisOptionsIn = Field(default_factory=AnalysisOptionsIn)
+
+
+class AnalysisAccepted(BaseModel):
+    id: str
+    status: Status
+    created_at: datetime
+    expires_at: datetime
+
+
+class AnalysisResult(BaseModel):
+    """Status and, once completed, the full result (SPEC §4 fields at the top level)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    status: Status
+    stage: str | None = None
+    processing_time: float | None = Field(None, description="Seconds from start to finish.")
+    created_at: datetime
+    expires_at: datetime
+    error: str | None = None
+    message_count: int
+    fingerprint: str
+
+
+class CancelResponse(BaseModel):
+    id: str
+    status: Status
+
+
+class Problem(BaseModel):
+    detail: str
+    type: str | None = None
+    title: str | None = None
+    status: int | None = None

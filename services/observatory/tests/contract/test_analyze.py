@@ -1,0 +1,194 @@
+"""The single-conversation endpoints, over SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+
+from tests.factories import messages
+
+TEXT = (
+    "Human: Why is the sky blue?\nAI: Because of Rayleigh scattering of sunlight.\nHuman: Thanks!"
+)
+
+
+async def submit(
+    client: httpx.AsyncClient, body: dict[str, Any], wait: int | None = None
+) -> httpx.Response:
+    headers = {"Prefer": f"wait={wait}"} if wait else {}
+    return await client.post("/api/v1/analyze", json=body, headers=headers)
+
+
+async def wait_done(
+    client: httpx.AsyncClient, analysis_id: str, timeout: float = 20
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        body: dict[str, Any] = (await client.get(f"/api/v1/analyze/{analysis_id}")).json()
+        if body["status"] in ("completed", "failed", "cancelled"):
+            return body
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"analysis {analysis_id} did not finish in {timeout}s")
+
+
+async def test_submit_returns_202_then_result(client: httpx.AsyncClient) -> None:
+    r = await submit(client, {"conversation_text": TEXT})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert set(body) == {"id", "status", "created_at", "expires_at"}
+    assert body["status"] == "pending"
+    assert r.headers["location"] == f"/api/v1/analyze/{body['id']}"
+    done = await wait_done(client, body["id"])
+    assert done["status"] == "completed"
+    dyn = done["patterns"]["dynamics"]
+    assert dyn["total_turns"] == 3 and dyn["human_turns"] == 2 and dyn["ai_turns"] == 1
+    assert done["processing_time"] is not None and done["processing_time"] >= 0
+    assert done["message_count"] == 3
+    assert done["error"] is None
+
+
+async def test_prefer_wait_answers_200_with_the_result(client: httpx.AsyncClient) -> None:
+    r = await submit(client, {"messages": messages(40)}, wait=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "completed"
+    assert body["patterns"]["dynamics"]["total_turns"] == 40
+    assert r.headers["preference-applied"] == "wait=10"
+
+
+async def test_pattern_types_subset(client: httpx.AsyncClient) -> None:
+    r = await submit(
+        client, {"conversation_text": TEXT, "options": {"pattern_types": ["dynamics"]}}, wait=10
+    )
+    assert r.status_code == 200
+    assert set(r.json()["patterns"]) == {"dynamics"}
+
+
+async def test_unknown_id_is_404(client: httpx.AsyncClient) -> None:
+    for method, path in [
+        ("GET", "/api/v1/analyze/nope"),
+        ("POST", "/api/v1/analyze/nope/cancel"),
+        ("DELETE", "/api/v1/analyze/nope"),
+    ]:
+        r = await client.request(method, path)
+        assert r.status_code == 404, (method, path)
+        assert "nope" in r.json()["detail"]
+
+
+async def test_cancel_finished_is_409(client: httpx.AsyncClient) -> None:
+    r = await submit(client, {"conversation_text": TEXT}, wait=10)
+    analysis_id = r.json()["id"]
+    r = await client.post(f"/api/v1/analyze/{analysis_id}/cancel")
+    assert r.status_code == 409
+    assert "already completed" in r.json()["detail"]
+
+
+async def test_delete_erases(client: httpx.AsyncClient) -> None:
+    r = await submit(client, {"conversation_text": TEXT}, wait=10)
+    analysis_id = r.json()["id"]
+    assert (await client.delete(f"/api/v1/analyze/{analysis_id}")).status_code == 204
+    assert (await client.get(f"/api/v1/analyze/{analysis_id}")).status_code == 404
+
+
+async def test_empty_conversation_is_400(client: httpx.AsyncClient) -> None:
+    for body in ({"conversation_text": "   \n  "}, {"messages": []}):
+        r = await submit(client, body)
+        assert r.status_code == 400, r.text
+        assert "empty" in r.json()["detail"]
+
+
+async def test_no_conversation_field_is_400(client: httpx.AsyncClient) -> None:
+    r = await submit(client, {"options": {}})
+    assert r.status_code == 400
+    assert "conversation_text" in r.json()["detail"]
+
+
+async def test_invalid_json_is_422_with_location(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/v1/analyze",
+        content=b'{"conversation_text": "Human: hi",}',
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 422
+    assert "not valid JSON at position" in r.json()["detail"]
+
+
+async def test_schema_violation_is_422_naming_the_field(client: httpx.AsyncClient) -> None:
+    r = await submit(client, {"conversation_text": TEXT, "options": {"observer": "sometimes"}})
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert "options.observer" in detail and "auto" in detail
+
+
+async def test_invalid_utf8_and_nul_are_400(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/v1/analyze",
+        content=b'{"conversation_text": "Human: caf\xe9"}',
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 400
+    assert "UTF-8" in r.json()["detail"]
+    r = await submit(client, {"conversation_text": "Human: a\u0000b\nAI: ok"})
+    assert r.status_code == 400
+    assert "NUL" in r.json()["detail"]
+
+
+async def test_body_over_limit_is_413_before_parsing(
+    client: httpx.AsyncClient, settings: Any
+) -> None:
+    limit = settings.max_conversation_bytes + 1024 * 1024
+    payload = b'{"conversation_text": "' + b"x" * (limit + 10) + b'"}'
+    r = await client.post(
+        "/api/v1/analyze", content=payload, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413
+    assert "limit" in r.json()["detail"]
+
+
+async def test_conversation_over_byte_limit_is_400(
+    client: httpx.AsyncClient, settings: Any
+) -> None:
+    # Within the body limit (envelope allowance) but over the 5 MB conversation limit.
+    big = "Human: " + "a" * (settings.max_conversation_bytes + 100)
+    r = await submit(client, {"conversation_text": big})
+    assert r.status_code == 400
+    assert "limit" in r.json()["detail"]
+
+
+async def test_hostile_looking_content_is_accepted(client: httpx.AsyncClient) -> None:
+    text = (
+        "Human: Why does `DROP TABLE users; --` work here? And <script>alert(1)</script>?\n"
+        "AI: Use bound parameters:\n```python\ncur.execute('SELECT * FROM t WHERE id = %s', (x,))\n```\n"
+        "Human: And `rm -rf ../../tmp` — is that dangerous?\n"
+        "AI: Yes; never run it on ../ paths you do not own."
+    )
+    r = await submit(client, {"conversation_text": text}, wait=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "completed"
+    assert r.json()["message_count"] == 4
+
+
+async def test_unexpected_error_is_500_without_internals(
+    client: httpx.AsyncClient, monkeypatch: Any
+) -> None:
+    import app.api.v1.analyze as endpoint
+
+    def boom(**_: Any) -> None:
+        raise RuntimeError("secret /srv/observatory/internal.py password=hunter2")
+
+    monkeypatch.setattr(endpoint, "parse_conversation", boom)
+    r = await submit(client, {"conversation_text": TEXT})
+    assert r.status_code == 500
+    text = r.text
+    assert "secret" not in text and "hunter2" not in text and "RuntimeError" not in text
+    assert "internal server error" in r.json()["detail"]
+
+
+async def test_unknown_route_is_json_404(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/nothing-here")
+    assert r.status_code == 404
+    assert json.loads(r.text)["detail"]

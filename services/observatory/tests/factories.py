@@ -1,0 +1,31 @@
+"""Plain factory functions for test conversations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TOPICS = [
+    "the database index makes the query faster when the table grows large",
+    "my garden tomatoes need more sunlight and regular watering every morning",
+    "the train to the coast leaves early so we should book tickets tonight",
+    "this novel builds its characters slowly before the twist in the last chapter",
+]
+
+
+def transcript(n: int = 6) -> str:
+    lines = []
+    for i in range(n):
+        speaker = "Human" if i % 2 == 0 else "AI"
+        lines.append(f"{speaker}: message {i} about {TOPICS[(i // 10) % len(TOPICS)]}?")
+    return "\n".join(lines)
+
+
+def messages(n: int, words: int = 20) -> list[dict[str, Any]]:
+    out = []
+    for i in range(n):
+        topic = TOPICS[(i // 50) % len(TOPICS)].split()
+        text = " ".join(topic[(i + k) % len(topic)] for k in range(words))
+        if i % 7 == 0:
+            text += " — what do you think about that?"
+        out.append({"role": "user" if i % 2 == 0 else "assistant", "content": text})
+    return out

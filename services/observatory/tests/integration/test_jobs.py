@@ -1,0 +1,174 @@
+"""The embedded job runner: bounded queue, timeouts, real cancellation, restart recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from app.analysis import analyze
+from app.core.cancellation import AnalysisCancelled, CancelToken
+from app.main import create_app
+from app.models import repository as repo
+from app.models.database import create_engine, session_factory
+from app.models.migrate import upgrade
+from tests.contract.test_analyze import submit, wait_done
+from tests.factories import messages
+
+SMALL = {"conversation_text": "Human: Is it raining?\nAI: No, it is sunny."}
+
+
+def blocking_analysis(release: threading.Event) -> Any:
+    """An analysis that runs until released or cancelled, checking its token like the real one."""
+
+    def run(conversation: Any, options: Any, token: CancelToken) -> dict[str, Any]:
+        while not release.wait(0.005):
+            token.check()
+        return analyze(conversation, options, token)
+
+    return run
+
+
+def service(app: Any) -> Any:
+    return app.state.service
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"worker_concurrency": 1, "queue_max_size": 2, "analysis_timeout_seconds": 30}
+
+
+async def test_cancel_running_20000_messages_stops_work_and_frees_worker(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    queue = service(app).queue
+    exited = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def watched(conversation: Any, options: Any, token: CancelToken) -> dict[str, Any]:
+        try:
+            return analyze(conversation, options, token)
+        except AnalysisCancelled as exc:
+            outcome["cancelled"] = exc
+            raise
+        finally:
+            outcome["exited_at"] = time.perf_counter()
+            exited.set()
+
+    queue._ctx.analyze_fn = watched
+    r = await submit(client, {"messages": messages(20_000, words=30)})
+    assert r.status_code == 202, r.text
+    analysis_id = r.json()["id"]
+    for _ in range(2000):
+        if (await client.get(f"/api/v1/analyze/{analysis_id}")).json()["status"] == "processing":
+            break
+        await asyncio.sleep(0.005)
+    cancelled_at = time.perf_counter()
+    r = await client.post(f"/api/v1/analyze/{analysis_id}/cancel")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": analysis_id, "status": "cancelled"}
+    # The worker thread leaves the analysis through its token, not by finishing it.
+    assert await asyncio.to_thread(exited.wait, 5)
+    assert "cancelled" in outcome, "the analysis ran to completion instead of stopping"
+    stop_latency = outcome["exited_at"] - cancelled_at
+    assert stop_latency < 1.0, f"analysis kept running {stop_latency:.3f}s after cancel"
+    body = (await client.get(f"/api/v1/analyze/{analysis_id}")).json()
+    assert body["status"] == "cancelled"
+    assert "patterns" not in body
+    assert queue.stats()["running"] == 0
+    # The single worker is free: a new analysis completes.
+    queue._ctx.analyze_fn = analyze
+    r = await submit(client, SMALL, wait=10)
+    assert r.status_code == 200 and r.json()["status"] == "completed"
+    # And the cancelled one stays cancelled, with no result stored.
+    async with service(app).sessions() as session:
+        row = await repo.get(session, analysis_id)
+        assert row is not None and row.status == "cancelled" and row.result is None
+
+
+async def test_cancel_queued_analysis_never_runs(client: httpx.AsyncClient, app: Any) -> None:
+    release = threading.Event()
+    service(app).queue._ctx.analyze_fn = blocking_analysis(release)
+    first = (await submit(client, SMALL)).json()["id"]
+    second = (await submit(client, SMALL)).json()["id"]
+    assert (await client.post(f"/api/v1/analyze/{second}/cancel")).status_code == 200
+    release.set()
+    assert (await wait_done(client, first))["status"] == "completed"
+    body = await wait_done(client, second)
+    assert body["status"] == "cancelled" and body["started_at"] is None
+
+
+async def test_full_queue_is_503_with_retry_after(client: httpx.AsyncClient, app: Any) -> None:
+    release = threading.Event()
+    service(app).queue._ctx.analyze_fn = blocking_analysis(release)
+    codes = []
+    for _ in range(5):
+        r = await submit(client, SMALL)
+        codes.append(r.status_code)
+        if r.status_code == 503:
+            assert int(r.headers["retry-after"]) > 0
+            assert "queue is full" in r.json()["detail"]
+        await asyncio.sleep(0.05)  # let the worker take the first job
+    release.set()
+    # One running, two waiting, then refusals; nothing accepted is lost.
+    assert codes[:3] == [202, 202, 202] and codes[3:] == [503, 503], codes
+
+
+async def test_timeout_fails_the_analysis_with_a_clear_error(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    release = threading.Event()
+    ctx = service(app).queue._ctx
+    ctx.analyze_fn = blocking_analysis(release)
+    service(app).queue._timeout = 0.3
+    ctx.timeout = 0.3
+    r = await submit(client, SMALL)
+    body = await wait_done(client, r.json()["id"])
+    assert body["status"] == "failed"
+    assert "time limit of 0.3 seconds" in body["error"]
+
+
+async def test_status_never_goes_back(client: httpx.AsyncClient, app: Any) -> None:
+    r = await submit(client, SMALL, wait=10)
+    analysis_id = r.json()["id"]
+    async with service(app).sessions() as session, session.begin():
+        for target in ("pending", "processing", "cancelled", "failed"):
+            moved = await repo.transition(session, analysis_id, repo.ACTIVE, target)
+            assert not moved
+    assert (await client.get(f"/api/v1/analyze/{analysis_id}")).json()["status"] == "completed"
+
+
+async def test_restart_marks_interrupted_work_failed(settings: Any) -> None:
+    engine = create_engine(settings.database_url)
+    await upgrade(engine)
+    sessions = session_factory(engine)
+    async with sessions() as session, session.begin():
+        ids = []
+        for status in ("pending", "processing", "completed"):
+            row = await repo.create(
+                session,
+                fingerprint="0" * 64,
+                message_count=2,
+                char_count=10,
+                source_format="text",
+                options={},
+                owner=None,
+                result_ttl=timedelta(days=30),
+            )
+            row.status = status
+            ids.append(row.id)
+    await engine.dispose()
+
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            states = [(await client.get(f"/api/v1/analyze/{i}")).json() for i in ids]
+    assert [s["status"] for s in states] == ["failed", "failed", "completed"]
+    assert "submit it again" in states[0]["error"]
+    assert states[2]["error"] is None
