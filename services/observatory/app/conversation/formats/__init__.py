@@ -1,0 +1,1 @@
+"""One module per accepted input format; `app.conversation.parsers` chooses among them."""
