@@ -105,11 +105,7 @@ def analyze(
     try:
         conversation = parse_conversation(
             **_load_input(file, format),
-            limits=Limits(
-                max_messages=settings.max_messages,
-                max_conversation_bytes=settings.max_conversation_bytes,
-                max_message_chars=settings.max_message_chars,
-            ),
+            limits=Limits.from_settings(settings),
         )
     except ObservatoryError as exc:
         typer.echo(f"error: {exc.detail}", err=True)

@@ -8,6 +8,7 @@ loud reason, unless OBSERVATORY_REQUIRE_SERVICES=1 (set by CI), in which case th
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -38,21 +39,35 @@ async def _pg_admin() -> asyncpg.Connection:
     return await asyncpg.connect(PG_ADMIN_URL, timeout=5)
 
 
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh, empty PostgreSQL database for one test (SQLAlchemy asyncpg URL)."""
+async def _create_database(name: str) -> None:
+    admin = await _pg_admin()
     try:
-        admin = await _pg_admin()
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        service_missing("PostgreSQL at " + PG_ADMIN_URL, repr(exc))
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
+async def _drop_database(name: str) -> None:
+    admin = await _pg_admin()
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (SQLAlchemy asyncpg URL)."""
     name = f"obs_test_{uuid.uuid4().hex[:12]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        asyncio.run(_create_database(name))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        service_missing("PostgreSQL at " + PG_ADMIN_URL, repr(exc))
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     try:
         yield base.replace("postgresql://", "postgresql+asyncpg://", 1) + "/" + name
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        asyncio.run(_drop_database(name))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -61,7 +76,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     if backend == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'observatory.db'}"
     url: str = request.getfixturevalue("postgres_url")

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 PatternType = Literal["dialectic", "sentiment", "topics", "dynamics"]
+ALL_PATTERN_TYPES: tuple[PatternType, ...] = ("dialectic", "sentiment", "topics", "dynamics")
 ObserverMode = Literal["auto", "off", "required"]
 Priority = Literal["low", "normal", "high"]
 Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
@@ -17,7 +18,7 @@ class AnalysisOptionsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pattern_types: list[PatternType] = Field(
-        default_factory=lambda: ["dialectic", "sentiment", "topics", "dynamics"],
+        default_factory=lambda: list(ALL_PATTERN_TYPES),
         min_length=1,
         description="Which pattern families to compute (default: all four).",
     )

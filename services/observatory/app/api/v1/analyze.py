@@ -90,11 +90,7 @@ async def submit(
 ) -> Any:
     """Submit one conversation for analysis; 202 with its id, or 200 with the result under `Prefer: wait=N`."""
     settings = state.settings
-    limits = Limits(
-        max_messages=settings.max_messages,
-        max_conversation_bytes=settings.max_conversation_bytes,
-        max_message_chars=settings.max_message_chars,
-    )
+    limits = Limits.from_settings(settings)
     conversation = await asyncio.to_thread(
         parse_conversation,
         conversation_text=body.conversation_text,
