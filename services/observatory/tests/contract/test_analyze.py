@@ -41,6 +41,7 @@ async def test_submit_returns_202_then_result(client: httpx.AsyncClient) -> None
     body = r.json()
     assert set(body) == {"id", "status", "created_at", "expires_at"}
     assert body["status"] == "pending"
+    assert body["created_at"].endswith(("Z", "+00:00")), "timestamps carry their UTC offset"
     assert r.headers["location"] == f"/api/v1/analyze/{body['id']}"
     done = await wait_done(client, body["id"])
     assert done["status"] == "completed"
@@ -49,6 +50,7 @@ async def test_submit_returns_202_then_result(client: httpx.AsyncClient) -> None
     assert done["processing_time"] is not None and done["processing_time"] >= 0
     assert done["message_count"] == 3
     assert done["error"] is None
+    assert done["expires_at"].endswith(("Z", "+00:00"))
 
 
 async def test_prefer_wait_answers_200_with_the_result(client: httpx.AsyncClient) -> None:
