@@ -59,8 +59,9 @@ def _load_input(path: str, fmt: str | None) -> dict[str, Any]:
     if stripped[:1] in ("{", "["):
         try:
             data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise typer.BadParameter(f"{path} looks like JSON but is not valid: {exc}") from None
+        except json.JSONDecodeError:
+            # Not JSON after all: a transcript may start with "[2026-03-02 10:15] Human: …".
+            return {"conversation_text": raw, "format": fmt}
         if isinstance(data, dict) and ({"conversation_text", "messages"} & data.keys()):
             return {
                 "conversation_text": data.get("conversation_text"),

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.analysis import analyze
 from app.conversation import Conversation
 from app.core.cancellation import AnalysisCancelled, AnalysisTimedOut, CancelToken
+from app.core.errors import ObservatoryError
 from app.jobs.base import AnalysisJob
 from app.models import repository as repo
 from app.models.database import utcnow
@@ -29,10 +30,6 @@ class Enricher(Protocol):
     async def enrich(
         self, conversation: Conversation, result: dict[str, Any], mode: str
     ) -> dict[str, Any]: ...
-
-
-class ObserverFailed(Exception):
-    """The observer was required and could not run; the analysis fails with this reason."""
 
 
 class JobContext:
@@ -102,7 +99,8 @@ async def execute(job: AnalysisJob, token: CancelToken, ctx: JobContext) -> str:
     except AnalysisCancelled:
         log.info("analysis.cancelled", analysis_id=analysis_id)
         return repo.CANCELLED
-    except ObserverFailed as exc:
+    except ObservatoryError as exc:
+        # An expected failure, e.g. the observer was required and could not contribute.
         await _transition(
             ctx,
             analysis_id,
@@ -110,7 +108,7 @@ async def execute(job: AnalysisJob, token: CancelToken, ctx: JobContext) -> str:
             repo.FAILED,
             finished_at=utcnow(),
             stage=None,
-            error=str(exc),
+            error=exc.detail,
         )
         return repo.FAILED
     except asyncio.CancelledError:

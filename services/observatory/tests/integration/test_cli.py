@@ -1,0 +1,74 @@
+"""The `observatory` command line, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+def test_analyze_a_transcript_file_prints_the_result() -> None:
+    proc = run("analyze", str(EXAMPLES / "debugging-session.txt"))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["conversation"]["messages"] == 9
+    assert set(result["patterns"]) == {"dialectic", "sentiment", "topics", "dynamics"}
+    latency = result["patterns"]["dynamics"]["response_latency"]
+    assert set(latency) == {"AI", "Human"}
+    assert "Traceback" not in json.dumps(result["patterns"]["topics"])
+
+
+def test_analyze_reads_stdin_and_json_and_respects_pattern_choice() -> None:
+    body = json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": "Hi, how are you?"},
+                {"role": "assistant", "content": "Fine, thanks."},
+            ]
+        }
+    )
+    proc = run("analyze", "-", "--patterns", "dynamics", "--no-insights", "--compact", stdin=body)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert list(result["patterns"]) == ["dynamics"]
+    assert "summary_points" not in result
+    assert len(proc.stdout.strip().splitlines()) == 1
+
+
+def test_analyze_reports_bad_input_clearly() -> None:
+    proc = run("analyze", "-", stdin="just some words with no speaker")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "error:" in proc.stderr and "Speaker" in proc.stderr
+    proc = run("analyze", "-", "--patterns", "dynamics,vibes", stdin="Human: hi")
+    assert proc.returncode != 0 and "vibes" in proc.stderr
+
+
+@pytest.mark.usefixtures("backend")
+def test_db_upgrade(database_url: str) -> None:
+    proc = run("db", "upgrade", "--url", database_url)
+    assert proc.returncode == 0, proc.stderr
+    assert "head" in proc.stdout
+    again = run("db", "upgrade", "--url", database_url)
+    assert again.returncode == 0, again.stderr
