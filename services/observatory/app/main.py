@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -25,6 +24,7 @@ from app.middleware.limits import BodyLimitMiddleware
 from app.models import repository as repo
 from app.models.database import create_engine, session_factory
 from app.models.migrate import upgrade
+from app.observer import Observer
 
 log = structlog.get_logger(__name__)
 
@@ -95,10 +95,6 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def _build_observer(settings: Settings) -> Any | None:
-    return None
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -113,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             interrupted = await repo.fail_interrupted(session, INTERRUPTED)
         if interrupted:
             log.warning("analysis.interrupted_on_restart", count=len(interrupted))
-        observer = _build_observer(settings)
+        observer = Observer(settings)
         queue = InProcessQueue(
             lambda executor: JobContext(
                 sessions, executor, settings.analysis_timeout_seconds, observer

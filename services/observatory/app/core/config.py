@@ -45,11 +45,12 @@ class Settings(BaseSettings):
 
     # The observer: an LLM behind Ollama's HTTP API (SPEC §4, docs/decisions/0002).
     observer_mode: Literal["auto", "off", "required"] = "auto"
-    observer_base_url: str = "http://127.0.0.1:11434"
+    observer_url: str = "http://127.0.0.1:11434"
     observer_model: str = "observer"
-    observer_request_timeout_seconds: float = Field(120.0, gt=0)
+    observer_request_timeout_seconds: float = Field(90.0, gt=0)
     observer_connect_timeout_seconds: float = Field(3.0, gt=0)
-    observer_analysis_timeout_seconds: float = Field(600.0, gt=0)
+    # Also capped at 90 % of analysis_timeout_seconds, so the local result survives.
+    observer_analysis_timeout_seconds: float = Field(100.0, gt=0)
     observer_num_ctx: int = Field(8192, ge=1024)
     observer_num_predict: int = Field(1536, ge=128)
     observer_max_concurrency: int = Field(2, ge=1)

@@ -100,6 +100,8 @@ async def submit(
         limits=limits,
     )
     opts = body.options
+    if opts.observer is None:
+        opts = opts.model_copy(update={"observer": settings.observer_mode})
     options = AnalysisOptions(
         pattern_types=frozenset(opts.pattern_types), include_insights=opts.include_insights
     )
