@@ -13,9 +13,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 started=$(date +%s)
 
-uv sync --locked --inexact --group realmodel
+UV="${UV:-uv}"
+"$UV" sync --locked --inexact --group realmodel
 
-uv run --no-sync python - <<'PY'
+"$UV" run --no-sync python - <<'PY'
 import llama_cpp
 
 from tests.ollama_llama_backend import find_model_file, unavailable_reason

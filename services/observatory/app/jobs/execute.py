@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, Protocol
 
+import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -132,7 +133,7 @@ async def execute(job: AnalysisJob, token: CancelToken, ctx: JobContext) -> str:
         analysis_id,
         (repo.PROCESSING,),
         repo.COMPLETED,
-        result=result,
+        result=orjson.dumps(result),
         finished_at=finished,
         processing_ms=round((time.perf_counter() - t0) * 1000, 3),
         stage=None,

@@ -84,11 +84,19 @@ async def set_stage(session: AsyncSession, analysis_id: str, stage: str) -> None
     )
 
 
-async def touch(session: AsyncSession, row: Analysis, result_ttl: timedelta) -> None:
-    """Record a read: results live ``result_ttl`` after their last access."""
+TOUCH_GRANULARITY = timedelta(minutes=10)
+
+
+async def touch(session: AsyncSession, row: Analysis, result_ttl: timedelta) -> bool:
+    """Record a read: results live ``result_ttl`` after their last access. Returns whether the
+    row changed: reads within ``TOUCH_GRANULARITY`` of the last recorded one write nothing,
+    so polling clients do not turn every GET into a write."""
     now = utcnow()
+    if now - row.last_accessed_at < TOUCH_GRANULARITY:
+        return False
     row.last_accessed_at = now
     row.expires_at = now + result_ttl
+    return True
 
 
 async def remove(session: AsyncSession, analysis_id: str) -> bool:

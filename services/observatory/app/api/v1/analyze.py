@@ -7,9 +7,9 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import structlog
 from fastapi import APIRouter, Header, Response, status
-from fastapi.responses import JSONResponse
 
 from app.analysis import AnalysisOptions
 from app.api.deps import SessionDep, StateDep
@@ -26,6 +26,7 @@ from app.models.schemas import (
     Problem,
 )
 
+JSON = "application/json"
 router = APIRouter(prefix="/api/v1/analyze", tags=["analysis"])
 log = structlog.get_logger(__name__)
 
@@ -48,27 +49,30 @@ def _prefer_wait(prefer: str | None, cap: float) -> float:
     return min(float(m.group(1)), cap) if m else 0.0
 
 
-def render(row: Analysis) -> dict[str, Any]:
-    """The public view of an analysis: its metadata, and the §4 result fields once completed."""
-    body: dict[str, Any] = {
-        "id": row.id,
-        "status": row.status,
-        "stage": row.stage,
-        "processing_time": None
-        if row.processing_ms is None
-        else round(row.processing_ms / 1000, 4),
-        "created_at": row.created_at,
-        "started_at": row.started_at,
-        "finished_at": row.finished_at,
-        "expires_at": row.expires_at,
-        "error": row.error,
-        "message_count": row.message_count,
-        "fingerprint": row.fingerprint,
-        "options": row.options,
-    }
-    if row.status == repo.COMPLETED and row.result:
-        body.update(row.result)
-    return body
+def render(row: Analysis) -> bytes:
+    """The public view of an analysis as JSON: its metadata, and once completed the §4 result
+    fields at the top level (spliced from the stored document, not re-encoded)."""
+    meta = orjson.dumps(
+        {
+            "id": row.id,
+            "status": row.status,
+            "stage": row.stage,
+            "processing_time": None
+            if row.processing_ms is None
+            else round(row.processing_ms / 1000, 4),
+            "created_at": row.created_at,
+            "started_at": row.started_at,
+            "finished_at": row.finished_at,
+            "expires_at": row.expires_at,
+            "error": row.error,
+            "message_count": row.message_count,
+            "fingerprint": row.fingerprint,
+            "options": row.options,
+        }
+    )
+    if row.status == repo.COMPLETED and row.result and len(row.result) > 2:
+        return meta[:-1] + b"," + row.result[1:]
+    return meta
 
 
 @router.post(
@@ -136,11 +140,7 @@ async def submit(
             current = await repo.get(session, row.id)
         headers["Preference-Applied"] = f"wait={wait:g}"
         if current is not None and current.status in repo.FINISHED:
-            return JSONResponse(
-                AnalysisResult.model_validate(render(current)).model_dump(mode="json"),
-                status_code=200,
-                headers=headers,
-            )
+            return Response(render(current), media_type=JSON, headers=headers)
     response.headers.update(headers)
     return AnalysisAccepted(
         id=row.id, status="pending", created_at=row.created_at, expires_at=row.expires_at
@@ -158,9 +158,9 @@ async def _load(session: SessionDep, analysis_id: str) -> Analysis:
 async def read(analysis_id: str, session: SessionDep, state: StateDep) -> Any:
     """Status of an analysis and, once completed, its full result."""
     row = await _load(session, analysis_id)
-    await repo.touch(session, row, timedelta(days=state.settings.result_ttl_days))
-    await session.commit()
-    return JSONResponse(AnalysisResult.model_validate(render(row)).model_dump(mode="json"))
+    if await repo.touch(session, row, timedelta(days=state.settings.result_ttl_days)):
+        await session.commit()
+    return Response(render(row), media_type=JSON)
 
 
 @router.post(

@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("char_count", sa.Integer(), nullable=False),
         sa.Column("source_format", sa.String(length=32), nullable=False),
         sa.Column("options", sa.JSON(), nullable=False),
-        sa.Column("result", sa.JSON(), nullable=True),
+        sa.Column("result", sa.LargeBinary(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("stage", sa.String(length=32), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
