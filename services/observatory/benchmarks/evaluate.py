@@ -1,8 +1,12 @@
 """Scores the local analysis against the hand-labelled conversations in tests/fixtures/eval.
 
-    uv run python benchmarks/evaluate.py             # one row per metric
-    uv run python benchmarks/evaluate.py --json      # machine-readable scores
-    uv run python benchmarks/evaluate.py --verbose   # plus what each conversation missed
+    uv run python benchmarks/evaluate.py                   # one row per metric
+    uv run python benchmarks/evaluate.py --json            # machine-readable scores
+    uv run python benchmarks/evaluate.py --verbose         # plus what each conversation missed
+    uv run python benchmarks/evaluate.py --fixtures DIR    # score another folder of fixtures
+
+``--fixtures`` takes any folder of ``*.json`` files in the same format; the default stays
+tests/fixtures/eval.
 
 Every fixture is parsed with ``parse_conversation`` and analysed with ``analyze``; the
 result is compared with the labels (format in ``tests/fixtures/eval/__init__.py``).
@@ -649,8 +653,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print machine-readable scores")
     parser.add_argument("--verbose", action="store_true", help="print per-conversation misses")
-    parser.add_argument("--fixtures", type=Path, default=FIXTURE_DIR, help="fixture directory")
+    parser.add_argument(
+        "--fixtures",
+        type=Path,
+        default=FIXTURE_DIR,
+        metavar="DIR",
+        help="folder of labelled *.json conversations (default: tests/fixtures/eval)",
+    )
     args = parser.parse_args(argv)
+    if not args.fixtures.is_dir():
+        parser.error(f"--fixtures: {args.fixtures} is not a directory")
+    if not any(args.fixtures.glob("*.json")):
+        parser.error(f"--fixtures: {args.fixtures} holds no *.json fixtures")
     evaluation = evaluate(args.fixtures)
     if args.json:
         document: dict[str, Any] = {

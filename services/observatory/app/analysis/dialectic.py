@@ -1,0 +1,1141 @@
+"""Dialectic structures: questions and answers, Socratic chains, thesis–antithesis–synthesis,
+agreement, disagreement and accepted corrections.
+
+Everything is read from surface cues over the prose of each message (code blocks, inline
+code, log/trace lines and ``>`` quoted lines removed first, so a ``?`` in a regex or a quoted
+error never counts). Each detector looks at a window of a few messages around a cue, so the
+whole pass is O(n·w) with w ≤ 6.
+
+Questions. A sentence is interrogative when it ends with ``?``, opens with interrogative
+word order ("can you…", "is it…", "what is…", "how do…", "why not…"), is an indirect
+request ("could you tell me…", "I wonder whether…", "I'd like to know…") or carries a
+question tag (", isn't it", ", right"). It is a *genuine* question unless it is a stock
+rhetorical form ("who cares?", "what's the point?", "how hard can it be?", "why would
+anyone…") or the asker answers it straight away ("Why? Because…", or their very next message
+opens with such an answer).
+
+A ``question_answer`` pairs a message holding a genuine question with the first later
+message, at most three messages on, by another speaker that does not just ask back and
+either shares content words with the question or opens like an answer ("yes", "no",
+"because", "you can…", "me!"). In a two-party exchange the other party's first reply
+that is not a counter-question counts as the answer even without those cues; with three
+or more speakers each speaker who answers in the window is paired. Questions that get no
+such reply are reported by :func:`detect_dialectic` as unanswered.
+
+The other structures are described where they are detected: Socratic chains in
+:func:`_socratic`, agreement, disagreement and corrections in :func:`_reactions`,
+thesis–antithesis–synthesis in :func:`_thesis_antithesis_synthesis`. Strengths are in
+[0, 1]: a base for the structure plus the weight of each cue that supports it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.analysis.privacy import mask_pii
+from app.analysis.text import STOPWORDS, excerpt, sentences, strip_code
+from app.conversation import Conversation, Message
+from app.core.cancellation import NEVER, CancelToken
+
+_CHECK_EVERY = 256
+_ANSWER_WINDOW = 3  # an answer may come up to three messages after its question
+_TARGET_WINDOW = 3  # agreement/disagreement/correction refer to one of the last three messages
+_ACCEPT_WINDOW = 3  # the corrected party accepts within three messages
+_TAS_WINDOW = 4  # thesis → antithesis → synthesis, each at most four messages apart
+_TAS_REACH = 10  # how far a synthesis may follow an explicit objection
+_ACCEPTED_PROPOSAL = 0.7  # reconciling strength of a proposal the other side accepts
+_OPENING_CHARS = 160  # reactions ("I agree", "that's incorrect") sit at the start of a reply
+# Content words, claims and reconciling cues are read from the start of each message: that
+# is where a reply engages with what came before, and it bounds the work per message.
+_HEAD_CHARS = 400
+_TAIL_CHARS = 300
+_QUESTION_WINDOW = 300  # how far back from a "?" its sentence may start
+_FOLLOWING_CHARS = 80
+_MIN_TAS_STRENGTH = 0.55
+# A reply whose interrogative sentences make up this share of its words, and that opens
+# like no answer, asks back rather than answers.
+_COUNTER_QUESTION = 0.3
+_CONCESSION_CHARS = 30
+# In a Socratic exchange the questioner leads and the other answers briefly: the answers
+# average at most this many times the length of the questioning messages. An expert
+# answering a learner's follow-up questions at length is not being led.
+_SOCRATIC_ANSWER_RATIO = 1.5
+_EXCERPT_SOURCE_CHARS = 1200
+_PII_MAX_CHARS = 320  # longer than any e-mail address (254) or phone number
+
+# --- question syntax ---------------------------------------------------------------------
+
+_LEAD_IN = (
+    r"(?:(?:and|but|so|ok|okay|also|then|well|now|oh|hmm|hey|hi|please|sorry|anyway|btw|"
+    r"by the way|one more thing|last thing|quick question)\b[,:]?\s+)?"
+)
+_BE_OR_MODAL = r"am|is|are|was|were|can|could|would|will|should|shall|may|might|must"
+_AUX = (
+    _BE_OR_MODAL
+    + r"|do|does|did|have|has|had"
+    + r"|isn't|aren't|wasn't|weren't|can't|couldn't|wouldn't|won't|shouldn't"
+    + r"|don't|doesn't|didn't|haven't|hasn't"
+)
+_SUBJECT = r"i|you|we|they|he|she|it|there|this|that|these|those|someone|anyone|anybody|one"
+_DETERMINER = r"the|a|an|any|some|my|your|our|their|his|her|its"
+_WH = r"what|why|how|when|where|which|who|whom|whose"
+
+# Interrogative word order even without "?": "can you…", "is the…", "does it…". "Do it",
+# "do this", "have that ready" open imperatives, so do/have count only before a personal
+# subject; does/did/has never open an imperative.
+_PERSON = r"i|you|we|they|he|she|there|someone|anyone|anybody|people"
+_AUX_OPENER = re.compile(
+    rf"^{_LEAD_IN}(?:"
+    rf"(?:{_BE_OR_MODAL}|isn't|aren't|wasn't|weren't|can't|couldn't|wouldn't|won't|"
+    rf"shouldn't)\s+(?:{_SUBJECT}|{_DETERMINER})"
+    rf"|(?:does|did|has|doesn't|didn't|hasn't)\s+(?:{_SUBJECT}|{_DETERMINER})"
+    rf"|(?:do|don't|have|haven't)\s+(?:{_PERSON})"
+    rf")\b"
+)
+# "what is…", "how do…", "how many…", "what's…", "why not…", a bare "why".
+_WH_OPENER = re.compile(
+    rf"^{_LEAD_IN}(?:{_WH})(?:\s+(?:{_AUX}|about|else|many|much|long|often|far|not)\b|'s\b|\s*$)"
+)
+# Free relatives share the wh-opener's shape ("What is more, …", "Which is why…").
+_WH_STATEMENT = re.compile(
+    r"^(?:what is more|which is why|which is (?:what|how)|how is it going)\b"
+)
+_INDIRECT = re.compile(
+    r"^(?:please\s+)?(?:i(?: wonder| was wondering| am wondering|'m wondering)\b"
+    r"|i(?: would|'d) (?:like|love) to know\b"
+    r"|(?:could|can|would|will) you (?:please )?(?:tell|explain|show|clarify|help|describe)\b"
+    r"|do you (?:know|think|have|mean)\b"
+    r"|any (?:idea|ideas|thoughts|suggestions) (?:on|about|why|how|what|whether)\b)"
+)
+_TAG = re.compile(
+    r",\s*(?:(?:isn't|aren't|wasn't|weren't|doesn't|don't|didn't|won't|wouldn't|can't|"
+    r"couldn't|shouldn't|haven't|hasn't|is|are|does|do|did|will|would|can|could)\s+"
+    r"(?:it|you|he|she|they|we|there|that|this|i))\s*[?.]?$"
+)
+_RHETORICAL = re.compile(
+    r"\b(?:who cares|what's the point|what is the point|what was the point|"
+    r"isn't it obvious|is it not obvious|wasn't it obvious|isn't that obvious|"
+    r"why would (?:anyone|anybody|you ever|i ever)|why on earth would|"
+    r"how hard (?:can|could) it (?:be|possibly be)|what could (?:possibly )?go wrong|"
+    r"who knows|who would have thought|who'd have thought|why bother|am i right|"
+    r"are you kidding|are you serious|you know what|need i say more|what's not to (?:like|love)|"
+    r"what else is new|what did you expect|how (?:cool|great|awesome|nice|sad) is that|"
+    r"isn't (?:that|it) (?:great|nice|funny|ironic|wonderful|sad)|who doesn't|"
+    r"how should i know|how would i know|what do you know|what have we got to lose|"
+    r"why not indeed|why didn't i think of that|is the pope|"
+    r"how (?:is|am|are) (?:anyone|anybody|one|i|we) (?:supposed|meant|expected) to|"
+    r"is it (?:really )?too much to ask|who (?:decides|decided|on earth)|"
+    r"why (?:does|do|is|are|must) (?:every|all|everyone|everybody|nobody|no one)\b|"
+    r"what (?:were|was) (?:they|he|she) thinking|seriously)\b"
+)
+# A question its asker answers at once: "Why does it fail? Because the index is stale."
+_SELF_ANSWER = re.compile(
+    r"^(?:because|simple|simply|easy|the answer|the reason|it's because|that's because|"
+    r"answer:|turns out|it turns out|short answer|spoiler|yes|no)\b"
+)
+# One-word "questions" that express surprise or ask for a repeat, not for information.
+_INTERJECTIONS = frozenset(
+    [
+        "really",
+        "huh",
+        "what",
+        "seriously",
+        "right",
+        "sorry",
+        "pardon",
+        "eh",
+        "hm",
+        "hmm",
+        "oh",
+        "ok",
+        "okay",
+        "yes",
+        "no",
+        "wow",
+    ]
+)
+_WH_START = re.compile(rf"^{_LEAD_IN}(?:{_WH})\b")
+
+# --- reply cues ----------------------------------------------------------------------------
+
+_ANSWER_OPENER = re.compile(
+    r"^(?:yes|yeah|yep|yup|no|nope|nah|sure|of course|certainly|definitely|absolutely|"
+    r"me|me too|i am|i'm in|i will|i'll|i can|i do|i did|we can|we will|we do|"
+    r"i've got|i have|we have|we've got|about|around|roughly|approximately|\d|"
+    r"because|it's because|that's because|the (?:short )?answer is|the reason is|in short|"
+    r"basically|here's|here is|here are|there (?:are|is)|you can|you could|you should|"
+    r"you need|you'd|you will|you'll|to (?:do|fix|get|make|use|answer|be)|"
+    r"it (?:is|was|depends|means|does|will|can|should)|it's|they (?:are|were)|"
+    r"that (?:is|means|depends)|i think|i believe|i'd say|probably|good question|"
+    r"great question|short answer|first|1[.)])\b"
+)
+# An explanation somewhere in the opening: the reply answers even if it also asks back
+# ("That error almost always means…; which command did you run?").
+_EXPLANATION = re.compile(
+    r"\b(?:means|because|the (?:problem|issue|cause|reason) is|happens when|is caused by|"
+    r"you need to|you can|you should|try)\b"
+)
+_BECAUSE = re.compile(r"\b(?:because|since|due to|the reason)\b")
+# Replies that settle a yes/no question ("Can we go at 7?" — "7 works for me").
+_YES_NO = re.compile(
+    r"^(?:yes|yeah|yep|yup|no|nope|nah|sure|of course|correct|right|ok|okay|fine|deal|"
+    r"agreed|absolutely|definitely|certainly|sounds good|sounds great|(?:\S+ )?works(?: for me)?|"
+    r"not (?:really|yet|at all))\b"
+)
+
+_DISAGREE_STRONG = re.compile(
+    r"\b(?:i (?:strongly |completely |totally |respectfully |still |have to |must )?disagree|"
+    r"i (?:don't|do not) agree|that's not (?:right|true|correct|the case|how)|"
+    r"that is not (?:right|true|correct|the case)|that isn't (?:right|true|correct|the case)|"
+    r"that's (?:wrong|incorrect|false)|you're wrong|you are wrong|i (?:don't|do not) think so|"
+    r"i'm not (?:so )?convinced|on the contrary|i beg to differ|i'd push back|"
+    r"i would push back|that doesn't follow|i (?:don't|do not) buy (?:it|that)|"
+    r"(?:that|this|sorry|which|it) (?:doesn't|does not|won't|will not) (?:fix|help|solve|change)|"
+    r"that won't work|that doesn't work for|not (?:acceptable|an option|feasible)|"
+    r"(?:above|over|beyond) (?:what we|our) (?:budget|can afford)|i'm afraid (?:not|we can't))"
+)
+_DISAGREE_OPENING = re.compile(
+    r"^(?:no,? actually|no,? that's|not really|not exactly|not necessarily|nope|"
+    r"well,? actually,? no|hmm,? no|no[,.!])"
+)
+_AGREE_STRONG = re.compile(
+    r"\b(?:i (?:completely |totally |fully |strongly |absolutely |do )?agree|agreed|"
+    r"sounds (?:good|great|like a plan)|fine by me|works for me|that works|count me in|"
+    r"(?:good|great) idea|i could live with that|let's do (?:it|that)|de acuerdo|me encanta|"
+    r"(?:good|great|fair|valid|excellent) point|you're (?:absolutely |totally |quite )?right|"
+    r"you are (?:absolutely |totally |quite )?right|that makes sense|makes sense|"
+    r"fair enough|well said|i concur|that's (?:true|right|correct|exactly it)|spot on|"
+    r"couldn't agree more)\b"
+)
+_AGREE_OPENING = re.compile(
+    r"^(?:exactly|precisely|absolutely|indeed|true|right|definitely|totally|correct|deal|"
+    r"perfect|perfecto|great|nice|d'accord|genau|einverstanden|"
+    r"yes,? exactly|yes,? that's it)\b"
+)
+# Cues that only mean assent to a position, not compliance with a request: skipped when the
+# message they answer is a question ("Can you help?" — "Absolutely!").
+_WEAK_AGREEMENT = frozenset(
+    (
+        "absolutely",
+        "indeed",
+        "true",
+        "right",
+        "definitely",
+        "totally",
+        "correct",
+        "perfect",
+        "perfecto",
+        "great",
+        "nice",
+    )
+)
+_NEGATED = re.compile(r"(?:\bnot|n't|\bnever|\bhardly)\s+(?:\w+\s+){0,2}$")
+
+_CORRECTION = re.compile(
+    r"\b(?:that's (?:incorrect|not quite right|not quite correct|not correct|wrong|a mistake|"
+    r"a typo|not right)|that is (?:incorrect|not quite right|not correct|wrong)|"
+    r"you made (?:a|an) (?:mistake|error|typo)|you've made (?:a|an) (?:mistake|error|typo)|"
+    r"there's (?:a|an) (?:mistake|error|typo) in|small correction|one correction|correction:|"
+    r"it should (?:actually )?be|should actually be|that's not (?:how|what)|"
+    r"i have (?:a|one|some) concerns?|there's (?:a|an) (?:bug|race condition|race|problem|issue) "
+    r"(?:in|with|here)|this (?:won't work|will break|breaks))\b"
+)
+_CORRECTION_OPENING = re.compile(r"^(?:(?:well|no|hmm),? )?(?:actually|not quite)\b")
+_STRONG_CORRECTION = re.compile(r"\b(?:incorrect|mistake|wrong|error|typo|not quite)\b")
+_ACCEPTANCE = re.compile(
+    r"\b(?:you're (?:absolutely |totally |quite )?right|you are (?:absolutely |quite )?right|"
+    r"my (?:mistake|bad|apologies|error)|(?:i )?apologi[sz]e|apologies|"
+    r"sorry (?:about that|for the (?:confusion|mistake|error))|"
+    r"(?:good|nice|great) catch|thanks for (?:catching|the correction|correcting|pointing)|"
+    r"i stand corrected|you're correct|you are correct|i was wrong|i got that wrong|"
+    r"i made (?:a|an) (?:mistake|error)|corrected|oops|"
+    r"let me (?:fix|correct) (?:that|it|this))\b"
+)
+
+# --- thesis / antithesis / synthesis -------------------------------------------------------
+
+_CLAIM = re.compile(
+    r"\b(?:i (?:really |strongly |firmly |still )?(?:think|believe|feel|reckon|maintain|"
+    r"contend)|in my (?:view|opinion|experience)|my (?:view|position|take|opinion) is|"
+    r"i'd (?:say|argue)|i would (?:say|argue)|i'm (?:convinced|certain)|it's clear|clearly|"
+    r"obviously|the (?:best|right|only) (?:way|approach|option|choice)|we should|"
+    r"we must|(?:is|are) (?:better|worse|faster|slower|safer|simpler|the best|the worst))\b"
+)
+_DECLARATIVE = re.compile(r"\b(?:is|are|was|were|will|should|must|can't|cannot|won't)\b")
+_CONTRAST_STRONG = re.compile(
+    r"\b(?:i (?:strongly |respectfully )?disagree|on the other hand|however|"
+    r"i (?:don't|do not) (?:think|agree|buy)|not necessarily|i'm not (?:sure|convinced)|"
+    r"the (?:problem|trouble|downside) (?:is|with)|on the contrary|in contrast|whereas|"
+    r"counterpoint|that ignores|unless)\b"
+)
+_CONTRAST_WEAK = re.compile(r"\b(?:but|although|though|yet|instead|rather than)\b")
+_NEGATORS = frozenset(
+    [
+        "not",
+        "no",
+        "never",
+        "isn't",
+        "aren't",
+        "wasn't",
+        "weren't",
+        "doesn't",
+        "don't",
+        "won't",
+        "can't",
+        "cannot",
+    ]
+)
+_SYNTHESIS_STRONG = re.compile(
+    r"\b(?:middle ground|taken together|best of both|compromise|strike a balance|"
+    r"balance between|reconcile|hybrid|somewhere in between|combine|combining|"
+    r"combination of|fair point,? so (?:maybe|perhaps)|perhaps we (?:can|could)|"
+    r"maybe we (?:can|could)|we could (?:do|use|have|keep) both|both (?:of you|sides|views|"
+    r"approaches|options|points)|you're both|each has)\b"
+)
+_SYNTHESIS_WEAK = re.compile(r"\b(?:both|it depends|depends on|in some cases|either way)\b")
+
+# --- Socratic chains -----------------------------------------------------------------------
+
+_BUILDS_ON = re.compile(
+    r"^(?:(?:and|but|so|then|okay|ok|right|good)[,.]?\s+)*(?:so,? then|so|then|and why|"
+    r"and how|and what|but why|but then|what follows|what if|and if|if so|"
+    r"if (?:that|this|so) (?:is|were) (?:so|true|the case)|does that mean|doesn't that mean|"
+    r"wouldn't that|would that|in that case|does it follow|would it follow|"
+    r"so you're saying|so you'd say|then what|then why|then how|why is that|why so|how so|"
+    r"what makes|what about|(?:what|how|why) (?:does|would|did|could|will) (?:that|this))\b"
+)
+_WHAT_FOLLOWS = re.compile(r"\bwhat follows\b|\bdoes (?:it|that) follow\b")
+
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+# Two or more characters starting with a letter: no pure numbers, no one-letter tokens.
+_CONTENT_WORD = re.compile(r"\b[^\W\d_][^\W_]+(?:'[^\W_]+)*")
+# The same for plain ASCII text, about twice as fast (no word-boundary test: a token
+# glued to a digit, "3dx", yields "dx", which is harmless for overlap).
+_ASCII_CONTENT_WORD = re.compile(r"[a-z][a-z0-9]+(?:'[a-z0-9]+)*")
+
+
+@dataclass(slots=True)
+class _Turn:
+    """One non-system message, read once; the TAS cues are filled in only when needed."""
+
+    index: int
+    speaker: str
+    text: str
+    head: str  # the prose of the first _HEAD_CHARS characters, lower-cased, ’ → '
+    opening: str  # the start of ``head`` with list/heading markup removed
+    words: frozenset[str] | None = None  # content words of ``head``, see _content_of
+    questions: tuple[str, ...] = ()  # genuine question sentences, as written
+    question_content: frozenset[str] = frozenset()
+    interrogative: bool = False  # holds any interrogative sentence, genuine or not
+    only_question: bool = False  # nothing but questions (and a word or two of filler)
+    question_share: float = 0.0  # share of the words that are in interrogative sentences
+    self_answered: bool = False
+    claim: float | None = None
+    contrast: float | None = None
+    negated: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DialecticFindings:
+    structures: list[dict[str, Any]]
+    unanswered_questions: list[int] = field(default_factory=list)
+
+
+def analyze_dialectic(
+    conversation: Conversation, token: CancelToken = NEVER
+) -> list[dict[str, Any]]:
+    """The dialectic structures of ``conversation``, sorted by first message then type."""
+    return detect_dialectic(conversation, token).structures
+
+
+def detect_dialectic(conversation: Conversation, token: CancelToken = NEVER) -> DialecticFindings:
+    """Dialectic structures plus the indices of genuine questions nobody answered."""
+    turns: list[_Turn] = []
+    for position, message in enumerate(conversation.messages):
+        if position % _CHECK_EVERY == 0:
+            token.check()
+        if message.role != "system":
+            turns.append(_read(message))
+    _mark_self_answers(turns)
+    multiparty = len({t.speaker for t in turns}) > 2
+
+    structures: list[dict[str, Any]] = []
+    pairs, unanswered = _question_answers(turns, multiparty, token)
+    for position, (q, a, strength) in enumerate(pairs):
+        if position % _CHECK_EVERY == 0:
+            token.check()  # each structure quotes and masks text: not free at 20,000 messages
+        structures.append(_qa_structure(turns[q], turns[a], strength))
+    structures.extend(_socratic(turns, pairs, token))
+    structures.extend(_reactions(turns, token))
+    structures.extend(_thesis_antithesis_synthesis(turns, token))
+    structures.sort(key=lambda s: (s["messages"][0], s["type"], s["messages"]))
+    return DialecticFindings(structures, [turns[q].index for q in unanswered])
+
+
+# --- reading one message -------------------------------------------------------------------
+
+
+def _read(message: Message) -> _Turn:
+    text = message.text
+    if "?" in text or len(text) <= _HEAD_CHARS:
+        prose = _without_quotes(strip_code(text))
+        head_prose = prose[:_HEAD_CHARS]
+        candidates = _question_marks(prose) if "?" in prose else _unmarked_candidates(prose, prose)
+    else:
+        # A long message without "?": only its opening and closing sentences can ask.
+        prose = head_prose = _without_quotes(strip_code(text[:_HEAD_CHARS]))
+        tail = _without_quotes(strip_code(text[-_TAIL_CHARS:]))
+        candidates = _unmarked_candidates(head_prose, tail)
+    head = _lower(head_prose)
+    turn = _Turn(
+        index=message.index,
+        speaker=message.speaker,
+        text=text,
+        head=head,
+        opening=_MARKUP.sub("", head[:_OPENING_CHARS].lstrip()),
+    )
+    if candidates:
+        _read_questions(turn, prose, candidates)
+    return turn
+
+
+def _content_of(turn: _Turn) -> frozenset[str]:
+    """Content words, computed the first time a detector compares this message."""
+    if turn.words is None:
+        turn.words = _content(turn.head)
+    return turn.words
+
+
+def _lower(prose: str) -> str:
+    lower = prose.lower()
+    return lower.replace("’", "'") if "’" in lower else lower
+
+
+def _content(lower: str) -> frozenset[str]:
+    """Content words as a set, for overlap between messages: the words
+    ``text.content_words`` keeps, found with one pattern and a set difference because
+    order does not matter here."""
+    pattern = _ASCII_CONTENT_WORD if lower.isascii() else _CONTENT_WORD
+    found = frozenset(pattern.findall(lower))
+    if "'s" in lower:
+        found = frozenset(w[:-2] if w.endswith("'s") else w for w in found)
+    # A crude plural fold ("tuples" ~ "tuple"): only overlap between messages is compared,
+    # so "analysis" → "analysi" on both sides does no harm.
+    return frozenset(
+        w[:-1] if len(w) > 3 and w[-1] == "s" and w[-2] != "s" else w for w in found - STOPWORDS
+    )
+
+
+def _without_quotes(prose: str) -> str:
+    """Drop ``>`` quoted lines: a quoted question or log line is not the writer's own."""
+    if ">" not in prose:
+        return prose
+    return "\n".join(line for line in prose.split("\n") if not line.lstrip().startswith(">"))
+
+
+_MARKUP = re.compile(r"^(?:[-*+#>]+\s*|\d+[.)]\s+)+")
+# Within a sentence, a line break after "?" or before a capital starts a new sentence.
+_LINE_BREAK = re.compile(r"(?<=\?)[ \t]*\n|\n(?=[ \t]*[A-Z¿])")
+_TERMINATOR = re.compile(r"[.!?](?=\s|$)|\n")
+_QUESTION_END_FOLLOWERS = frozenset(" \t\r\n\"')]*_»”’")
+
+
+def _question_marks(prose: str) -> list[tuple[str, str]]:
+    """(sentence, what follows it) for each sentence ending in "?", plus the opening
+    sentence (it may ask without a question mark: "Could you check the logs. Thanks")."""
+    found: list[tuple[str, str]] = []
+    first = _first_sentence(prose)
+    if first and not first[0].endswith("?"):
+        found.append(first)
+    position = prose.find("?")
+    while position != -1:
+        end = position + 1
+        while end < len(prose) and prose[end] == "?":
+            end += 1
+        # "?" inside a URL or a token ("/search?q=x") does not end a sentence.
+        if end == len(prose) or prose[end] in _QUESTION_END_FOLLOWERS:
+            window = prose[max(0, position - _QUESTION_WINDOW) : end]
+            pieces = [p for s in sentences(window) for p in _LINE_BREAK.split(s) if p.strip()]
+            if pieces:
+                found.append((pieces[-1].strip(), prose[end : end + _FOLLOWING_CHARS]))
+        position = prose.find("?", end)
+    last = _last_sentence(prose)
+    if last and not last.endswith("?") and (first is None or last != first[0]):
+        found.append((last, ""))  # "…anyway, how do I set up Redis" closes many requests
+    return found
+
+
+def _unmarked_candidates(head: str, tail: str) -> list[tuple[str, str]]:
+    """Without a "?" only the opening and closing sentences are read for question syntax:
+    that is where "can you tell me…" or "I wonder whether…" stand in practice."""
+    found: list[tuple[str, str]] = []
+    first = _first_sentence(head)
+    if first:
+        found.append(first)
+        if len(first[0].split()) <= 3:  # "Hi team." — the request may be the next sentence
+            second = _first_sentence(first[1])
+            if second:
+                found.append(second)
+    last = _last_sentence(tail)
+    if last and all(last != sentence for sentence, _ in found):
+        found.append((last, ""))
+    return found
+
+
+def _first_sentence(prose: str) -> tuple[str, str] | None:
+    stripped = prose.lstrip()
+    match = _TERMINATOR.search(stripped)
+    end = match.end() if match else len(stripped)
+    sentence = stripped[:end].strip()
+    return (sentence, stripped[end:]) if sentence else None
+
+
+def _last_sentence(prose: str) -> str | None:
+    stripped = prose.rstrip()
+    if not stripped:
+        return None
+    body = stripped[:-1]
+    start = max(body.rfind(". "), body.rfind("! "), body.rfind("? "), body.rfind("\n"))
+    return stripped[start + 1 :].strip() or None
+
+
+def _read_questions(turn: _Turn, prose: str, candidates: Sequence[tuple[str, str]]) -> None:
+    found: list[str] = []
+    asked_words = 0
+    for sentence, following in candidates:
+        plain = _MARKUP.sub("", _lower(sentence)).strip(" \t\"')]}*_")
+        if not _is_interrogative(plain):
+            continue
+        turn.interrogative = True
+        words = _WORD.findall(plain)
+        asked_words += len(sentence.split())
+        if _RHETORICAL.search(plain):
+            continue
+        if _SELF_ANSWER.match(_MARKUP.sub("", _lower(following[:_FOLLOWING_CHARS].lstrip()))):
+            continue
+        if len(words) < 2 and (not words or words[0] in _INTERJECTIONS or "??" in plain):
+            continue  # "Really?", "Huh?", "Who??": surprise, not a request for information
+        found.append(sentence)
+    if not turn.interrogative:
+        return
+    turn.questions = tuple(found)
+    total_words = len(prose.split())
+    turn.question_share = min(1.0, asked_words / total_words) if total_words else 0.0
+    # "Yes please. And the config?" answers before it asks again.
+    turn.only_question = (
+        turn.interrogative and total_words - asked_words < 4 and not _YES_NO.match(turn.opening)
+    )
+    if found:
+        turn.question_content = _content(_lower(" ".join(found)))
+
+
+def _is_interrogative(plain: str) -> bool:
+    if not plain:
+        return False
+    if plain.endswith("?"):
+        return True
+    if plain.endswith("!"):
+        return False
+    body = plain.rstrip(".")
+    if _AUX_OPENER.match(body) or _INDIRECT.match(body) or _TAG.search(body):
+        return True
+    return (
+        not plain.endswith(".") and _WH_OPENER.match(body) is not None
+    ) and not _WH_STATEMENT.match(body)
+
+
+def _mark_self_answers(turns: list[_Turn]) -> None:
+    """A question whose asker's very next message opens with an answer answers itself."""
+    for position in range(len(turns) - 1):
+        turn, following = turns[position], turns[position + 1]
+        if (
+            turn.questions
+            and following.speaker == turn.speaker
+            and not following.questions
+            and _SELF_ANSWER.match(following.opening)
+        ):
+            turn.self_answered = True
+
+
+# --- question → answer ---------------------------------------------------------------------
+
+
+def _question_answers(
+    turns: Sequence[_Turn], multiparty: bool, token: CancelToken
+) -> tuple[list[tuple[int, int, float]], list[int]]:
+    """(question, answer, strength) pairs and the questions left unanswered.
+
+    A reply that is mostly a question of its own and opens like no answer is a counter- or
+    clarifying question: the search goes on past it, and in a two-party exchange the
+    first reply after such a detour is taken as the answer. With three or more speakers
+    a question may get several answers, one per speaker ("Who's coming?" — "Me!" — "I'm
+    in too").
+    """
+    pairs: list[tuple[int, int, float]] = []
+    unanswered: list[int] = []
+    for q, question in enumerate(turns):
+        if q % _CHECK_EVERY == 0:
+            token.check()
+        if not question.questions or question.self_answered:
+            continue
+        answered = False
+        first_reply = True
+        repliers: set[str] = set()
+        for a in range(q + 1, min(q + 1 + _ANSWER_WINDOW, len(turns))):
+            reply = turns[a]
+            if reply.speaker == question.speaker or reply.speaker in repliers:
+                continue
+            cue = _answer_cue(question, reply)
+            if reply.only_question or (not cue and reply.question_share >= _COUNTER_QUESTION):
+                continue
+            # A second answer in a group chat must be about the question, not just sound
+            # like an answer ("No promises 😂" after someone else's "Yes!!").
+            strength = _answer_strength(question, reply, cue and not answered, adjacent=a == q + 1)
+            if strength is None and first_reply and not multiparty:
+                strength = 0.3 + (0.1 if a == q + 1 else 0.0)
+            first_reply = False
+            if strength is None:
+                continue
+            pairs.append((q, a, strength))
+            answered = True
+            if not multiparty:
+                break
+            repliers.add(reply.speaker)
+        if not answered:
+            unanswered.append(q)
+    return pairs, unanswered
+
+
+def _answer_cue(question: _Turn, reply: _Turn) -> bool:
+    """The reply opens like an answer: "yes", "because…", "you can…", "me!"."""
+    opening = reply.opening
+    if _ANSWER_OPENER.match(opening) or _EXPLANATION.search(opening):
+        return True
+    asks_why = any(q.lower().lstrip().startswith("why") for q in question.questions)
+    if asks_why and _BECAUSE.search(opening):
+        return True
+    return _YES_NO.match(opening) is not None and not _asks_wh(question)
+
+
+def _answer_strength(question: _Turn, reply: _Turn, cue: bool, *, adjacent: bool) -> float | None:
+    """Overlap and answer cues → strength; None when the reply shows neither."""
+    shared = len(question.question_content & _content_of(reply))
+    if shared == 0 and not cue:
+        return None
+    overlap = min(1.0, shared / max(1, min(len(question.question_content), 6)))
+    return _clamp(0.35 + 0.35 * overlap + (0.2 if cue else 0.0) + (0.1 if adjacent else 0.0))
+
+
+def _asks_wh(question: _Turn) -> bool:
+    """Every question is a wh-question, so a bare "yes"/"no" cannot answer it."""
+    return all(_WH_START.match(q.lower().lstrip()) for q in question.questions)
+
+
+def _qa_structure(question: _Turn, answer: _Turn, strength: float) -> dict[str, Any]:
+    asked = " ".join(question.questions)
+    return {
+        "type": "question_answer",
+        "messages": [question.index, answer.index],
+        "speakers": _speakers((question, answer)),
+        "excerpt": _pair_excerpt(asked, answer.text),
+        "strength": _round(strength),
+        "roles": {"question": question.index, "answer": answer.index},
+    }
+
+
+# --- Socratic chains -----------------------------------------------------------------------
+
+
+def _socratic(
+    turns: Sequence[_Turn], pairs: Sequence[tuple[int, int, float]], token: CancelToken
+) -> list[dict[str, Any]]:
+    """Chains of ≥3 question→answer pairs led by one speaker, each question building on the
+    previous answer (shared content words or "so then…", "what follows if…", "and why…"),
+    with answers short enough that the questioner is the one leading."""
+    found: list[dict[str, Any]] = []
+    chain: list[tuple[int, int, float]] = []  # (question, answer, link score)
+    for position, (q, a, _) in enumerate(pairs):
+        if position % _CHECK_EVERY == 0:
+            token.check()
+        question = turns[q]
+        if chain and q < chain[-1][1]:
+            continue  # another answer to a question already in the chain
+        if chain and question.speaker == turns[chain[0][0]].speaker:
+            last_answer = chain[-1][1]
+            link = _builds_on(question, turns[last_answer])
+            if q - last_answer <= 2 and link > 0:
+                chain.append((q, a, link))
+                continue
+        if _is_socratic(turns, chain):
+            found.append(_socratic_structure(turns, chain))
+        chain = [(q, a, 1.0)]
+    if _is_socratic(turns, chain):
+        found.append(_socratic_structure(turns, chain))
+    return found
+
+
+def _is_socratic(turns: Sequence[_Turn], chain: Sequence[tuple[int, int, float]]) -> bool:
+    if len(chain) < 3:
+        return False
+    asked = sum(len(turns[q].text.split()) for q, _, _ in chain)
+    answered = sum(len(turns[a].text.split()) for _, a, _ in chain)
+    return answered <= _SOCRATIC_ANSWER_RATIO * asked
+
+
+def _builds_on(question: _Turn, answer: _Turn) -> float:
+    cue = any(
+        _BUILDS_ON.match(q.lower().replace("’", "'")) or _WHAT_FOLLOWS.search(q.lower())
+        for q in question.questions
+    )
+    shared = len(question.question_content & _content_of(answer))
+    return max(1.0 if cue else 0.0, min(1.0, shared / 2))
+
+
+def _socratic_structure(
+    turns: Sequence[_Turn], chain: Sequence[tuple[int, int, float]]
+) -> dict[str, Any]:
+    leader = turns[chain[0][0]]
+    links = [link for _, _, link in chain[1:]]
+    strength = 0.3 + 0.2 * min(1.0, (len(chain) - 2) / 4) + 0.5 * sum(links) / len(links)
+    involved = sorted({position for q, a, _ in chain for position in (q, a)})
+    members = [turns[p] for p in involved]
+    return {
+        "type": "socratic_sequence",
+        "messages": [m.index for m in members],
+        "speakers": _speakers(members),
+        "excerpt": _pair_excerpt(
+            " ".join(leader.questions), " ".join(turns[chain[-1][0]].questions)
+        ),
+        "strength": _round(_clamp(strength)),
+        "leader": leader.speaker,
+        "questions": [turns[q].index for q, _, _ in chain],
+    }
+
+
+# --- agreement, disagreement, correction ---------------------------------------------------
+
+
+def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any]]:
+    """Agreement, disagreement and accepted corrections, each tied to the message it
+    answers: the latest of the last three by someone else.
+
+    The opening message has no such message; it may still push back on or correct
+    something from before the transcript (a proposal, a pull request), so it can be a
+    disagreement or a correction on its own, never an agreement.
+    """
+    found: list[dict[str, Any]] = []
+    for position, turn in enumerate(turns):
+        if position % _CHECK_EVERY == 0:
+            token.check()
+        opening = turn.opening
+        if not _may_react(opening):
+            continue
+        target = _target(turns, position)
+        if target is None and position > 0:
+            continue
+        earlier = turns[target] if target is not None else None
+        if _CORRECTION.search(opening) or _CORRECTION_OPENING.match(opening):
+            corrected = earlier.speaker if earlier else _next_speaker(turns, position)
+            acceptance = _acceptance(turns, position, corrected) if corrected else None
+            if acceptance is not None:
+                found.append(_correction_structure(turns, target, position, acceptance))
+                continue
+        disagreement = _disagreement_strength(turn, earlier)
+        if disagreement > 0:
+            found.append(_reaction_structure("disagreement", turns, target, position, disagreement))
+            continue
+        if earlier is None:
+            continue
+        agreement = _agreement_strength(turn, earlier)
+        if agreement > 0:
+            found.append(_reaction_structure("agreement", turns, target, position, agreement))
+    return found
+
+
+def _next_speaker(turns: Sequence[_Turn], position: int) -> str | None:
+    speaker = turns[position].speaker
+    for later in turns[position + 1 : position + 1 + _ACCEPT_WINDOW]:
+        if later.speaker != speaker:
+            return later.speaker
+    return None
+
+
+# Every reaction pattern either opens the message or contains one of these; a substring
+# scan rules out most messages several times faster than the patterns themselves.
+_REACTION_HINTS = (
+    "agree",
+    "point",
+    "right",
+    "sense",
+    "enough",
+    "said",
+    "concur",
+    "true",
+    "correct",
+    "spot on",
+    "exactly",
+    "wrong",
+    "false",
+    "think so",
+    "convinced",
+    "contrary",
+    "differ",
+    "push back",
+    "follow",
+    "buy",
+    "that's not",
+    "that is not",
+    "that isn't",
+    "not quite",
+    "mistake",
+    "error",
+    "typo",
+    "should",
+    "doesn't",
+    "won't",
+    "above",
+    "afraid",
+    "concern",
+    "bug",
+    "race",
+    "problem",
+    "issue",
+    "breaks",
+    "acceptable",
+    "option",
+    "feasible",
+)
+
+
+def _may_react(opening: str) -> bool:
+    return (
+        any(map(opening.__contains__, _REACTION_HINTS))
+        or _DISAGREE_OPENING.match(opening) is not None
+        or _AGREE_OPENING.match(opening) is not None
+        or _CORRECTION_OPENING.match(opening) is not None
+    )
+
+
+def _target(turns: Sequence[_Turn], position: int) -> int | None:
+    """The latest of the last few messages written by someone else."""
+    speaker = turns[position].speaker
+    for earlier in range(position - 1, max(-1, position - 1 - _TARGET_WINDOW), -1):
+        if turns[earlier].speaker != speaker:
+            return earlier
+    return None
+
+
+def _acceptance(turns: Sequence[_Turn], position: int, corrected: str) -> int | None:
+    for later in range(position + 1, min(len(turns), position + 1 + _ACCEPT_WINDOW)):
+        reply = turns[later]
+        if reply.speaker != corrected:
+            continue
+        if _ACCEPTANCE.search(reply.opening) and not _negated_at(reply.opening, _ACCEPTANCE):
+            return later
+        return None  # the corrected party replied without accepting
+    return None
+
+
+def _disagreement_strength(turn: _Turn, target: _Turn | None) -> float:
+    opening = turn.opening
+    strong = _DISAGREE_STRONG.search(opening)
+    if strong is not None and not _negated(opening, strong.start()):
+        return 0.85 if strong.start() < 40 else 0.7
+    if _DISAGREE_OPENING.match(opening) and not (target and target.interrogative):
+        return 0.6  # after a question, "No, …" answers it rather than disagrees
+    return 0.0
+
+
+def _agreement_strength(turn: _Turn, target: _Turn) -> float:
+    opening = turn.opening
+    strong = _AGREE_STRONG.search(opening)
+    if strong is not None and not _negated(opening, strong.start()):
+        return 0.85 if strong.start() < 40 else 0.65
+    weak = _AGREE_OPENING.match(opening)
+    if weak is None:
+        return 0.0
+    if weak.group(0) in _WEAK_AGREEMENT and target.interrogative:
+        return 0.0  # "Can you help?" — "Absolutely!" is compliance, not agreement
+    if " but " in opening[: weak.end() + _CONCESSION_CHARS]:
+        return 0.0  # "True in principle, but…" concedes a point on the way to objecting
+    return 0.6
+
+
+def _negated(text: str, start: int) -> bool:
+    return _NEGATED.search(text[max(0, start - 24) : start]) is not None
+
+
+def _negated_at(text: str, pattern: re.Pattern[str]) -> bool:
+    match = pattern.search(text)
+    return match is not None and _negated(text, match.start())
+
+
+def _reaction_structure(
+    kind: str, turns: Sequence[_Turn], target: int | None, position: int, strength: float
+) -> dict[str, Any]:
+    reply = turns[position]
+    if target is None:
+        members: tuple[_Turn, ...] = (reply,)
+        roles = {"response": reply.index}
+    else:
+        earlier = turns[target]
+        members = (earlier, reply)
+        roles = {"target": earlier.index, "response": reply.index}
+        if _content_of(earlier) & _content_of(reply):
+            strength += 0.1
+    return {
+        "type": kind,
+        "messages": [m.index for m in members],
+        "speakers": _speakers(members),
+        "excerpt": _excerpt(reply.text),
+        "strength": _round(_clamp(strength)),
+        "roles": roles,
+    }
+
+
+def _correction_structure(
+    turns: Sequence[_Turn], wrong: int | None, position: int, acceptance: int
+) -> dict[str, Any]:
+    """``messages`` = [wrong claim, correction, acceptance]; the claim is left out when it
+    came before the transcript (a reviewer's first message correcting submitted code)."""
+    correction, accepted = turns[position], turns[acceptance]
+    strength = 0.55
+    if _STRONG_CORRECTION.search(correction.opening):
+        strength += 0.15
+    if acceptance == position + 1:
+        strength += 0.15
+    roles = {"correction": correction.index, "acceptance": accepted.index}
+    members: tuple[_Turn, ...] = (correction, accepted)
+    if wrong is not None:
+        claim = turns[wrong]
+        members = (claim, correction, accepted)
+        roles = {"claim": claim.index, **roles}
+        if _content_of(claim) & _content_of(correction):
+            strength += 0.1
+    return {
+        "type": "correction",
+        "messages": [m.index for m in members],
+        "speakers": _speakers(members),
+        "excerpt": _excerpt(correction.text),
+        "strength": _round(_clamp(strength)),
+        "roles": roles,
+    }
+
+
+# --- thesis → antithesis → synthesis -------------------------------------------------------
+
+
+def _thesis_antithesis_synthesis(
+    turns: Sequence[_Turn], token: CancelToken
+) -> list[dict[str, Any]]:
+    """A claim, an opposing reply by someone else, then a message reconciling the two.
+
+    The reconciling message either says so ("perhaps we can combine…", "the middle
+    ground…", "both…") or is a proposal the other side accepts right after ("That works.",
+    "I could live with that."); either way it must share content words with both
+    positions. The search starts from those rare messages and looks back for the
+    antithesis: up to ``_TAS_WINDOW`` messages, or ``_TAS_REACH`` when the antithesis is an
+    explicit objection ("I disagree", "however") — debates take a while to settle.
+    """
+    found: list[dict[str, Any]] = []
+    used: set[tuple[int, int]] = set()
+    for k, synthesis in enumerate(turns):
+        if k % _CHECK_EVERY == 0:
+            token.check()
+        reconciling = _synthesis_strength(synthesis.head)
+        if reconciling < _ACCEPTED_PROPOSAL and _accepted(turns, k):
+            reconciling = _ACCEPTED_PROPOSAL
+        if reconciling == 0.0 or synthesis.only_question or not _content_of(synthesis):
+            continue
+        if _disagreement_strength(synthesis, None) > 0:
+            continue  # "And I'm not convinced either; let's bring both options…" still objects
+        best: tuple[float, int, int] | None = None
+        for j in range(k - 1, max(-1, k - 1 - _TAS_REACH), -1):
+            antithesis = turns[j]
+            if antithesis.only_question:
+                continue
+            far = k - j > _TAS_WINDOW
+            opposition = _contrast_cue(antithesis)
+            if (far and opposition < 1.0) or (opposition == 0.0 and not _negated_of(antithesis)):
+                continue  # cannot oppose anything: skip before comparing words
+            if not _content_of(antithesis) & _content_of(synthesis):
+                continue
+            for i in range(j - 1, max(-1, j - 1 - _TAS_WINDOW), -1):
+                thesis = turns[i]
+                if thesis.speaker == antithesis.speaker or (i, j) in used:
+                    continue
+                if thesis.only_question or not _content_of(thesis) & _content_of(synthesis):
+                    continue
+                strength = _tas_strength(thesis, antithesis, synthesis, reconciling, far=far)
+                if strength is not None and (best is None or strength > best[0]):
+                    best = (strength, i, j)
+        if best is not None and best[0] >= _MIN_TAS_STRENGTH:
+            strength, i, j = best
+            used.add((i, j))
+            found.append(_tas_structure(turns[i], turns[j], synthesis, strength))
+    return found
+
+
+_ACCEPTS_PROPOSAL = re.compile(
+    r"^(?:(?:ok|okay|yes|yeah|sure|alright|fine)[,.!]?\s+)?(?:that works|that could work|"
+    r"works for me|i (?:could|can) live with (?:that|it)|deal|agreed|sounds (?:good|great|fair)|"
+    r"sounds like a plan|fair enough|good idea|great idea|let's do (?:that|it)|"
+    r"i like (?:that|it|this))\b"
+)
+
+
+def _accepted(turns: Sequence[_Turn], k: int) -> bool:
+    """Someone else accepts message ``k`` in one of the next two messages."""
+    speaker = turns[k].speaker
+    return any(
+        later.speaker != speaker and _ACCEPTS_PROPOSAL.match(later.opening)
+        for later in turns[k + 1 : k + 3]
+    )
+
+
+_SYNTHESIS_HINTS = (
+    "both",
+    "combin",
+    "middle",
+    "together",
+    "compromise",
+    "balance",
+    "reconcil",
+    "hybrid",
+    "between",
+    "depend",
+    "either way",
+    "in some cases",
+    "perhaps we",
+    "maybe we",
+    "each has",
+)
+
+
+def _synthesis_strength(head: str) -> float:
+    if not any(map(head.__contains__, _SYNTHESIS_HINTS)):
+        return 0.0  # a substring scan is far cheaper than the patterns below
+    if _SYNTHESIS_STRONG.search(head):
+        return 1.0
+    if _SYNTHESIS_WEAK.search(head):
+        return 0.5
+    return 0.0
+
+
+def _tas_strength(
+    thesis: _Turn, antithesis: _Turn, synthesis: _Turn, synthesis_cue: float, *, far: bool
+) -> float | None:
+    claim = _claim(thesis)
+    shared = _content_of(thesis) & _content_of(antithesis)
+    if claim == 0.0 or not shared:
+        return None
+    contrast = _contrast(antithesis, shared)
+    if contrast == 0.0 or (far and contrast < 1.0):
+        return None
+    words = _content_of(synthesis)
+    bridge = len(words & _content_of(thesis)) + len(words & _content_of(antithesis))
+    return _clamp(
+        0.2 + 0.2 * claim + 0.25 * contrast + 0.2 * synthesis_cue + 0.15 * min(1.0, bridge / 4)
+    )
+
+
+def _claim(turn: _Turn) -> float:
+    """1 for an explicit stance ("I think…", "clearly…"), 0.5 for a plain assertion."""
+    if turn.claim is None:
+        head = turn.head
+        turn.claim = 1.0 if _CLAIM.search(head) else 0.5 if _DECLARATIVE.search(head) else 0.0
+    return turn.claim
+
+
+def _contrast(turn: _Turn, thesis_terms: frozenset[str]) -> float:
+    """Opposition cues, or a negation within three words before one of the thesis's terms."""
+    cue = _contrast_cue(turn)
+    if cue == 1.0:
+        return 1.0
+    if _negated_of(turn) & thesis_terms:
+        return 0.8
+    return cue
+
+
+def _contrast_cue(turn: _Turn) -> float:
+    """1 for explicit opposition ("however", "I disagree"), 0.6 for "but"/"although"."""
+    if turn.contrast is None:
+        head = turn.head
+        turn.contrast = (
+            1.0 if _CONTRAST_STRONG.search(head) else 0.6 if _CONTRAST_WEAK.search(head) else 0.0
+        )
+    return turn.contrast
+
+
+def _negated_of(turn: _Turn) -> frozenset[str]:
+    if turn.negated is None:
+        turn.negated = _negated_words(turn.head)
+    return turn.negated
+
+
+def _negated_words(head: str) -> frozenset[str]:
+    tokens = _WORD.findall(head)
+    negated: set[str] = set()
+    for position, word in enumerate(tokens):
+        if word in _NEGATORS:
+            negated.update(tokens[position + 1 : position + 4])
+    return frozenset(negated)
+
+
+def _tas_structure(
+    thesis: _Turn, antithesis: _Turn, synthesis: _Turn, strength: float
+) -> dict[str, Any]:
+    members = (thesis, antithesis, synthesis)
+    return {
+        "type": "thesis_antithesis_synthesis",
+        "messages": [m.index for m in members],
+        "speakers": _speakers(members),
+        "excerpt": _excerpt(synthesis.text),
+        "strength": _round(strength),
+        "roles": {
+            "thesis": thesis.index,
+            "antithesis": antithesis.index,
+            "synthesis": synthesis.index,
+        },
+    }
+
+
+# --- small shared pieces -------------------------------------------------------------------
+
+
+def _speakers(turns: Iterable[_Turn]) -> list[str]:
+    seen: dict[str, None] = {}
+    for turn in turns:
+        seen.setdefault(turn.speaker, None)
+    return list(seen)
+
+
+def _pair_excerpt(first: str, second: str) -> str:
+    """ "first → second" within 200 characters, each side masked and cut at a word."""
+    left = _excerpt(first, 110)
+    return f"{left} → {_excerpt(second, 197 - len(left))}"
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    """``text.excerpt`` of a long message without collapsing and masking all of it.
+
+    The start of the message is enough when, masked, it runs well past ``limit``: the
+    excerpt ends at ``limit``, and a personal-data span cut in two by taking the start
+    lies beyond it.
+    """
+    if len(text) > _EXCERPT_SOURCE_CHARS:
+        start = mask_pii(" ".join(text[:_EXCERPT_SOURCE_CHARS].split()))
+        if len(start) >= limit + _PII_MAX_CHARS:
+            return excerpt(start, limit)
+    return excerpt(text, limit)
+
+
+def _clamp(value: float) -> float:
+    return max(0.0, min(1.0, value))
+
+
+def _round(value: float) -> float:
+    return round(value, 4) + 0.0

@@ -1,0 +1,146 @@
+"""Finding and masking personal data: e-mail addresses, phone numbers, card numbers, IPs.
+
+Every excerpt the service stores or returns goes through :func:`mask_pii`. The patterns
+are tuned for transcripts about programming, which are full of numbers that are *not*
+personal data: versions (``3.11.7``), dates (``2026-03-02``), times (``10:15:03``), ISBNs,
+epoch timestamps and ids. So:
+
+- a card number is 13–19 digits (optionally grouped by single spaces or dashes) that
+  passes the Luhn check *and* starts with 2–6, the first digits of the card networks
+  in use (Visa 4, Mastercard 2/5, Amex 3, Discover/UnionPay 6). That keeps ISBN-13s
+  (978…/979…) and millisecond timestamps (1…) out even when they happen to pass Luhn;
+- a phone number is an international number (``+`` and 8–15 digits), a North-American
+  number with grouping (``(555) 123-4567``, ``555-123-4567``, ``555.123.4567``), or a
+  trunk-prefixed local or ``00``-international number (``020 7946 0958``, ``07700 900123``,
+  ``0049 30 12345678``). A bare run of digits
+  without ``+``, leading ``0`` or grouping is treated as an ordinary number;
+- IPv4 needs four dotted octets of 0–255 not embedded in a longer dotted sequence;
+  IPv6 candidates are validated with :mod:`ipaddress` and need at least two non-empty
+  groups and a digit, so ``std::vector``, ``a::b``, times and MAC addresses stay as they
+  are.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Literal
+
+PiiKind = Literal["email", "phone", "card", "ip"]
+
+PLACEHOLDERS: dict[str, str] = {
+    "email": "[email]",
+    "phone": "[phone]",
+    "card": "[card]",
+    "ip": "[ip]",
+}
+
+# When two candidates overlap the earlier kind in this order wins.
+_PRIORITY: dict[str, int] = {"email": 0, "ip": 1, "card": 2, "phone": 3}
+
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}\b"
+)
+
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.\d)")
+_IPV6_CANDIDATE = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}"
+    r"(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?:%[\w.]+)?(?![\w:]|\.\d)"
+)
+
+_CARD = re.compile(r"(?<![\w.+-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![\w]|[.-]\d)")
+
+_PHONE_INTL = re.compile(
+    r"(?<![\w+])\+\d{1,3}(?:[ .-]?(?:\(\d{1,4}\)|\d{1,5})){1,6}(?![\w]|[.-]\d)"
+)
+_PHONE_NANP = re.compile(
+    r"(?<![\w.+-])(?:1[ .-])?(?:\([2-9]\d{2}\)[ ]?|[2-9]\d{2}([ .-]))\d{3}(?:\1|[ .-])\d{4}"
+    r"(?![\w]|[.-]\d)"
+)
+_PHONE_LOCAL = re.compile(r"(?<![\w.+/-])0\d{1,4}(?:[ -]\d{2,8}){1,3}(?![\w/]|[.:-]\d)")
+_PHONE_LOCAL_RUN = re.compile(r"(?<![\w.+/-])0[1-9]\d{8,9}(?![\w/]|[.:-]\d)")
+
+_DIGITS = re.compile(r"\d")
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _candidates(text: str) -> list[tuple[PiiKind, int, int]]:
+    found: list[tuple[PiiKind, int, int]] = []
+    if "@" in text:
+        found.extend(("email", m.start(), m.end()) for m in _EMAIL.finditer(text))
+    if "." in text:
+        found.extend(("ip", m.start(), m.end()) for m in _IPV4.finditer(text))
+    if "::" in text or text.count(":") >= 7:
+        for m in _IPV6_CANDIDATE.finditer(text):
+            raw = m.group().split("%", 1)[0]
+            groups = [g for g in raw.split(":") if g]
+            if len(groups) < 2 or not _DIGITS.search(raw):
+                continue
+            try:
+                ipaddress.IPv6Address(raw)
+            except ValueError:
+                continue
+            found.append(("ip", m.start(), m.end()))
+    for m in _CARD.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        if 13 <= len(digits) <= 19 and _luhn_ok(digits):
+            found.append(("card", m.start(), m.end()))
+    if "+" in text:
+        for m in _PHONE_INTL.finditer(text):
+            n = len(_DIGITS.findall(m.group()))
+            if 8 <= n <= 15:
+                found.append(("phone", m.start(), m.end()))
+    found.extend(("phone", m.start(), m.end()) for m in _PHONE_NANP.finditer(text))
+    for m in _PHONE_LOCAL.finditer(text):
+        # 0049 30 12345678: a European "00" international prefix runs a little longer.
+        if 9 <= len(_DIGITS.findall(m.group())) <= (14 if m.group().startswith("00") else 12):
+            found.append(("phone", m.start(), m.end()))
+    found.extend(("phone", m.start(), m.end()) for m in _PHONE_LOCAL_RUN.finditer(text))
+    return found
+
+
+def find_pii(text: str) -> list[tuple[PiiKind, tuple[int, int]]]:
+    """Non-overlapping personal-data spans in ``text``, ordered by position.
+
+    Overlapping candidates are resolved by kind priority (e-mail, IP, card, phone), then
+    by length, so ``john@10.0.0.1.example.com`` is one e-mail, not an e-mail and an IP.
+    """
+    if not text or (not _DIGITS.search(text) and "@" not in text):
+        return []
+    candidates = _candidates(text)
+    candidates.sort(key=lambda c: (_PRIORITY[c[0]], -(c[2] - c[1]), c[1]))
+    taken: list[tuple[PiiKind, int, int]] = []
+    for kind, start, end in candidates:
+        if all(end <= s or start >= e for _, s, e in taken):
+            taken.append((kind, start, end))
+    taken.sort(key=lambda c: c[1])
+    return [(kind, (start, end)) for kind, start, end in taken]
+
+
+def mask_pii(text: str) -> str:
+    """``text`` with every personal-data span replaced by its placeholder, e.g. ``[email]``."""
+    spans = find_pii(text)
+    if not spans:
+        return text
+    parts: list[str] = []
+    pos = 0
+    for kind, (start, end) in spans:
+        parts.append(text[pos:start])
+        parts.append(PLACEHOLDERS[kind])
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)

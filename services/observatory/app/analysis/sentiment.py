@@ -1,0 +1,926 @@
+"""Sentiment: per-message tone, its trajectory and shifts, per-speaker tone, engagement and
+collaboration.
+
+Scores come from VADER (Hutto & Gilbert, ICWSM 2014): its lexicon, emoji table, booster
+words, negation, capitalisation, "but" and punctuation rules. ``vaderSentiment``'s own
+``polarity_scores`` walks the text character by character and rebuilds lower-cased word
+lists for every lexicon hit; at 10,000 messages of 100 words that is about 6 s, far over
+the analysis budget. :func:`_sentence_compounds` applies the same rules to the
+analyzer's own tables for a whole batch of sentences at once (distinct tokens classified
+once, numpy for the rest, the rule-by-rule path only for lexicon words with a modifier
+nearby). In ``faithful`` mode it returns VADER's compound score, checked against
+``polarity_scores`` in the tests, with one deliberate difference: VADER's "but" rule
+looks values up with ``list.index`` and so can weight the wrong word when two words carry
+the same valence; here every word before the first "but" is halved and every word after
+it is weighted 1.5, as the paper describes.
+
+Conversation awareness, on top of VADER:
+
+- code blocks, inline code, stack traces, log lines and shell sessions are removed
+  (:func:`app.analysis.text.strip_code`), so a pasted "FATAL ERROR" is not the speaker's
+  anger;
+- quoted lines (``> …``) count at a quarter of the speaker's own words;
+- words whose everyday valence is a technical term in programming talk ("error",
+  "kill", "fatal", "true", "free", "dump") keep only 40% of their lexicon valence, and
+  "fixed", "works" and "worked", absent from VADER's social-media lexicon, mark a
+  problem solved;
+- "like" counts only as a verb ("I like it"), not as a preposition ("looks like a bug"),
+  and "Yes," or "Sure," opening a sentence is an answer, not enthusiasm;
+- messages are scored sentence by sentence (VADER is tuned for short texts) and the
+  sentence scores averaged, with neutral sentences at half weight so a single heated
+  sentence in a long explanation is diluted but not erased.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections.abc import Sequence
+from datetime import datetime
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+from vaderSentiment.vaderSentiment import (
+    BOOSTER_DICT,
+    C_INCR,
+    N_SCALAR,
+    NEGATE,
+    SPECIAL_CASES,
+    SentimentIntensityAnalyzer,
+)
+
+from app.analysis.text import is_sentence_end, sentences, strip_code, vocabulary
+from app.conversation import Conversation, Message
+from app.core.cancellation import NEVER, CancelToken
+
+# Loaded once: the analyzer reads its lexicon and emoji files from the package.
+_ANALYZER = SentimentIntensityAnalyzer()
+VADER_LEXICON: dict[str, float] = dict(_ANALYZER.lexicon)
+_EMOJIS: dict[str, str] = {k: v for k, v in _ANALYZER.emojis.items() if len(k) == 1}
+_EMOJI_RE = re.compile("[" + "".join(re.escape(k) for k in sorted(_EMOJIS)) + "]")
+
+_TECHNICAL_DAMPING = 0.4
+# Words whose technical sense dominates in programming talk; words with a strong
+# everyday sense ("lost", "empty", "dead", "missing") keep their full weight.
+_TECHNICAL_TERMS = frozenset(
+    """
+    error errors fail failed fails failure failing crash fatal kill killed kills panic trap
+    warning warnings block blocked blocks reject rejected conflict conflicts threat attack
+    attacks dirty drop destroy destroyed ignore ignored limited fault faulty leak true free
+    mock dump dumped cancel cancelled stop stopped denied deny forbidden obsolete secure
+    security safe collapse exploit vulnerable vulnerability
+    """.split()  # noqa: SIM905 - a word list reads better than 60 quoted strings
+)
+# In support and programming conversations these mark a problem solved; VADER's lexicon,
+# built from social-media text, has no entry for them.
+_RESOLUTION_TERMS = {"fixed": 1.5, "works": 1.0, "worked": 1.0}
+LEXICON: dict[str, float] = {
+    **{
+        w: (v * _TECHNICAL_DAMPING if w in _TECHNICAL_TERMS else v)
+        for w, v in VADER_LEXICON.items()
+    },
+    **_RESOLUTION_TERMS,
+}
+# "like" is VADER's 1.5 only as a verb ("I like it", "we'd really like that"); as a
+# preposition ("places like the Bay of Fundy", "looks like a bug") it carries no tone.
+_LIKE_SUBJECTS = frozenset(
+    """
+    i we you they he she i'd we'd you'd they'd he'd she'd would really do don't dont did
+    didn't didnt does doesn't doesnt also just still totally actually definitely genuinely
+    truly all people everyone users customers who might may will won't
+    """.split()  # noqa: SIM905
+)
+
+_ANSWER_PARTICLES = frozenset({"yes", "yeah", "yep", "yup", "okay", "sure"})
+_NEGATE = frozenset(NEGATE)
+# Words that can change a lexicon word's valence within VADER's three-word reach:
+# boosters, negations, "no", "never so/this", "without doubt", "least", and the content
+# words of its idioms and multi-word boosters ("the shit", "kind of", "yeah right").
+_MODIFIERS = frozenset(
+    {w for w in BOOSTER_DICT if " " not in w}
+    | _NEGATE
+    | {"no", "never", "so", "this", "without", "doubt", "least", "or", "nor"}
+    | {w for phrase in SPECIAL_CASES for w in phrase.split() if w not in ("the", "of", "to")}
+    | {w for phrase in BOOSTER_DICT if " " in phrase for w in phrase.split() if w != "of"}
+)
+_PUNCT = string.punctuation
+_QUOTE_WEIGHT = 0.25
+_NEUTRAL_SENTENCE_WEIGHT = 0.5
+
+POSITIVE_THRESHOLD = 0.05
+"""VADER's published cut-offs: compound ≥ 0.05 positive, ≤ −0.05 negative."""
+NEGATIVE_THRESHOLD = -0.05
+
+# Smoothed-tone bands for shifts: a smoothed value is "positive"/"negative" only beyond
+# ±0.15. Per-message labels use VADER's ±0.05, but a window average of mostly neutral
+# technical messages hovers within ±0.1, and bands that narrow report noise as shifts.
+_BAND = 0.15
+# A shift must move the mean raw tone of the (up to) three messages after it by at least
+# this much against the three before. Measured on the conversations in the tests: within
+# a steady mood (technical Q&A, a friendly chat, a complaint) the difference reached 0.48
+# (95th percentile 0.44); real changes of mood ("nothing works" → "that fixed it,
+# thanks!", and the reverse) measured 0.83–0.88.
+_MIN_SHIFT = 0.5
+_SHIFT_GAP = 3
+_MAX_SHIFTS = 25
+_STRONG = 0.3
+_OVERALL_BAND = 0.05
+_MIXED_SHARE = 0.25
+_LARGE_SHIFT = 0.6
+_SAMPLE_PAIRS = 1000
+# Collaboration: rapport (appreciation + inclusive language + warm messages, 0..1) below
+# this baseline pulls towards neutral. On the hand-labelled conversations in
+# tests/fixtures/eval, plain factual question and answer scored 0–0.09 and every
+# conversation labelled collaborative 0.25 or more.
+_RAPPORT_BASELINE = 0.15
+_COLLABORATIVE = 0.05
+_ADVERSARIAL = -0.2
+_CHECK_EVERY = 256
+# Messages scored per vectorised batch: large enough to amortise numpy's per-call cost,
+# small enough that a cancelled analysis stops within a few milliseconds.
+_CHUNK = 256
+
+
+def _negated(word: str) -> bool:
+    return word in _NEGATE or "n't" in word
+
+
+def _scalar_inc_dec(word: str, lower: str, valence: float, cap_diff: bool) -> float:
+    scalar = BOOSTER_DICT.get(lower, 0.0)
+    if scalar == 0.0:
+        return 0.0
+    if valence < 0:
+        scalar = -scalar
+    if cap_diff and word.isupper():
+        scalar += C_INCR if valence > 0 else -C_INCR
+    return float(scalar)
+
+
+def _negation_check(valence: float, lows: list[str], start_i: int, i: int) -> float:
+    if start_i == 0:
+        if _negated(lows[i - 1]):
+            valence *= N_SCALAR
+    elif start_i == 1:
+        if lows[i - 2] == "never" and lows[i - 1] in ("so", "this"):
+            valence *= 1.25
+        elif lows[i - 2] == "without" and lows[i - 1] == "doubt":
+            pass
+        elif _negated(lows[i - 2]):
+            valence *= N_SCALAR
+    else:
+        # Same precedence as VADER: (never and so/this two back) or so/this one back.
+        if (lows[i - 3] == "never" and lows[i - 2] in ("so", "this")) or lows[i - 1] in (
+            "so",
+            "this",
+        ):
+            valence *= 1.25
+        elif lows[i - 3] == "without" and "doubt" in (lows[i - 2], lows[i - 1]):
+            pass
+        elif _negated(lows[i - 3]):
+            valence *= N_SCALAR
+    return valence
+
+
+def _special_idioms(valence: float, lows: list[str], i: int) -> float:
+    onezero = f"{lows[i - 1]} {lows[i]}"
+    twoonezero = f"{lows[i - 2]} {lows[i - 1]} {lows[i]}"
+    twoone = f"{lows[i - 2]} {lows[i - 1]}"
+    threetwoone = f"{lows[i - 3]} {lows[i - 2]} {lows[i - 1]}"
+    threetwo = f"{lows[i - 3]} {lows[i - 2]}"
+    for seq in (onezero, twoonezero, twoone, threetwoone, threetwo):
+        if seq in SPECIAL_CASES:
+            valence = SPECIAL_CASES[seq]
+            break
+    n = len(lows)
+    if n - 1 > i:
+        zeroone = f"{lows[i]} {lows[i + 1]}"
+        if zeroone in SPECIAL_CASES:
+            valence = SPECIAL_CASES[zeroone]
+    if n - 1 > i + 1:
+        zeroonetwo = f"{lows[i]} {lows[i + 1]} {lows[i + 2]}"
+        if zeroonetwo in SPECIAL_CASES:
+            valence = SPECIAL_CASES[zeroonetwo]
+    for ngram in (threetwoone, threetwo, twoone):
+        if ngram in BOOSTER_DICT:
+            valence += BOOSTER_DICT[ngram]
+    return valence
+
+
+def _valence(
+    i: int, words_: list[str], lows: list[str], lexicon: dict[str, float], cap_diff: bool
+) -> float:
+    lower = lows[i]
+    base = lexicon[lower]
+    valence = base
+    n = len(lows)
+    if lower == "no" and i != n - 1 and lows[i + 1] in lexicon:
+        valence = 0.0
+    if (
+        (i > 0 and lows[i - 1] == "no")
+        or (i > 1 and lows[i - 2] == "no")
+        or (i > 2 and lows[i - 3] == "no" and lows[i - 1] in ("or", "nor"))
+    ):
+        valence = base * N_SCALAR
+    if cap_diff and words_[i].isupper():
+        valence += C_INCR if valence > 0 else -C_INCR
+    for start_i in range(3):
+        j = i - start_i - 1
+        if j >= 0 and lows[j] not in lexicon:
+            s = _scalar_inc_dec(words_[j], lows[j], valence, cap_diff)
+            if start_i == 1 and s != 0:
+                s *= 0.95
+            elif start_i == 2 and s != 0:
+                s *= 0.9
+            valence += s
+            valence = _negation_check(valence, lows, start_i, i)
+            if start_i == 2:
+                valence = _special_idioms(valence, lows, i)
+    if (
+        i > 0
+        and lows[i - 1] == "least"
+        and "least" not in lexicon
+        and (i == 1 or lows[i - 2] not in ("at", "very"))
+    ):
+        valence *= N_SCALAR
+    return valence
+
+
+def _replace_emojis(text: str) -> str:
+    if text.isascii():
+        return text
+
+    def describe(m: re.Match[str]) -> str:
+        start = m.start()
+        lead = "" if start == 0 or text[start - 1] == " " else " "
+        return lead + _EMOJIS[m.group()]
+
+    return _EMOJI_RE.sub(describe, text).strip()
+
+
+# Classes of a token, as bits: what it is in VADER's tables and what its surface shows.
+_IS_LEXICON = 1
+_IS_MODIFIER = 2
+_IS_BUT = 4
+_IS_IDIOM = 8
+_ENDS_LIKE_SENTENCE = 16
+_IS_UPPER = 32
+_HAS_BANG = 64
+_HAS_QUESTION = 128
+_IS_LIKE = 256
+# Words that matter when they follow a lexicon word: only idioms reach forward ("bad ass",
+# "kiss of death"; "no" before another lexicon word is itself the lexicon word).
+_IDIOM_WORDS = frozenset(
+    {w for phrase in SPECIAL_CASES for w in phrase.split() if w not in ("the", "of", "to")}
+)
+_WORD_CLASS: dict[str, int] = {}
+for _word in LEXICON:
+    _WORD_CLASS[_word] = _IS_LEXICON
+for _word in _MODIFIERS:
+    _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_MODIFIER
+for _word in _IDIOM_WORDS:
+    _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_IDIOM
+_WORD_CLASS["but"] = _WORD_CLASS.get("but", 0) | _IS_BUT
+_WORD_CLASS["like"] = _WORD_CLASS.get("like", 0) | _IS_LIKE
+_SENTENCE_CHARS = ".!?…"
+_CLOSING_CHARS = "\"')]"
+
+
+class _TokenCache:
+    """Class bits and VADER's lower-cased form of every distinct token seen so far.
+
+    VADER strips surrounding punctuation from a token unless that leaves two characters
+    or fewer (so ":)" and "ok." stay as written), then lower-cases it. A conversation
+    repeats its words, so this runs once per distinct token, not once per token, and is
+    shared by the batches of one analysis.
+    """
+
+    def __init__(self) -> None:
+        self.classes: dict[str, int] = {}
+        self.lower_forms: dict[str, str] = {}
+
+    def add(self, tokens: list[str]) -> None:
+        new = set(tokens).difference(self.classes)
+        if new:
+            _classify(new, self.classes, self.lower_forms)
+
+
+def _classify(tokens: set[str], classes: dict[str, int], lower_forms: dict[str, str]) -> None:
+    for w in tokens:
+        lowered = w.lower()
+        stripped = lowered.strip(_PUNCT)
+        low = lowered if len(stripped) <= 2 else stripped
+        cls = _WORD_CLASS.get(low, 0)
+        if "n't" in low:
+            cls |= _IS_MODIFIER
+        last = w[-1]
+        if last in _SENTENCE_CHARS or (last in _CLOSING_CHARS and w[-2:-1] in _SENTENCE_CHARS):
+            cls |= _ENDS_LIKE_SENTENCE
+        if w.isupper():
+            cls |= _IS_UPPER
+        if "!" in w:
+            cls |= _HAS_BANG
+        if "?" in w:
+            cls |= _HAS_QUESTION
+        classes[w] = cls
+        lower_forms[w] = low
+
+
+def _sentence_compounds(
+    blocks: Sequence[str],
+    split: bool = True,
+    faithful: bool = False,
+    cache: _TokenCache | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """VADER's compound score of every sentence in ``blocks`` (paragraphs of prose), and
+    the block each sentence belongs to.
+
+    With ``split`` false each block is scored as one sentence; with ``faithful`` true the
+    score is plain VADER (its own lexicon, none of the conversational adjustments), which
+    the tests compare with ``vaderSentiment`` itself. The batch is tokenised
+    once; per-token work is one dictionary lookup (in C, through ``map``) and numpy, and
+    only lexicon words with a modifier within VADER's reach (booster, negation, idiom,
+    "least", capitalised emphasis) go through the rule-by-rule :func:`_valence`.
+    """
+    raw: list[str] = []
+    block_len: list[int] = []
+    for block in blocks:
+        toks = _replace_emojis(block).split()
+        raw.extend(toks)
+        block_len.append(len(toks))
+    n = len(raw)
+    if n == 0:
+        return np.zeros(0), np.zeros(0, dtype=np.int64)
+    lexicon = VADER_LEXICON if faithful else LEXICON
+    cache = cache or _TokenCache()
+    cache.add(raw)
+    class_of, low_of = cache.classes, cache.lower_forms
+    classes = np.fromiter(map(class_of.__getitem__, raw), dtype=np.int16, count=n)
+
+    block_ends = np.cumsum(block_len)
+    ends: set[int] = set(block_ends.tolist())
+    if split:
+        block_starts = set((block_ends - np.asarray(block_len)).tolist())
+        for i in np.flatnonzero(classes & _ENDS_LIKE_SENTENCE).tolist():
+            if i + 1 == n or i + 1 in block_starts:
+                continue  # the block ends here anyway
+            w, nxt = raw[i], raw[i + 1]
+            # The common case inline; anything unusual goes to the shared rule.
+            if (w[-1] != "." and "A" <= nxt[0] <= "Z") or is_sentence_end(w, nxt):
+                ends.add(i + 1)
+    ends.discard(0)
+    bounds = np.array(sorted(ends), dtype=np.int64)
+    starts = np.concatenate([[0], bounds[:-1]])
+    sentence_block = np.searchsorted(block_ends, starts, side="right")
+    count = len(bounds)
+
+    hits = np.flatnonzero(classes & _IS_LEXICON)
+    if len(hits) == 0:
+        return np.zeros(count), sentence_block
+    hit_list = hits.tolist()
+    hit_sentence = np.searchsorted(bounds, hits, side="right")
+    values = np.fromiter(
+        map(lexicon.get, map(low_of.__getitem__, map(raw.__getitem__, hit_list)), repeat(0.0)),
+        dtype=np.float64,
+        count=len(hit_list),
+    )
+
+    # A lexicon word needs the full rules only when a modifier is among the three words
+    # before it or is the word itself, or an idiom word is among the two after it, or it
+    # is capitalised for emphasis; otherwise every rule leaves its lexicon value as is.
+    modifier_at = np.flatnonzero(classes & _IS_MODIFIER)
+    idiom_at = np.flatnonzero(classes & _IS_IDIOM)
+    near = (
+        np.searchsorted(modifier_at, hits, side="right") - np.searchsorted(modifier_at, hits - 3)
+    ) + (
+        np.searchsorted(idiom_at, hits + 2, side="right")
+        - np.searchsorted(idiom_at, hits, side="right")
+    )
+    full_rules = (near > 0) | ((classes[hits] & _IS_UPPER) != 0)
+    sentence_tokens: tuple[int, list[str], list[str], bool] | None = None
+    for k in np.flatnonzero(full_rules).tolist():
+        sentence = int(hit_sentence[k])
+        start = int(starts[sentence])
+        if sentence_tokens is None or sentence_tokens[0] != sentence:
+            words_ = raw[start : int(bounds[sentence])]
+            caps = int(np.count_nonzero(classes[start : int(bounds[sentence])] & _IS_UPPER))
+            cap_diff = 0 < len(words_) - caps < len(words_)
+            sentence_tokens = (sentence, words_, [low_of[w] for w in words_], cap_diff)
+        _, words_, lows_, cap_diff = sentence_tokens
+        local = hit_list[k] - start
+        lower = lows_[local]
+        if (
+            lower not in lexicon
+            or lower in BOOSTER_DICT
+            or (lower == "kind" and local < len(lows_) - 1 and lows_[local + 1] == "of")
+        ):
+            values[k] = 0.0
+        else:
+            values[k] = _valence(local, words_, lows_, lexicon, cap_diff)
+    if not faithful:
+        for k in np.flatnonzero(classes[hits] & _IS_LIKE).tolist():
+            i = hit_list[k]
+            if i == int(starts[hit_sentence[k]]) or low_of[raw[i - 1]] not in _LIKE_SUBJECTS:
+                values[k] = 0.0
+        # "Yes, …" opening an answer is an answer, not enthusiasm.
+        opening = np.flatnonzero(hits == starts[hit_sentence])
+        for k in opening.tolist():
+            w = raw[hit_list[k]]
+            if w[-1] in ",.;:" and low_of[w] in _ANSWER_PARTICLES:
+                values[k] = 0.0
+
+    but_positions = np.flatnonzero(classes & _IS_BUT)
+    if len(but_positions):
+        first_but = np.full(count, -1, dtype=np.int64)
+        but_sentence = np.searchsorted(bounds, but_positions, side="right")
+        # Reversed assignment leaves the first "but" of each sentence in place.
+        first_but[but_sentence[::-1]] = but_positions[::-1]
+        fb = first_but[hit_sentence]
+        factor = np.where(fb < 0, 1.0, np.where(hits < fb, 0.5, np.where(hits > fb, 1.5, 1.0)))
+        values = values * factor
+    sums = np.bincount(hit_sentence, weights=values, minlength=count)
+
+    def punctuation(bit: int, char: str) -> np.ndarray:
+        where = np.flatnonzero(classes & bit)
+        if len(where) == 0:
+            return np.zeros(count)
+        per_token = np.fromiter(
+            map(str.count, map(raw.__getitem__, where.tolist()), repeat(char)),
+            dtype=np.float64,
+            count=len(where),
+        )
+        sentence_of = np.searchsorted(bounds, where, side="right")
+        result: np.ndarray = np.bincount(sentence_of, weights=per_token, minlength=count)
+        return result
+
+    exclaim = punctuation(_HAS_BANG, "!")
+    question = punctuation(_HAS_QUESTION, "?")
+    amp = np.minimum(exclaim, 4) * 0.292 + np.where(
+        question > 1, np.where(question <= 3, question * 0.18, 0.96), 0.0
+    )
+    total = sums + np.sign(sums) * amp
+    compound = np.clip(total / np.sqrt(total * total + 15), -1.0, 1.0)
+    return compound, sentence_block
+
+
+def _vader_compound(text: str, faithful: bool = False) -> float:
+    """The compound score of ``text`` taken as one sentence."""
+    compound, _ = _sentence_compounds([text], split=False, faithful=faithful)
+    return round(float(compound[0]), 4) if len(compound) else 0.0
+
+
+_BLOCK_BREAK = re.compile(r"\n\s*\n|\n(?=\s*[-*•]\s|\s*\d+[.)]\s)")
+
+
+def _blocks(prose: str) -> list[str]:
+    return _BLOCK_BREAK.split(prose) if "\n" in prose else [prose]
+
+
+def _own_and_quoted(text: str) -> tuple[str, str]:
+    if ">" not in text:
+        return text, ""
+    own: list[str] = []
+    quoted: list[str] = []
+    for line in text.split("\n"):
+        stripped = line.lstrip()
+        if stripped.startswith(">"):
+            quoted.append(stripped.lstrip("> "))
+        else:
+            own.append(line)
+    return "\n".join(own), "\n".join(quoted)
+
+
+def _score_messages(
+    texts: Sequence[str], cache: _TokenCache | None = None
+) -> tuple[list[float | None], list[str]]:
+    """Tone of each text in [−1, 1] (None when it has no prose), and its own prose.
+
+    A message's tone is the mean of its sentences' compound scores, quoted sentences at
+    a quarter weight and neutral sentences at half weight.
+    """
+    blocks: list[str] = []
+    owner: list[int] = []
+    weight: list[float] = []
+    prose: list[str] = []
+    for k, text in enumerate(texts):
+        own, quoted = _own_and_quoted(text)
+        own_prose = strip_code(own) if own else ""
+        prose.append(own_prose)
+        for part, part_weight in ((own_prose, 1.0), (quoted, _QUOTE_WEIGHT)):
+            if part_weight != 1.0 and part:
+                part = strip_code(part)
+            if part and not part.isspace():
+                for block in _blocks(part):
+                    blocks.append(block)
+                    owner.append(k)
+                    weight.append(part_weight)
+    compound, sentence_block = _sentence_compounds(blocks, cache=cache)
+    if len(compound) == 0:
+        return [None] * len(texts), prose
+    sentence_owner = np.asarray(owner)[sentence_block]
+    w = np.asarray(weight)[sentence_block] * np.where(compound != 0, 1.0, _NEUTRAL_SENTENCE_WEIGHT)
+    num = np.bincount(sentence_owner, weights=compound * w, minlength=len(texts))
+    den = np.bincount(sentence_owner, weights=w, minlength=len(texts))
+    scores: list[float | None] = [
+        float(a / b) if b > 0 else None for a, b in zip(num.tolist(), den.tolist(), strict=True)
+    ]
+    return scores, prose
+
+
+def score_message(text: str) -> float | None:
+    """The tone of one message in [−1, 1], or None when it has no prose to score
+    (only code, logs or shell output)."""
+    return _score_messages([text])[0][0]
+
+
+def label(score: float) -> str:
+    if score >= POSITIVE_THRESHOLD:
+        return "positive"
+    if score <= NEGATIVE_THRESHOLD:
+        return "negative"
+    return "neutral"
+
+
+def _band(value: float) -> str:
+    if value >= _BAND:
+        return "positive"
+    if value <= -_BAND:
+        return "negative"
+    return "neutral"
+
+
+def _smooth(scores: np.ndarray) -> np.ndarray:
+    """Centred moving average (window 5, or 3 for fewer than 8 messages), shrinking at
+    the edges. Centred rather than exponential so a shift is placed where it happens,
+    not a few messages later."""
+    n = len(scores)
+    if n == 0:
+        return scores
+    half = 1 if n < 8 else 2
+    padded = np.concatenate([np.zeros(half), scores, np.zeros(half)])
+    ones = np.concatenate([np.zeros(half), np.ones(n), np.zeros(half)])
+    kernel = np.ones(2 * half + 1)
+    sums = np.convolve(padded, kernel, mode="valid")
+    counts = np.convolve(ones, kernel, mode="valid")
+    result: np.ndarray = sums / counts
+    return result
+
+
+def _shifts(values: np.ndarray, smoothed: np.ndarray) -> list[dict[str, Any]]:
+    """Places where the tone changes clearly, strongest first.
+
+    Candidates are the messages where the smoothed tone crosses into another band; each
+    is moved (by up to two messages) to where the mean raw score of the next three
+    messages differs most from that of the previous three, and kept when that difference
+    is at least _MIN_SHIFT and the two means lie in different bands. Of candidates closer
+    than _SHIFT_GAP messages only the strongest stays.
+    """
+    n = len(values)
+    if n < 4:
+        return []
+    bands = [_band(v) for v in smoothed.tolist()]
+    prefix = np.concatenate([[0.0], np.cumsum(values)]).tolist()
+
+    def means(i: int) -> tuple[float, float]:
+        lo, hi = max(0, i - _SHIFT_GAP), min(n, i + _SHIFT_GAP)
+        return (prefix[i] - prefix[lo]) / (i - lo), (prefix[hi] - prefix[i]) / (hi - i)
+
+    found: dict[int, tuple[float, str, str]] = {}
+    for c in range(1, n):
+        if bands[c] == bands[c - 1]:
+            continue
+        # At least two messages on each side: one message is not a mood.
+        best = max(
+            range(max(2, c - 2), min(n - 1, c + 3)),
+            key=lambda i: (abs(means(i)[1] - means(i)[0]), -abs(i - c), -i),
+        )
+        before, after = means(best)
+        frm, to = _band(before), _band(after)
+        if abs(after - before) >= _MIN_SHIFT and frm != to:
+            found[best] = (abs(after - before), frm, to)
+    ranked = sorted(found.items(), key=lambda item: (-item[1][0], item[0]))
+    accepted: list[tuple[int, tuple[float, str, str]]] = []
+    for index, shift in ranked:
+        if all(abs(index - a) >= _SHIFT_GAP for a, _ in accepted):
+            accepted.append((index, shift))
+            if len(accepted) == _MAX_SHIFTS:
+                break
+    return [
+        {"index": index, "from": frm, "to": to, "magnitude": round(magnitude, 4)}
+        for index, (magnitude, frm, to) in accepted
+    ]
+
+
+def _sample(items: list[int]) -> list[int]:
+    """``items``, or an evenly spaced deterministic sample of them when there are many."""
+    if len(items) <= _SAMPLE_PAIRS:
+        return items
+    step = len(items) / _SAMPLE_PAIRS
+    return [items[int(k * step)] for k in range(_SAMPLE_PAIRS)]
+
+
+def _turn_pairs(messages: Sequence[Message]) -> list[int]:
+    """Indices ``i`` where message ``i`` answers a different speaker's message ``i - 1``."""
+    return [
+        i
+        for i in range(1, len(messages))
+        if messages[i].speaker != messages[i - 1].speaker
+        and messages[i].role != "system"
+        and messages[i - 1].role != "system"
+    ]
+
+
+def _overlap(prose: list[str], pairs: list[int], token: CancelToken) -> float:
+    """Mean share of the smaller turn's content words that the other turn repeats, over
+    (a sample of) consecutive turns by different speakers."""
+    cache: dict[int, frozenset[str]] = {}
+
+    def vocab(i: int) -> frozenset[str]:
+        if i not in cache:
+            cache[i] = vocabulary(prose[i])
+        return cache[i]
+
+    total = 0.0
+    counted = 0
+    for k, i in enumerate(_sample(pairs)):
+        if k % _CHECK_EVERY == 0:
+            token.check()
+        a, b = vocab(i - 1), vocab(i)
+        if a and b:
+            total += len(a & b) / min(len(a), len(b))
+            counted += 1
+    return total / counted if counted else 0.0
+
+
+def _latency(messages: Sequence[Message], pairs: list[int]) -> float | None:
+    gaps: list[float] = []
+    for i in pairs:
+        t0: datetime | None = messages[i - 1].timestamp
+        t1: datetime | None = messages[i].timestamp
+        if t0 is not None and t1 is not None:
+            try:
+                gap = (t1 - t0).total_seconds()
+            except TypeError:  # one aware, one naive: not comparable
+                continue
+            if gap >= 0:
+                gaps.append(gap)
+    if not gaps:
+        return None
+    return float(np.median(gaps))
+
+
+def _engagement(
+    messages: Sequence[Message], prose: list[str], pairs: list[int], overlap: float
+) -> tuple[str, dict[str, Any]]:
+    n = len(messages)
+    avg_words = sum(len(m.text.split()) for m in messages) / n
+    questions = sum(1 for p in prose if "?" in p) / n
+    alternation = len(pairs) / (n - 1) if n > 1 else 0.0
+    latency = _latency(messages, pairs)
+    parts = [
+        min(avg_words / 60.0, 1.0),
+        min(questions / 0.5, 1.0),
+        alternation,
+        min(overlap / 0.25, 1.0),
+    ]
+    if latency is not None:
+        # Replies within a minute count fully, an hour or more not at all (log scale).
+        parts.append(1.0 - min(max(math.log10(max(latency, 1.0) / 60.0) / math.log10(60), 0), 1))
+    score = sum(parts) / len(parts)
+    if n < 3:
+        score = min(score, 0.34)  # one exchange is too little to call engagement
+    level = "high" if score >= 0.6 else "medium" if score >= 0.35 else "low"
+    return level, {
+        "score": round(score, 4),
+        "avg_words_per_message": round(avg_words, 4),
+        "questions_per_message": round(questions, 4),
+        "turn_alternation": round(alternation, 4),
+        "lexical_overlap": round(overlap, 4),
+        "median_response_seconds": None if latency is None else round(latency, 4),
+    }
+
+
+# Agreement, disagreement and building cues open a reply ("Good point, and…", "I
+# disagree"), so only the first _OPENING characters of a turn are searched.
+_OPENING = 240
+_CUES = re.compile(
+    r"\b(?:(?P<agree>i (?:totally |completely |fully )?agree|good point|great point|fair point|"
+    r"you'?re (?:absolutely |totally )?right|that'?s (?:right|true|correct|a good idea)|"
+    r"exactly|makes sense|great idea|good idea|well said|absolutely)"
+    r"|(?P<disagree>i (?:strongly )?disagree|i don'?t agree|"
+    r"that'?s (?:not (?:true|right|correct)|wrong)|you'?re wrong|not really|i doubt|"
+    r"that'?s incorrect|^no\b)"
+    r"|(?P<build>building on|build on|yes,? and|adding to|to add to|expanding on|"
+    r"following up on|as you (?:said|mentioned|suggested)|on top of that))\b"
+)
+# Every cue contains one of these; a substring test is far cheaper than the pattern.
+_CUE_HINTS = (
+    *("agree", "point", "right", "true", "correct", "idea", "exact", "sense", "said"),
+    *("absolute", "wrong", "really", "doubt", "build", "yes", "add", "expand", "follow"),
+    *("mention", "suggest", "top of"),
+)
+_SECOND_PERSON = re.compile(r"\b(?:you|your|you'?re|yours|yourself|u)\b")
+_INSULTS = re.compile(
+    r"\b(?:idiot(?:s|ic)?|stupid|dumb|moron(?:s|ic)?|useless|incompetent|pathetic|worthless|"
+    r"clueless|garbage|trash|imbecile|fool(?:s|ish)?|ridiculous|nonsense|liar|lying)\b"
+)
+# Sympathy and apology use negative words about the listener's situation, not at them.
+_SYMPATHY = re.compile(
+    r"\b(?:sorry|apologi[sz]e|i understand|i hear you|that must|i'm afraid|unfortunately)\b"
+)
+_APPRECIATION = re.compile(
+    r"\b(?:thanks?|thank you|appreciated?|grateful|perfect|great|love|glad|sounds good|"
+    r"happy to|helpful|brilliant|awesome|nice|cheers|lifesaver|deal|agreed|good idea|"
+    r"let'?s|we could|how about|what if we|shall we)\b"
+)
+_INCLUSIVE = re.compile(r"\b(?:we|let'?s|us|our)\b")
+_HOSTILE_SENTENCE = -0.5
+
+
+def _hostile_messages(prose: list[str], scores: list[float | None], token: CancelToken) -> int:
+    """Messages with a sentence aimed at the other party ("you", "your") that is strongly
+    negative or insulting, and is neither a question nor sympathy ("I'm sorry you lost
+    it"). The candidate sentences of the whole conversation are scored in one batch."""
+    owners: list[int] = []
+    texts: list[str] = []
+    insulting: set[int] = set()
+    for i, s in enumerate(scores):
+        if i % _CHECK_EVERY == 0:
+            token.check()
+        if s is None or s >= 0 or not _SECOND_PERSON.search(prose[i].lower()):
+            continue
+        for sentence in sentences(prose[i]):
+            lowered = sentence.lower()
+            if sentence.rstrip().endswith("?") or not _SECOND_PERSON.search(lowered):
+                continue
+            if _SYMPATHY.search(lowered):
+                continue
+            if _INSULTS.search(lowered):
+                insulting.add(i)
+            owners.append(i)
+            texts.append(sentence)
+    compounds, _ = _sentence_compounds(texts, split=False)
+    strongly_negative = {owners[k] for k in np.flatnonzero(compounds <= _HOSTILE_SENTENCE).tolist()}
+    return len(insulting | strongly_negative)
+
+
+def _collaboration(
+    messages: Sequence[Message],
+    scores: list[float | None],
+    prose: list[str],
+    pairs: list[int],
+    overlap: float,
+    dialectic: Sequence[dict[str, Any]] | None,
+    token: CancelToken,
+) -> dict[str, Any]:
+    """Collaborative, adversarial or neutral, with a score in [−1, 1].
+
+    Four kinds of evidence: the exchange (agreements and building on each other against
+    disagreements and corrections, from the dialectic findings or lexical cues),
+    rapport (appreciation, inclusive "we"/"let's", share of warm messages), building on
+    each other's words (content-word overlap between turns), and hostility (sentences
+    aimed at the other party that are strongly negative or insulting). Rapport matters
+    most: supportive, friendly exchanges rarely say "I agree", and factual question and
+    answer repeats the question's words without being collaborative.
+    """
+    agreements = disagreements = corrections = building_cues = 0
+    source = "dialectic" if dialectic else "lexical"
+    if dialectic:
+        for item in dialectic:
+            kind = item.get("type")
+            agreements += kind == "agreement"
+            disagreements += kind == "disagreement"
+            corrections += kind == "correction"
+    for k, i in enumerate(pairs):
+        if k % _CHECK_EVERY == 0:
+            token.check()
+        opening = prose[i][:_OPENING].lower()
+        if not opening.startswith("no") and not any(h in opening for h in _CUE_HINTS):
+            continue
+        found = {m.lastgroup for m in _CUES.finditer(opening)}
+        building_cues += "build" in found
+        if not dialectic:
+            agreements += "agree" in found
+            disagreements += "disagree" in found
+    hostile = _hostile_messages(prose, scores, token)
+    speaking = [i for i, m in enumerate(messages) if m.role != "system"]
+    sample = _sample(speaking)
+    appreciation = sum(1 for i in sample if _APPRECIATION.search(prose[i].lower()))
+    inclusive = sum(1 for i in sample if _INCLUSIVE.search(prose[i].lower()))
+    scored = [s for s in scores if s is not None]
+    warm = sum(1 for s in scored if s >= _STRONG) / len(scored) if scored else 0.0
+    appreciation_rate = appreciation / len(sample) if sample else 0.0
+    inclusive_rate = inclusive / len(sample) if sample else 0.0
+
+    positive = agreements + building_cues
+    negative = disagreements + 0.5 * corrections
+    turns = max(len(pairs), 1)
+    # Counts are shrunk towards zero by a prior of three neutral turns.
+    exchange = (positive - negative) / (positive + negative + 3)
+    rapport = min(1.0, appreciation_rate + 0.5 * inclusive_rate + 0.5 * warm)
+    building = min(max((overlap - 0.05) / 0.2, 0.0), 1.0)
+    hostility = min(hostile / turns * 5, 1.0)
+    raw = 0.3 * exchange + 0.8 * (rapport - _RAPPORT_BASELINE) + 0.1 * building - hostility
+    # A single exchange is too little to call either way.
+    score = max(-1.0, min(1.0, raw * turns / (turns + 2)))
+    label_ = (
+        "collaborative"
+        if score >= _COLLABORATIVE
+        else "adversarial"
+        if score <= _ADVERSARIAL
+        else "neutral"
+    )
+    return {
+        "label": label_,
+        "score": round(score, 4),
+        "signals": {
+            "source": source,
+            "agreements": agreements,
+            "disagreements": disagreements,
+            "corrections": corrections,
+            "building_cues": building_cues,
+            "hostile_messages": hostile,
+            "lexical_overlap": round(overlap, 4),
+            "appreciation_rate": round(appreciation_rate, 4),
+            "inclusive_rate": round(inclusive_rate, 4),
+            "warm_share": round(warm, 4),
+        },
+    }
+
+
+def _overall(scored: list[float], shifts: list[dict[str, Any]], smoothed: np.ndarray) -> str:
+    if not scored:
+        return "neutral"
+    n = len(scored)
+    strong_pos = sum(1 for s in scored if s >= _STRONG) / n
+    strong_neg = sum(1 for s in scored if s <= -_STRONG) / n
+    if strong_pos >= _MIXED_SHARE and strong_neg >= _MIXED_SHARE:
+        return "mixed"
+    swing = float(smoothed.max()) >= _BAND and float(smoothed.min()) <= -_BAND
+    if swing and any(s["magnitude"] >= _LARGE_SHIFT for s in shifts):
+        return "mixed"
+    mean = sum(scored) / n
+    return (
+        "positive" if mean >= _OVERALL_BAND else "negative" if mean <= -_OVERALL_BAND else "neutral"
+    )
+
+
+def analyze_sentiment(
+    conversation: Conversation,
+    dialectic: Sequence[dict[str, Any]] | None = None,
+    token: CancelToken = NEVER,
+) -> dict[str, Any]:
+    """Tone per message, its smoothed trajectory and shifts, per-speaker and overall tone,
+    engagement and collaboration (``patterns.sentiment`` of the result).
+
+    ``dialectic`` is the detected dialectic list, whose agreement, disagreement and
+    correction items drive the collaboration score; without it lexical cues are used.
+    """
+    messages = conversation.messages
+    n = len(messages)
+    scores: list[float | None] = []
+    prose: list[str] = []
+    cache = _TokenCache()
+    for start in range(0, n, _CHUNK):
+        token.check()
+        chunk_scores, chunk_prose = _score_messages(
+            [m.text for m in messages[start : start + _CHUNK]], cache
+        )
+        scores.extend(chunk_scores)
+        prose.extend(chunk_prose)
+    values = np.array([0.0 if s is None else s for s in scores], dtype=float)
+    smoothed = _smooth(values)
+    rounded = np.round(values, 4).tolist()
+    rounded_smooth = np.round(smoothed, 4).tolist()
+    trajectory = [
+        {"index": i, "score": rounded[i], "label": label(rounded[i]), "smoothed": rounded_smooth[i]}
+        for i in range(n)
+    ]
+    token.check()
+    shifts = _shifts(values, smoothed)
+
+    per_speaker: dict[str, list[float | None]] = {name: [] for name in conversation.speakers}
+    for m, s in zip(messages, scores, strict=True):
+        per_speaker.setdefault(m.speaker, []).append(s)
+    by_speaker: dict[str, dict[str, Any]] = {}
+    for name, own in per_speaker.items():
+        scored_own = [s for s in own if s is not None]
+        mean = round(sum(scored_own) / len(scored_own), 4) if scored_own else 0.0
+        by_speaker[name] = {"score": mean, "tone": label(mean), "messages": len(own)}
+
+    scored = [s for s in scores if s is not None]
+    overall_score = sum(scored) / len(scored) if scored else 0.0
+    pairs = _turn_pairs(messages)
+    overlap = _overlap(prose, pairs, token)
+    level, signals = _engagement(messages, prose, pairs, overlap) if n else ("low", {})
+    return {
+        "overall_tone": _overall(scored, shifts, smoothed),
+        "score": round(max(-1.0, min(1.0, overall_score)), 4),
+        "by_speaker": by_speaker,
+        "trajectory": trajectory,
+        "shifts": shifts,
+        "engagement_level": level,
+        "engagement_signals": signals,
+        "collaboration": _collaboration(messages, scores, prose, pairs, overlap, dialectic, token),
+    }

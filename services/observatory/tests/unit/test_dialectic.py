@@ -1,0 +1,499 @@
+import json
+
+import pytest
+
+from app.analysis.dialectic import analyze_dialectic, detect_dialectic
+from app.conversation import Conversation, Message
+from app.core.cancellation import AnalysisCancelled, CancelToken
+
+
+def conversation(*rows: tuple[str, str]) -> Conversation:
+    roles = {"AI": "ai", "System": "system"}
+    return Conversation(
+        tuple(
+            Message(index=i, speaker=s, role=roles.get(s, "human"), text=t)  # type: ignore[arg-type]
+            for i, (s, t) in enumerate(rows)
+        )
+    )
+
+
+def of_type(structures, kind):
+    return [s for s in structures if s["type"] == kind]
+
+
+def pairs(structures):
+    return [tuple(s["messages"]) for s in of_type(structures, "question_answer")]
+
+
+# --- questions and answers -----------------------------------------------------------------
+
+
+def test_question_without_question_mark_is_paired_with_its_answer():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "how do I reset my password"),
+            ("AI", "You can reset your password from the account settings page."),
+        )
+    )
+    [qa] = of_type(found, "question_answer")
+    assert qa["messages"] == [0, 1]
+    assert qa["speakers"] == ["Ana", "AI"]
+    assert qa["roles"] == {"question": 0, "answer": 1}
+    assert qa["strength"] >= 0.7
+    assert "reset my password" in qa["excerpt"]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Could you explain how the cache is invalidated.",
+        "I wonder whether the cache is invalidated on deploy.",
+        "The cache is invalidated on deploy, isn't it",
+        "Is the cache invalidated on deploy",
+        "Why not invalidate the cache on deploy",
+    ],
+)
+def test_interrogative_syntax_counts_as_a_question(question):
+    found = analyze_dialectic(
+        conversation(("Ana", question), ("Bob", "The cache is invalidated by the deploy hook."))
+    )
+    assert pairs(found) == [(0, 1)]
+
+
+@pytest.mark.parametrize(
+    "rhetorical",
+    [
+        "Who cares?",
+        "What's the point?",
+        "How hard can it be?",
+        "Isn't it obvious?",
+        "Why would anyone write tests for this?",
+    ],
+)
+def test_rhetorical_questions_are_neither_paired_nor_unanswered(rhetorical):
+    findings = detect_dialectic(
+        conversation(("Ana", rhetorical), ("Bob", "Tests for this module are pointless anyway."))
+    )
+    assert pairs(findings.structures) == []
+    assert findings.unanswered_questions == []
+
+
+@pytest.mark.parametrize(
+    "command", ["Do it now and restart the worker.", "Have that ready by Friday.", "Do this first."]
+)
+def test_imperatives_are_not_questions(command):
+    findings = detect_dialectic(
+        conversation(("Ana", command), ("Bob", "On it, the worker restarts."))
+    )
+    assert pairs(findings.structures) == []
+    assert findings.unanswered_questions == []
+
+
+def test_a_question_its_asker_answers_at_once_is_not_a_question_for_others():
+    findings = detect_dialectic(
+        conversation(
+            ("Ana", "Why does the build fail? Because the lockfile is stale."),
+            ("Bob", "The lockfile should be regenerated then."),
+        )
+    )
+    assert pairs(findings.structures) == []
+    assert findings.unanswered_questions == []
+
+
+def test_questions_inside_code_blocks_and_logs_are_ignored():
+    findings = detect_dialectic(
+        conversation(
+            ("Ana", "Here is the regex:\n```\nwhat_is_this = re.compile('a?b?')\nwhy?\n```"),
+            (
+                "Ana",
+                'Traceback (most recent call last):\n  File "x.py", line 3\n'
+                "ValueError: is the server running?\n\n"
+                "ERROR could not connect: is the server running?",
+            ),
+            ("Ana", "> How do I exit vim?\nThat was the title of the thread."),
+            ("Bob", "The regex matches optional characters."),
+        )
+    )
+    assert pairs(findings.structures) == []
+    assert findings.unanswered_questions == []
+
+
+def test_answer_is_found_after_a_clarifying_question():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "How do I make the migration run on startup?"),
+            ("Bob", "Which framework?"),
+            ("Ana", "Alembic with FastAPI."),
+            ("Bob", "Run the migration in the lifespan handler before startup finishes."),
+        )
+    )
+    # The clarifying question itself gets Ana's reply; the original question gets Bob's.
+    assert (0, 2) not in pairs(found)
+    assert (0, 3) in pairs(found)
+    assert (1, 2) in pairs(found)
+
+
+def test_multiparty_answer_can_come_a_few_messages_later():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Where is the staging database hosted?"),
+            ("Carl", "lunch at noon, anyone"),
+            ("Dee", "The staging database is hosted on the Frankfurt cluster."),
+        )
+    )
+    assert pairs(found) == [(0, 2)]
+
+
+def test_unanswered_questions_are_reported():
+    findings = detect_dialectic(
+        conversation(
+            ("Ana", "Has anyone checked the backup job?"),
+            ("Ana", "Also, where are the logs kept?"),
+        )
+    )
+    assert pairs(findings.structures) == []
+    assert findings.unanswered_questions == [0, 1]
+
+
+# --- Socratic sequences ----------------------------------------------------------------------
+
+
+SOCRATIC = [
+    ("Socrates", "What is courage?"),
+    ("Laches", "Courage is endurance of the soul in battle."),
+    ("Socrates", "So then is all endurance of the soul courage, even foolish endurance?"),
+    ("Laches", "No, foolish endurance is harmful, so only wise endurance is courage."),
+    ("Socrates", "And why is wise endurance noble when foolish endurance is harmful?"),
+    ("Laches", "Because wisdom directs endurance toward what is good."),
+    ("Socrates", "What follows if courage needs wisdom about what is good?"),
+    ("Laches", "Then courage is a kind of wisdom."),
+]
+
+
+def test_socratic_sequence_covers_the_whole_chain():
+    [chain] = of_type(analyze_dialectic(conversation(*SOCRATIC)), "socratic_sequence")
+    assert chain["messages"] == list(range(8))
+    assert chain["leader"] == "Socrates"
+    assert chain["questions"] == [0, 2, 4, 6]
+    assert chain["speakers"] == ["Socrates", "Laches"]
+    assert chain["strength"] >= 0.7
+
+
+def test_two_follow_up_questions_are_not_a_socratic_sequence():
+    found = analyze_dialectic(conversation(*SOCRATIC[:4]))
+    assert of_type(found, "socratic_sequence") == []
+    assert len(of_type(found, "question_answer")) == 2
+
+
+def test_unrelated_questions_do_not_form_a_chain():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "What time is the meeting?"),
+            ("Bob", "At three in the afternoon."),
+            ("Ana", "Where did you park the bike?"),
+            ("Bob", "Behind the library building."),
+            ("Ana", "Who baked the cake?"),
+            ("Bob", "My neighbour Clara baked it."),
+        )
+    )
+    assert of_type(found, "socratic_sequence") == []
+    assert len(of_type(found, "question_answer")) == 3
+
+
+# --- thesis, antithesis, synthesis -----------------------------------------------------------
+
+
+DEBATE = [
+    ("Ana", "I think Python is the best language for numeric work."),
+    ("Bob", "But Python loops are slow for numeric work; Julia is much faster."),
+    ("Carol", "Perhaps we can combine both: Python for the glue and Julia for numeric loops."),
+]
+
+
+def test_thesis_antithesis_synthesis():
+    [arc] = of_type(analyze_dialectic(conversation(*DEBATE)), "thesis_antithesis_synthesis")
+    assert arc["messages"] == [0, 1, 2]
+    assert arc["roles"] == {"thesis": 0, "antithesis": 1, "synthesis": 2}
+    assert arc["speakers"] == ["Ana", "Bob", "Carol"]
+    assert arc["excerpt"].startswith("Perhaps we can combine both")
+
+
+def test_no_synthesis_without_a_reconciling_message():
+    found = analyze_dialectic(
+        conversation(*DEBATE[:2], ("Carol", "Julia compiles numeric loops ahead of the run."))
+    )
+    assert of_type(found, "thesis_antithesis_synthesis") == []
+
+
+def test_synthesis_must_talk_about_both_positions():
+    found = analyze_dialectic(
+        conversation(*DEBATE[:2], ("Carol", "Perhaps we can combine lunch and the retro today."))
+    )
+    assert of_type(found, "thesis_antithesis_synthesis") == []
+
+
+# --- agreement, disagreement, correction -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        ("I disagree, the index will not help here.", "disagreement"),
+        ("No, actually the index is never used by this query.", "disagreement"),
+        ("I don't think so, the planner ignores it.", "disagreement"),
+        ("I agree, the index is the fix.", "agreement"),
+        ("Exactly. The index turns the scan into a lookup.", "agreement"),
+        ("Fair enough, let's add the index.", "agreement"),
+        ("That makes sense given the table size.", "agreement"),
+    ],
+)
+def test_reactions_to_a_claim(reply, kind):
+    found = analyze_dialectic(
+        conversation(("Ana", "Adding an index on user_id will fix the slow query."), ("Bob", reply))
+    )
+    reactions = [s for s in found if s["type"] in ("agreement", "disagreement")]
+    assert [(s["type"], s["messages"]) for s in reactions] == [(kind, [0, 1])]
+    assert reactions[0]["strength"] > 0.5
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "What exactly do you mean by slow?",
+        "I don't agree that it makes sense to index everything.",
+        "I'm not sure that makes sense.",
+    ],
+)
+def test_agreement_words_in_other_roles_are_not_agreement(reply):
+    found = analyze_dialectic(
+        conversation(("Ana", "Adding an index on user_id will fix the slow query."), ("Bob", reply))
+    )
+    assert of_type(found, "agreement") == []
+
+
+def test_compliance_with_a_request_is_not_agreement():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Can you help me write a migration?"),
+            ("AI", "Absolutely! Start with an empty revision and add the column."),
+        )
+    )
+    assert of_type(found, "agreement") == []
+    assert pairs(found) == [(0, 1)]
+
+
+def test_accepted_correction():
+    found = analyze_dialectic(
+        conversation(
+            ("AI", "Python lists are immutable, so append returns a new list."),
+            ("Ana", "That's incorrect, lists are mutable and append changes the list in place."),
+            ("AI", "You're right, my mistake: append mutates the list and returns None."),
+        )
+    )
+    [correction] = of_type(found, "correction")
+    assert correction["messages"] == [0, 1, 2]
+    assert correction["roles"] == {"claim": 0, "correction": 1, "acceptance": 2}
+    assert correction["speakers"] == ["AI", "Ana"]
+    # Accepting the correction is also agreeing with it; nobody disagreed.
+    assert [s["messages"] for s in of_type(found, "agreement")] == [[1, 2]]
+    assert of_type(found, "disagreement") == []
+
+
+def test_correction_that_is_not_accepted_is_a_disagreement():
+    found = analyze_dialectic(
+        conversation(
+            ("AI", "Python lists are immutable."),
+            ("Ana", "That's incorrect, lists are mutable."),
+            ("AI", "Lists are immutable in every version of Python."),
+        )
+    )
+    assert of_type(found, "correction") == []
+    assert [s["messages"] for s in of_type(found, "disagreement")] == [[0, 1]]
+
+
+# --- the shape of the output -------------------------------------------------------------------
+
+
+def test_excerpts_are_masked_and_short():
+    long_answer = "You can write to ana.lopez@example.com or call +44 20 7946 0958. " * 10
+    found = analyze_dialectic(
+        conversation(("Ana", "Who should I contact about billing?"), ("Bob", long_answer))
+    )
+    [qa] = of_type(found, "question_answer")
+    assert len(qa["excerpt"]) <= 200
+    assert "example.com" not in qa["excerpt"]
+    assert "7946" not in qa["excerpt"]
+    assert "[email]" in qa["excerpt"]
+
+
+def test_output_is_sorted_deterministic_and_in_range():
+    rows = [*SOCRATIC, *DEBATE, ("Dee", "I disagree with all of you.")]
+    conv = conversation(*rows)
+    first = analyze_dialectic(conv)
+    assert json.dumps(first) == json.dumps(analyze_dialectic(conv))
+    keys = [(s["messages"][0], s["type"]) for s in first]
+    assert keys == sorted(keys)
+    for structure in first:
+        assert structure["messages"] == sorted(structure["messages"])
+        assert all(0 <= i < len(rows) for i in structure["messages"])
+        assert 0.0 <= structure["strength"] <= 1.0
+
+
+def test_system_messages_take_no_part():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "What port does the service listen on?"),
+            ("System", "Tool output: port scan finished."),
+            ("AI", "The service listens on port 8000 by default."),
+        )
+    )
+    assert pairs(found) == [(0, 2)]
+
+
+def test_cancelled_token_stops_the_analysis():
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(AnalysisCancelled):
+        analyze_dialectic(conversation(*SOCRATIC), token)
+
+
+def test_a_yes_to_an_offer_answers_it_even_when_it_asks_again():
+    findings = detect_dialectic(
+        conversation(
+            ("AI", "Use session.get('user') instead. Would you like an example?"),
+            ("Ana", "Yes please. Also, is it safe to keep the user object in the session?"),
+            ("AI", "Keep only the user id in the session; the cookie is readable by the client."),
+        )
+    )
+    assert pairs(findings.structures) == [(0, 1), (1, 2)]
+    assert findings.unanswered_questions == []
+
+
+def test_an_unmarked_request_after_a_rhetorical_question_is_still_a_question():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Why would anyone design it that way? Anyway, how do I set up Redis sessions"),
+            ("AI", "Install flask-session, set SESSION_TYPE to redis and call Session(app)."),
+        )
+    )
+    [qa] = of_type(found, "question_answer")
+    assert qa["messages"] == [0, 1]
+    assert qa["excerpt"].startswith("Anyway, how do I set up Redis sessions →")
+
+
+def test_an_expert_answering_follow_up_questions_at_length_is_not_socratic():
+    detail = "It is read once at start-up, so a change needs a restart of the worker process. "
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Why does the worker ignore the queue setting?"),
+            ("AI", "The worker reads the queue setting only from the environment. " + detail * 3),
+            ("Ana", "So the environment variable overrides the queue file?"),
+            ("AI", "Yes, the environment variable wins over the queue file. " + detail * 3),
+            ("Ana", "And why does the queue file exist then?"),
+            ("AI", "The queue file exists for local runs without the variable. " + detail * 3),
+        )
+    )
+    assert len(of_type(found, "question_answer")) == 3
+    assert of_type(found, "socratic_sequence") == []
+
+
+def test_a_reply_that_only_asks_back_is_not_the_answer():
+    found = analyze_dialectic(
+        conversation(
+            ("Grace", "My order was due on Monday and the tracking stopped. Where is it?"),
+            (
+                "Luis",
+                "Sorry for the wait, let me check with the courier. Can you confirm the postcode?",
+            ),
+            ("Grace", "It's 10115."),
+            ("Luis", "The courier reports the parcel was damaged at the depot and is coming back."),
+        )
+    )
+    assert pairs(found) == [(0, 3), (1, 2)]
+
+
+def test_in_a_group_chat_everyone_who_answers_is_paired():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Who's coming to the climbing gym on Thursday?"),
+            ("Ben", "Me!"),
+            ("Chloe", "I'm in too, but I need to rent climbing shoes again"),
+            ("Dan", "No promises, see you all there"),
+        )
+    )
+    assert pairs(found) == [(0, 1), (0, 2)]
+
+
+def test_no_after_a_question_answers_it_rather_than_disagrees():
+    found = analyze_dialectic(
+        conversation(
+            ("AI", "I've flagged the duplicate payment. Is there anything else I can help with?"),
+            ("Ana", "No, that's all. Thanks for sorting it out."),
+        )
+    )
+    assert of_type(found, "disagreement") == []
+    assert pairs(found) == [(0, 1)]
+
+
+def test_conceding_on_the_way_to_objecting_is_not_agreement():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Bazel only rebuilds what changed, so CI would stay fast."),
+            ("Bob", "True in principle, but nobody here has ever maintained Bazel."),
+        )
+    )
+    assert of_type(found, "agreement") == []
+
+
+def test_a_reviewer_opening_with_a_correction_that_is_accepted():
+    found = analyze_dialectic(
+        conversation(
+            (
+                "Alice",
+                "I have a concern about this part: the expire call runs after incr, so a "
+                "crash in between leaves a key without a TTL.",
+            ),
+            ("Bob", "Good catch, I'll move both calls into one pipeline."),
+        )
+    )
+    [correction] = of_type(found, "correction")
+    assert correction["messages"] == [0, 1]
+    assert correction["roles"] == {"correction": 0, "acceptance": 1}
+
+
+DEBATE_SETTLED = [
+    ("Priya", "We should go back to the office full time, the juniors are struggling remote."),
+    ("Tom", "I disagree. Remote work gave us long focus days and senior hires we'd never get."),
+    ("Priya", "The seniors are fine. The juniors wait days for help with simple problems."),
+    ("Tom", "That's a mentoring problem, not an office problem."),
+    ("Priya", "Maybe. What would fix the mentoring then?"),
+    ("Tom", "Pairing sessions, I suppose."),
+    (
+        "Priya",
+        "Then two office days a week for pairing with the juniors, remote focus days "
+        "the rest of the week.",
+    ),
+    ("Tom", "I could live with that."),
+]
+
+
+def test_a_proposal_the_other_side_accepts_settles_a_debate():
+    [arc] = of_type(analyze_dialectic(conversation(*DEBATE_SETTLED)), "thesis_antithesis_synthesis")
+    assert arc["roles"]["synthesis"] == 6
+    assert arc["roles"]["thesis"] < arc["roles"]["antithesis"] < 6
+    assert arc["speakers"][0] in {"Priya", "Tom"}
+
+
+def test_a_message_that_still_objects_does_not_reconcile():
+    found = analyze_dialectic(
+        conversation(
+            ("Hannah", "I think we should move all our services into a monorepo."),
+            ("Omar", "I don't think a monorepo fits us, our CI is already slow."),
+            (
+                "Omar",
+                "And I'm not convinced the monorepo pays off. Let's bring both options to "
+                "the architecture meeting.",
+            ),
+        )
+    )
+    assert of_type(found, "thesis_antithesis_synthesis") == []

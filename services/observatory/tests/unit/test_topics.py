@@ -1,0 +1,182 @@
+import json
+from itertools import pairwise
+
+import pytest
+
+from app.analysis.topics import analyze_topics
+from app.conversation import Conversation, Message
+from app.core.cancellation import AnalysisCancelled, CancelToken
+
+DOCKER = [
+    "My Docker container can't reach the database container. Both run with docker compose but the connection times out.",
+    "By default compose puts both services on one bridge network, so the container should reach the other by its service name. Are you using localhost in the connection string?",
+    "Yes, I used localhost. Should I use the service name instead?",
+    "Inside a container, localhost is the container itself. Use the service name, for example db, and the container port, not the published host port.",
+    "Changed it to db:5432 and now the containers talk to each other. What about the bridge network for the other stack?",
+    "Put both stacks on a shared external network: create it with docker network create and list it under networks in each compose file.",
+    "Do I need to expose ports on the shared network too?",
+    "No, containers on the same Docker network reach each other on container ports; publishing ports only matters for the host.",
+]
+PYTHON = [
+    "Different question: my Python virtualenv keeps picking up the wrong package versions when I install requirements.",
+    "Check which pip you are running. If the virtualenv is not activated, pip installs packages into the global Python instead.",
+    "Activated the virtualenv and pip now points to it, but requests is still the old version.",
+    "Pin the version in requirements and reinstall with pip install --upgrade; an old wheel in the cache can also win.",
+    "Should I switch to a lock file for the package versions?",
+    "A lock file makes the versions reproducible: uv or pip-tools resolve the requirements once and every virtualenv installs the same packages.",
+    "Great, uv lock resolved the dependency versions and the virtualenv matches production now.",
+    "Keep the lock file in version control so every machine installs identical package versions.",
+]
+POSTGRES = [
+    "Last thing: a Postgres query on the orders table takes twelve seconds. Would an index help?",
+    "Run EXPLAIN ANALYZE on the query. If it shows a sequential scan over orders filtered by customer, an index on that column will help.",
+    "The plan shows a sequential scan on orders filtering by customer_id and created date.",
+    "Create a composite index on customer and created date; Postgres can then use an index scan for both filters.",
+    "The index made the query run in forty milliseconds. Does the index slow down inserts into the orders table?",
+    "Every index adds some write cost on inserts, but one composite index on a table like orders is usually worth it.",
+    "Should I vacuum or analyze the table after creating the index?",
+    "Run ANALYZE so the planner has fresh statistics for the orders table; autovacuum handles the rest.",
+]
+
+
+def conversation(texts: list[str]) -> Conversation:
+    return Conversation(
+        messages=tuple(
+            Message(
+                index=i,
+                speaker="user" if i % 2 == 0 else "assistant",
+                role="human" if i % 2 == 0 else "ai",
+                text=t,
+            )
+            for i, t in enumerate(texts)
+        )
+    )
+
+
+def assert_tiles(result: dict, n: int) -> None:
+    segments = result["segments"]
+    assert segments[0]["start"] == 0
+    assert segments[-1]["end"] == n - 1
+    for before, after in pairwise(segments):
+        assert after["start"] == before["end"] + 1
+    assert result["transitions"] == [s["start"] for s in segments[1:]]
+    assert sum(s["share"] for s in segments) == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("groups", "expected"),
+    [
+        ((DOCKER, PYTHON, POSTGRES), [8, 16]),
+        ((DOCKER[:5], PYTHON[:6], POSTGRES[:5]), [5, 11]),
+    ],
+)
+def test_topic_changes_are_found_within_two_messages(
+    groups: tuple[list[str], ...], expected: list[int]
+) -> None:
+    texts = [t for group in groups for t in group]
+    result = analyze_topics(conversation(texts))
+    assert_tiles(result, len(texts))
+    assert len(result["transitions"]) == len(expected)
+    for found, true in zip(result["transitions"], expected, strict=True):
+        assert abs(found - true) <= 2
+
+
+def test_two_subjects_are_split_where_the_subject_changes() -> None:
+    result = analyze_topics(conversation(DOCKER + PYTHON))
+    assert_tiles(result, 16)
+    assert any(abs(t - 8) <= 2 for t in result["transitions"])
+    # The Docker half moves from reaching a container by name to networks across stacks
+    # and may split there; the Python half is one subject and stays one segment.
+    assert all(t < 10 for t in result["transitions"])
+    assert len(result["transitions"]) <= 2
+
+
+def test_segments_are_labelled_by_their_own_subject() -> None:
+    result = analyze_topics(conversation(DOCKER + PYTHON + POSTGRES))
+    docker, python, postgres = result["segments"]
+    assert {"container", "network"} & set(docker["keywords"])
+    assert {"virtualenv", "pip", "lock file", "package version"} & set(python["keywords"])
+    assert {"index", "orders table", "composite index", "query"} & set(postgres["keywords"])
+    for segment in result["segments"]:
+        assert 1 <= len(segment["keywords"]) <= 5
+        assert segment["label"][0].isupper()
+        assert segment["label"].lower().startswith(segment["keywords"][0])
+    # A phrase of one subject does not label another.
+    assert not {"container", "docker"} & set(postgres["keywords"])
+
+
+def test_keyphrases_prefer_recurring_phrases_and_cite_messages() -> None:
+    texts = DOCKER + PYTHON + POSTGRES
+    result = analyze_topics(conversation(texts))
+    phrases = [k["phrase"] for k in result["keyphrases"]]
+    assert len(phrases) == len(set(phrases)) <= 10
+    assert {"lock file", "orders table", "service name"} <= set(phrases)
+    for k in result["keyphrases"]:
+        assert k["messages"] == sorted(k["messages"])
+        assert 1 <= len(k["messages"]) <= 5
+        assert all(0 <= i < len(texts) for i in k["messages"])
+        words = k["phrase"].split()
+        assert 1 <= len(words) <= 3
+        assert any(w in texts[k["messages"][0]].lower() for w in words)
+    scores = [k["score"] for k in result["keyphrases"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+CODE_HEAVY = [
+    "How do I merge two pandas dataframes on the customer column?\n```python\nimport pandas as pd\ndf_left = pd.read_csv('left.csv')\ndf_right = pd.read_csv('right.csv')\nresult = df_left.join(df_right)\nprint(result.head())\n```",
+    "Use `pd.merge` with `on='customer'`:\n```python\nresult = pd.merge(df_left, df_right, on='customer', how='inner')\nprint(result.shape)\nresult.to_csv('out.csv', index=False)\n```\nAn inner merge keeps only customers present in both dataframes.",
+    "The merge drops customers that are missing from the right dataframe.\n```\nTraceback (most recent call last):\n  File \"merge.py\", line 4, in <module>\n    result = pd.merge(df_left, df_right, on='customer', how='inner')\nKeyError: 'customer'\n```",
+    "The KeyError means the right dataframe has no customer column; check `df_right.columns`. For keeping unmatched customers use a left merge:\n```python\nresult = pd.merge(df_left, df_right, on='customer', how='left')\nresult = result.fillna(0)\n```",
+    "The customer column was called client in the right dataframe. After renaming it the left merge keeps every customer.",
+    "Good. Renaming columns before a merge is the usual fix; `validate='one_to_one'` also catches duplicate customers early.",
+]
+
+
+def test_code_heavy_conversation_keywords_are_not_code_tokens() -> None:
+    result = analyze_topics(conversation(CODE_HEAVY))
+    code_tokens = {
+        *("pd", "df", "df_left", "df_right", "result", "print", "import", "csv", "read_csv"),
+        *("head", "shape", "to_csv", "index", "false", "inner", "how", "on", "fillna"),
+        *("traceback", "file", "line", "module", "keyerror", "py", "validate", "columns"),
+    }
+    phrases = [k["phrase"] for k in result["keyphrases"]]
+    words = {w for p in phrases for w in p.split()}
+    assert not words & code_tokens, phrases
+    assert {"merge", "customer", "dataframe"} <= words
+    assert result["segments"][0]["keywords"][0] in {
+        "merge",
+        "customer",
+        "dataframe",
+        "customer column",
+    }
+
+
+def test_short_and_empty_conversations() -> None:
+    short = analyze_topics(conversation(DOCKER[:4]))
+    assert len(short["segments"]) == 1
+    assert short["segments"][0]["start"] == 0 and short["segments"][0]["end"] == 3
+    assert short["segments"][0]["share"] == 1.0
+    assert short["transitions"] == []
+    only_code = analyze_topics(conversation(["```\nx = 1\n```", "`y`"]))
+    assert only_code["segments"][0]["label"] == "general"
+    assert only_code["keyphrases"] == []
+    assert analyze_topics(Conversation(messages=())) == {
+        "segments": [],
+        "keyphrases": [],
+        "transitions": [],
+    }
+
+
+def test_topics_are_deterministic_and_json_ready() -> None:
+    conv = conversation(DOCKER + PYTHON + POSTGRES)
+    first = analyze_topics(conv)
+    assert first == analyze_topics(conv)
+    assert json.loads(json.dumps(first)) == first
+
+
+def test_cancelled_token_stops_topic_analysis() -> None:
+    conv = conversation((DOCKER + PYTHON) * 1250)
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(AnalysisCancelled):
+        analyze_topics(conv, token)
