@@ -194,3 +194,54 @@ async def test_unknown_route_is_json_404(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/v1/nothing-here")
     assert r.status_code == 404
     assert json.loads(r.text)["detail"]
+
+
+async def test_observer_modes_without_an_ollama_server(client: httpx.AsyncClient) -> None:
+    # Nothing listens on the default Ollama port here: auto degrades, required fails, off skips.
+    results = {}
+    for mode in ("auto", "required", "off"):
+        r = await submit(
+            client, {"conversation_text": TEXT, "options": {"observer": mode}}, wait=10
+        )
+        assert r.status_code == 200, r.text
+        results[mode] = r.json()
+    auto = results["auto"]
+    assert auto["status"] == "completed"
+    assert auto["observer"]["status"] == "unavailable"
+    assert "cannot reach Ollama" in auto["observer"]["reason"]
+    assert auto["observer_output"] is None and auto["patterns"]["dialectic"]
+    required = results["required"]
+    assert required["status"] == "failed" and "patterns" not in required
+    assert "observer required" in required["error"] and "cannot reach Ollama" in required["error"]
+    assert results["off"]["observer"]["status"] == "disabled"
+
+
+async def test_exports(client: httpx.AsyncClient) -> None:
+    r = await submit(client, {"conversation_text": TEXT}, wait=10)
+    analysis_id = r.json()["id"]
+    csv_r = await client.get(f"/api/v1/analyze/{analysis_id}?format=csv")
+    assert csv_r.status_code == 200
+    assert csv_r.headers["content-type"].startswith("text/csv")
+    assert csv_r.text.startswith("section,kind,start,end,messages,speakers,label,score,text")
+    assert f"analysis-{analysis_id}.csv" in csv_r.headers["content-disposition"]
+    md_r = await client.get(f"/api/v1/analyze/{analysis_id}?format=markdown")
+    assert md_r.status_code == 200 and md_r.headers["content-type"].startswith("text/markdown")
+    assert md_r.text.startswith(f"# Conversation analysis {analysis_id}")
+    bad = await client.get(f"/api/v1/analyze/{analysis_id}?format=xml")
+    assert bad.status_code == 422 and "format" in bad.json()["detail"]
+
+
+async def test_export_before_completion_is_409(client: httpx.AsyncClient, app: Any) -> None:
+    import threading
+
+    from tests.integration.test_jobs import blocking_analysis
+
+    release = threading.Event()
+    app.state.service.queue._ctx.analyze_fn = blocking_analysis(release)
+    try:
+        analysis_id = (await submit(client, {"conversation_text": TEXT})).json()["id"]
+        r = await client.get(f"/api/v1/analyze/{analysis_id}?format=csv")
+        assert r.status_code == 409
+        assert "exports exist once it is completed" in r.json()["detail"]
+    finally:
+        release.set()

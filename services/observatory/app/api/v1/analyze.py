@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import structlog
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 
 from app.analysis import AnalysisOptions
 from app.api.deps import SessionDep, StateDep
 from app.conversation.parsers import Limits, parse_conversation
+from app.core import export
 from app.core.errors import Conflict, NotFound, ServiceUnavailable
 from app.jobs.base import AnalysisJob, QueueFull
 from app.models import repository as repo
@@ -154,13 +155,44 @@ async def _load(session: SessionDep, analysis_id: str) -> Analysis:
     return row
 
 
-@router.get("/{analysis_id}", response_model=AnalysisResult, responses={404: {"model": Problem}})
-async def read(analysis_id: str, session: SessionDep, state: StateDep) -> Any:
-    """Status of an analysis and, once completed, its full result."""
+@router.get(
+    "/{analysis_id}",
+    response_model=AnalysisResult,
+    responses={
+        200: {"content": {"text/csv": {}, "text/markdown": {}}},
+        404: {"model": Problem},
+        409: {"model": Problem, "description": "CSV or Markdown asked before completion."},
+    },
+)
+async def read(
+    analysis_id: str,
+    session: SessionDep,
+    state: StateDep,
+    format: Literal["json", "csv", "markdown"] = Query(
+        "json", description="json (default), csv (one row per finding) or markdown (a report)."
+    ),
+) -> Response:
+    """Status of an analysis and, once completed, its full result; `?format=` exports it."""
     row = await _load(session, analysis_id)
     if await repo.touch(session, row, timedelta(days=state.settings.result_ttl_days)):
         await session.commit()
-    return Response(render(row), media_type=JSON)
+    body = render(row)
+    if format == "json":
+        return Response(body, media_type=JSON)
+    if row.status != repo.COMPLETED:
+        raise Conflict(
+            f"analysis '{analysis_id}' is {row.status}; {format} exports exist once it is completed"
+        )
+    doc = orjson.loads(body)
+    if format == "csv":
+        content, media, ext = export.to_csv(doc), "text/csv; charset=utf-8", "csv"
+    else:
+        content, media, ext = export.to_markdown(doc), "text/markdown; charset=utf-8", "md"
+    return Response(
+        content,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="analysis-{analysis_id}.{ext}"'},
+    )
 
 
 @router.post(

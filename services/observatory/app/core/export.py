@@ -1,0 +1,257 @@
+"""Exports of a completed analysis: CSV (one row per finding) and a Markdown report.
+
+Both carry only what the result already holds (masked excerpts, never the raw
+conversation). CSV text cells that a spreadsheet would read as a formula (starting with
+``=``, ``+``, ``-``, ``@``, tab or carriage return) are prefixed with a quote; Markdown
+escapes HTML and the characters Markdown would interpret, so a transcript that talks about
+``<script>`` stays text.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+CSV_COLUMNS = ("section", "kind", "start", "end", "messages", "speakers", "label", "score", "text")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Every value sits inline after a prefix of ours ("- ", "| "), with newlines folded, so only
+# inline syntax needs escaping: emphasis, code, links/images, table cells, strikethrough.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def neutralise_cell(value: Any) -> Any:
+    """Numbers stay numbers; text a spreadsheet could evaluate is prefixed with a quote."""
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float):
+        return value
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _indices(messages: Sequence[int] | None) -> tuple[Any, Any, str]:
+    if not messages:
+        return "", "", ""
+    return min(messages), max(messages), " ".join(str(i) for i in messages)
+
+
+def _rows(doc: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    yield {"section": "analysis", "kind": "id", "text": doc.get("id")}
+    yield {
+        "section": "analysis",
+        "kind": "confidence",
+        "score": doc.get("confidence_score"),
+        "text": (doc.get("confidence") or {}).get("explanation"),
+    }
+    patterns = doc.get("patterns") or {}
+    for item in patterns.get("dialectic") or ():
+        start, end, msgs = _indices(item.get("messages"))
+        yield {
+            "section": "dialectic",
+            "kind": item.get("type"),
+            "start": start,
+            "end": end,
+            "messages": msgs,
+            "speakers": " | ".join(item.get("speakers") or ()),
+            "score": item.get("strength"),
+            "text": item.get("excerpt"),
+        }
+    sentiment = patterns.get("sentiment")
+    if sentiment:
+        yield {
+            "section": "sentiment",
+            "kind": "overall",
+            "label": sentiment.get("overall_tone"),
+            "score": sentiment.get("score"),
+        }
+        for name, tone in (sentiment.get("by_speaker") or {}).items():
+            yield {
+                "section": "sentiment",
+                "kind": "speaker",
+                "speakers": name,
+                "label": tone.get("tone"),
+                "score": tone.get("score"),
+            }
+        for shift in sentiment.get("shifts") or ():
+            yield {
+                "section": "sentiment",
+                "kind": "shift",
+                "start": shift.get("index"),
+                "end": shift.get("index"),
+                "messages": str(shift.get("index")),
+                "label": f"{shift.get('from')} -> {shift.get('to')}",
+                "score": shift.get("magnitude"),
+            }
+        collab = sentiment.get("collaboration") or {}
+        yield {
+            "section": "sentiment",
+            "kind": "collaboration",
+            "label": collab.get("label"),
+            "score": collab.get("score"),
+        }
+    topics = patterns.get("topics") or {}
+    for seg in topics.get("segments") or ():
+        yield {
+            "section": "topics",
+            "kind": "segment",
+            "start": seg.get("start"),
+            "end": seg.get("end"),
+            "label": seg.get("label"),
+            "score": seg.get("share"),
+            "text": ", ".join(seg.get("keywords") or ()),
+        }
+    dynamics = patterns.get("dynamics") or {}
+    for name, stats in (dynamics.get("speakers") or {}).items():
+        yield {
+            "section": "dynamics",
+            "kind": "speaker",
+            "speakers": name,
+            "label": stats.get("role"),
+            "score": stats.get("share"),
+            "text": f"{stats.get('messages')} messages, {stats.get('words')} words, "
+            f"{stats.get('questions_asked')} questions",
+        }
+    for theme in doc.get("themes") or ():
+        start, end, msgs = _indices(theme.get("messages"))
+        yield {
+            "section": "themes",
+            "kind": theme.get("source", "local"),
+            "start": start,
+            "end": end,
+            "messages": msgs,
+            "label": theme.get("label"),
+            "score": theme.get("weight"),
+            "text": ", ".join(theme.get("keywords") or ()),
+        }
+    for moment in doc.get("key_moments") or ():
+        yield {
+            "section": "key_moments",
+            "kind": moment.get("kind"),
+            "start": moment.get("index"),
+            "end": moment.get("index"),
+            "messages": str(moment.get("index")),
+            "text": moment.get("why"),
+        }
+    for point in doc.get("summary_points") or ():
+        yield {"section": "summary", "kind": "point", "text": point}
+    for insight in doc.get("insights") or ():
+        start, end, msgs = _indices(insight.get("messages"))
+        yield {
+            "section": "insights",
+            "kind": insight.get("source", "observer"),
+            "start": start,
+            "end": end,
+            "messages": msgs,
+            "text": insight.get("text"),
+        }
+    for flag in (doc.get("security") or {}).get("flags") or ():
+        start, end, msgs = _indices(flag.get("messages"))
+        yield {
+            "section": "security",
+            "kind": flag.get("kind"),
+            "start": start,
+            "end": end,
+            "messages": msgs,
+            "text": flag.get("excerpt"),
+        }
+
+
+def to_csv(doc: Mapping[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for row in _rows(doc):
+        writer.writerow({c: neutralise_cell(row.get(c)) for c in CSV_COLUMNS})
+    return out.getvalue()
+
+
+def md(text: Any) -> str:
+    """Plain text made inert in Markdown: HTML escaped, Markdown syntax backslash-escaped."""
+    if text is None:
+        return ""
+    flat = " ".join(str(text).split())
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(flat, quote=False))
+
+
+def _msgs(messages: Iterable[int] | None) -> str:
+    return ", ".join(f"#{i}" for i in messages or ())
+
+
+def to_markdown(doc: Mapping[str, Any]) -> str:
+    lines = [f"# Conversation analysis {md(doc.get('id'))}", ""]
+    conv = doc.get("conversation") or {}
+    lines.append(
+        f"{md(conv.get('messages'))} messages from {md(', '.join(conv.get('speakers') or ()))}; "
+        f"confidence {doc.get('confidence_score')} — {md((doc.get('confidence') or {}).get('explanation'))}"
+    )
+    if doc.get("summary_points"):
+        lines += ["", "## Summary", ""] + [f"- {md(p)}" for p in doc["summary_points"]]
+    if doc.get("observer_output"):
+        lines += ["", "## Observer", "", md(doc["observer_output"])]
+    patterns = doc.get("patterns") or {}
+    sentiment = patterns.get("sentiment")
+    if sentiment:
+        lines += [
+            "",
+            "## Sentiment",
+            "",
+            f"Overall {md(sentiment.get('overall_tone'))} ({sentiment.get('score')}), "
+            f"engagement {md(sentiment.get('engagement_level'))}, "
+            f"{md((sentiment.get('collaboration') or {}).get('label'))}.",
+        ]
+        for shift in sentiment.get("shifts") or ():
+            lines.append(
+                f"- #{shift.get('index')}: {md(shift.get('from'))} → {md(shift.get('to'))} "
+                f"({shift.get('magnitude')})"
+            )
+    if patterns.get("dialectic"):
+        lines += [
+            "",
+            "## Dialectic",
+            "",
+            "| type | messages | speakers | strength | excerpt |",
+            "|---|---|---|---|---|",
+        ]
+        for item in patterns["dialectic"]:
+            lines.append(
+                f"| {md(item.get('type'))} | {_msgs(item.get('messages'))} | "
+                f"{md(', '.join(item.get('speakers') or ()))} | {item.get('strength')} | "
+                f"{md(item.get('excerpt'))} |"
+            )
+    topics = patterns.get("topics") or {}
+    if topics.get("segments"):
+        lines += ["", "## Topics", ""]
+        for seg in topics["segments"]:
+            lines.append(
+                f"- #{seg.get('start')}–#{seg.get('end')} {md(seg.get('label'))}: "
+                f"{md(', '.join(seg.get('keywords') or ()))}"
+            )
+    dynamics = patterns.get("dynamics") or {}
+    if dynamics.get("speakers"):
+        lines += [
+            "",
+            "## Dynamics",
+            "",
+            "| speaker | role | messages | words | share | questions |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, s in dynamics["speakers"].items():
+            lines.append(
+                f"| {md(name)} | {md(s.get('role'))} | {s.get('messages')} | {s.get('words')} | "
+                f"{s.get('share')} | {s.get('questions_asked')} |"
+            )
+    if doc.get("key_moments"):
+        lines += ["", "## Key moments", ""]
+        lines += [
+            f"- #{m.get('index')} ({md(m.get('kind'))}): {md(m.get('why'))}"
+            for m in doc["key_moments"]
+        ]
+    flags = (doc.get("security") or {}).get("flags") or ()
+    if flags:
+        lines += ["", "## Security", ""]
+        lines += [f"- {md(f.get('kind'))}: {_msgs(f.get('messages'))}" for f in flags]
+    return "\n".join(lines) + "\n"

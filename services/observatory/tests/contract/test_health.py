@@ -1,0 +1,58 @@
+"""Liveness, readiness and the API documentation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+async def test_health(client: httpx.AsyncClient) -> None:
+    r = await client.get("/health")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok"
+
+
+async def test_ready_reports_database_queue_and_observer(
+    client: httpx.AsyncClient, backend: str
+) -> None:
+    r = await client.get("/health/ready")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "ready"
+    checks = body["checks"]
+    assert checks["database"] == {
+        "status": "ok",
+        "backend": "sqlite" if backend == "sqlite" else "postgresql",
+    }
+    assert checks["queue"]["status"] == "ok" and checks["queue"]["workers"] == 2
+    # No Ollama here: the observer is reported, and does not make the service unready.
+    assert checks["observer"]["status"] != "ok"
+
+
+async def test_ready_is_503_when_the_database_is_gone(client: httpx.AsyncClient, app: Any) -> None:
+    from app.models.database import create_engine
+
+    real = app.state.service.engine
+    app.state.service.engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    try:
+        r = await client.get("/health/ready")
+    finally:
+        await app.state.service.engine.dispose()
+        app.state.service.engine = real
+    assert r.status_code == 503
+    assert r.json()["checks"]["database"]["status"] == "error"
+
+
+async def test_docs_and_openapi(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/docs")).status_code == 200
+    spec = (await client.get("/openapi.json")).json()
+    paths = spec["paths"]
+    for path in (
+        "/api/v1/analyze",
+        "/api/v1/analyze/{analysis_id}",
+        "/api/v1/analyze/{analysis_id}/cancel",
+    ):
+        assert path in paths
+    post = paths["/api/v1/analyze"]["post"]
+    assert {"202", "200", "400", "413", "422", "503"} <= set(post["responses"])
