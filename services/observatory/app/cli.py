@@ -50,6 +50,7 @@ def serve(
         port=port or settings.port,
         log_level=settings.log_level.lower(),
         proxy_headers=False,
+        access_log=False,  # requests are logged with their request id by RequestIdMiddleware
     )
 
 

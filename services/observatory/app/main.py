@@ -21,6 +21,7 @@ from app.core.logging import configure_logging
 from app.jobs.execute import JobContext
 from app.jobs.inprocess import InProcessQueue
 from app.middleware.limits import BodyLimitMiddleware
+from app.middleware.request_id import RequestIdMiddleware
 from app.models import repository as repo
 from app.models.database import create_engine, session_factory
 from app.models.migrate import upgrade
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return None
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(analyze.router)
     return app

@@ -386,8 +386,8 @@ def _read(message: Message) -> _Turn:
         candidates = _question_marks(prose) if "?" in prose else _unmarked_candidates(prose, prose)
     else:
         # A long message without "?": only its opening and closing sentences can ask.
-        prose = head_prose = _without_quotes(strip_code(text[:_HEAD_CHARS]))
-        tail = _without_quotes(strip_code(text[-_TAIL_CHARS:]))
+        prose = head_prose = _without_quotes(strip_code(text[:_HEAD_CHARS], remember=False))
+        tail = _without_quotes(strip_code(text[-_TAIL_CHARS:], remember=False))
         candidates = _unmarked_candidates(head_prose, tail)
     head = _lower(head_prose)
     turn = _Turn(

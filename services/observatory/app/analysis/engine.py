@@ -27,7 +27,7 @@ from app.analysis.insights import build_insights
 from app.analysis.privacy import mask_pii
 from app.analysis.security import INJECTION, detect_injection
 from app.analysis.sentiment import analyze_sentiment
-from app.analysis.text import sentences
+from app.analysis.text import sentences, shared_prose
 from app.analysis.topics import analyze_topics
 from app.conversation import Conversation, Message
 from app.core.cancellation import NEVER, CancelToken
@@ -66,16 +66,17 @@ def analyze(
 
     computed: dict[str, Any] = {}
     unanswered: list[int] = []
-    if "dialectic" in needed:
-        findings = detect_dialectic(content, token)
-        computed["dialectic"] = findings.structures
-        unanswered = findings.unanswered_questions
-    if "sentiment" in needed:
-        computed["sentiment"] = analyze_sentiment(content, computed["dialectic"], token)
-    if "topics" in needed:
-        computed["topics"] = analyze_topics(content, token)
-    if "dynamics" in needed:
-        computed["dynamics"] = analyze_dynamics(conversation, token)
+    with shared_prose():
+        if "dialectic" in needed:
+            findings = detect_dialectic(content, token)
+            computed["dialectic"] = findings.structures
+            unanswered = findings.unanswered_questions
+        if "sentiment" in needed:
+            computed["sentiment"] = analyze_sentiment(content, computed["dialectic"], token)
+        if "topics" in needed:
+            computed["topics"] = analyze_topics(content, token)
+        if "dynamics" in needed:
+            computed["dynamics"] = analyze_dynamics(conversation, token)
     token.check()
 
     document: dict[str, Any] = {

@@ -9,6 +9,9 @@ identifiers.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from app.analysis.privacy import mask_pii
 
@@ -114,17 +117,43 @@ _ABBREVIATION_TAILS = (
     *("e.g", "E.g", "i.e", "I.e", "etc", "vs", "Mr", "Mrs", "Dr", "Drs", "Ms", "Prof"),
     *("Sr", "Jr", "St", "fig", "Fig", "approx", "cf", "al"),
 )
-_SPACE = re.compile(r"\s+")
 _PROSE_LINE = re.compile(r"^[A-Z][a-z']*(?:,?[ ][A-Za-z][a-z',]*){2,}[.!?:]?\s*$")
 
 
-def strip_code(text: str) -> str:
+# Within one analysis, dialectic, sentiment and topics each read the prose of every
+# message; the first to ask computes it and the others reuse it.
+_PROSE_MEMO: ContextVar[dict[str, str] | None] = ContextVar("prose_memo", default=None)
+
+
+@contextmanager
+def shared_prose() -> Iterator[None]:
+    """Within the block, :func:`strip_code` remembers the prose of each text it is given,
+    so detectors reading the same messages strip each one once."""
+    reset = _PROSE_MEMO.set({})
+    try:
+        yield
+    finally:
+        _PROSE_MEMO.reset(reset)
+
+
+def strip_code(text: str, *, remember: bool = True) -> str:
     """The prose of ``text``: code blocks, inline code and machine-output lines removed.
 
     Removed lines are dropped (not replaced), so the remaining prose keeps its line
     structure; a blank line takes the place of each removed block, which keeps sentence
-    splitting from gluing the prose before and after it together.
+    splitting from gluing the prose before and after it together. ``remember=False``
+    keeps a text read only once (a slice of a message) out of :func:`shared_prose`.
     """
+    memo = _PROSE_MEMO.get() if remember else None
+    if memo is None:
+        return _strip_code(text)
+    prose = memo.get(text)
+    if prose is None:
+        prose = memo[text] = _strip_code(text)
+    return prose
+
+
+def _strip_code(text: str) -> str:
     if "`" in text or "~~~" in text:
         text = _FENCE.sub("\n", text)
         if "`" in text:
@@ -257,7 +286,7 @@ def excerpt(text: str, limit: int = 200) -> str:
 
     Masking happens before cutting so a cut never leaves half an e-mail address readable.
     """
-    flat = mask_pii(_SPACE.sub(" ", text).strip())
+    flat = mask_pii(" ".join(text.split()))  # str.split's whitespace is the regex's \s
     if len(flat) <= limit:
         return flat
     cut = flat[: max(limit - 1, 0)]

@@ -56,3 +56,17 @@ async def test_docs_and_openapi(client: httpx.AsyncClient) -> None:
         assert path in paths
     post = paths["/api/v1/analyze"]["post"]
     assert {"202", "200", "400", "413", "422", "503"} <= set(post["responses"])
+
+
+async def test_request_id_is_returned_and_kept_when_plain(client: httpx.AsyncClient) -> None:
+    r = await client.get("/health")
+    assert len(r.headers["x-request-id"]) == 32
+    r = await client.get("/health", headers={"X-Request-ID": "trace-42.a"})
+    assert r.headers["x-request-id"] == "trace-42.a"
+    r = await client.get("/health", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert r.headers["x-request-id"] != "bad id\twith spaces"
+    # Error responses written by the body-limit middleware carry it too.
+    r = await client.post(
+        "/api/v1/analyze", content=b"\xff", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400 and r.headers["x-request-id"]
