@@ -76,11 +76,37 @@ _TECHNICAL_TERMS = frozenset(
 # In support and programming conversations these mark a problem solved; VADER's lexicon,
 # built from social-media text, has no entry for them.
 _RESOLUTION_TERMS = {"fixed": 1.5, "works": 1.0, "worked": 1.0}
+# Politeness formulas ("thanks", "please", "happy to help", "you're welcome") are
+# courtesy, not feeling: a calm, factual support chat full of them reads as neutral to
+# people, so they keep only 35% of their lexicon valence.
+_POLITENESS_DAMPING = 0.35
+_POLITENESS_TERMS = frozenset(
+    ["thanks", "thank", "please", "welcome", "help", "helps", "helped", "helping", "sure", "okay", "ok"]
+)
+# VADER rates sadness lower than people do ("sad" −2.1 against "great" +3.1, "miss"
+# −0.6): in grief and loss the sad words are few and quiet, so they count 1.5 times.
+_SADNESS_BOOST = 1.5
+_SADNESS_TERMS = frozenset(
+    """
+    sad sadness grief grieve grieving mourn mourning miss missed lonely alone cry crying
+    cried tears funeral died death loss heartbroken hurts hurt hurting painful devastated
+    depressed numb guilty miserable
+    """.split()  # noqa: SIM905
+)
+
+
+def _adjusted(word: str, value: float) -> float:
+    if word in _TECHNICAL_TERMS:
+        return value * _TECHNICAL_DAMPING
+    if word in _POLITENESS_TERMS:
+        return value * _POLITENESS_DAMPING
+    if word in _SADNESS_TERMS:
+        return value * _SADNESS_BOOST
+    return value
+
+
 LEXICON: dict[str, float] = {
-    **{
-        w: (v * _TECHNICAL_DAMPING if w in _TECHNICAL_TERMS else v)
-        for w, v in VADER_LEXICON.items()
-    },
+    **{w: _adjusted(w, v) for w, v in VADER_LEXICON.items()},
     **_RESOLUTION_TERMS,
 }
 # "like" is VADER's 1.5 only as a verb ("I like it", "we'd really like that"); as a
@@ -94,6 +120,17 @@ _LIKE_SUBJECTS = frozenset(
 )
 
 _ANSWER_PARTICLES = frozenset({"yes", "yeah", "yep", "yup", "okay", "sure"})
+# "Great." or "Perfect, thanks" opening a sentence acknowledges what was said; as a
+# one-word reply it is as often courtesy or sarcasm ("Oh, brilliant.") as delight, so it
+# keeps only 30% of its valence. "Great!" and "Great work" keep theirs.
+_ACKNOWLEDGEMENTS = frozenset(
+    """
+    great perfect lovely wonderful brilliant fine nice cool awesome amazing excellent
+    fantastic good ok alright right super splendid marvellous marvelous terrific
+    """.split()  # noqa: SIM905
+)
+_ACKNOWLEDGEMENT_WEIGHT = 0.3
+_INTERJECTIONS = frozenset({"oh", "oh,", "ah", "ah,", "well", "well,", "wow,", "just"})
 _NEGATE = frozenset(NEGATE)
 # Words that can change a lexicon word's valence within VADER's three-word reach:
 # boosters, negations, "no", "never so/this", "without doubt", "least", and the content
@@ -424,11 +461,20 @@ def _sentence_compounds(
             if i == int(starts[hit_sentence[k]]) or low_of[raw[i - 1]] not in _LIKE_SUBJECTS:
                 values[k] = 0.0
         # "Yes, …" opening an answer is an answer, not enthusiasm.
-        opening = np.flatnonzero(hits == starts[hit_sentence])
+        # An acknowledgement may follow an interjection: "Oh, brilliant."
+        sentence_start = starts[hit_sentence]
+        opening = np.flatnonzero((hits == sentence_start) | (hits == sentence_start + 1))
         for k in opening.tolist():
-            w = raw[hit_list[k]]
-            if w[-1] in ",.;:" and low_of[w] in _ANSWER_PARTICLES:
+            i = hit_list[k]
+            w = raw[i]
+            if w[-1] not in ",.;:":
+                continue
+            if i != int(sentence_start[k]) and raw[i - 1].lower() not in _INTERJECTIONS:
+                continue
+            if low_of[w] in _ANSWER_PARTICLES:
                 values[k] = 0.0
+            elif low_of[w] in _ACKNOWLEDGEMENTS:
+                values[k] *= _ACKNOWLEDGEMENT_WEIGHT
 
     but_positions = np.flatnonzero(classes & _IS_BUT)
     if len(but_positions):

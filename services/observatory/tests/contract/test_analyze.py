@@ -245,3 +245,28 @@ async def test_export_before_completion_is_409(client: httpx.AsyncClient, app: A
         assert "exports exist once it is completed" in r.json()["detail"]
     finally:
         release.set()
+
+
+async def test_events_stream_status_until_finished(client: httpx.AsyncClient, app: Any) -> None:
+    import threading
+
+    from tests.integration.test_jobs import blocking_analysis
+
+    release = threading.Event()
+    app.state.service.queue._ctx.analyze_fn = blocking_analysis(release)
+    analysis_id = (await submit(client, {"conversation_text": TEXT})).json()["id"]
+    asyncio.get_running_loop().call_later(0.6, release.set)
+    r = await client.get(f"/api/v1/analyze/{analysis_id}/events")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = [
+        json.loads(block.split("data: ", 1)[1])
+        for block in r.text.strip().split("\n\n")
+        if block.startswith("event: status")
+    ]
+    statuses = [e["status"] for e in events]
+    assert statuses[0] in ("pending", "processing") and statuses[-1] == "completed"
+    assert "processing" in statuses
+    progress = [e["progress"] for e in events]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    assert (await client.get("/api/v1/analyze/nope/events")).status_code == 404

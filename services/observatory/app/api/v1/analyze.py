@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any, Literal
 
 import orjson
 import structlog
 from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.responses import StreamingResponse
 
 from app.analysis import AnalysisOptions
 from app.api.deps import SessionDep, StateDep
@@ -192,6 +194,65 @@ async def read(
         content,
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="analysis-{analysis_id}.{ext}"'},
+    )
+
+
+STAGE_PROGRESS = {"local": 0.2, "observer": 0.6}
+EVENT_POLL_SECONDS = 0.25
+EVENT_HEARTBEAT_SECONDS = 15.0
+
+
+def _event(row: Analysis) -> dict[str, Any]:
+    if row.status in repo.FINISHED:
+        progress = 1.0
+    elif row.status == repo.PROCESSING:
+        progress = STAGE_PROGRESS.get(row.stage or "", 0.1)
+    else:
+        progress = 0.0
+    return {
+        "id": row.id,
+        "status": row.status,
+        "stage": row.stage,
+        "progress": progress,
+        "error": row.error,
+    }
+
+
+@router.get(
+    "/{analysis_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, 404: {"model": Problem}},
+)
+async def events(analysis_id: str, session: SessionDep, state: StateDep) -> StreamingResponse:
+    """Server-sent events: `status` events with status, stage and progress 0–1, until the analysis finishes."""
+    await _load(session, analysis_id)
+    await session.close()
+
+    async def stream() -> AsyncIterator[bytes]:
+        last: dict[str, Any] | None = None
+        quiet = 0.0
+        while True:
+            async with state.sessions() as s:
+                row = await repo.get(s, analysis_id)
+            if row is None:
+                yield b"event: deleted\ndata: {}\n\n"
+                return
+            current = _event(row)
+            if current != last:
+                yield b"event: status\ndata: " + orjson.dumps(current) + b"\n\n"
+                last, quiet = current, 0.0
+            if row.status in repo.FINISHED:
+                return
+            if quiet >= EVENT_HEARTBEAT_SECONDS:
+                yield b": keep-alive\n\n"
+                quiet = 0.0
+            await asyncio.sleep(EVENT_POLL_SECONDS)
+            quiet += EVENT_POLL_SECONDS
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
