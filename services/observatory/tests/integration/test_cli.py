@@ -72,3 +72,57 @@ def test_db_upgrade(database_url: str) -> None:
     assert "head" in proc.stdout
     again = run("db", "upgrade", "--url", database_url)
     assert again.returncode == 0, again.stderr
+
+
+def test_serve_answers_docs_and_analyses_a_pasted_transcript(tmp_path: Path) -> None:
+    import os
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "OBSERVATORY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+        "OBSERVATORY_LOG_LEVEL": "DEBUG",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the server did not start within 15 s")
+        assert httpx.get(f"{base}/docs").status_code == 200
+        text = (EXAMPLES / "debugging-session.txt").read_text()
+        r = httpx.post(
+            f"{base}/api/v1/analyze",
+            json={"conversation_text": text},
+            headers={"Prefer": "wait=20"},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["status"] == "completed" and body["message_count"] == 9
+        ready = httpx.get(f"{base}/health/ready").json()
+        assert ready["checks"]["queue"]["workers"] == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        out = proc.stdout.read().decode() if proc.stdout else ""
+    # The transcript never reaches the logs, even at DEBUG.
+    assert "analysis.submitted" in out
+    assert "flask_sqlalchemy" not in out and "driving me crazy" not in out
