@@ -28,7 +28,17 @@ Conversation awareness, on top of VADER:
   and "Yes," or "Sure," opening a sentence is an answer, not enthusiasm;
 - messages are scored sentence by sentence (VADER is tuned for short texts) and the
   sentence scores averaged, with neutral sentences at half weight so a single heated
-  sentence in a long explanation is diluted but not erased.
+  sentence in a long explanation is diluted but not erased;
+- courtesy ("thanks", "please", a one-word "Great." or "Oh, brilliant.") weighs less
+  than feeling, sadness words weigh more than VADER rates them, deliberation ("a
+  versioning problem", "I disagree") is not distress, and a problem that is fixed or
+  solved is not a complaint;
+- rhetorical and indignant questions ("Was I supposed to guess?", "Really?") and idioms
+  of grief and exasperation ("passed away", "so sick of", "as usual") count as negative
+  sentences;
+- the overall tone weighs an assistant's replies at half next to the people's own, and a
+  shift between negative and positive makes it mixed; in short chats a smaller change of
+  mood counts as a shift.
 """
 
 from __future__ import annotations
@@ -76,12 +86,22 @@ _TECHNICAL_TERMS = frozenset(
 # In support and programming conversations these mark a problem solved; VADER's lexicon,
 # built from social-media text, has no entry for them.
 _RESOLUTION_TERMS = {"fixed": 1.5, "works": 1.0, "worked": 1.0}
+# A problem that is fixed, solved or avoided is not a complaint: a negative word up to
+# three words after one of these carries no tone ("it fixes the onboarding problem",
+# "avoids the risk").
+_SOLVERS = frozenset(
+    """
+    fix fixes fixing fixed solve solves solving solved resolve resolves resolving resolved
+    avoid avoids avoiding avoided prevent prevents preventing prevented catch catches
+    """.split()  # noqa: SIM905
+)
 # Politeness formulas ("thanks", "please", "happy to help", "you're welcome") are
-# courtesy, not feeling: a calm, factual support chat full of them reads as neutral to
-# people, so they keep only 35% of their lexicon valence.
-_POLITENESS_DAMPING = 0.35
+# courtesy more than feeling: a calm, factual support chat full of them reads as neutral
+# to people, so they keep 65% of their lexicon valence.
+_POLITENESS_DAMPING = 0.65
 _POLITENESS_TERMS = frozenset(
-    ["thanks", "thank", "please", "welcome", "help", "helps", "helped", "helping", "sure", "okay", "ok"]
+    {"thanks", "thank", "please", "welcome", "help", "helps", "helped", "helping", "sure"}
+    | {"okay", "ok"}
 )
 # VADER rates sadness lower than people do ("sad" −2.1 against "great" +3.1, "miss"
 # −0.6): in grief and loss the sad words are few and quiet, so they count 1.5 times.
@@ -95,8 +115,16 @@ _SADNESS_TERMS = frozenset(
 )
 
 
+# In a discussion these name the subject, not a feeling: "that's a versioning problem",
+# "I disagree", "the risk is small". Hostility and complaint show in other words.
+_DELIBERATIVE_TERMS = frozenset(
+    {"problem", "problems", "disagree", "disagrees", "disagreed", "risk", "risks", "risky"}
+    | {"doubt", "doubts"}
+)
+
+
 def _adjusted(word: str, value: float) -> float:
-    if word in _TECHNICAL_TERMS:
+    if word in _TECHNICAL_TERMS or word in _DELIBERATIVE_TERMS:
         return value * _TECHNICAL_DAMPING
     if word in _POLITENESS_TERMS:
         return value * _POLITENESS_DAMPING
@@ -160,12 +188,17 @@ _BAND = 0.15
 # (95th percentile 0.44); real changes of mood ("nothing works" → "that fixed it,
 # thanks!", and the reverse) measured 0.83–0.88.
 _MIN_SHIFT = 0.5
+# In a short chat each side of a shift is only two or three messages, and the relieved
+# "Oh thank god, it works" is one line after several angry ones: the means move less.
+_MIN_SHIFT_SHORT = 0.4
+_SHORT_CHAT = 20
 _SHIFT_GAP = 3
 _MAX_SHIFTS = 25
 _STRONG = 0.3
 _OVERALL_BAND = 0.05
 _MIXED_SHARE = 0.25
 _LARGE_SHIFT = 0.6
+_ASSISTANT_WEIGHT = 0.5
 _SAMPLE_PAIRS = 1000
 # Collaboration: rapport (appreciation + inclusive language + warm messages, 0..1) below
 # this baseline pulls towards neutral. On the hand-labelled conversations in
@@ -296,6 +329,44 @@ def _replace_emojis(text: str) -> str:
     return _EMOJI_RE.sub(describe, text).strip()
 
 
+# Complaint, hostility and grief in words VADER's lexicon does not weigh: rhetorical and
+# indignant questions ("Was I supposed to guess?", "What's the point?", "Really?"), which
+# its punctuation rule only amplifies and so leaves at zero when their words are neutral,
+# and idioms of distress and exasperation ("passed away", "falling apart", "so sick of",
+# "as usual"). Each one found counts as one more sentence of the message scoring
+# _CUE_COMPOUND.
+_DISTRESS_CUES = re.compile(
+    r"\b(?:(?:was|am|are|is|were) (?:i|we|you|they|he|she|anyone|everyone) supposed to|"
+    r"what(?:'?s| is) (?:even )?the point(?= of \w+ing| in \w+ing| of (?:it|this|that)\b|\?)|"
+    r"who asked for|"
+    r"(?:does|did|has|can) (?:anyone even|anyone actually|anybody even)|"
+    r"did (?:anyone|anybody) (?:actually|even|bother)|"
+    r"(?:is|was) (?:it|that) (?:really )?too much to ask|how hard (?:can|could|is) it|"
+    r"why (?:is|does|do|did|must|can'?t|won'?t) (?:every|everything|this always|it always)|"
+    r"why (?:is|does) (?:this|it|that) (?:so|this) (?:hard|difficult)|"
+    r"are you (?:serious|kidding)|is that (?:progress|a joke)"
+    r")\b[^.!?\n]*\?|\b(?:really|seriously)\?|"
+    r"\b(?:passed away|falling apart|fell apart|had to put \w+ (?:to sleep|down)|"
+    r"(?:feel|feels|feeling|felt) (?:so |really |just )?(?:empty|numb|hollow|lost|alone)|"
+    r"can'?t stop crying|miss (?:him|her|them|you) so much|so sick of|sick and tired|"
+    r"fed up|had enough|driving me (?:insane|crazy|nuts|mad)|"
+    r"(?:i'?m|i am) (?:so )?done with|last straw|"
+    r"not (?:great|good|okay|ok|fine) (?:honestly|at all|really)|"
+    r"as usual|like always|every single time"
+    r")\b"
+)
+# A message is searched for cues only when it holds one of these words: a regular
+# expression over every message would cost more than the whole VADER pass.
+_CUE_ANCHORS = frozenset(
+    """
+    supposed point asked anyone anybody ask hard difficult every everything always serious
+    kidding progress joke really seriously away apart sleep down crying much sick tired fed
+    enough insane crazy nuts mad done straw honestly usual single empty numb hollow lost
+    alone
+    """.split()  # noqa: SIM905
+)
+_CUE_COMPOUND = -0.5
+
 # Classes of a token, as bits: what it is in VADER's tables and what its surface shows.
 _IS_LEXICON = 1
 _IS_MODIFIER = 2
@@ -306,6 +377,8 @@ _IS_UPPER = 32
 _HAS_BANG = 64
 _HAS_QUESTION = 128
 _IS_LIKE = 256
+_IS_CUE = 512
+_IS_SOLVER = 1024
 # Words that matter when they follow a lexicon word: only idioms reach forward ("bad ass",
 # "kiss of death"; "no" before another lexicon word is itself the lexicon word).
 _IDIOM_WORDS = frozenset(
@@ -320,6 +393,10 @@ for _word in _IDIOM_WORDS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_IDIOM
 _WORD_CLASS["but"] = _WORD_CLASS.get("but", 0) | _IS_BUT
 _WORD_CLASS["like"] = _WORD_CLASS.get("like", 0) | _IS_LIKE
+for _word in _SOLVERS:
+    _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_SOLVER
+for _word in _CUE_ANCHORS:
+    _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_CUE
 _SENTENCE_CHARS = ".!?…"
 _CLOSING_CHARS = "\"')]"
 
@@ -369,7 +446,7 @@ def _sentence_compounds(
     split: bool = True,
     faithful: bool = False,
     cache: _TokenCache | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """VADER's compound score of every sentence in ``blocks`` (paragraphs of prose), and
     the block each sentence belongs to.
 
@@ -388,7 +465,7 @@ def _sentence_compounds(
         block_len.append(len(toks))
     n = len(raw)
     if n == 0:
-        return np.zeros(0), np.zeros(0, dtype=np.int64)
+        return np.zeros(0), np.zeros(0, dtype=np.int64), []
     lexicon = VADER_LEXICON if faithful else LEXICON
     cache = cache or _TokenCache()
     cache.add(raw)
@@ -411,10 +488,12 @@ def _sentence_compounds(
     starts = np.concatenate([[0], bounds[:-1]])
     sentence_block = np.searchsorted(block_ends, starts, side="right")
     count = len(bounds)
+    cue_at = np.flatnonzero(classes & _IS_CUE)
+    cue_blocks: list[int] = np.unique(np.searchsorted(block_ends, cue_at, side="right")).tolist()
 
     hits = np.flatnonzero(classes & _IS_LEXICON)
     if len(hits) == 0:
-        return np.zeros(count), sentence_block
+        return np.zeros(count), sentence_block, cue_blocks
     hit_list = hits.tolist()
     hit_sentence = np.searchsorted(bounds, hits, side="right")
     values = np.fromiter(
@@ -456,6 +535,14 @@ def _sentence_compounds(
         else:
             values[k] = _valence(local, words_, lows_, lexicon, cap_diff)
     if not faithful:
+        solver_at = np.flatnonzero(classes & _IS_SOLVER)
+        if len(solver_at):
+            solved = np.searchsorted(solver_at, hits) - np.searchsorted(solver_at, hits - 3)
+            in_sentence = (
+                solver_at[np.maximum(np.searchsorted(solver_at, hits) - 1, 0)]
+                >= starts[hit_sentence]
+            )
+            values[(solved > 0) & in_sentence & (values < 0)] = 0.0
         for k in np.flatnonzero(classes[hits] & _IS_LIKE).tolist():
             i = hit_list[k]
             if i == int(starts[hit_sentence[k]]) or low_of[raw[i - 1]] not in _LIKE_SUBJECTS:
@@ -507,12 +594,12 @@ def _sentence_compounds(
     )
     total = sums + np.sign(sums) * amp
     compound = np.clip(total / np.sqrt(total * total + 15), -1.0, 1.0)
-    return compound, sentence_block
+    return compound, sentence_block, cue_blocks
 
 
 def _vader_compound(text: str, faithful: bool = False) -> float:
     """The compound score of ``text`` taken as one sentence."""
-    compound, _ = _sentence_compounds([text], split=False, faithful=faithful)
+    compound, _, _ = _sentence_compounds([text], split=False, faithful=faithful)
     return round(float(compound[0]), 4) if len(compound) else 0.0
 
 
@@ -561,13 +648,17 @@ def _score_messages(
                     blocks.append(block)
                     owner.append(k)
                     weight.append(part_weight)
-    compound, sentence_block = _sentence_compounds(blocks, cache=cache)
+    compound, sentence_block, cue_blocks = _sentence_compounds(blocks, cache=cache)
     if len(compound) == 0:
         return [None] * len(texts), prose
     sentence_owner = np.asarray(owner)[sentence_block]
     w = np.asarray(weight)[sentence_block] * np.where(compound != 0, 1.0, _NEUTRAL_SENTENCE_WEIGHT)
     num = np.bincount(sentence_owner, weights=compound * w, minlength=len(texts))
     den = np.bincount(sentence_owner, weights=w, minlength=len(texts))
+    for k in sorted({owner[b] for b in cue_blocks if weight[b] == 1.0}):
+        found = len(_DISTRESS_CUES.findall(prose[k].lower()))
+        num[k] += found * _CUE_COMPOUND
+        den[k] += found
     scores: list[float | None] = [
         float(a / b) if b > 0 else None for a, b in zip(num.tolist(), den.tolist(), strict=True)
     ]
@@ -626,6 +717,7 @@ def _shifts(values: np.ndarray, smoothed: np.ndarray) -> list[dict[str, Any]]:
     if n < 4:
         return []
     bands = [_band(v) for v in smoothed.tolist()]
+    min_shift = _MIN_SHIFT_SHORT if n < _SHORT_CHAT else _MIN_SHIFT
     prefix = np.concatenate([[0.0], np.cumsum(values)]).tolist()
 
     def means(i: int) -> tuple[float, float]:
@@ -643,7 +735,7 @@ def _shifts(values: np.ndarray, smoothed: np.ndarray) -> list[dict[str, Any]]:
         )
         before, after = means(best)
         frm, to = _band(before), _band(after)
-        if abs(after - before) >= _MIN_SHIFT and frm != to:
+        if abs(after - before) >= min_shift and frm != to:
             found[best] = (abs(after - before), frm, to)
     ranked = sorted(found.items(), key=lambda item: (-item[1][0], item[0]))
     accepted: list[tuple[int, tuple[float, str, str]]] = []
@@ -806,7 +898,7 @@ def _hostile_messages(prose: list[str], scores: list[float | None], token: Cance
                 insulting.add(i)
             owners.append(i)
             texts.append(sentence)
-    compounds, _ = _sentence_compounds(texts, split=False)
+    compounds, _, _ = _sentence_compounds(texts, split=False)
     strongly_negative = {owners[k] for k in np.flatnonzero(compounds <= _HOSTILE_SENTENCE).tolist()}
     return len(insulting | strongly_negative)
 
@@ -895,21 +987,44 @@ def _collaboration(
     }
 
 
-def _overall(scored: list[float], shifts: list[dict[str, Any]], smoothed: np.ndarray) -> str:
+def _overall(
+    scored: list[float], weights: list[float], shifts: list[dict[str, Any]], smoothed: np.ndarray
+) -> str:
     if not scored:
         return "neutral"
-    n = len(scored)
-    strong_pos = sum(1 for s in scored if s >= _STRONG) / n
-    strong_neg = sum(1 for s in scored if s <= -_STRONG) / n
+    total = sum(weights)
+    strong_pos = sum(w for s, w in zip(scored, weights, strict=True) if s >= _STRONG) / total
+    strong_neg = sum(w for s, w in zip(scored, weights, strict=True) if s <= -_STRONG) / total
     if strong_pos >= _MIXED_SHARE and strong_neg >= _MIXED_SHARE:
         return "mixed"
     swing = float(smoothed.max()) >= _BAND and float(smoothed.min()) <= -_BAND
     if swing and any(s["magnitude"] >= _LARGE_SHIFT for s in shifts):
         return "mixed"
-    mean = sum(scored) / n
+    # Distress that turns into relief, or the reverse, is both, whatever the mean says.
+    if any({s["from"], s["to"]} == {"negative", "positive"} for s in shifts):
+        return "mixed"
+    mean = sum(s * w for s, w in zip(scored, weights, strict=True)) / total
     return (
         "positive" if mean >= _OVERALL_BAND else "negative" if mean <= -_OVERALL_BAND else "neutral"
     )
+
+
+def _tone_weights(messages: Sequence[Message], scores: list[float | None]) -> list[float]:
+    """How much each scored message counts towards the overall tone.
+
+    A reader judges a conversation by the feelings of the people in it. An assistant's
+    replies are its register (apology, reassurance, "happy to help"), so next to human
+    messages they count half: a complaint is not outweighed by the courtesies around it.
+    """
+    has_human = any(
+        m.role == "human" for m, s in zip(messages, scores, strict=True) if s is not None
+    )
+    assistant = _ASSISTANT_WEIGHT if has_human else 1.0
+    return [
+        assistant if m.role == "ai" else 1.0
+        for m, s in zip(messages, scores, strict=True)
+        if s is not None
+    ]
 
 
 def analyze_sentiment(
@@ -961,7 +1076,7 @@ def analyze_sentiment(
     overlap = _overlap(prose, pairs, token)
     level, signals = _engagement(messages, prose, pairs, overlap) if n else ("low", {})
     return {
-        "overall_tone": _overall(scored, shifts, smoothed),
+        "overall_tone": _overall(scored, _tone_weights(messages, scores), shifts, smoothed),
         "score": round(max(-1.0, min(1.0, overall_score)), 4),
         "by_speaker": by_speaker,
         "trajectory": trajectory,

@@ -33,20 +33,22 @@ from tests.fixtures.eval.generator import FIXTURE_NAME, FIXTURE_PATH, generate
 # The scores the analysis must reach. For metrics where lower is better (per-conversation
 # errors, Pk, leaked personal data) the number is a ceiling instead of a floor.
 FLOORS: dict[str, float] = {
-    "question_f1": 0.8,
-    "question_count_error": 1.0,
-    "qa_pair_f1": 0.7,
-    "structure_accuracy": 0.8,
-    "tone_accuracy": 0.75,
-    "shift_f1": 0.5,
-    "collaboration_accuracy": 0.75,
-    "topic_boundary_f1": 0.6,
-    "topic_pk": 0.3,
-    "keyword_hit_rate": 0.6,
+    # Set a little under the scores measured when the set was last calibrated (service
+    # README), so a regression fails while harmless noise does not.
+    "question_f1": 0.95,
+    "question_count_error": 0.5,
+    "qa_pair_f1": 0.95,
+    "structure_accuracy": 0.95,
+    "tone_accuracy": 0.8,
+    "shift_f1": 0.6,
+    "collaboration_accuracy": 0.95,
+    "topic_boundary_f1": 0.9,
+    "topic_pk": 0.1,
+    "keyword_hit_rate": 0.8,
     "dominant_speaker_accuracy": 1.0,
-    "latency_error_seconds": 0.5,
+    "latency_error_seconds": 0.01,
     "injection_recall": 1.0,
-    "injection_precision": 0.8,
+    "injection_precision": 1.0,
     "pii_leaks": 0,
 }
 

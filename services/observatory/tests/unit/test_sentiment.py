@@ -1,6 +1,7 @@
 import json
 import random
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from vaderSentiment.vaderSentiment import BOOSTER_DICT, NEGATE, SentimentIntensityAnalyzer
@@ -397,3 +398,103 @@ def test_plain_factual_question_and_answer_is_neutral_not_collaborative() -> Non
         ("ai", "Perfect, the beta testers will love that. Shall we book the rooftop?"),
     ]
     assert analyze_sentiment(conversation(warm))["collaboration"]["label"] == "collaborative"
+
+
+TONE_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tone"
+
+
+def test_rhetorical_and_indignant_questions_read_as_negative() -> None:
+    for text in (
+        "Was I supposed to guess which version you meant?",
+        "What's the point of deleting anything if it just comes back?",
+        "Why does every single update move the settings around?",
+        "Is that progress? Really?",
+    ):
+        score = score_message(text)
+        assert score is not None and score < -0.05, text
+    # Genuine questions with the same words stay neutral.
+    assert score_message("Why does ice float on water?") == 0
+    assert score_message("What is the point of intersection of the two lines?") == 0
+
+
+def test_grief_and_exasperation_idioms_read_as_negative() -> None:
+    assert score_message("My dad passed away last Tuesday.") < -0.1
+    assert score_message("I feel like I'm falling apart.") < -0.1
+    assert score_message("I'm so sick of this pipeline.") < -0.1
+    assert score_message("The train was late as usual.") < -0.1
+    # Sadness words weigh about as much as people feel them.
+    assert score_message("I miss him.") < -0.2
+
+
+def test_courtesy_and_one_word_acknowledgements_weigh_less_than_feeling() -> None:
+    polite = score_message("Great, thanks.")
+    delighted = score_message("This is great, I love it!")
+    assert polite is not None and delighted is not None
+    # Plain VADER reads "Great, thanks." as 0.79, nearly as warm as real delight.
+    assert polite < _vader_compound("Great, thanks.", faithful=True) - 0.2
+    assert polite < delighted - 0.3
+    # "Oh, brilliant." after a mistake is not praise.
+    assert abs(score_message("Oh, brilliant. So it's my fault now.")) < 0.05
+
+
+def test_a_problem_that_is_solved_is_not_a_complaint() -> None:
+    assert score_message("It fixes the onboarding problem.") == 0
+    assert score_message("The new index solves the slow query problem.") > 0
+    assert score_message("The onboarding problem is awful.") < -0.3
+
+
+def test_an_assistants_courtesy_does_not_outweigh_the_users_complaint() -> None:
+    turns = [
+        ("user", "Why does every single update move the settings around? Who asked for this?"),
+        ("ai", "Thanks for reaching out! The update grouped the settings. Happy to help."),
+        ("user", "Bluetooth used to be one tap away. Is that progress? Really?"),
+        ("ai", "Great question. You can add it back to the quick panel, please try that."),
+        ("user", "What's the point of deleting apps if they just come back?"),
+        ("ai", "Thank you for the feedback! System apps are restored by design."),
+    ]
+    result = analyze_sentiment(conversation(turns))
+    assert result["by_speaker"]["user"]["tone"] == "negative"
+    assert result["overall_tone"] in ("negative", "mixed")
+
+
+def test_relief_after_a_failing_deploy_is_a_shift_and_makes_the_tone_mixed() -> None:
+    turns = [
+        ("user", "The deploy failed again. This pipeline is driving me insane."),
+        ("ai", "ImagePullBackOff means the cluster can't pull the image."),
+        ("user", "Ugh, I'm so sick of this. Why is this so hard?"),
+        ("ai", "Copy the pull secret into the new namespace and apply it."),
+        ("user", "Applied. Redeploying now."),
+        ("user", "Oh thank god, pods are running and the health checks pass!"),
+        ("ai", "Good to hear, that's great."),
+        ("user", "Awesome, you saved my evening."),
+    ]
+    result = analyze_sentiment(conversation(turns))
+    assert [s["index"] for s in result["shifts"]] and 4 <= result["shifts"][0]["index"] <= 6
+    assert result["shifts"][0]["to"] == "positive"
+    assert result["overall_tone"] == "mixed"
+
+
+def _tone_fixture_accuracy() -> tuple[int, int]:
+    hits = total = 0
+    for path in sorted(TONE_FIXTURES.glob("*.json")):
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        turns = [(m["speaker"], m["text"]) for m in raw["messages"]]
+        conv = Conversation(
+            messages=tuple(
+                Message(index=i, speaker=m["speaker"], role=m["role"], text=m["text"])
+                for i, m in enumerate(raw["messages"])
+            )
+        )
+        assert len(turns) == len(conv.messages)
+        expected = raw["labels"]["tone"]
+        allowed = expected if isinstance(expected, list) else [expected]
+        hits += analyze_sentiment(conv)["overall_tone"] in allowed
+        total += 1
+    return hits, total
+
+
+def test_tone_on_the_conversations_written_for_tone_stays_above_its_floor() -> None:
+    # Complaints, grief, rants, debates and calm support chats; see tests/fixtures/tone.
+    hits, total = _tone_fixture_accuracy()
+    assert total >= 10
+    assert hits / total >= 0.5
