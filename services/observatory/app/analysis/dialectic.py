@@ -480,7 +480,7 @@ def _unmarked_candidates(head: str, tail: str) -> list[tuple[str, str]]:
             if second:
                 found.append(second)
     last = _last_sentence(tail)
-    if last and all(last != sentence for sentence, _ in found):
+    if last and last not in [sentence for sentence, _ in found]:
         found.append((last, ""))
     return found
 
@@ -945,10 +945,12 @@ def _thesis_antithesis_synthesis(
     for k, synthesis in enumerate(turns):
         if k % _CHECK_EVERY == 0:
             token.check()
+        if synthesis.only_question:
+            continue  # a question proposes nothing to reconcile
         reconciling = _synthesis_strength(synthesis.head)
         if reconciling < _ACCEPTED_PROPOSAL and _accepted(turns, k):
             reconciling = _ACCEPTED_PROPOSAL
-        if reconciling == 0.0 or synthesis.only_question or not _content_of(synthesis):
+        if reconciling == 0.0 or not _content_of(synthesis):
             continue
         if _disagreement_strength(synthesis, None) > 0:
             continue  # "And I'm not convinced either; let's bring both options…" still objects

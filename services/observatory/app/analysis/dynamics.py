@@ -24,7 +24,6 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import filterfalse
 from typing import Any
 
 from app.conversation import Conversation, Message
@@ -176,6 +175,7 @@ def analyze_dynamics(conversation: Conversation, token: CancelToken = NEVER) -> 
     total_words = sum(words)
     turns = len(spoken)
     runs = _runs(spoken)
+    token.check()
     dominant, dominant_share, index = _dominance(_voice_shares(speakers, total_words, turns))
     alternation = (len(runs) - 1) / (turns - 1) if turns > 1 else 0.0
     reciprocity = 0.5 * (1.0 - index) + 0.5 * alternation if len(speakers) > 1 else 0.0
@@ -334,7 +334,7 @@ def _features(texts: Sequence[str]) -> tuple[list[int], list[int], list[frozense
             word_counts.append(len(tokens))
         else:  # code is left out of the prose but counts as words
             word_counts.append(len(_word_bytes(text.lower()).split()))
-        contents.append(frozenset(filterfalse(_STOPWORDS.__contains__, tokens)))
+        contents.append(frozenset(tokens) - _STOPWORDS)
     return word_counts, _count_questions(joined), contents
 
 

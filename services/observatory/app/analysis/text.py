@@ -86,8 +86,8 @@ _MACHINE_PATTERN = r"""^[ \t]*(?:
       | ~*\^~*\s*$
     )"""
 _MACHINE_LINE = re.compile(_MACHINE_PATTERN, re.VERBOSE)
-# The same test over every line at once: most messages have no machine output at all and
-# are returned after one scan.
+# The same test at any line start (``^`` matches after a line break): most messages have
+# no machine output at all and are returned after one test per line.
 _MACHINE_ANYWHERE = re.compile(_MACHINE_PATTERN, re.VERBOSE | re.MULTILINE)
 # Lines that open a block of machine output: everything after them until a blank line is
 # output too (a traceback body, the output of a shell command).
@@ -158,7 +158,7 @@ def _strip_code(text: str) -> str:
         text = _FENCE.sub("\n", text)
         if "`" in text:
             text = _INLINE_CODE.sub(" ", text)
-    if not _MACHINE_ANYWHERE.search(text):
+    if not _has_machine_line(text):
         return text
     kept: list[str] = []
     block: str | None = None
@@ -177,6 +177,19 @@ def _strip_code(text: str) -> str:
         if kept and kept[-1] != "":
             kept.append("")
     return "\n".join(kept).strip("\n")
+
+
+def _has_machine_line(text: str) -> bool:
+    """``_MACHINE_ANYWHERE.search(text)``, tried only where ``^`` can match: scanning
+    every character of a long message costs twice as much as matching at its few line
+    starts."""
+    start = 0
+    while True:
+        if _MACHINE_ANYWHERE.match(text, start):
+            return True
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return False
 
 
 def _continues_block(block: str | None, line: str) -> bool:

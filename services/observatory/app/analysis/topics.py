@@ -58,7 +58,10 @@ _GENERIC = frozenset(
     """.split()  # noqa: SIM905 - a word list reads better than quoted strings
 )
 _CHUNK = 256
-_GAP_BLOCK = 1024
+_GAP_BLOCK = 512
+# np.unique sorts; above this many values the sort is split by value range so the token
+# is checked between parts (one sort of a few million codes takes most of a second).
+_SORT_BLOCK = 1 << 17
 _MIN_PHRASE_COUNT = 2
 _KEYPHRASES = 10
 _SEGMENT_KEYWORDS = 5
@@ -146,12 +149,20 @@ def _singular(word: str, vocabulary: set[str]) -> str:
 
 
 class _Counts:
-    """Sparse message × phrase counts, the phrases as word-id tuples, and the words."""
+    """Sparse message × phrase counts, the phrases as word-id tuples, the words, and the
+    number of whitespace-separated tokens of each message's prose."""
 
-    def __init__(self, matrix: Any, phrases: list[tuple[int, ...]], words: list[str]) -> None:
+    def __init__(
+        self,
+        matrix: Any,
+        phrases: list[tuple[int, ...]],
+        words: list[str],
+        lengths: list[int],
+    ) -> None:
         self.matrix = matrix
         self.phrases = phrases
         self.words = words
+        self.lengths = lengths
 
     def text(self, f: int) -> str:
         return " ".join(self.words[w] for w in self.phrases[f])
@@ -205,10 +216,14 @@ def _count_phrases(prose: Sequence[str], token: CancelToken) -> _Counts:
     data: list[np.ndarray] = []
     offset = 0
     for size, starts in enumerate(starts_by_size, start=1):
+        token.check()
         code = np.zeros(len(starts), dtype=np.int64)
         for k in range(size):
             code = code * v + wid[starts + k]
-        uniq, inverse, counts = np.unique(code, return_inverse=True, return_counts=True)
+        if size == 1:
+            uniq, inverse, counts = _unique_ids(code, v)
+        else:
+            uniq, inverse, counts = _unique(code, token)
         del code
         if size > 1:
             # Phrases of two or three words must recur to count as phrases.
@@ -217,27 +232,63 @@ def _count_phrases(prose: Sequence[str], token: CancelToken) -> _Counts:
             inverse = (np.cumsum(keep) - 1)[inverse[selected]]
             starts = starts[selected]
             uniq = uniq[keep]
-        for c in uniq.tolist():
-            parts: list[int] = []
-            for _ in range(size):
-                c, part = divmod(c, v)
-                parts.append(part)
-            phrases.append(tuple(reversed(parts)))
+        token.check()
+        # Word ids of each phrase, first word first: the base-v digits of its code.
+        digits = [(uniq // v ** (size - 1 - k)) % v for k in range(size)]
+        phrases.extend(zip(*(d.tolist() for d in digits), strict=True))
         # Count each (message, phrase) once here, so the sparse matrix is built from
         # distinct entries rather than one entry per occurrence.
         width = max(len(uniq), 1)
-        pairs, per_pair = np.unique(
-            msg[starts].astype(np.int64) * width + inverse, return_counts=True
-        )
+        pairs, _, per_pair = _unique(msg[starts].astype(np.int64) * width + inverse, token)
         rows.append((pairs // width).astype(np.int32))
         cols.append((pairs % width + offset).astype(np.int32))
         data.append(per_pair.astype(np.float64))
         offset += len(uniq)
+    token.check()
     matrix = sp.csr_matrix(
         (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
         shape=(n, max(offset, 1)),
     )
-    return _Counts(matrix, phrases, words)
+    return _Counts(matrix, phrases, words, lengths)
+
+
+def _unique_ids(ids: np.ndarray, v: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(ids, return_inverse=True, return_counts=True)`` for ids in [0, v),
+    by counting instead of sorting."""
+    counts = np.bincount(ids, minlength=v)
+    present = counts > 0
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present), rank[ids], counts[present]
+
+
+def _unique(values: np.ndarray, token: CancelToken) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True, return_counts=True)``, sorted a value range
+    at a time when ``values`` is long, with the token checked between ranges."""
+    if len(values) <= _SORT_BLOCK:
+        return np.unique(values, return_inverse=True, return_counts=True)
+    parts = -(-len(values) // _SORT_BLOCK)
+    # Range bounds from a sorted sample: each range holds about _SORT_BLOCK values.
+    sample = np.sort(values[:: max(1, len(values) // (parts * 64))])
+    bounds = np.unique(sample[(np.arange(1, parts) * len(sample)) // parts])
+    uniq: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
+    inverse = np.empty(len(values), dtype=np.intp)
+    found = 0
+    for lo, hi in pairwise([None, *bounds.tolist(), None]):
+        token.check()
+        inside = np.ones(len(values), dtype=bool)
+        if lo is not None:
+            inside &= values >= lo
+        if hi is not None:
+            inside &= values < hi
+        part_uniq, part_inverse, part_counts = np.unique(
+            values[inside], return_inverse=True, return_counts=True
+        )
+        inverse[inside] = part_inverse + found
+        found += len(part_uniq)
+        uniq.append(part_uniq)
+        counts.append(part_counts)
+    return np.concatenate(uniq), inverse, np.concatenate(counts)
 
 
 def _idf(matrix: Any, n: int) -> np.ndarray:
@@ -283,7 +334,9 @@ def _contains(outer: tuple[int, ...], inner: tuple[int, ...]) -> bool:
     return any(outer[i : i + m] == inner for i in range(len(outer) - m + 1))
 
 
-def _similarities(x: Any, k: int, gaps: np.ndarray | None = None) -> np.ndarray:
+def _similarities(
+    x: Any, k: int, gaps: np.ndarray | None = None, token: CancelToken = NEVER
+) -> np.ndarray:
     """Cosine similarity, for each gap ``g`` (between messages g−1 and g; all gaps, or
     those in ``gaps``), of the summed vectors of the ``k`` messages before and the ``k``
     messages after it.
@@ -296,6 +349,7 @@ def _similarities(x: Any, k: int, gaps: np.ndarray | None = None) -> np.ndarray:
     result = np.zeros(len(wanted))
     offsets = np.arange(k)
     for first in range(0, len(wanted), _GAP_BLOCK):
+        token.check()
         block = wanted[first : first + _GAP_BLOCK]
         rows = np.repeat(np.arange(len(block)), k)
         before_cols = (block[:, None] - 1 - offsets[None, :]).ravel()
@@ -429,14 +483,18 @@ def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> di
     if n == 0:
         return {"segments": [], "keyphrases": [], "transitions": []}
     prose: list[str] = []
-    word_counts: list[int] = []
     for start in range(0, n, _CHUNK):
         token.check()
         for m in messages[start : start + _CHUNK]:
             text = _PLAIN_INLINE.sub(r"\1", m.text) if "`" in m.text else m.text
             prose.append(strip_code(text))
-            word_counts.append(len(m.text.split()))
     counts = _count_phrases(prose, token)
+    # Shares count every word written, code included; most messages are all prose, and
+    # their tokens were just counted.
+    word_counts = [
+        length if own is m.text else len(m.text.split())
+        for m, own, length in zip(messages, prose, counts.lengths, strict=True)
+    ]
     matrix = counts.matrix
     idf = _idf(matrix, n)
     weight = _length_weight(counts)
@@ -444,7 +502,9 @@ def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> di
     token.check()
 
     top = _top_phrases(counts, tf * idf * weight, _KEYPHRASES)
+    token.check()
     csc = matrix.tocsc()
+    token.check()
     keyphrases = [
         {
             "phrase": counts.text(f),
@@ -463,12 +523,13 @@ def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> di
     min_len = max(3, k)
     starts = [0]
     if n >= 2 * min_len:
+        token.check()
         x = matrix[:, np.flatnonzero(unigrams)].multiply(idf[unigrams]).tocsr()
         token.check()
         half = max(2, k // 2)
-        starts += _boundaries(
-            _similarities(x, k), lambda gaps: _similarities(x, half, gaps), min_len
-        )
+        similarity = _similarities(x, k, token=token)
+        token.check()
+        starts += _boundaries(similarity, lambda gaps: _similarities(x, half, gaps), min_len)
     token.check()
 
     total_words = max(sum(word_counts), 1)
@@ -481,6 +542,7 @@ def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> di
     seg_idf = _idf(seg_counts.tocsr(), len(starts)) if len(starts) > 1 else np.ones(len(idf))
     segments = []
     for s, (a, b) in enumerate(pairwise(edges)):
+        token.check()
         row = np.asarray(seg_counts[s].todense()).ravel()
         chosen = _top_phrases(counts, row * idf * seg_idf * weight, _SEGMENT_KEYWORDS)
         keywords = [counts.text(f) for f in chosen]

@@ -4,6 +4,7 @@ from app.analysis.text import (
     excerpt,
     is_sentence_end,
     sentences,
+    shared_prose,
     strip_code,
     vocabulary,
     words,
@@ -145,6 +146,8 @@ def test_excerpt_collapses_whitespace_and_cuts_at_a_word_boundary() -> None:
     assert cut[:-1].split() == ["word"] * len(cut[:-1].split())
     assert "  " not in cut
     assert excerpt("  short\n\ttext ") == "short text"
+    # Unicode spaces and separators collapse too: a non-breaking space, a line separator.
+    assert excerpt("a\u00a0\u00a0b\u2028c \x1c d") == "a b c d"
 
 
 def test_excerpt_masks_personal_data_before_cutting() -> None:
@@ -155,3 +158,15 @@ def test_excerpt_masks_personal_data_before_cutting() -> None:
     assert "example" not in cut
     assert len(cut) <= 30
     assert excerpt("mail me at ana@example.org") == "mail me at [email]"
+
+
+def test_shared_prose_gives_each_text_its_own_prose() -> None:
+    texts = [TRACEBACK, "Plain prose only.", "Run `pip install x` then retry.", TRACEBACK]
+    alone = [strip_code(t) for t in texts]
+    with shared_prose():
+        first = [strip_code(t) for t in texts]
+        again = [strip_code(t) for t in reversed(texts)]
+    assert first == alone
+    assert again == alone[::-1]
+    assert "Traceback" not in first[0]
+    assert "pip install" not in first[2]

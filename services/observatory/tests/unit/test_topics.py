@@ -1,4 +1,8 @@
 import json
+import random
+import string
+import threading
+import time
 from itertools import pairwise
 
 import pytest
@@ -180,3 +184,29 @@ def test_cancelled_token_stops_topic_analysis() -> None:
     token.cancel()
     with pytest.raises(AnalysisCancelled):
         analyze_topics(conv, token)
+
+
+def test_cancel_reaches_every_step_of_a_long_dense_conversation() -> None:
+    # Every word a content word, none common: the phrase counting sorts millions of codes,
+    # which took over a second without a check in between.
+    rng = random.Random(3)
+    vocabulary = ["".join(rng.choices(string.ascii_lowercase, k=7)) for _ in range(3000)]
+    conv = conversation([" ".join(rng.choices(vocabulary, k=100)) for _ in range(20_000)])
+    token = CancelToken()
+    cancelled_at: list[float] = []
+
+    def cancel() -> None:
+        cancelled_at.append(time.monotonic())
+        token.cancel()
+
+    # Cancel while the phrases are being counted, past the reading of the messages.
+    timer = threading.Timer(0.6, cancel)
+    timer.start()
+    try:
+        with pytest.raises(AnalysisCancelled):
+            analyze_topics(conv, token)
+        stopped = time.monotonic()
+    finally:
+        timer.cancel()
+    assert cancelled_at, "the analysis finished before it could be cancelled"
+    assert stopped - cancelled_at[0] < 0.3
