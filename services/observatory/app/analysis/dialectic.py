@@ -36,7 +36,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.analysis.privacy import mask_pii
-from app.analysis.text import STOPWORDS, excerpt, sentences, strip_code
+from app.analysis.text import (
+    AUXILIARIES,
+    BE_OR_MODAL,
+    STOPWORDS,
+    excerpt,
+    sentences,
+    strip_code,
+)
 from app.conversation import Conversation, Message
 from app.core.cancellation import NEVER, CancelToken
 
@@ -72,13 +79,6 @@ _LEAD_IN = (
     r"(?:(?:and|but|so|ok|okay|also|then|well|now|oh|hmm|hey|hi|please|sorry|anyway|btw|"
     r"by the way|one more thing|last thing|quick question)\b[,:]?\s+)?"
 )
-_BE_OR_MODAL = r"am|is|are|was|were|can|could|would|will|should|shall|may|might|must"
-_AUX = (
-    _BE_OR_MODAL
-    + r"|do|does|did|have|has|had"
-    + r"|isn't|aren't|wasn't|weren't|can't|couldn't|wouldn't|won't|shouldn't"
-    + r"|don't|doesn't|didn't|haven't|hasn't"
-)
 _SUBJECT = r"i|you|we|they|he|she|it|there|this|that|these|those|someone|anyone|anybody|one"
 _DETERMINER = r"the|a|an|any|some|my|your|our|their|his|her|its"
 _WH = r"what|why|how|when|where|which|who|whom|whose"
@@ -89,7 +89,7 @@ _WH = r"what|why|how|when|where|which|who|whom|whose"
 _PERSON = r"i|you|we|they|he|she|there|someone|anyone|anybody|people"
 _AUX_OPENER = re.compile(
     rf"^{_LEAD_IN}(?:"
-    rf"(?:{_BE_OR_MODAL}|isn't|aren't|wasn't|weren't|can't|couldn't|wouldn't|won't|"
+    rf"(?:{BE_OR_MODAL}|isn't|aren't|wasn't|weren't|can't|couldn't|wouldn't|won't|"
     rf"shouldn't)\s+(?:{_SUBJECT}|{_DETERMINER})"
     rf"|(?:does|did|has|doesn't|didn't|hasn't)\s+(?:{_SUBJECT}|{_DETERMINER})"
     rf"|(?:do|don't|have|haven't)\s+(?:{_PERSON})"
@@ -97,7 +97,7 @@ _AUX_OPENER = re.compile(
 )
 # "what is…", "how do…", "how many…", "what's…", "why not…", a bare "why".
 _WH_OPENER = re.compile(
-    rf"^{_LEAD_IN}(?:{_WH})(?:\s+(?:{_AUX}|about|else|many|much|long|often|far|not)\b|'s\b|\s*$)"
+    rf"^{_LEAD_IN}(?:{_WH})(?:\s+(?:{AUXILIARIES}|about|else|many|much|long|often|far|not)\b|'s\b|\s*$)"
 )
 # Free relatives share the wh-opener's shape ("What is more, …", "Which is why…").
 _WH_STATEMENT = re.compile(
@@ -271,6 +271,12 @@ _CONTRAST_STRONG = re.compile(
     r"the (?:problem|trouble|downside) (?:is|with)|on the contrary|in contrast|whereas|"
     r"counterpoint|that ignores|unless)\b"
 )
+# Every strong contrast cue contains one of these: a cheaper test than the pattern.
+_CONTRAST_HINTS = (
+    *("disagree", "other hand", "however", "i don't", "i do not", "necessarily", "i'm not"),
+    *("the problem", "the trouble", "the downside", "contra", "whereas", "counterpoint"),
+    *("ignores", "unless"),
+)
 _CONTRAST_WEAK = re.compile(r"\b(?:but|although|though|yet|instead|rather than)\b")
 _NEGATORS = frozenset(
     [
@@ -395,7 +401,7 @@ def _read(message: Message) -> _Turn:
         speaker=message.speaker,
         text=text,
         head=head,
-        opening=_MARKUP.sub("", head[:_OPENING_CHARS].lstrip()),
+        opening=_unmarked(head[:_OPENING_CHARS].lstrip()),
     )
     if candidates:
         _read_questions(turn, prose, candidates)
@@ -436,7 +442,15 @@ def _without_quotes(prose: str) -> str:
     return "\n".join(line for line in prose.split("\n") if not line.lstrip().startswith(">"))
 
 
-_MARKUP = re.compile(r"^(?:[-*+#>]+\s*|\d+[.)]\s+)+")
+_MARKUP = re.compile(r"(?:[-*+#>]+\s*|\d+[.)]\s+)+")
+
+
+def _unmarked(text: str) -> str:
+    """``text`` without the list, heading and quote markup it opens with."""
+    markup = _MARKUP.match(text)
+    return text[markup.end() :] if markup else text
+
+
 # Within a sentence, a line break after "?" or before a capital starts a new sentence.
 _LINE_BREAK = re.compile(r"(?<=\?)[ \t]*\n|\n(?=[ \t]*[A-Z¿])")
 _TERMINATOR = re.compile(r"[.!?](?=\s|$)|\n")
@@ -506,7 +520,7 @@ def _read_questions(turn: _Turn, prose: str, candidates: Sequence[tuple[str, str
     found: list[str] = []
     asked_words = 0
     for sentence, following in candidates:
-        plain = _MARKUP.sub("", _lower(sentence)).strip(" \t\"')]}*_")
+        plain = _unmarked(_lower(sentence)).strip(" \t\"')]}*_")
         if not _is_interrogative(plain):
             continue
         turn.interrogative = True
@@ -514,7 +528,7 @@ def _read_questions(turn: _Turn, prose: str, candidates: Sequence[tuple[str, str
         asked_words += len(sentence.split())
         if _RHETORICAL.search(plain):
             continue
-        if _SELF_ANSWER.match(_MARKUP.sub("", _lower(following[:_FOLLOWING_CHARS].lstrip()))):
+        if _SELF_ANSWER.match(_unmarked(_lower(following[:_FOLLOWING_CHARS].lstrip()))):
             continue
         if len(words) < 2 and (not words or words[0] in _INTERJECTIONS or "??" in plain):
             continue  # "Really?", "Huh?", "Who??": surprise, not a request for information
@@ -942,13 +956,14 @@ def _thesis_antithesis_synthesis(
     """
     found: list[dict[str, Any]] = []
     used: set[tuple[int, int]] = set()
+    accepted = _accepted_proposals(turns)
     for k, synthesis in enumerate(turns):
         if k % _CHECK_EVERY == 0:
             token.check()
         if synthesis.only_question:
             continue  # a question proposes nothing to reconcile
         reconciling = _synthesis_strength(synthesis.head)
-        if reconciling < _ACCEPTED_PROPOSAL and _accepted(turns, k):
+        if reconciling < _ACCEPTED_PROPOSAL and accepted[k]:
             reconciling = _ACCEPTED_PROPOSAL
         if reconciling == 0.0 or not _content_of(synthesis):
             continue
@@ -989,13 +1004,19 @@ _ACCEPTS_PROPOSAL = re.compile(
 )
 
 
-def _accepted(turns: Sequence[_Turn], k: int) -> bool:
-    """Someone else accepts message ``k`` in one of the next two messages."""
-    speaker = turns[k].speaker
-    return any(
-        later.speaker != speaker and _ACCEPTS_PROPOSAL.match(later.opening)
-        for later in turns[k + 1 : k + 3]
-    )
+def _accepted_proposals(turns: Sequence[_Turn]) -> list[bool]:
+    """For each message, whether someone else accepts it in one of the next two messages.
+
+    Acceptances are rare, so the search starts from them and looks back.
+    """
+    accepted = [False] * len(turns)
+    for later, reply in enumerate(turns):
+        if _ACCEPTS_PROPOSAL.match(reply.opening) is None:
+            continue
+        for k in range(max(0, later - 2), later):
+            if turns[k].speaker != reply.speaker:
+                accepted[k] = True
+    return accepted
 
 
 _SYNTHESIS_HINTS = (
@@ -1066,9 +1087,8 @@ def _contrast_cue(turn: _Turn) -> float:
     """1 for explicit opposition ("however", "I disagree"), 0.6 for "but"/"although"."""
     if turn.contrast is None:
         head = turn.head
-        turn.contrast = (
-            1.0 if _CONTRAST_STRONG.search(head) else 0.6 if _CONTRAST_WEAK.search(head) else 0.0
-        )
+        strong = any(map(head.__contains__, _CONTRAST_HINTS)) and _CONTRAST_STRONG.search(head)
+        turn.contrast = 1.0 if strong else 0.6 if _CONTRAST_WEAK.search(head) else 0.0
     return turn.contrast
 
 

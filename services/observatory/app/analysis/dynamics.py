@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from app.analysis.text import AUXILIARIES, BE_OR_MODAL
 from app.conversation import Conversation, Message
 from app.core.cancellation import NEVER, CancelToken
 
@@ -44,13 +45,8 @@ _FENCE = re.compile(r"^[ \t]*(```|~~~)")
 _INLINE_CODE = re.compile(r"(`+)[^`]*?\1", re.DOTALL)
 _QUESTION_END = re.compile(rf"\?[{re.escape(_CLOSERS)}]*(?=\s|\Z)")
 
-_BE_OR_MODAL = r"am|is|are|was|were|can|could|would|will|should|shall|may|might|must"
-_AUX = (
-    _BE_OR_MODAL
-    + r"|do|does|did|have|has|had"
-    + r"|isn't|aren't|wasn't|weren't|can't|couldn't|wouldn't|won't|shouldn't"
-    + r"|don't|doesn't|didn't|haven't|hasn't"
-).replace("'", "['’]")
+# Written with either apostrophe: this text is not normalised first.
+_AUX = AUXILIARIES.replace("'", "['’]")
 _SUBJECT = r"i|you|we|they|he|she|it|there|this|that|these|those|someone|anyone|anybody|one"
 _DETERMINER = r"the|a|an|any|some|my|your|our|their|his|her|its"
 _WH = r"what|why|how|when|where|which|who|whom|whose"
@@ -62,7 +58,7 @@ _OPENER = re.compile(
     r"(?:(?:and|but|so|ok|okay|also|then|well|now|oh|hmm|hey|hi|please)\b,?[ \t]+)?"
     # Auxiliary + subject ("can you", "is it", "do we") is interrogative word order even
     # when the writer ends with a period; "do the" or "have a" start imperatives instead.
-    rf"(?:(?P<aux>(?:{_AUX})[ \t]+(?:{_SUBJECT})|(?:{_BE_OR_MODAL})[ \t]+(?:{_DETERMINER}))\b"
+    rf"(?:(?P<aux>(?:{_AUX})[ \t]+(?:{_SUBJECT})|(?:{BE_OR_MODAL})[ \t]+(?:{_DETERMINER}))\b"
     rf"|(?P<wh>(?:{_WH})(?:[ \t]+(?:{_WH_FOLLOWER})\b|['’]s\b|[ \t]*(?=[.!?]|\n|\Z))))"
 )
 

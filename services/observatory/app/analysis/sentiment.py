@@ -61,7 +61,13 @@ from vaderSentiment.vaderSentiment import (
     SentimentIntensityAnalyzer,
 )
 
-from app.analysis.text import is_sentence_end, sentences, strip_code, vocabulary
+from app.analysis.text import (
+    is_sentence_end,
+    sentences,
+    starts_sentence,
+    strip_code,
+    vocabulary,
+)
 from app.conversation import Conversation, Message
 from app.core.cancellation import NEVER, CancelToken
 
@@ -379,6 +385,8 @@ _HAS_QUESTION = 128
 _IS_LIKE = 256
 _IS_CUE = 512
 _IS_SOLVER = 1024
+_SENTENCE_FINAL = 2048  # ends a sentence if the next token can start one
+_STARTS_SENTENCE = 4096
 # Words that matter when they follow a lexicon word: only idioms reach forward ("bad ass",
 # "kiss of death"; "no" before another lexicon word is itself the lexicon word).
 _IDIOM_WORDS = frozenset(
@@ -431,6 +439,10 @@ def _classify(tokens: set[str], classes: dict[str, int], lower_forms: dict[str, 
         last = w[-1]
         if last in _SENTENCE_CHARS or (last in _CLOSING_CHARS and w[-2:-1] in _SENTENCE_CHARS):
             cls |= _ENDS_LIKE_SENTENCE
+            if is_sentence_end(w, None):
+                cls |= _SENTENCE_FINAL
+        if starts_sentence(w):
+            cls |= _STARTS_SENTENCE
         if w.isupper():
             cls |= _IS_UPPER
         if "!" in w:
@@ -475,14 +487,10 @@ def _sentence_compounds(
     block_ends = np.cumsum(block_len)
     ends: set[int] = set(block_ends.tolist())
     if split:
-        block_starts = set((block_ends - np.asarray(block_len)).tolist())
-        for i in np.flatnonzero(classes & _ENDS_LIKE_SENTENCE).tolist():
-            if i + 1 == n or i + 1 in block_starts:
-                continue  # the block ends here anyway
-            w, nxt = raw[i], raw[i + 1]
-            # The common case inline; anything unusual goes to the shared rule.
-            if (w[-1] != "." and "A" <= nxt[0] <= "Z") or is_sentence_end(w, nxt):
-                ends.add(i + 1)
+        # ``is_sentence_end`` of each token and the next, from the class bits of both: the
+        # end of a block is in ``ends`` already.
+        final = np.flatnonzero(classes[:-1] & _SENTENCE_FINAL)
+        ends.update((final[(classes[final + 1] & _STARTS_SENTENCE) != 0] + 1).tolist())
     ends.discard(0)
     bounds = np.array(sorted(ends), dtype=np.int64)
     starts = np.concatenate([[0], bounds[:-1]])
@@ -809,10 +817,20 @@ def _latency(messages: Sequence[Message], pairs: list[int]) -> float | None:
 
 
 def _engagement(
-    messages: Sequence[Message], prose: list[str], pairs: list[int], overlap: float
+    messages: Sequence[Message],
+    prose: list[str],
+    pairs: list[int],
+    overlap: float,
+    token: CancelToken = NEVER,
 ) -> tuple[str, dict[str, Any]]:
     n = len(messages)
-    avg_words = sum(len(m.text.split()) for m in messages) / n
+    word_count = 0
+    for start in range(0, n, _CHUNK * 8):
+        token.check()  # splitting every message is not free at 20,000 messages
+        word_count += sum(
+            map(len, map(str.split, [m.text for m in messages[start : start + _CHUNK * 8]]))
+        )
+    avg_words = word_count / n
     questions = sum(1 for p in prose if "?" in p) / n
     alternation = len(pairs) / (n - 1) if n > 1 else 0.0
     latency = _latency(messages, pairs)
@@ -842,22 +860,27 @@ def _engagement(
 # Agreement, disagreement and building cues open a reply ("Good point, and…", "I
 # disagree"), so only the first _OPENING characters of a turn are searched.
 _OPENING = 240
+_BUILD = (
+    r"building on|build on|yes,? and|adding to|to add to|expanding on|"
+    r"following up on|as you (?:said|mentioned|suggested)|on top of that"
+)
 _CUES = re.compile(
     r"\b(?:(?P<agree>i (?:totally |completely |fully )?agree|good point|great point|fair point|"
     r"you'?re (?:absolutely |totally )?right|that'?s (?:right|true|correct|a good idea)|"
     r"exactly|makes sense|great idea|good idea|well said|absolutely)"
     r"|(?P<disagree>i (?:strongly )?disagree|i don'?t agree|"
     r"that'?s (?:not (?:true|right|correct)|wrong)|you'?re wrong|not really|i doubt|"
-    r"that'?s incorrect|^no\b)"
-    r"|(?P<build>building on|build on|yes,? and|adding to|to add to|expanding on|"
-    r"following up on|as you (?:said|mentioned|suggested)|on top of that))\b"
+    rf"that'?s incorrect|^no\b)|(?P<build>{_BUILD}))\b"
 )
+_BUILD_CUE = re.compile(rf"\b(?:{_BUILD})\b")
 # Every cue contains one of these; a substring test is far cheaper than the pattern.
 _CUE_HINTS = (
     *("agree", "point", "right", "true", "correct", "idea", "exact", "sense", "said"),
-    *("absolute", "wrong", "really", "doubt", "build", "yes", "add", "expand", "follow"),
-    *("mention", "suggest", "top of"),
+    *("absolute", "wrong", "really", "doubt", "build", "yes and", "yes, and", "add", "expand"),
+    *("follow", "mention", "suggest", "top of"),
 )
+# "yes and" rather than "yes", which "yesterday" holds.
+_BUILD_HINTS = ("build", "yes and", "yes, and", "add", "expand", "follow", "as you", "top of")
 _SECOND_PERSON = re.compile(r"\b(?:you|your|you'?re|yours|yourself|u)\b")
 _INSULTS = re.compile(
     r"\b(?:idiot(?:s|ic)?|stupid|dumb|moron(?:s|ic)?|useless|incompetent|pathetic|worthless|"
@@ -934,18 +957,24 @@ def _collaboration(
         if k % _CHECK_EVERY == 0:
             token.check()
         opening = prose[i][:_OPENING].lower()
-        if not opening.startswith("no") and not any(h in opening for h in _CUE_HINTS):
+        if dialectic:
+            # Only building cues are counted here, and no agreement or disagreement cue
+            # can overlap one, so the building pattern alone finds the same ones.
+            if any(map(opening.__contains__, _BUILD_HINTS)) and _BUILD_CUE.search(opening):
+                building_cues += 1
+            continue
+        if not opening.startswith("no") and not any(map(opening.__contains__, _CUE_HINTS)):
             continue
         found = {m.lastgroup for m in _CUES.finditer(opening)}
         building_cues += "build" in found
-        if not dialectic:
-            agreements += "agree" in found
-            disagreements += "disagree" in found
+        agreements += "agree" in found
+        disagreements += "disagree" in found
     hostile = _hostile_messages(prose, scores, token)
     speaking = [i for i, m in enumerate(messages) if m.role != "system"]
     sample = _sample(speaking)
-    appreciation = sum(1 for i in sample if _APPRECIATION.search(prose[i].lower()))
-    inclusive = sum(1 for i in sample if _INCLUSIVE.search(prose[i].lower()))
+    lowered = [prose[i].lower() for i in sample]
+    appreciation = sum(1 for text in lowered if _APPRECIATION.search(text))
+    inclusive = sum(1 for text in lowered if _INCLUSIVE.search(text))
     scored = [s for s in scores if s is not None]
     warm = sum(1 for s in scored if s >= _STRONG) / len(scored) if scored else 0.0
     appreciation_rate = appreciation / len(sample) if sample else 0.0
@@ -1074,7 +1103,7 @@ def analyze_sentiment(
     overall_score = sum(scored) / len(scored) if scored else 0.0
     pairs = _turn_pairs(messages)
     overlap = _overlap(prose, pairs, token)
-    level, signals = _engagement(messages, prose, pairs, overlap) if n else ("low", {})
+    level, signals = _engagement(messages, prose, pairs, overlap, token) if n else ("low", {})
     return {
         "overall_tone": _overall(scored, _tone_weights(messages, scores), shifts, smoothed),
         "score": round(max(-1.0, min(1.0, overall_score)), 4),

@@ -49,6 +49,9 @@ class JobContext:
         self.analyze_fn = analyze_fn
 
 
+INTERNAL_ERROR = "the analysis failed because of an internal error; it has been logged"
+
+
 async def _transition(
     ctx: JobContext, analysis_id: str, frm: tuple[str, ...], to: str, **values: Any
 ) -> bool:
@@ -56,23 +59,49 @@ async def _transition(
         return await repo.transition(session, analysis_id, frm, to, **values)
 
 
+async def _fail(ctx: JobContext, analysis_id: str, error: str) -> None:
+    await _transition(
+        ctx, analysis_id, repo.ACTIVE, repo.FAILED, finished_at=utcnow(), stage=None, error=error
+    )
+
+
+async def _run_local(
+    job: AnalysisJob, conversation: Conversation, token: CancelToken, ctx: JobContext, budget: float
+) -> dict[str, Any]:
+    """The CPU-bound analysis on the worker thread pool, with a hard deadline: a detector that
+    stops checking its token cannot hold the job past its time limit (the thread is left to
+    finish on its own and its result is discarded)."""
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(ctx.executor, ctx.analyze_fn, conversation, job.options, token)
+    try:
+        # A small grace period lets a cooperative detector raise its own timeout first.
+        return await asyncio.wait_for(asyncio.shield(future), budget + 0.5)
+    except TimeoutError:
+        token.cancel()
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        raise AnalysisTimedOut("analysis exceeded its time limit") from None
+    except asyncio.CancelledError:
+        token.cancel()
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        raise
+
+
 async def execute(job: AnalysisJob, token: CancelToken, ctx: JobContext) -> str:
-    """Run ``job`` to its end; returns the final status this worker wrote (or observed)."""
+    """Run ``job`` to its end; returns the final status this worker wrote (or observed).
+
+    Every path ends the row: completed, failed with a reason, or left cancelled by the
+    caller. An unexpected error anywhere (including storing the result) fails the row.
+    """
     analysis_id = job.analysis_id
-    started = utcnow()
-    if not await _transition(
-        ctx, analysis_id, (repo.PENDING,), repo.PROCESSING, started_at=started, stage="local"
-    ):
-        return "skipped"
     conversation = job.conversation
     job.conversation = None  # the raw text lives only as long as this job needs it
-    assert conversation is not None
+    if conversation is None or not await _transition(
+        ctx, analysis_id, (repo.PENDING,), repo.PROCESSING, started_at=utcnow(), stage="local"
+    ):
+        return "skipped"
     t0 = time.perf_counter()
-    loop = asyncio.get_running_loop()
     try:
-        result = await loop.run_in_executor(
-            ctx.executor, ctx.analyze_fn, conversation, job.options, token
-        )
+        result = await _run_local(job, conversation, token, ctx, ctx.timeout)
         token.check()
         if ctx.observer is not None and job.observer_mode != "off":
             async with ctx.sessions() as session, session.begin():
@@ -85,15 +114,20 @@ async def execute(job: AnalysisJob, token: CancelToken, ctx: JobContext) -> str:
             except TimeoutError:
                 raise AnalysisTimedOut("analysis exceeded its time limit") from None
         token.check()
-    except AnalysisTimedOut:
-        await _transition(
+        document = orjson.dumps(result)
+        stored = await _transition(
             ctx,
             analysis_id,
             (repo.PROCESSING,),
-            repo.FAILED,
+            repo.COMPLETED,
+            result=document,
             finished_at=utcnow(),
+            processing_ms=round((time.perf_counter() - t0) * 1000, 3),
             stage=None,
-            error=f"analysis exceeded the time limit of {ctx.timeout:g} seconds",
+        )
+    except AnalysisTimedOut:
+        await _fail(
+            ctx, analysis_id, f"analysis exceeded the time limit of {ctx.timeout:g} seconds"
         )
         log.warning("analysis.timeout", analysis_id=analysis_id)
         return repo.FAILED
@@ -102,42 +136,15 @@ async def execute(job: AnalysisJob, token: CancelToken, ctx: JobContext) -> str:
         return repo.CANCELLED
     except ObservatoryError as exc:
         # An expected failure, e.g. the observer was required and could not contribute.
-        await _transition(
-            ctx,
-            analysis_id,
-            (repo.PROCESSING,),
-            repo.FAILED,
-            finished_at=utcnow(),
-            stage=None,
-            error=exc.detail,
-        )
+        await _fail(ctx, analysis_id, exc.detail)
         return repo.FAILED
     except asyncio.CancelledError:
         token.cancel()
         raise
     except Exception:
         log.exception("analysis.error", analysis_id=analysis_id)
-        await _transition(
-            ctx,
-            analysis_id,
-            (repo.PROCESSING,),
-            repo.FAILED,
-            finished_at=utcnow(),
-            stage=None,
-            error="the analysis failed because of an internal error; it has been logged",
-        )
+        await _fail(ctx, analysis_id, INTERNAL_ERROR)
         return repo.FAILED
-    finished = utcnow()
-    stored = await _transition(
-        ctx,
-        analysis_id,
-        (repo.PROCESSING,),
-        repo.COMPLETED,
-        result=orjson.dumps(result),
-        finished_at=finished,
-        processing_ms=round((time.perf_counter() - t0) * 1000, 3),
-        stage=None,
-    )
     log.info(
         "analysis.finished",
         analysis_id=analysis_id,

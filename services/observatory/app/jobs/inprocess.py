@@ -17,9 +17,13 @@ import structlog
 
 from app.core.cancellation import CancelToken
 from app.jobs.base import PRIORITIES, AnalysisJob, JobQueue, QueueFull
-from app.jobs.execute import JobContext, execute
+from app.jobs.execute import INTERNAL_ERROR, JobContext, execute
+from app.models import repository as repo
+from app.models.database import utcnow
 
 log = structlog.get_logger(__name__)
+
+SPARE_THREADS = 2
 
 
 class InProcessQueue(JobQueue):
@@ -35,13 +39,20 @@ class InProcessQueue(JobQueue):
         self._seq = itertools.count()
         self._workers: list[asyncio.Task[None]] = []
         self._running: dict[str, tuple[asyncio.Task[str], CancelToken]] = {}
+        # Jobs waiting in the queue by id; a cancelled one leaves this map (and drops its
+        # conversation) at once, and the worker skips its husk when it comes up.
+        self._waiting: dict[str, AnalysisJob] = {}
         self._done: dict[str, asyncio.Event] = {}
         self._executor: ThreadPoolExecutor | None = None
         self._ctx: JobContext | None = None
         self.processed = 0
 
     async def start(self) -> None:
-        self._executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix="analysis")
+        # Spare threads: a detector that overran its deadline is abandoned, not waited for,
+        # and must not keep the next job from getting a thread.
+        self._executor = ThreadPoolExecutor(
+            self._concurrency + SPARE_THREADS, thread_name_prefix="analysis"
+        )
         self._ctx = self._ctx_factory(self._executor)
         self._workers = [
             asyncio.create_task(self._work(), name=f"analysis-worker-{i}")
@@ -56,17 +67,27 @@ class InProcessQueue(JobQueue):
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers = []
+        for job in self._waiting.values():
+            job.conversation = None
+        self._waiting.clear()
         if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            # Threads stop at their next token check; never block the event loop on them.
+            self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
 
     async def submit(self, job: AnalysisJob) -> None:
-        if self._queue.qsize() >= self._max_size:
+        if len(self._waiting) >= self._max_size:
             raise QueueFull(f"the analysis queue is full ({self._max_size} waiting)")
         self._done[job.analysis_id] = asyncio.Event()
+        self._waiting[job.analysis_id] = job
         self._queue.put_nowait((PRIORITIES.get(job.priority, 1), next(self._seq), job))
 
     async def cancel(self, analysis_id: str) -> None:
+        queued = self._waiting.pop(analysis_id, None)
+        if queued is not None:
+            queued.conversation = None
+            self._finished(analysis_id)
+            return
         running = self._running.get(analysis_id)
         if running is not None:
             task, token = running
@@ -74,7 +95,6 @@ class InProcessQueue(JobQueue):
             task.cancel()
             # Wait until the job task has unwound so the worker is free when we return.
             await asyncio.gather(task, return_exceptions=True)
-        # A queued job is skipped when dequeued: its row is no longer pending.
 
     async def wait(self, analysis_id: str, timeout: float) -> None:
         event = self._done.get(analysis_id)
@@ -86,30 +106,58 @@ class InProcessQueue(JobQueue):
     def stats(self) -> dict[str, Any]:
         return {
             "backend": "in-process",
-            "queued": self._queue.qsize(),
+            "queued": len(self._waiting),
             "running": len(self._running),
             "workers": len(self._workers),
             "capacity": self._max_size,
             "processed": self.processed,
         }
 
+    def _finished(self, analysis_id: str) -> None:
+        event = self._done.pop(analysis_id, None)
+        if event is not None:
+            event.set()
+
     async def _work(self) -> None:
         assert self._ctx is not None
         while True:
             _, _, job = await self._queue.get()
-            token = CancelToken(timeout=self._timeout)
-            task = asyncio.create_task(execute(job, token, self._ctx))
-            self._running[job.analysis_id] = (task, token)
             try:
-                await asyncio.gather(task, return_exceptions=True)
+                if self._waiting.pop(job.analysis_id, None) is None:
+                    continue  # cancelled while it waited
+                token = CancelToken(timeout=self._timeout)
+                task = asyncio.create_task(execute(job, token, self._ctx))
+                self._running[job.analysis_id] = (task, token)
+                try:
+                    await asyncio.gather(task, return_exceptions=True)
+                finally:
+                    self._running.pop(job.analysis_id, None)
+                if not task.cancelled() and task.exception() is not None:
+                    await self._last_resort(job.analysis_id, task.exception())
             finally:
-                self._running.pop(job.analysis_id, None)
                 job.conversation = None
                 self.processed += 1
-                event = self._done.pop(job.analysis_id, None)
-                if event is not None:
-                    event.set()
+                self._finished(job.analysis_id)
                 self._queue.task_done()
+
+    async def _last_resort(self, analysis_id: str, exc: BaseException | None) -> None:
+        """``execute`` ends every row itself; if even that failed (the database went away),
+        try once more so no row stays ``processing`` for ever."""
+        log.error("analysis.worker_error", analysis_id=analysis_id, error=type(exc).__name__)
+        assert self._ctx is not None
+        try:
+            async with self._ctx.sessions() as session, session.begin():
+                await repo.transition(
+                    session,
+                    analysis_id,
+                    repo.ACTIVE,
+                    repo.FAILED,
+                    finished_at=utcnow(),
+                    stage=None,
+                    error=INTERNAL_ERROR,
+                )
+        except Exception as again:
+            log.error("analysis.unrecoverable", analysis_id=analysis_id, error=type(again).__name__)
 
     async def drain(self) -> None:
         """Wait until every queued job has run (for tests and the CLI)."""

@@ -172,3 +172,69 @@ async def test_restart_marks_interrupted_work_failed(settings: Any) -> None:
     assert [s["status"] for s in states] == ["failed", "failed", "completed"]
     assert "submit it again" in states[0]["error"]
     assert states[2]["error"] is None
+
+
+async def test_cancelled_queued_jobs_free_their_place_and_wake_waiters(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    release = threading.Event()
+    queue = service(app).queue
+    queue._ctx.analyze_fn = blocking_analysis(release)
+    try:
+        assert (await submit(client, SMALL)).status_code == 202  # running
+        await asyncio.sleep(0.05)
+        queued = [(await submit(client, SMALL)).json()["id"] for _ in range(2)]
+        assert (await submit(client, SMALL)).status_code == 503
+        waiter = asyncio.create_task(submit(client, {**SMALL}, wait=5))  # refused: full
+        assert (await waiter).status_code == 503
+        for analysis_id in queued:
+            assert (await client.post(f"/api/v1/analyze/{analysis_id}/cancel")).status_code == 200
+        assert queue.stats()["queued"] == 0
+        # Both places are free again, and the cancelled jobs hold no conversation.
+        fresh = await submit(client, SMALL)
+        assert fresh.status_code == 202
+        t0 = asyncio.get_running_loop().time()
+        waiting = asyncio.create_task(submit(client, SMALL, wait=5))
+        await asyncio.sleep(0.1)
+        waiting_id = next(i for i in queue._waiting if i != fresh.json()["id"])
+        assert (await client.post(f"/api/v1/analyze/{waiting_id}/cancel")).status_code == 200
+        r = await waiting
+        assert r.status_code == 200 and r.json()["status"] == "cancelled"
+        assert asyncio.get_running_loop().time() - t0 < 2, "the waiter was not woken by the cancel"
+    finally:
+        release.set()
+
+
+async def test_an_error_while_storing_fails_the_row_instead_of_leaving_it_processing(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    service(app).queue._ctx.analyze_fn = lambda conversation, options, token: {"bad": {1, 2}}
+    r = await submit(client, SMALL, wait=10)
+    body = r.json()
+    assert body["status"] == "failed"
+    assert "internal error" in body["error"]
+    service(app).queue._ctx.analyze_fn = analyze
+    assert (await submit(client, SMALL, wait=10)).json()["status"] == "completed"
+
+
+async def test_a_detector_that_ignores_its_token_is_abandoned_at_the_deadline(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    stuck = threading.Event()
+
+    def never_checks(conversation: Any, options: Any, token: CancelToken) -> dict[str, Any]:
+        stuck.wait(10)  # a long computation that never calls token.check()
+        return {}
+
+    queue = service(app).queue
+    queue._ctx.analyze_fn = never_checks
+    queue._timeout = queue._ctx.timeout = 0.3
+    try:
+        body = (await submit(client, SMALL, wait=5)).json()
+        assert body["status"] == "failed" and "time limit" in body["error"]
+        # The worker and a thread are free for the next job while the stuck one still runs.
+        queue._ctx.analyze_fn = analyze
+        queue._timeout = queue._ctx.timeout = 30
+        assert (await submit(client, SMALL, wait=5)).json()["status"] == "completed"
+    finally:
+        stuck.set()
