@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -87,13 +86,8 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
         return _problem(exc.status_code, detail, "Error", getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        error_id = uuid.uuid4().hex[:12]
-        log.exception("request.error", error_id=error_id, path=request.url.path)
-        return _problem(
-            500, f"internal server error (reference {error_id})", "Internal Server Error"
-        )
+    # Unexpected exceptions are answered (500 with a reference) and logged by
+    # RequestIdMiddleware, inside the request's context.
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

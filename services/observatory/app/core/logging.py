@@ -7,8 +7,44 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
+
+
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time (test capture, redirected streams)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def withhold_exception_messages(
+    _: Any, __: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Render ``exc_info`` as type and frames only. Exception messages can quote their input
+    (``int()``, ``strptime``, ``KeyError`` …), and the input may be conversation text."""
+    exc_info = event.pop("exc_info", None)
+    if not exc_info:
+        return event
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    etype, _value, tb = exc_info
+    if etype is None:
+        return event
+    frames = "".join(traceback.format_list(traceback.extract_tb(tb)))
+    event["exception"] = (
+        f"Traceback (most recent call last):\n{frames}"
+        f"{etype.__module__}.{etype.__qualname__} (message withheld)"
+    )
+    return event
 
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
@@ -18,8 +54,9 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
     ]
+    processors.append(withhold_exception_messages)
     if json:
-        processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+        processors += [structlog.processors.JSONRenderer()]
     else:
         # Plain tracebacks: the rich formatter would print local variables, which can hold
         # conversation text.
@@ -31,6 +68,6 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )

@@ -6,6 +6,7 @@ request across services); anything else is replaced by a fresh one.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -41,8 +42,41 @@ class RequestIdMiddleware:
                 MutableHeaders(scope=message).append("X-Request-ID", request_id)
             await send(message)
 
+        started_response = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started_response
+            if message["type"] == "http.response.start":
+                started_response = True
+            await send_with_id(message)
+
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            # Handled here, inside the request's context, so the log line carries the request
+            # id, the client gets it back as its reference, and nothing re-raises the
+            # exception to the server (whose own log would print its message).
+            status = 500
+            log.exception("request.error", method=scope["method"], path=scope["path"])
+            if not started_response:
+                body = json.dumps(
+                    {
+                        "detail": f"internal server error (reference {request_id})",
+                        "title": "Internal Server Error",
+                        "status": 500,
+                    }
+                ).encode()
+                await send_with_id(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/problem+json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send_with_id({"type": "http.response.body", "body": body})
         finally:
             log.info(
                 "request",

@@ -175,19 +175,48 @@ async def test_hostile_looking_content_is_accepted(client: httpx.AsyncClient) ->
 
 
 async def test_unexpected_error_is_500_without_internals(
-    client: httpx.AsyncClient, monkeypatch: Any
+    client: httpx.AsyncClient, monkeypatch: Any, capfd: Any
 ) -> None:
     import app.api.v1.analyze as endpoint
 
-    def boom(**_: Any) -> None:
-        raise RuntimeError("secret /srv/observatory/internal.py password=hunter2")
+    def boom(**kwargs: Any) -> None:
+        word = kwargs["conversation_text"].split()[-1]  # data, not source code
+        raise ValueError(f"invalid literal for int() with base 10: {word!r} in /srv/secret.py")
 
     monkeypatch.setattr(endpoint, "parse_conversation", boom)
-    r = await submit(client, {"conversation_text": TEXT})
+    r = await client.post(
+        "/api/v1/analyze",
+        json={"conversation_text": "Human: my password is hunter2"},
+        headers={"X-Request-ID": "trace-500"},
+    )
     assert r.status_code == 500
-    text = r.text
-    assert "secret" not in text and "hunter2" not in text and "RuntimeError" not in text
-    assert "internal server error" in r.json()["detail"]
+    assert "hunter2" not in r.text and "secret" not in r.text and "ValueError" not in r.text
+    assert r.json()["detail"] == "internal server error (reference trace-500)"
+    assert r.headers["x-request-id"] == "trace-500"
+    logged = capfd.readouterr().err
+    # The log names the error and where it happened, tied to the request, without its
+    # message (which may quote conversation text).
+    assert "request.error" in logged and "trace-500" in logged
+    assert "builtins.ValueError (message withheld)" in logged
+    assert "hunter2" not in logged
+
+
+async def test_worker_errors_are_logged_without_their_message(
+    client: httpx.AsyncClient, app: Any, capfd: Any
+) -> None:
+    def leaky(conversation: Any, options: Any, token: Any) -> dict[str, Any]:
+        int(conversation.messages[0].text)  # ValueError quoting the text
+        return {}
+
+    app.state.service.queue._ctx.analyze_fn = leaky
+    body = (
+        await submit(client, {"conversation_text": "Human: my password is hunter2"}, wait=10)
+    ).json()
+    assert body["status"] == "failed"
+    assert body["error"] == "the analysis failed because of an internal error; it has been logged"
+    logged = capfd.readouterr().err
+    assert "analysis.error" in logged and "ValueError (message withheld)" in logged
+    assert "hunter2" not in logged
 
 
 async def test_unknown_route_is_json_404(client: httpx.AsyncClient) -> None:
