@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI, Request
@@ -33,8 +35,14 @@ INTERRUPTED = (
     "kept, so submit it again"
 )
 
-# Room for the JSON envelope around a conversation at the size limit (quotes, escapes, keys).
+# A request body may exceed the conversation's text size: JSON escapes non-ASCII text
+# (`\u4e2d` is 6 bytes for a 3-byte character, an emoji 12 for 4) and adds keys and quotes.
+JSON_ESCAPE_FACTOR = 3
 ENVELOPE_ALLOWANCE = 1024 * 1024
+
+
+def request_body_limit(settings: Settings) -> int:
+    return settings.max_conversation_bytes * JSON_ESCAPE_FACTOR + ENVELOPE_ALLOWANCE
 
 
 def _problem(
@@ -100,8 +108,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             await upgrade(engine)
         sessions = session_factory(engine)
+        runner = settings.instance_id or socket.gethostname()[:64]
         async with sessions() as session, session.begin():
-            interrupted = await repo.fail_interrupted(session, INTERRUPTED)
+            interrupted = await repo.fail_interrupted(
+                session,
+                runner,
+                INTERRUPTED,
+                stale_after=timedelta(seconds=settings.analysis_timeout_seconds + 60),
+            )
         if interrupted:
             log.warning("analysis.interrupted_on_restart", count=len(interrupted))
         observer = Observer(settings)
@@ -114,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timeout=settings.analysis_timeout_seconds,
         )
         await queue.start()
-        app.state.service = ServiceState(settings, engine, sessions, queue, observer)
+        app.state.service = ServiceState(settings, engine, sessions, queue, observer, runner)
         log.info(
             "service.started", database=engine.dialect.name, workers=settings.worker_concurrency
         )
@@ -139,7 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def limit_for(path: str) -> int | None:
         if path.startswith("/api/"):
-            return settings.max_conversation_bytes + ENVELOPE_ALLOWANCE
+            return request_body_limit(settings)
         return None
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)

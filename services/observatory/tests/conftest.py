@@ -83,15 +83,35 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     return url
 
 
+# Port 9 (discard) is closed on any test machine: the observer is reliably unreachable
+# unless a test starts its own Ollama-protocol server.
+CLOSED_PORT_URL = "http://127.0.0.1:9"
+TEST_CONTROL_VARIABLES = {
+    "OBSERVATORY_TEST_POSTGRES_URL",
+    "OBSERVATORY_REQUIRE_SERVICES",
+    "OBSERVATORY_REQUIRE_REALMODEL",
+    "OBSERVATORY_REALMODEL",
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see the settings they set, not the developer's OBSERVATORY_* variables."""
+    for name in list(os.environ):
+        if name.startswith("OBSERVATORY_") and name not in TEST_CONTROL_VARIABLES:
+            monkeypatch.delenv(name)
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
         "environment": "test",
         "log_level": "WARNING",
         "worker_concurrency": 2,
+        "observer_url": CLOSED_PORT_URL,
     }
     values.update(overrides)
-    return Settings(**values)
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ class ServiceState:
     sessions: async_sessionmaker[AsyncSession]
     queue: JobQueue
     observer: Any | None = None
+    runner: str | None = None
 
 
 def get_state(request: Request) -> ServiceState:

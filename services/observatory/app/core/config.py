@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_batch_conversations: int = Field(1_000, ge=1)
     max_batch_bytes: int = Field(50 * 1024 * 1024, ge=1024)
 
+    # Names this process in restart recovery; empty means the host name.
+    instance_id: str = Field("", max_length=64)
+
     # The in-process job runner.
     worker_concurrency: int = Field(2, ge=1)
     queue_max_size: int = Field(100, ge=1)

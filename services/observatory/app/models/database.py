@@ -71,6 +71,8 @@ class Analysis(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
     status: Mapped[str] = mapped_column(String(16), index=True)
     owner: Mapped[str | None] = mapped_column(String(128), index=True)
+    # The service instance whose queue holds the job (restart recovery is per instance).
+    runner: Mapped[str | None] = mapped_column(String(64))
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)
     message_count: Mapped[int] = mapped_column(Integer)
     char_count: Mapped[int] = mapped_column(Integer)

@@ -20,7 +20,13 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+# Replicas starting together on one PostgreSQL database take turns migrating.
+MIGRATION_LOCK_KEY = 0x0B5E7A7
+
+
 def _upgrade(connection: Connection, revision: str) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, revision)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.database import Analysis, utcnow
@@ -34,11 +34,13 @@ async def create(
     options: dict[str, Any],
     owner: str | None,
     result_ttl: timedelta,
+    runner: str | None = None,
 ) -> Analysis:
     now = utcnow()
     row = Analysis(
         status=PENDING,
         owner=owner,
+        runner=runner,
         fingerprint=fingerprint,
         message_count=message_count,
         char_count=char_count,
@@ -104,16 +106,33 @@ async def remove(session: AsyncSession, analysis_id: str) -> bool:
     return bool(getattr(res, "rowcount", 0))
 
 
-async def fail_interrupted(session: AsyncSession, reason: str) -> list[str]:
-    """Mark every pending or processing analysis failed; returns their ids."""
+async def status_of(session: AsyncSession, analysis_id: str) -> str | None:
+    """The current status, read from the database (not the session's identity map)."""
+    status: str | None = await session.scalar(
+        select(Analysis.status).where(Analysis.id == analysis_id)
+    )
+    return status
+
+
+async def fail_interrupted(
+    session: AsyncSession, runner: str, reason: str, stale_after: timedelta
+) -> list[str]:
+    """Fail the work this runner left behind when it stopped, and work of any runner that has
+    been processing longer than any analysis may run (its runner is gone). Other runners'
+    live work is left alone, so a starting replica does not fail its peers' jobs."""
+    now = utcnow()
+    dead = or_(
+        Analysis.runner == runner,
+        and_(Analysis.status == PROCESSING, Analysis.started_at < now - stale_after),
+    )
     ids = list(
-        (await session.scalars(select(Analysis.id).where(Analysis.status.in_(ACTIVE)))).all()
+        (await session.scalars(select(Analysis.id).where(Analysis.status.in_(ACTIVE), dead))).all()
     )
     if ids:
         await session.execute(
             update(Analysis)
             .where(Analysis.id.in_(ids), Analysis.status.in_(ACTIVE))
-            .values(status=FAILED, error=reason, finished_at=utcnow(), stage=None)
+            .values(status=FAILED, error=reason, finished_at=now, stage=None)
             .execution_options(synchronize_session=False)
         )
     return ids

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from app.models import repository as repo
 from tests.factories import messages
 
 TEXT = (
@@ -89,6 +90,53 @@ async def test_cancel_finished_is_409(client: httpx.AsyncClient) -> None:
     assert "already completed" in r.json()["detail"]
 
 
+async def test_cancel_racing_delete_is_never_a_500(client: httpx.AsyncClient, app: Any) -> None:
+    import threading
+
+    from tests.integration.test_jobs import blocking_analysis
+
+    release = threading.Event()
+    app.state.service.queue._ctx.analyze_fn = blocking_analysis(release)
+    try:
+        for _ in range(10):
+            analysis_id = (await submit(client, {"conversation_text": TEXT})).json()["id"]
+            cancel, erase = await asyncio.gather(
+                client.post(f"/api/v1/analyze/{analysis_id}/cancel"),
+                client.delete(f"/api/v1/analyze/{analysis_id}"),
+            )
+            assert cancel.status_code in (200, 404, 409), cancel.text
+            assert erase.status_code in (204, 404), erase.text
+    finally:
+        release.set()
+
+
+async def test_expired_result_is_gone_and_reading_it_does_not_revive_it(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    from datetime import timedelta
+
+    from app.models.database import utcnow
+
+    analysis_id = (await submit(client, {"conversation_text": TEXT}, wait=10)).json()["id"]
+    async with app.state.service.sessions() as session, session.begin():
+        row = await repo.get(session, analysis_id)
+        row.expires_at = utcnow() - timedelta(days=1)
+    r = await client.get(f"/api/v1/analyze/{analysis_id}")
+    assert r.status_code == 404 and "expired" in r.json()["detail"]
+    async with app.state.service.sessions() as session:
+        row = await repo.get(session, analysis_id)
+        assert row.expires_at < utcnow()
+
+
+async def test_prefer_wait_in_any_header_line_and_quoted(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/v1/analyze",
+        json={"conversation_text": TEXT},
+        headers=[("Prefer", "respond-async"), ("Prefer", 'wait="10"')],
+    )
+    assert r.status_code == 200 and r.json()["status"] == "completed"
+
+
 async def test_delete_erases(client: httpx.AsyncClient) -> None:
     r = await submit(client, {"conversation_text": TEXT}, wait=10)
     analysis_id = r.json()["id"]
@@ -142,7 +190,9 @@ async def test_invalid_utf8_and_nul_are_400(client: httpx.AsyncClient) -> None:
 async def test_body_over_limit_is_413_before_parsing(
     client: httpx.AsyncClient, settings: Any
 ) -> None:
-    limit = settings.max_conversation_bytes + 1024 * 1024
+    from app.main import request_body_limit
+
+    limit = request_body_limit(settings)
     payload = b'{"conversation_text": "' + b"x" * (limit + 10) + b'"}'
     r = await client.post(
         "/api/v1/analyze", content=payload, headers={"content-type": "application/json"}
@@ -299,3 +349,20 @@ async def test_events_stream_status_until_finished(client: httpx.AsyncClient, ap
     progress = [e["progress"] for e in events]
     assert progress == sorted(progress) and progress[-1] == 1.0
     assert (await client.get("/api/v1/analyze/nope/events")).status_code == 404
+
+
+async def test_escaped_non_ascii_text_under_the_limit_is_accepted(
+    client: httpx.AsyncClient, settings: Any
+) -> None:
+    # 4.5 MB of Chinese text as UTF-8 (under 5 MB), 9 MB once JSON escapes it as \uXXXX,
+    # which is what most clients send by default.
+    turns = [f"{'Human' if i % 2 == 0 else 'AI'}: " + "中文对话" * 10_000 for i in range(39)]
+    text = "\n".join(turns)
+    payload = json.dumps(
+        {"conversation_text": text, "options": {"pattern_types": ["dynamics"]}}
+    ).encode()
+    assert len(text.encode()) < settings.max_conversation_bytes < len(payload)
+    r = await client.post(
+        "/api/v1/analyze", content=payload, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 202, r.text

@@ -143,13 +143,24 @@ async def test_status_never_goes_back(client: httpx.AsyncClient, app: Any) -> No
     assert (await client.get(f"/api/v1/analyze/{analysis_id}")).json()["status"] == "completed"
 
 
-async def test_restart_marks_interrupted_work_failed(settings: Any) -> None:
+async def test_restart_fails_only_work_this_instance_left_behind(settings: Any) -> None:
+    from app.models.database import utcnow
+
+    settings = settings.model_copy(update={"instance_id": "api-1"})
     engine = create_engine(settings.database_url)
     await upgrade(engine)
     sessions = session_factory(engine)
+    rows = [
+        ("api-1", "pending", None),  # ours, lost with our memory
+        ("api-1", "processing", utcnow()),  # ours
+        ("api-1", "completed", utcnow()),  # finished: untouched
+        ("api-2", "processing", utcnow()),  # a live peer's work: untouched
+        ("api-2", "pending", None),  # waiting in a peer's queue: untouched
+        ("api-2", "processing", utcnow() - timedelta(hours=1)),  # a dead peer's: overdue
+    ]
+    ids = []
     async with sessions() as session, session.begin():
-        ids = []
-        for status in ("pending", "processing", "completed"):
+        for runner, status, started in rows:
             row = await repo.create(
                 session,
                 fingerprint="0" * 64,
@@ -159,8 +170,9 @@ async def test_restart_marks_interrupted_work_failed(settings: Any) -> None:
                 options={},
                 owner=None,
                 result_ttl=timedelta(days=30),
+                runner=runner,
             )
-            row.status = status
+            row.status, row.started_at = status, started
             ids.append(row.id)
     await engine.dispose()
 
@@ -169,7 +181,14 @@ async def test_restart_marks_interrupted_work_failed(settings: Any) -> None:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             states = [(await client.get(f"/api/v1/analyze/{i}")).json() for i in ids]
-    assert [s["status"] for s in states] == ["failed", "failed", "completed"]
+    assert [s["status"] for s in states] == [
+        "failed",
+        "failed",
+        "completed",
+        "processing",
+        "pending",
+        "failed",
+    ]
     assert "submit it again" in states[0]["error"]
     assert states[2]["error"] is None
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import orjson
 import structlog
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.analysis import AnalysisOptions
@@ -33,7 +33,7 @@ JSON = "application/json"
 router = APIRouter(prefix="/api/v1/analyze", tags=["analysis"])
 log = structlog.get_logger(__name__)
 
-_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "The conversation is empty, malformed or over a limit."},
     413: {"model": Problem, "description": "The request body is over the size limit."},
@@ -45,11 +45,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _prefer_wait(prefer: str | None, cap: float) -> float:
-    if not prefer:
-        return 0.0
-    m = _WAIT.search(prefer)
-    return min(float(m.group(1)), cap) if m else 0.0
+def _prefer_wait(prefer: list[str], cap: float) -> float:
+    """``wait=N`` from any ``Prefer`` header line (RFC 7240), quoted or not, capped."""
+    for line in prefer:
+        m = _WAIT.search(line)
+        if m:
+            return min(float(m.group(1)), cap)
+    return 0.0
 
 
 def render(row: Analysis) -> bytes:
@@ -90,6 +92,7 @@ def render(row: Analysis) -> bytes:
 async def submit(
     body: AnalyzeRequest,
     state: StateDep,
+    request: Request,
     response: Response,
     prefer: str | None = Header(
         None, description="`wait=N`: answer 200 with the result if done within N s."
@@ -122,6 +125,7 @@ async def submit(
             options=opts.model_dump(),
             owner=None,
             result_ttl=timedelta(days=settings.result_ttl_days),
+            runner=state.runner,
         )
     job = AnalysisJob(row.id, conversation, options, opts.observer, opts.priority)
     try:
@@ -135,7 +139,7 @@ async def submit(
         ) from None
     del conversation, job
     log.info("analysis.submitted", analysis_id=row.id, messages=row.message_count)
-    wait = _prefer_wait(prefer, settings.max_wait_seconds)
+    wait = _prefer_wait(request.headers.getlist("prefer"), settings.max_wait_seconds)
     headers = {"Location": f"/api/v1/analyze/{row.id}"}
     if wait > 0:
         await state.queue.wait(row.id, wait)
@@ -150,10 +154,14 @@ async def submit(
     )
 
 
-async def _load(session: SessionDep, analysis_id: str) -> Analysis:
+async def _load(session: SessionDep, analysis_id: str, *, live: bool = False) -> Analysis:
+    """The row, or 404. ``live``: a result past its retention is gone even before the
+    cleanup deletes it (and reading it must not extend its life)."""
     row = await repo.get(session, analysis_id)
     if row is None:
         raise NotFound(f"no analysis with id '{analysis_id}' (it may have expired or been deleted)")
+    if live and row.expires_at < utcnow():
+        raise NotFound(f"analysis '{analysis_id}' expired at {row.expires_at.isoformat()}")
     return row
 
 
@@ -175,7 +183,7 @@ async def read(
     ),
 ) -> Response:
     """Status of an analysis and, once completed, its full result; `?format=` exports it."""
-    row = await _load(session, analysis_id)
+    row = await _load(session, analysis_id, live=True)
     if await repo.touch(session, row, timedelta(days=state.settings.result_ttl_days)):
         await session.commit()
     body = render(row)
@@ -225,7 +233,7 @@ def _event(row: Analysis) -> dict[str, Any]:
 )
 async def events(analysis_id: str, session: SessionDep, state: StateDep) -> StreamingResponse:
     """Server-sent events: `status` events with status, stage and progress 0–1, until the analysis finishes."""
-    await _load(session, analysis_id)
+    await _load(session, analysis_id, live=True)
     await session.close()
 
     async def stream() -> AsyncIterator[bytes]:
@@ -263,15 +271,17 @@ async def events(analysis_id: str, session: SessionDep, state: StateDep) -> Stre
 )
 async def cancel(analysis_id: str, session: SessionDep, state: StateDep) -> CancelResponse:
     """Stop a queued or running analysis; its result is never stored. 409 if already finished."""
-    row = await _load(session, analysis_id)
+    await _load(session, analysis_id)
     moved = await repo.transition(
         session, analysis_id, repo.ACTIVE, repo.CANCELLED, finished_at=utcnow(), stage=None
     )
     if not moved:
         await session.rollback()
-        await session.refresh(row)
+        current = await repo.status_of(session, analysis_id)
+        if current is None:
+            raise NotFound(f"no analysis with id '{analysis_id}' (it was deleted)")
         raise Conflict(
-            f"analysis '{analysis_id}' is already {row.status}; only pending or processing work can be cancelled"
+            f"analysis '{analysis_id}' is already {current}; only pending or processing work can be cancelled"
         )
     await session.commit()
     await state.queue.cancel(analysis_id)

@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("owner", sa.String(length=128), nullable=True),
+        sa.Column("runner", sa.String(length=64), nullable=True),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("message_count", sa.Integer(), nullable=False),
         sa.Column("char_count", sa.Integer(), nullable=False),
