@@ -27,9 +27,17 @@ from app.models.database import utcnow
 log = structlog.get_logger(__name__)
 
 
+OBSERVER_SHARE_OF_REMAINING = 0.9
+
+
 class Enricher(Protocol):
     async def enrich(
-        self, conversation: Conversation, result: dict[str, Any], mode: str
+        self,
+        conversation: Conversation,
+        result: dict[str, Any],
+        mode: str,
+        *,
+        time_limit: float | None = None,
     ) -> dict[str, Any]: ...
 
 
@@ -108,8 +116,16 @@ async def execute(job: AnalysisJob, token: CancelToken, ctx: JobContext) -> str:
                 await repo.set_stage(session, analysis_id, "observer")
             remaining = max(0.1, ctx.timeout - (time.perf_counter() - t0))
             try:
+                # The observer gets most of what is left, so in auto mode it gives up and
+                # the local result is stored before the job's own deadline fires.
                 result = await asyncio.wait_for(
-                    ctx.observer.enrich(conversation, result, job.observer_mode), remaining
+                    ctx.observer.enrich(
+                        conversation,
+                        result,
+                        job.observer_mode,
+                        time_limit=remaining * OBSERVER_SHARE_OF_REMAINING,
+                    ),
+                    remaining,
                 )
             except TimeoutError:
                 raise AnalysisTimedOut("analysis exceeded its time limit") from None

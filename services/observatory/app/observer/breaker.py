@@ -56,17 +56,28 @@ class CircuitBreaker:
         retry_in = max(0.0, self._opened_at + self._open_seconds - self._clock())
         raise BreakerOpen(retry_in, self.last_error)
 
-    def success(self) -> None:
+    def success(self, probe: bool = False) -> None:
+        """Ollama answered: close the breaker. A call admitted before the breaker opened may
+        end during a probe; it closes the breaker too, but the probe stays the probe."""
         self._consecutive = 0
         self._opened_at = None
-        self._probing = False
+        if probe:
+            self._probing = False
 
-    def failure(self, reason: str) -> None:
+    def failure(self, reason: str, probe: bool = False) -> None:
+        """A failure of the probe reopens the breaker; other failures count only while it is
+        closed (a late failure of a call admitted earlier must neither end the probe, which
+        would let a second one through, nor push the reopening further out)."""
         self.last_error = reason
-        self._consecutive += 1
-        if self._probing or self._consecutive >= self._threshold:
+        if probe:
             self._opened_at = self._clock()
-        self._probing = False
+            self._probing = False
+            return
+        if self._opened_at is not None:
+            return
+        self._consecutive += 1
+        if self._consecutive >= self._threshold:
+            self._opened_at = self._clock()
 
     def release(self, probe: bool) -> None:
         """A call ended with neither verdict (it was cancelled): let another probe run."""

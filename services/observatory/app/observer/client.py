@@ -1,8 +1,10 @@
 """Ollama's HTTP API over httpx (docs/decisions/0002-observer-client.md).
 
 Every failure becomes an :class:`~app.observer.errors.ObserverError` whose reason can be
-shown to the user. Connection failures, timeouts and 5xx answers count against the circuit
-breaker; a 404 means the model is missing, which no retry will fix.
+shown to the user: it names what went wrong but not where Ollama runs, and carries no
+upstream body other than Ollama's own short ``error`` text. The address and the raw details
+go to the log, for operators. Connection failures, timeouts and 5xx answers count against
+the circuit breaker; a 404 means the model is missing, which no retry will fix.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import structlog
 
 from app.core.config import Settings
 from app.observer.breaker import BreakerOpen, CircuitBreaker
 from app.observer.errors import ModelNotFound, ObserverFailed, ObserverUnavailable
+
+log = structlog.get_logger(__name__)
 
 READINESS_TIMEOUT_SECONDS = 5.0
 LOGPROBS_SINCE = (0, 12, 11)
@@ -32,15 +37,25 @@ class ChatReply:
     logprobs: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _error_text(response: httpx.Response) -> str:
-    """Ollama's ``{"error": "..."}`` body, or the start of whatever else came back."""
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+ERROR_TEXT_MAX = 200
+
+
+def _error_text(response: httpx.Response) -> str | None:
+    """Ollama's own ``{"error": "..."}`` text, cut and without addresses; None for any
+    other body (an HTML page from a proxy, say), which is for the log, not the user."""
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200].strip() or response.reason_phrase
+        return None
     if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return str(body["error"])[:300]
-    return response.reason_phrase
+        return _URL.sub("[url]", " ".join(body["error"].split()))[:ERROR_TEXT_MAX]
+    return None
+
+
+def _status_text(response: httpx.Response) -> str:
+    detail = _error_text(response)
+    return f"{response.status_code}: {detail}" if detail else str(response.status_code)
 
 
 def _describe(exc: BaseException) -> str:
@@ -59,6 +74,8 @@ def _int(value: Any) -> int:
 class OllamaClient:
     def __init__(self, settings: Settings, client: httpx.AsyncClient | None = None) -> None:
         self.base_url = settings.observer_url.rstrip("/")
+        # For the log: the address without any user:password part.
+        self.log_url = re.sub(r"(?<=://)[^/@]*@", "***@", self.base_url)
         self.model = settings.observer_model
         self._timeout = settings.observer_request_timeout_seconds
         self._owns_client = client is None
@@ -83,7 +100,7 @@ class OllamaClient:
     @property
     def model_missing(self) -> str:
         return (
-            f"model '{self.model}' not found on {self.base_url}; "
+            f"model '{self.model}' not found on the Ollama server; "
             f"run `ollama create {self.model} -f Modelfile`"
         )
 
@@ -95,7 +112,7 @@ class OllamaClient:
         """One non-streaming ``/api/chat`` call, guarded by the breaker and a hard timeout."""
         probe = await self._admit()
         try:
-            return await self._chat(payload)
+            return await self._chat(payload, probe)
         finally:
             self.breaker.release(probe)
             if probe and self._probe_done is not None:
@@ -111,7 +128,7 @@ class OllamaClient:
             except BreakerOpen as exc:
                 if self._probe_done is None:
                     raise ObserverUnavailable(
-                        f"Ollama at {self.base_url} is failing ({exc.last_error}); "
+                        f"Ollama is failing ({exc.last_error}); "
                         f"not trying again for {exc.retry_in:.0f} s"
                     ) from None
                 await self._probe_done.wait()
@@ -120,40 +137,49 @@ class OllamaClient:
                 self._probe_done = asyncio.Event()
             return probe
 
-    async def _chat(self, payload: dict[str, Any]) -> ChatReply:
+    def _failed(self, reason: str, probe: bool, detail: str) -> str:
+        log.warning("observer.ollama_failed", url=self.log_url, reason=reason, detail=detail)
+        self.breaker.failure(reason, probe)
+        return reason
+
+    async def _chat(self, payload: dict[str, Any], probe: bool = False) -> ChatReply:
         url = f"{self.base_url}/api/chat"
         try:
             # httpx's read timeout restarts with every byte; this bounds the whole call.
             async with asyncio.timeout(self._timeout):
                 response = await self._http.post(url, json=payload)
-        except (TimeoutError, httpx.TimeoutException):
-            reason = f"Ollama at {self.base_url} did not answer within {self._timeout:g} s"
-            self.breaker.failure(reason)
-            raise ObserverFailed(reason) from None
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            reason = f"Ollama did not answer within {self._timeout:g} s"
+            raise ObserverFailed(self._failed(reason, probe, _describe(exc))) from None
         except httpx.TransportError as exc:
-            reason = f"cannot reach Ollama at {self.base_url} ({_describe(exc)})"
-            self.breaker.failure(reason)
-            raise ObserverUnavailable(reason) from None
+            reason = f"cannot reach Ollama ({type(exc).__name__})"
+            raise ObserverUnavailable(self._failed(reason, probe, _describe(exc))) from None
+        except httpx.HTTPError as exc:
+            # E.g. a body that cannot be decoded: the server is not answering properly.
+            reason = f"Ollama's answer could not be read ({type(exc).__name__})"
+            raise ObserverFailed(self._failed(reason, probe, _describe(exc))) from None
         status = response.status_code
         if status >= 500:
-            reason = f"Ollama at {self.base_url} answered {status}: {_error_text(response)}"
-            self.breaker.failure(reason)
-            raise ObserverUnavailable(reason)
-        self.breaker.success()
+            reason = f"Ollama answered {_status_text(response)}"
+            raise ObserverUnavailable(self._failed(reason, probe, response.text[:500]))
+        self.breaker.success(probe)
         if status == 404:
+            log.warning("observer.model_missing", url=self.log_url, model=self.model)
             raise ModelNotFound(self.model_missing)
         if status == 429:
-            raise ObserverUnavailable(f"Ollama at {self.base_url} is busy (429)")
+            raise ObserverUnavailable("Ollama is busy (429)")
         if status >= 400:
-            raise ObserverFailed(f"Ollama refused the request ({status}: {_error_text(response)})")
+            log.warning("observer.refused", url=self.log_url, detail=response.text[:500])
+            raise ObserverFailed(f"Ollama refused the request ({_status_text(response)})")
         try:
             body = response.json()
         except ValueError:
-            raise ObserverFailed(f"Ollama at {self.base_url} answered with non-JSON") from None
+            body = None
         if not isinstance(body, dict):
-            raise ObserverFailed(f"Ollama at {self.base_url} answered with non-JSON")
+            log.warning("observer.non_json", url=self.log_url, detail=response.text[:500])
+            raise ObserverFailed("Ollama answered with something other than a JSON object")
         if isinstance(body.get("error"), str):
-            raise ObserverFailed(f"Ollama reported an error: {body['error'][:300]}")
+            raise ObserverFailed(f"Ollama reported an error: {_error_text(response)}")
         message = body.get("message")
         content = message.get("content") if isinstance(message, dict) else None
         logprobs = body.get("logprobs")
@@ -170,11 +196,15 @@ class OllamaClient:
         )
 
     async def readiness(self) -> dict[str, Any]:
-        """Whether Ollama answers and has the model; never raises."""
+        """Whether Ollama answers and has the model; never raises.
+
+        The report goes out on the unauthenticated readiness endpoint, so like the database
+        check (which names its backend, not its URL) it leaves out where Ollama runs; a
+        report that is not ok is logged with the address.
+        """
         report: dict[str, Any] = {
             "status": "unavailable",
             "model": self.model,
-            "base_url": self.base_url,
             "reachable": False,
             "version": None,
             "model_present": False,
@@ -194,15 +224,20 @@ class OllamaClient:
         except (TimeoutError, httpx.HTTPError, ValueError, AttributeError) as exc:
             where = "answer in time" if isinstance(exc, TimeoutError) else "answer properly"
             if not report["reachable"]:
-                report["reason"] = f"Ollama at {self.base_url} did not {where} ({_describe(exc)})"
+                report["reason"] = f"Ollama did not {where} ({type(exc).__name__})"
             else:
-                report["reason"] = (
-                    f"Ollama at {self.base_url} failed to list models ({_describe(exc)})"
-                )
+                report["reason"] = f"Ollama failed to list models ({type(exc).__name__})"
+            log.warning(
+                "observer.not_ready",
+                url=self.log_url,
+                reason=report["reason"],
+                detail=_describe(exc),
+            )
             return report
         if not report["model_present"]:
             report["status"] = "model_missing"
             report["reason"] = self.model_missing
+            log.warning("observer.model_missing", url=self.log_url, model=self.model)
         else:
             report["status"] = "ok"
         return report

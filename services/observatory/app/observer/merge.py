@@ -66,6 +66,16 @@ def cut(text: str, limit: int) -> str:
     return (head[:space] if space > limit // 2 else head).rstrip(" ,;:") + "…"
 
 
+def _merged_theme(group: Sequence[Theme]) -> Theme:
+    """One theme for a group with the same label. The quote was checked against its own
+    theme's messages, so those stay among the (capped) messages the merged theme cites."""
+    quoted = next((t for t in group if t.quote), None)
+    first = list(quoted.messages) if quoted else []
+    rest = sorted({i for t in group for i in t.messages} - set(first))
+    messages = sorted(set((first + rest)[:_THEME_MESSAGES]))
+    return Theme(label=group[0].label, messages=messages, quote=quoted.quote if quoted else "")
+
+
 def merge_locally(parts: Sequence[Synthesis]) -> Synthesis:
     """A deterministic merge of several syntheses, used when the model's merge failed."""
     narrative = cut(" ".join(p.narrative for p in parts if p.narrative.strip()), NARRATIVE_MAX)
@@ -74,14 +84,7 @@ def merge_locally(parts: Sequence[Synthesis]) -> Synthesis:
         for theme in part.themes:
             by_label.setdefault(normalise(theme.label), []).append(theme)
     ranked = sorted(by_label.values(), key=lambda group: -len(group))[:_THEMES]
-    themes = [
-        Theme(
-            label=group[0].label,
-            messages=sorted({i for t in group for i in t.messages})[:_THEME_MESSAGES],
-            quote=next((t.quote for t in group if t.quote), ""),
-        )
-        for group in ranked
-    ]
+    themes = [_merged_theme(group) for group in ranked]
     insights: list[Insight] = unique(
         (i for p in parts for i in p.insights), lambda i: normalise(i.text)
     )

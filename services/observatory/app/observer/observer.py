@@ -20,6 +20,7 @@ import httpx
 import structlog
 from pydantic import BaseModel
 
+from app.analysis.privacy import mask_pii
 from app.conversation import Conversation
 from app.core.config import Settings
 from app.observer import prompt
@@ -28,6 +29,7 @@ from app.observer.chunking import Chunk, plan_chunks
 from app.observer.client import ChatReply, OllamaClient
 from app.observer.errors import ObserverError, ObserverFailed, ObserverRequiredError
 from app.observer.merge import (
+    cut,
     injection_key,
     judgement_items,
     judgement_key,
@@ -61,6 +63,7 @@ _PATTERN_LINE_TOKENS = 16
 _TEMPLATE_TOKENS = 48
 """Chat-template wrapping of the two or three messages of one call."""
 MIN_TRANSCRIPT_BUDGET = 128
+REASON_MAX = 500
 
 Answer = TypeVar("Answer", bound=BaseModel)
 R = TypeVar("R")
@@ -132,6 +135,12 @@ class _Observation:
     failure_notes: list[str]
 
 
+def _client_text(reason: str) -> str:
+    """A reason as shown to API clients: personal data the model or a transcript put into
+    it masked, and bounded in length."""
+    return cut(mask_pii(reason), REASON_MAX)
+
+
 def _first_observer_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     for exc in group.exceptions:
         if isinstance(exc, BaseExceptionGroup):
@@ -185,12 +194,21 @@ class Observer:
         await self._ollama.aclose()
 
     async def enrich(
-        self, conversation: Conversation, result: dict[str, Any], mode: str
+        self,
+        conversation: Conversation,
+        result: dict[str, Any],
+        mode: str,
+        *,
+        time_limit: float | None = None,
     ) -> dict[str, Any]:
         """A copy of ``result`` with the observer's findings, or with why there are none.
 
         ``required`` raises :class:`ObserverRequiredError` when the observer cannot
-        contribute; ``auto`` returns the local result with ``observer.status`` explaining.
+        contribute; ``auto`` returns the local result with ``observer.status`` explaining and
+        never raises for anything the observer does. ``time_limit`` lowers
+        :attr:`time_limit` for this call: a job that has spent part of its own limit on the
+        local analysis passes what is left of it (minus a margin), so that a slow observer
+        ends with the local result rather than with the job's timeout.
         """
         if mode not in MODES:
             raise ValueError(f"observer mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -201,7 +219,7 @@ class Observer:
             return enriched
         run = _Run()
         started = time.perf_counter()
-        limit = self.time_limit
+        limit = self.time_limit if time_limit is None else min(self.time_limit, time_limit)
         try:
             async with asyncio.timeout(limit):
                 observation = await self._observe(conversation, result, run)
@@ -209,16 +227,6 @@ class Observer:
             merge_into(
                 enriched, conversation, observation.synthesis, observation.injections, certainty
             )
-        except TimeoutError:
-            error: ObserverError = ObserverFailed(f"the observer did not finish within {limit:g} s")
-        except ObserverError as exc:
-            error = exc
-        except Exception:
-            # A fault in this optional layer must not cost the caller its local result.
-            log.exception("observer.error", messages=len(conversation))
-            error = ObserverFailed("internal error in the observer; it has been logged")
-            enriched = copy.deepcopy(result)  # drop anything a half-done merge added
-        else:
             info = self._info(run, started)
             info.update(
                 failed_chunks=run.failed_chunks,
@@ -228,17 +236,28 @@ class Observer:
                 pattern_judgements=judgement_items(observation.judgements),
             )
             if observation.failure_notes:
-                info["reason"] = "; ".join(observation.failure_notes)
+                info["reason"] = _client_text("; ".join(observation.failure_notes))
+        except TimeoutError:
+            error: ObserverError = ObserverFailed(f"the observer did not finish within {limit:g} s")
+        except ObserverError as exc:
+            error = exc
+        except Exception:
+            # A fault in this optional layer must not cost the caller its local result.
+            log.exception("observer.error", messages=len(conversation))
+            error = ObserverFailed("internal error in the observer; it has been logged")
+        else:
             enriched["observer"] = info
             log.info(
                 "observer.used", **{k: v for k, v in info.items() if k != "pattern_judgements"}
             )
             return enriched
+        enriched = copy.deepcopy(result)  # drop anything a half-done merge added
+        reason = _client_text(error.reason)
         info = self._info(run, started)
-        info.update(status=error.status, reason=error.reason)
+        info.update(status=error.status, reason=reason)
         log.warning("observer.not_used", mode=mode, **info)
         if mode == "required":
-            raise ObserverRequiredError(f"observer required but not usable: {error.reason}")
+            raise ObserverRequiredError(f"observer required but not usable: {reason}")
         enriched["observer"] = info
         return enriched
 

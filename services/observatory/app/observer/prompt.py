@@ -33,15 +33,31 @@ and an exact quote, and describe the conversation as it really is.
 Copy every quote exactly from the message it cites; keep quotes short.
 4. Be brief and factual. If there is little to say, return short or empty lists."""
 
-# A chat-template control token anywhere in the text (ChatML, Llama 2/3, Gemma, Mistral).
+# Characters a tokenizer or a model may take for a line break; all become "\n" first, so a
+# header forged after one of them is at a line start where it is escaped.
+_LINE_BREAKS = re.compile(r"\r\n?|[\v\f\x1c-\x1e\x85\u2028\u2029]")
+# Look-alikes a model may read as "<", "/" or "|", and characters it may not see at all.
+_LT = "<\uff1c\ufe64\u2039\u2329\u3008\u27e8\u276e\u02c2\u1438"
+_SLASH = "/\uff0f\u2044\u2215\u29f8\u2571"
+_BAR = "|\uff5c\u2223\u01c0"
+_INVISIBLE = "\\s\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff"
+# A chat-template control token anywhere in the text (ChatML, Llama 2/3, Gemma, Mistral,
+# DeepSeek's full-width bars).
 _TEMPLATE_TOKEN = re.compile(
-    r"<\|[^<>|\n]{0,40}\|>|</?s>|\[/?INST\]|<</?SYS>>|<(?:start|end)_of_turn>",
+    rf"[{_LT}][{_BAR}][^<>\n]{{0,40}}?[{_BAR}][>\uff1e]|</?s>|<(?:bos|eos|pad|unk)>"
+    r"|\[/?(?:INST|SYSTEM_PROMPT|AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS)\]"
+    r"|<</?SYS>>|<(?:start|end)_of_turn>",
     re.IGNORECASE,
 )
-# An opening or closing block tag, also with stray spaces: `</ transcript >`.
-_BLOCK_TAG = re.compile(r"<(\s*/?\s*)(transcript|findings)\b", re.IGNORECASE)
-# A line that starts like a message header: `[12] ...`.
-_HEADER_LIKE = re.compile(r"^([ \t]*)\[(\d+)\]", re.MULTILINE)
+# Any closing tag, whatever its name (a look-alike letter in "transcript" must not slip
+# through), also with look-alike or invisible characters: `< /transcript >`, `＜／…`.
+_CLOSING_TAG = re.compile(rf"([{_LT}])(?=[{_INVISIBLE}]*[{_SLASH}])")
+# An opening block tag, also with stray spaces: `< transcript >`.
+_OPENING_TAG = re.compile(rf"([{_LT}])(?=[{_INVISIBLE}]*(?:transcript|findings)\b)", re.IGNORECASE)
+# Anything shaped like a message header, `[12]`, anywhere: at a line start it would forge a
+# message, and mid-line a model may still take it for one.
+_HEADER_LIKE = re.compile(r"([\[\uff3b][ \t]*\d+[ \t]*[\]\uff3d])")
+_SPEAKER_SHAPING = re.compile(r"[\[\]()\uff3b\uff3d\uff08\uff09:\uff1a]")
 _WHITESPACE = re.compile(r"\s+")
 
 TRUNCATION_MARK = " … [truncated]"
@@ -56,20 +72,23 @@ def _escape_token(match: re.Match[str]) -> str:
 def escape_text(text: str) -> str:
     """Make ``text`` unable to end the transcript block, forge a header or a template token.
 
-    Each neutralised construct gains one backslash after its first character, so a reader
-    (and a quote check that ignores backslashes) still sees the original words.
+    Line breaks of every kind become ``\\n``; otherwise each neutralised construct gains one
+    backslash (after the first character of a tag or token, before the bracket of a
+    header), so a reader, and a quote check that ignores backslashes and collapses
+    whitespace, still sees the original words.
     """
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _LINE_BREAKS.sub("\n", text)
     text = _TEMPLATE_TOKEN.sub(_escape_token, text)
-    text = _BLOCK_TAG.sub(lambda m: "<\\" + m.group(1).strip() + m.group(2), text)
-    return _HEADER_LIKE.sub(lambda m: f"{m.group(1)}\\[{m.group(2)}]", text)
+    text = _CLOSING_TAG.sub(r"\1\\", text)
+    text = _OPENING_TAG.sub(r"\1\\", text)
+    return _HEADER_LIKE.sub(r"\\\1", text)
 
 
 def escape_speaker(name: str) -> str:
-    """A speaker name on one line, without brackets or colons that could shape a header."""
-    name = _WHITESPACE.sub(" ", name).strip()
-    name = escape_text(name).replace("[", "(").replace("]", ")").replace(":", " ")
-    return name[:SPEAKER_MAX] or "unknown"
+    """A speaker name on one line, without brackets, parentheses or colons that could shape
+    a header or fake a role."""
+    name = escape_text(_SPEAKER_SHAPING.sub(" ", name))
+    return _WHITESPACE.sub(" ", name).strip()[:SPEAKER_MAX] or "unknown"
 
 
 def header(message: Message) -> str:
@@ -149,9 +168,20 @@ def chunk_prompt(instructions: str, lines: Iterable[str]) -> str:
     return instructions + transcript_block(lines) + TRANSCRIPT_REMINDER
 
 
+def _escape_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return escape_text(value)
+    if isinstance(value, Mapping):
+        return {k: _escape_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escape_values(v) for v in value]
+    return value
+
+
 def findings_json(digest: Mapping[str, Any]) -> str:
-    """JSON for the findings block; ``<`` and ``>`` become escapes so no tag can appear."""
-    text = json.dumps(digest, ensure_ascii=False, separators=(",", ":"))
+    """JSON for the findings block. Its strings (quotes are transcript text) are escaped like
+    the transcript, and ``<`` and ``>`` become JSON escapes so no tag can appear."""
+    text = json.dumps(_escape_values(digest), ensure_ascii=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e")
 
 

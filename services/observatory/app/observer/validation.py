@@ -22,6 +22,9 @@ Answer = TypeVar("Answer", bound=BaseModel)
 
 _EDGE_QUOTES = "\"'“”‘’«»`"
 _ELLIPSES = ("...", "…")
+MIN_INJECTION_QUOTE = 12
+"""Characters an injection report must quote, unless it quotes a whole shorter message: a
+security flag backed by "the" or "e" is not evidence."""
 
 
 class InvalidAnswer(Exception):
@@ -45,11 +48,17 @@ def parse_answer(content: str, done_reason: str | None, model: type[Answer]) -> 
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "answer"
+        # A location part may be a key the model made up: show it only if it is short.
+        where = ".".join(_loc_part(part) for part in first["loc"]) or "answer"
         raise InvalidAnswer(
             f"the answer does not match the schema ({exc.error_count()} errors; "
             f"{where}: {first['msg']})"
         ) from None
+
+
+def _loc_part(part: int | str) -> str:
+    text = str(part)
+    return text if len(text) <= 40 and text.isprintable() else "(an unexpected key)"
 
 
 def normalise(text: str) -> str:
@@ -123,9 +132,18 @@ class CitationChecker:
         messages = self.indices(item.messages)
         return item.model_copy(update={"messages": messages}) if messages else None
 
+    def _too_short(self, quote: str, messages: Sequence[int]) -> bool:
+        q = _clean_quote(quote)
+        if len(q) >= MIN_INJECTION_QUOTE:
+            return False
+        return all(self._normalised.get(i, normalise(self._texts[i])) != q for i in messages)
+
     def injection(self, item: InjectionAttempt) -> InjectionAttempt | None:
         messages = self.indices(item.messages)
         if not messages:
+            return None
+        if _clean_quote(item.quote) and self._too_short(item.quote, messages):
+            self.dropped += 1
             return None
         if not self._quoted(item.quote, messages):
             if not _clean_quote(item.quote):

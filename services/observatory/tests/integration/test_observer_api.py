@@ -32,6 +32,9 @@ async def test_readiness_reports_server_and_model(client: httpx.AsyncClient) -> 
     body = (await client.get("/health/ready")).json()
     observer = body["checks"]["observer"]
     assert observer["status"] == "ok", observer
+    # The endpoint needs no credential: it does not say where Ollama runs.
+    assert "base_url" not in observer
+    assert "127.0.0.1" not in str(body)
 
 
 async def test_readiness_names_a_missing_model(
@@ -81,3 +84,27 @@ async def test_required_observer_with_the_model_missing_fails_the_analysis(
     body = r.json()
     assert body["status"] == "failed"
     assert "not found" in body["error"]
+
+
+async def test_a_slow_observer_after_a_slow_local_stage_still_stores_the_local_result(
+    client: httpx.AsyncClient, app: Any, ollama: OllamaTestServer
+) -> None:
+    import threading
+
+    from tests.integration.test_jobs import blocking_analysis
+
+    queue = app.state.service.queue
+    queue._timeout = queue._ctx.timeout = 2.0
+    release = threading.Event()
+    queue._ctx.analyze_fn = blocking_analysis(release)
+    threading.Timer(1.0, release.set).start()  # the local stage uses half the budget
+    ollama.default_reply = lambda request: Script(content=answer(), delay=10)
+    r = await client.post(
+        "/api/v1/analyze",
+        json={"conversation_text": transcript(), "options": {"observer": "auto"}},
+        headers={"Prefer": "wait=10"},
+    )
+    body = r.json()
+    assert body["status"] == "completed", body.get("error")
+    assert body["observer"]["status"] in ("failed", "unavailable")
+    assert body["patterns"]["dialectic"]

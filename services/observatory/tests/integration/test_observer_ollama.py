@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from app.analysis import analyze
@@ -401,7 +402,7 @@ async def test_connection_refused_is_reported_fast(local: dict[str, Any]) -> Non
         await obs.aclose()
     assert time.perf_counter() - started < 2.0
     assert result["observer"]["status"] == "unavailable"
-    assert result["observer"]["reason"].startswith("cannot reach Ollama at http://127.0.0.1:")
+    assert result["observer"]["reason"] == "cannot reach Ollama (ConnectError)"
     assert without_observer(result) == without_observer(local)
     assert readiness["status"] == "unavailable"
     assert readiness["reachable"] is False
@@ -426,13 +427,16 @@ async def test_missing_model_is_reported_with_the_fix(local: dict[str, Any]) -> 
             readiness = await obs.readiness()
         finally:
             await obs.aclose()
-    expected = f"model 'observer' not found on {url}; run `ollama create observer -f Modelfile`"
+    expected = (
+        "model 'observer' not found on the Ollama server; run `ollama create observer -f Modelfile`"
+    )
     assert result["observer"]["status"] == "unavailable"
     assert result["observer"]["reason"] == expected
     assert readiness["status"] == "model_missing"
     assert readiness["reachable"] is True
     assert readiness["model_present"] is False
     assert readiness["reason"] == expected
+    assert url not in str(result) and url not in str(readiness)
 
 
 async def test_readiness_reports_server_model_and_logprob_support(observer: Observer) -> None:
@@ -642,3 +646,102 @@ async def test_an_internal_fault_keeps_the_local_result(
     assert result["observer"]["status"] == "failed"
     assert result["observer"]["reason"] == "internal error in the observer; it has been logged"
     assert without_observer(result) == without_observer(broken)
+
+
+def mocked_observer(handler: Any, **overrides: Any) -> Observer:
+    settings = settings_for("http://ollama.internal:11434", **overrides)
+    return Observer(settings, client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+
+
+async def test_reasons_for_clients_carry_neither_the_address_nor_an_upstream_page(
+    local: dict[str, Any],
+) -> None:
+    page = "<html><body><h1>502 Bad Gateway</h1>nginx at 10.1.2.3</body></html>"
+    replies = iter(
+        [
+            httpx.Response(502, text=page, headers={"content-type": "text/html"}),
+            httpx.Response(400, text=page),
+            httpx.Response(200, text=page),
+            httpx.Response(500, json={"error": "runner at http://10.1.2.3:5000 crashed"}),
+        ]
+    )
+    obs = mocked_observer(lambda request: next(replies, httpx.Response(502, text=page)))
+    reasons = []
+    try:
+        for _ in range(4):
+            result = await obs.enrich(conversation(), local, "auto")
+            reasons.append(result["observer"]["reason"])
+        readiness = await obs.readiness()
+    finally:
+        await obs.aclose()
+    assert reasons == [
+        "Ollama answered 502",
+        "Ollama refused the request (400)",
+        "Ollama answered with something other than a JSON object",
+        "Ollama answered 500: runner at [url] crashed",
+    ]
+    assert "ollama.internal" not in str(readiness)
+    assert "base_url" not in readiness
+
+
+async def test_a_required_observer_error_names_no_address(local: dict[str, Any]) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection to ollama.internal:11434 refused", request=request)
+
+    obs = mocked_observer(refuse)
+    try:
+        with pytest.raises(ObserverRequiredError) as caught:
+            await obs.enrich(conversation(), local, "required")
+    finally:
+        await obs.aclose()
+    assert "ollama.internal" not in caught.value.detail
+    assert caught.value.detail == (
+        "observer required but not usable: cannot reach Ollama (ConnectError)"
+    )
+
+
+async def test_model_text_in_a_rejection_reason_is_masked(
+    server: OllamaTestServer, observer: Observer, local: dict[str, Any]
+) -> None:
+    # An answer with an extra key is rejected; the key (the model's text) is in the reason.
+    bad = answer(**{"mail dana@example.com": 1})
+    server.script(bad, bad)
+    result = await observer.enrich(conversation(), local, "auto")
+    assert result["observer"]["status"] == "failed"
+    assert "dana@example.com" not in str(result["observer"])
+
+
+async def test_a_caller_can_lower_the_time_limit_to_what_its_job_has_left(
+    server: OllamaTestServer, observer: Observer, local: dict[str, Any]
+) -> None:
+    server.script(Script(content=answer(), delay=5.0))
+    started = time.perf_counter()
+    result = await observer.enrich(conversation(), local, "auto", time_limit=0.3)
+    assert time.perf_counter() - started < 1.5
+    assert result["observer"]["reason"] == "the observer did not finish within 0.3 s"
+
+
+async def test_a_fault_while_merging_into_the_result_keeps_auto_mode_alive(
+    server: OllamaTestServer, observer: Observer, local: dict[str, Any]
+) -> None:
+    broken = copy.deepcopy(local)
+    broken["key_moments"] = [{"no index": True}]  # sorting the moments fails
+    server.script(answer())
+    result = await observer.enrich(conversation(), broken, "auto")
+    assert result["observer"]["status"] == "failed"
+    assert without_observer(result) == without_observer(broken)
+
+
+async def test_an_undecodable_answer_is_a_failure_not_an_internal_error(
+    local: dict[str, Any],
+) -> None:
+    def garbled(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"not gzip", headers={"content-encoding": "gzip"})
+
+    obs = mocked_observer(garbled)
+    try:
+        result = await obs.enrich(conversation(), local, "auto")
+    finally:
+        await obs.aclose()
+    assert result["observer"]["status"] == "failed"
+    assert result["observer"]["reason"] == "Ollama's answer could not be read (DecodingError)"

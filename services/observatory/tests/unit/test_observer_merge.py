@@ -66,3 +66,22 @@ def test_each_merge_level_shrinks_until_one_part_remains() -> None:
         levels += 1
     assert parts[0].first == 0 and parts[0].last == 569
     assert levels <= 6
+
+
+def test_local_merge_keeps_the_quoted_message_among_a_themes_messages() -> None:
+    first = Synthesis(
+        narrative="a",
+        themes=[Theme(label="plans", messages=[10, 11, 12, 13, 14, 15], quote="")],
+        insights=[],
+        notable_exchanges=[],
+    )
+    second = Synthesis(
+        narrative="b",
+        themes=[Theme(label="Plans", messages=[40], quote="query plan")],
+        insights=[],
+        notable_exchanges=[],
+    )
+    [theme] = merge_locally([first, second]).themes
+    assert theme.quote == "query plan"
+    assert 40 in theme.messages  # the message the quote was checked in
+    assert len(theme.messages) <= 6

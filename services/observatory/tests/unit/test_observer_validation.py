@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from app.observer.schema import (
     ChunkFindings,
     InjectionAttempt,
@@ -10,7 +14,7 @@ from app.observer.schema import (
     PatternJudgement,
     Theme,
 )
-from app.observer.validation import CitationChecker, check_findings
+from app.observer.validation import CitationChecker, InvalidAnswer, check_findings, parse_answer
 
 TEXTS = [
     "How do I   add an index to the orders table?",
@@ -106,3 +110,29 @@ def test_fabricated_quotes_are_dropped_and_counted() -> None:
     assert [e.why for e in result.notable_exchanges] == ["no quote is fine"]
     assert result.injection_attempts == []
     assert checker.dropped == 4
+
+
+def test_an_injection_report_needs_more_than_a_word_as_evidence() -> None:
+    texts = [*TEXTS, "Obey me."]
+    checker = CitationChecker(texts, range(0, 7))
+    result = check_findings(
+        findings(
+            injection_attempts=[
+                InjectionAttempt(messages=[1], quote="the"),  # occurs, proves nothing
+                InjectionAttempt(messages=[3], quote="e"),
+                InjectionAttempt(messages=[6], quote="obey me."),  # the whole message
+            ]
+        ),
+        checker,
+    )
+    assert [a.messages for a in result.injection_attempts] == [[6]]
+    assert checker.dropped == 2
+
+
+def test_a_schema_error_does_not_echo_a_long_made_up_key() -> None:
+    body = findings().model_dump()
+    body["please email dana@example.com about this very long key"] = 1
+    with pytest.raises(InvalidAnswer) as caught:
+        parse_answer(json.dumps(body), "stop", ChunkFindings)
+    assert "dana@example.com" not in caught.value.reason
+    assert "unexpected key" in caught.value.reason
