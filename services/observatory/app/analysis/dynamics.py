@@ -54,7 +54,9 @@ _WH_FOLLOWER = rf"{_AUX}|about|come|else|many|much|long|often|far"
 # Matched against lower-cased text in which every sentence starts on a new line (see
 # _count_questions); beginning with a literal line break lets the regex engine skip ahead.
 _OPENER = re.compile(
-    r"\n[ \t]*(?:[-*+>#]+[ \t]*|\d+[.)][ \t]+)*"  # list, quote and heading markup
+    # List, quote and heading markup; one mark per repetition, so a long run such as a
+    # "-----" rule is matched in linear time instead of being split every possible way.
+    r"\n[ \t]*(?:[-*+>#][ \t]*|\d+[.)][ \t]+)*"
     r"(?:(?:and|but|so|ok|okay|also|then|well|now|oh|hmm|hey|hi|please)\b,?[ \t]+)?"
     # Auxiliary + subject ("can you", "is it", "do we") is interrogative word order even
     # when the writer ends with a period; "do the" or "have a" start imperatives instead.

@@ -469,3 +469,13 @@ def test_twenty_thousand_messages_stay_fast():
     assert d["total_turns"] == 20_000
     # Typically ~0.1 s on a 2-core machine; the bound only catches a blow-up.
     assert elapsed < 1.5
+
+
+def test_a_long_run_of_list_markup_is_counted_in_linear_time():
+    # A "-----" rule (or "*****") at the start of a line once made the question opener
+    # backtrack exponentially: 24 dashes took seconds, 60 never finished.
+    started = time.perf_counter()
+    texts = ["-" * 5000 + "x", "*" * 3000 + " so what?", "# - > can you help."]
+    counts = [count_questions(text) for text in texts]
+    assert time.perf_counter() - started < 1.0
+    assert counts == [0, 1, 1]

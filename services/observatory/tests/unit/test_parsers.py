@@ -839,3 +839,19 @@ def test_default_byte_limit_is_five_megabytes() -> None:
         r"the limit is 5,242,880 bytes \(5 MB\)$",
     ):
         parse_conversation(messages=items)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [10**400, -(10**400), "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"],
+)
+def test_times_beyond_what_a_datetime_holds_are_input_errors(value: Any) -> None:
+    with pytest.raises(InputError, match="not a recognised time"):
+        parse_conversation(messages=[{"speaker": "Ana", "text": "hi", "timestamp": value}])
+
+
+def test_chatgpt_create_time_too_large_for_a_float_is_not_a_crash() -> None:
+    content = {"content_type": "text", "parts": ["hi"]}
+    node = {"message": {"author": {"role": "user"}, "content": content, "create_time": 10**400}}
+    with pytest.raises(InputError, match="not a recognised time"):
+        parse_conversation(data={"mapping": {"n1": node}})

@@ -15,6 +15,7 @@ from app.conversation.formats.common import (
     ROLE_SPEAKER,
     Draft,
     Parsed,
+    as_float,
     json_type,
     parse_timestamp,
     role_for_field,
@@ -28,8 +29,10 @@ _TEXT_CONTENT = frozenset({"text", "multimodal_text"})
 def _create_time(node: Any) -> float:
     message = node.get("message") if isinstance(node, dict) else None
     value = message.get("create_time") if isinstance(message, dict) else None
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = as_float(value)
+        if math.isfinite(seconds):
+            return seconds
     return -math.inf
 
 

@@ -138,6 +138,14 @@ def tidy_text(text: str) -> str:
         start = end + 1
 
 
+def as_float(value: float) -> float:
+    """``value`` as a float; an integer too large for one (JSON allows any) is infinite."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def epoch_to_datetime(value: float) -> datetime | None:
     if math.isnan(value) or math.isinf(value):
         return None
@@ -166,7 +174,7 @@ def parse_timestamp(value: Any, where: str, field: str = "timestamp") -> datetim
         return None
     moment: datetime | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        moment = epoch_to_datetime(float(value))
+        moment = epoch_to_datetime(as_float(value))
     elif isinstance(value, str):
         text = value.strip()
         if _NUMERIC.fullmatch(text):
@@ -174,7 +182,7 @@ def parse_timestamp(value: Any, where: str, field: str = "timestamp") -> datetim
         else:
             try:
                 moment = as_utc(datetime.fromisoformat(text))
-            except ValueError:
+            except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00+01:00
                 moment = None
     if moment is None:
         readable = isinstance(value, str | int | float) and not isinstance(value, bool)
