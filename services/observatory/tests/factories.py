@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.conversation import Conversation, Message
+
 TOPICS = [
     "the database index makes the query faster when the table grows large",
     "my garden tomatoes need more sunlight and regular watering every morning",
@@ -29,3 +31,18 @@ def messages(n: int, words: int = 20) -> list[dict[str, Any]]:
             text += " — what do you think about that?"
         out.append({"role": "user" if i % 2 == 0 else "assistant", "content": text})
     return out
+
+
+def alternating(texts: list[str]) -> Conversation:
+    """A user/assistant conversation alternating from the user, one message per text."""
+    return Conversation(
+        messages=tuple(
+            Message(
+                index=i,
+                speaker="user" if i % 2 == 0 else "assistant",
+                role="human" if i % 2 == 0 else "ai",
+                text=t,
+            )
+            for i, t in enumerate(texts)
+        )
+    )

@@ -1,22 +1,11 @@
 import pytest
 
 from app.analysis.security import INJECTION, MENTION, detect_injection
-from app.conversation import Conversation, Message
+from app.conversation import Conversation
 from app.core.cancellation import AnalysisCancelled, CancelToken
+from tests.factories import alternating
 
-
-def conversation(texts: list[str]) -> Conversation:
-    return Conversation(
-        messages=tuple(
-            Message(
-                index=i,
-                speaker="user" if i % 2 == 0 else "assistant",
-                role="human" if i % 2 == 0 else "ai",
-                text=t,
-            )
-            for i, t in enumerate(texts)
-        )
-    )
+conversation = alternating
 
 
 def kinds(texts: list[str]) -> dict[str, list[int]]:

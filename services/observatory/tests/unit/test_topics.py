@@ -8,8 +8,9 @@ from itertools import pairwise
 import pytest
 
 from app.analysis.topics import analyze_topics
-from app.conversation import Conversation, Message
+from app.conversation import Conversation
 from app.core.cancellation import AnalysisCancelled, CancelToken
+from tests.factories import alternating
 
 DOCKER = [
     "My Docker container can't reach the database container. Both run with docker compose but the connection times out.",
@@ -43,18 +44,7 @@ POSTGRES = [
 ]
 
 
-def conversation(texts: list[str]) -> Conversation:
-    return Conversation(
-        messages=tuple(
-            Message(
-                index=i,
-                speaker="user" if i % 2 == 0 else "assistant",
-                role="human" if i % 2 == 0 else "ai",
-                text=t,
-            )
-            for i, t in enumerate(texts)
-        )
-    )
+conversation = alternating
 
 
 def assert_tiles(result: dict, n: int) -> None:
