@@ -39,7 +39,10 @@ from app.analysis.privacy import mask_pii
 from app.analysis.text import (
     AUXILIARIES,
     BE_OR_MODAL,
+    DETERMINERS,
     STOPWORDS,
+    SUBJECTS,
+    WH_WORDS,
     excerpt,
     sentences,
     strip_code,
@@ -79,9 +82,9 @@ _LEAD_IN = (
     r"(?:(?:and|but|so|ok|okay|also|then|well|now|oh|hmm|hey|hi|please|sorry|anyway|btw|"
     r"by the way|one more thing|last thing|quick question)\b[,:]?\s+)?"
 )
-_SUBJECT = r"i|you|we|they|he|she|it|there|this|that|these|those|someone|anyone|anybody|one"
-_DETERMINER = r"the|a|an|any|some|my|your|our|their|his|her|its"
-_WH = r"what|why|how|when|where|which|who|whom|whose"
+_SUBJECT = SUBJECTS
+_DETERMINER = DETERMINERS
+_WH = WH_WORDS
 
 # Interrogative word order even without "?": "can you…", "is the…", "does it…". "Do it",
 # "do this", "have that ready" open imperatives, so do/have count only before a personal

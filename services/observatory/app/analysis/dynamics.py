@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from app.analysis.text import AUXILIARIES, BE_OR_MODAL
+from app.analysis.text import AUXILIARIES, BE_OR_MODAL, DETERMINERS, SUBJECTS, WH_WORDS
 from app.conversation import Conversation, Message
 from app.core.cancellation import NEVER, CancelToken
 
@@ -47,9 +47,9 @@ _QUESTION_END = re.compile(rf"\?[{re.escape(_CLOSERS)}]*(?=\s|\Z)")
 
 # Written with either apostrophe: this text is not normalised first.
 _AUX = AUXILIARIES.replace("'", "['’]")
-_SUBJECT = r"i|you|we|they|he|she|it|there|this|that|these|those|someone|anyone|anybody|one"
-_DETERMINER = r"the|a|an|any|some|my|your|our|their|his|her|its"
-_WH = r"what|why|how|when|where|which|who|whom|whose"
+_SUBJECT = SUBJECTS
+_DETERMINER = DETERMINERS
+_WH = WH_WORDS
 _WH_FOLLOWER = rf"{_AUX}|about|come|else|many|much|long|often|far"
 # Matched against lower-cased text in which every sentence starts on a new line (see
 # _count_questions); beginning with a literal line break lets the regex engine skip ahead.

@@ -57,6 +57,10 @@ AUXILIARIES = (
     + r"|isn't|aren't|wasn't|weren't|can't|couldn't|wouldn't|won't|shouldn't"
     + r"|don't|doesn't|didn't|haven't|hasn't"
 )
+# Words that follow an auxiliary in a question ("can *you*", "is *the*") and open one ("*why*").
+SUBJECTS = r"i|you|we|they|he|she|it|there|this|that|these|those|someone|anyone|anybody|one"
+DETERMINERS = r"the|a|an|any|some|my|your|our|their|his|her|its"
+WH_WORDS = r"what|why|how|when|where|which|who|whom|whose"
 
 _FENCE = re.compile(r"(?ms)^[ \t]*(```|~~~).*?(?:^[ \t]*\1[^\n]*$|\Z)")
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
