@@ -15,12 +15,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api.deps import ServiceState
+from app.api.openapi import install_openapi
 from app.api.v1 import analyze, health
 from app.core.config import Settings, get_settings
 from app.core.errors import ObservatoryError
 from app.core.logging import configure_logging
 from app.jobs.execute import JobContext
 from app.jobs.inprocess import InProcessQueue
+from app.jobs.pool import WorkerPool
 from app.middleware.limits import BodyLimitMiddleware
 from app.middleware.request_id import RequestIdMiddleware
 from app.models import repository as repo
@@ -118,17 +120,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         if interrupted:
             log.warning("analysis.interrupted_on_restart", count=len(interrupted))
+        # The API's own observer client only answers readiness; analyses use the one in
+        # their worker process.
         observer = Observer(settings)
+        pool = WorkerPool(
+            settings,
+            analysis_workers=settings.worker_concurrency,
+            parse_workers=settings.parse_workers,
+        )
+        pool.start()
         queue = InProcessQueue(
-            lambda executor: JobContext(
-                sessions, executor, settings.analysis_timeout_seconds, observer
-            ),
+            JobContext(sessions, pool, settings.analysis_timeout_seconds),
             concurrency=settings.worker_concurrency,
             max_size=settings.queue_max_size,
-            timeout=settings.analysis_timeout_seconds,
         )
         await queue.start()
-        app.state.service = ServiceState(settings, engine, sessions, queue, observer, runner)
+        app.state.service = ServiceState(settings, engine, sessions, queue, pool, observer, runner)
         log.info(
             "service.started", database=engine.dialect.name, workers=settings.worker_concurrency
         )
@@ -136,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await queue.stop()
+            await pool.stop()
             if observer is not None:
                 await observer.aclose()
             await engine.dispose()
@@ -150,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
 
     def limit_for(path: str) -> int | None:
         if path.startswith("/api/"):

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 from app.jobs.base import JobQueue
+from app.jobs.pool import WorkerPool
 
 
 @dataclass
@@ -19,6 +20,7 @@ class ServiceState:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     queue: JobQueue
+    pool: WorkerPool
     observer: Any | None = None
     runner: str | None = None
 

@@ -35,8 +35,12 @@ class Settings(BaseSettings):
     # Names this process in restart recovery; empty means the host name.
     instance_id: str = Field("", max_length=64)
 
-    # The in-process job runner.
+    # The in-process job runner: analyses run at once, each in a worker process of its own,
+    # and the processes that parse large submitted bodies.
     worker_concurrency: int = Field(2, ge=1)
+    parse_workers: int = Field(1, ge=1)
+    # How much lower the worker processes' CPU priority is than the API's (nice increment).
+    worker_nice: int = Field(10, ge=0, le=19)
     queue_max_size: int = Field(100, ge=1)
     analysis_timeout_seconds: float = Field(120.0, gt=0)
     max_wait_seconds: float = Field(60.0, ge=0)

@@ -32,6 +32,12 @@ class PayloadTooLarge(ObservatoryError):
     type_ = "payload-too-large"
 
 
+class UnsupportedMediaType(ObservatoryError):
+    status_code = 415
+    title = "Unsupported Media Type"
+    type_ = "unsupported-media-type"
+
+
 class NotFound(ObservatoryError):
     status_code = 404
     title = "Not Found"

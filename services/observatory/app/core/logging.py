@@ -9,6 +9,7 @@ import logging
 import sys
 import traceback
 from collections.abc import MutableMapping
+from types import TracebackType
 from typing import Any
 
 import structlog
@@ -39,12 +40,17 @@ def withhold_exception_messages(
     etype, _value, tb = exc_info
     if etype is None:
         return event
+    event["exception"] = describe_exception(etype, tb)
+    return event
+
+
+def describe_exception(etype: type[BaseException], tb: TracebackType | None) -> str:
+    """A traceback's frames and the exception's type, without its message."""
     frames = "".join(traceback.format_list(traceback.extract_tb(tb)))
-    event["exception"] = (
+    return (
         f"Traceback (most recent call last):\n{frames}"
         f"{etype.__module__}.{etype.__qualname__} (message withheld)"
     )
-    return event
 
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:

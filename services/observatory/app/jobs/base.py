@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.analysis import AnalysisOptions
-from app.conversation import Conversation
 
 PRIORITIES = {"high": 0, "normal": 1, "low": 2}
 
@@ -21,8 +20,10 @@ class QueueFull(Exception):
 @dataclass(slots=True)
 class AnalysisJob:
     analysis_id: str
-    conversation: Conversation | None
+    payload: bytes | None
+    """The parsed conversation, serialised (``app.jobs.work.serialise``); dropped once taken."""
     options: AnalysisOptions
+    message_count: int = 0
     observer_mode: str = "auto"
     priority: str = "normal"
     extra: dict[str, Any] = field(default_factory=dict)

@@ -1,7 +1,8 @@
-"""Runs one analysis job: local analysis in a worker thread, then the observer, then store.
+"""Runs one analysis job: local analysis in a worker process, then the observer, then store.
 
 One job is a few short transactions, each a conditional status update, so a cancel that
-lands at any point wins: a cancelled analysis never gets a result stored.
+lands at any point wins: a cancelled analysis never gets a result stored. The work itself
+runs in :mod:`app.jobs.pool` processes; this coroutine only moves the row along and waits.
 """
 
 from __future__ import annotations
@@ -9,55 +10,48 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
-from typing import Any, Protocol
+from typing import Any
 
-import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.analysis import analyze
-from app.conversation import Conversation
-from app.core.cancellation import AnalysisCancelled, AnalysisTimedOut, CancelToken
-from app.core.errors import ObservatoryError
+from app.core.cancellation import AnalysisTimedOut
 from app.jobs.base import AnalysisJob
+from app.jobs.pool import WorkerLost, WorkerPool
+from app.jobs.work import INTERNAL_ERROR, Done, Failed
 from app.models import repository as repo
 from app.models.database import utcnow
 
 log = structlog.get_logger(__name__)
 
+__all__ = ["INTERNAL_ERROR", "JobContext", "execute"]
 
 OBSERVER_SHARE_OF_REMAINING = 0.9
-
-
-class Enricher(Protocol):
-    async def enrich(
-        self,
-        conversation: Conversation,
-        result: dict[str, Any],
-        mode: str,
-        *,
-        time_limit: float | None = None,
-    ) -> dict[str, Any]: ...
+WORKER_LOST = (
+    "the worker process running this analysis stopped unexpectedly (it may have run out of "
+    "memory); the conversation was not kept, so submit it again"
+)
 
 
 class JobContext:
+    """What a job needs: sessions, the worker processes, its time limit. ``analyze_fn`` runs
+    in a worker process, so it must be picklable (a module-level function or an instance of
+    a module-level class); tests replace it to control timing."""
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        executor: Executor,
+        pool: WorkerPool,
         timeout: float,
-        observer: Enricher | None = None,
+        observer_enabled: bool = True,
         analyze_fn: Callable[..., dict[str, Any]] = analyze,
     ) -> None:
         self.sessions = sessions
-        self.executor = executor
+        self.pool = pool
         self.timeout = timeout
-        self.observer = observer
+        self.observer_enabled = observer_enabled
         self.analyze_fn = analyze_fn
-
-
-INTERNAL_ERROR = "the analysis failed because of an internal error; it has been logged"
 
 
 async def _transition(
@@ -73,64 +67,63 @@ async def _fail(ctx: JobContext, analysis_id: str, error: str) -> None:
     )
 
 
-async def _run_local(
-    job: AnalysisJob, conversation: Conversation, token: CancelToken, ctx: JobContext, budget: float
-) -> dict[str, Any]:
-    """The CPU-bound analysis on the worker thread pool, with a hard deadline: a detector that
-    stops checking its token cannot hold the job past its time limit (the thread is left to
-    finish on its own and its result is discarded)."""
-    loop = asyncio.get_running_loop()
-    future = loop.run_in_executor(ctx.executor, ctx.analyze_fn, conversation, job.options, token)
-    try:
-        # A small grace period lets a cooperative detector raise its own timeout first.
-        return await asyncio.wait_for(asyncio.shield(future), budget + 0.5)
-    except TimeoutError:
-        token.cancel()
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
-        raise AnalysisTimedOut("analysis exceeded its time limit") from None
-    except asyncio.CancelledError:
-        token.cancel()
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
-        raise
+def _unwrap(analysis_id: str, outcome: Done | Failed) -> bytes:
+    if isinstance(outcome, Failed):
+        if outcome.timed_out:
+            raise AnalysisTimedOut("analysis exceeded its time limit")
+        if outcome.exception is not None:
+            log.error("analysis.error", analysis_id=analysis_id, exception=outcome.exception)
+        raise _StepFailed(outcome.detail)
+    return outcome.document
 
 
-async def execute(job: AnalysisJob, token: CancelToken, ctx: JobContext) -> str:
+class _StepFailed(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+async def execute(job: AnalysisJob, ctx: JobContext) -> str:
     """Run ``job`` to its end; returns the final status this worker wrote (or observed).
 
     Every path ends the row: completed, failed with a reason, or left cancelled by the
     caller. An unexpected error anywhere (including storing the result) fails the row.
+    Cancelling the task that runs this kills the worker process doing the work.
     """
     analysis_id = job.analysis_id
-    conversation = job.conversation
-    job.conversation = None  # the raw text lives only as long as this job needs it
-    if conversation is None or not await _transition(
+    payload = job.payload
+    job.payload = None  # the raw text lives only as long as this job needs it
+    if payload is None or not await _transition(
         ctx, analysis_id, (repo.PENDING,), repo.PROCESSING, started_at=utcnow(), stage="local"
     ):
         return "skipped"
     t0 = time.perf_counter()
     try:
-        result = await _run_local(job, conversation, token, ctx, ctx.timeout)
-        token.check()
-        if ctx.observer is not None and job.observer_mode != "off":
+        document = _unwrap(
+            analysis_id,
+            await ctx.pool.run_local(
+                analysis_id, payload, job.options, ctx.timeout, ctx.analyze_fn
+            ),
+        )
+        if ctx.observer_enabled and job.observer_mode != "off":
             async with ctx.sessions() as session, session.begin():
                 await repo.set_stage(session, analysis_id, "observer")
-            remaining = max(0.1, ctx.timeout - (time.perf_counter() - t0))
-            try:
-                # The observer gets most of what is left, so in auto mode it gives up and
-                # the local result is stored before the job's own deadline fires.
-                result = await asyncio.wait_for(
-                    ctx.observer.enrich(
-                        conversation,
-                        result,
-                        job.observer_mode,
-                        time_limit=remaining * OBSERVER_SHARE_OF_REMAINING,
-                    ),
-                    remaining,
-                )
-            except TimeoutError:
-                raise AnalysisTimedOut("analysis exceeded its time limit") from None
-        token.check()
-        document = orjson.dumps(result)
+            remaining = ctx.timeout - (time.perf_counter() - t0)
+            if remaining <= 0:
+                raise AnalysisTimedOut("analysis exceeded its time limit")
+            # The observer gets most of what is left, so in auto mode it gives up and the
+            # local result is stored before the job's own deadline fires.
+            document = _unwrap(
+                analysis_id,
+                await ctx.pool.run_observer(
+                    analysis_id,
+                    payload,
+                    document,
+                    job.observer_mode,
+                    remaining * OBSERVER_SHARE_OF_REMAINING,
+                ),
+            )
+        del payload
         stored = await _transition(
             ctx,
             analysis_id,
@@ -147,15 +140,15 @@ async def execute(job: AnalysisJob, token: CancelToken, ctx: JobContext) -> str:
         )
         log.warning("analysis.timeout", analysis_id=analysis_id)
         return repo.FAILED
-    except AnalysisCancelled:
-        log.info("analysis.cancelled", analysis_id=analysis_id)
-        return repo.CANCELLED
-    except ObservatoryError as exc:
-        # An expected failure, e.g. the observer was required and could not contribute.
+    except _StepFailed as exc:
+        # An expected failure (e.g. the observer was required and could not contribute), or
+        # an internal error in the worker process (logged by _unwrap).
         await _fail(ctx, analysis_id, exc.detail)
         return repo.FAILED
+    except WorkerLost:
+        await _fail(ctx, analysis_id, WORKER_LOST)
+        return repo.FAILED
     except asyncio.CancelledError:
-        token.cancel()
         raise
     except Exception:
         log.exception("analysis.error", analysis_id=analysis_id)
@@ -165,7 +158,7 @@ async def execute(job: AnalysisJob, token: CancelToken, ctx: JobContext) -> str:
         "analysis.finished",
         analysis_id=analysis_id,
         stored=stored,
-        messages=len(conversation),
+        messages=job.message_count,
         ms=round((time.perf_counter() - t0) * 1000, 1),
     )
     return repo.COMPLETED if stored else repo.CANCELLED

@@ -1,8 +1,8 @@
 """The embedded queue: a bounded priority queue and N worker tasks in this process.
 
-CPU-bound analysis runs on a dedicated thread pool of the same size as the worker count, so
-the event loop keeps answering requests; cancellation reaches the thread through its
-``CancelToken`` and the observer stage through task cancellation.
+Each worker task hands its job's CPU-bound steps to a worker process (:mod:`app.jobs.pool`),
+so the event loop keeps answering requests; cancelling a running job cancels its task,
+which kills the process doing the work.
 """
 
 from __future__ import annotations
@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
 
-from app.core.cancellation import CancelToken
 from app.jobs.base import PRIORITIES, AnalysisJob, JobQueue, QueueFull
 from app.jobs.execute import INTERNAL_ERROR, JobContext, execute
 from app.models import repository as repo
@@ -23,57 +21,38 @@ from app.models.database import utcnow
 
 log = structlog.get_logger(__name__)
 
-SPARE_THREADS = 2
-
 
 class InProcessQueue(JobQueue):
-    def __init__(
-        self, ctx_factory: Any, *, concurrency: int, max_size: int, timeout: float
-    ) -> None:
-        """``ctx_factory(executor)`` builds the ``JobContext`` once the thread pool exists."""
-        self._ctx_factory = ctx_factory
+    def __init__(self, ctx: JobContext, *, concurrency: int, max_size: int) -> None:
+        self._ctx = ctx
         self._concurrency = concurrency
         self._max_size = max_size
-        self._timeout = timeout
         self._queue: asyncio.PriorityQueue[tuple[int, int, AnalysisJob]] = asyncio.PriorityQueue()
         self._seq = itertools.count()
         self._workers: list[asyncio.Task[None]] = []
-        self._running: dict[str, tuple[asyncio.Task[str], CancelToken]] = {}
+        self._running: dict[str, asyncio.Task[str]] = {}
         # Jobs waiting in the queue by id; a cancelled one leaves this map (and drops its
         # conversation) at once, and the worker skips its husk when it comes up.
         self._waiting: dict[str, AnalysisJob] = {}
         self._done: dict[str, asyncio.Event] = {}
-        self._executor: ThreadPoolExecutor | None = None
-        self._ctx: JobContext | None = None
         self.processed = 0
 
     async def start(self) -> None:
-        # Spare threads: a detector that overran its deadline is abandoned, not waited for,
-        # and must not keep the next job from getting a thread.
-        self._executor = ThreadPoolExecutor(
-            self._concurrency + SPARE_THREADS, thread_name_prefix="analysis"
-        )
-        self._ctx = self._ctx_factory(self._executor)
         self._workers = [
             asyncio.create_task(self._work(), name=f"analysis-worker-{i}")
             for i in range(self._concurrency)
         ]
 
     async def stop(self) -> None:
-        for task, token in list(self._running.values()):
-            token.cancel()
+        for task in list(self._running.values()):
             task.cancel()
         for worker in self._workers:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers = []
         for job in self._waiting.values():
-            job.conversation = None
+            job.payload = None
         self._waiting.clear()
-        if self._executor is not None:
-            # Threads stop at their next token check; never block the event loop on them.
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
 
     async def submit(self, job: AnalysisJob) -> None:
         if len(self._waiting) >= self._max_size:
@@ -85,13 +64,11 @@ class InProcessQueue(JobQueue):
     async def cancel(self, analysis_id: str) -> None:
         queued = self._waiting.pop(analysis_id, None)
         if queued is not None:
-            queued.conversation = None
+            queued.payload = None
             self._finished(analysis_id)
             return
-        running = self._running.get(analysis_id)
-        if running is not None:
-            task, token = running
-            token.cancel()
+        task = self._running.get(analysis_id)
+        if task is not None:
             task.cancel()
             # Wait until the job task has unwound so the worker is free when we return.
             await asyncio.gather(task, return_exceptions=True)
@@ -119,15 +96,13 @@ class InProcessQueue(JobQueue):
             event.set()
 
     async def _work(self) -> None:
-        assert self._ctx is not None
         while True:
             _, _, job = await self._queue.get()
             try:
                 if self._waiting.pop(job.analysis_id, None) is None:
                     continue  # cancelled while it waited
-                token = CancelToken(timeout=self._timeout)
-                task = asyncio.create_task(execute(job, token, self._ctx))
-                self._running[job.analysis_id] = (task, token)
+                task = asyncio.create_task(execute(job, self._ctx))
+                self._running[job.analysis_id] = task
                 try:
                     await asyncio.gather(task, return_exceptions=True)
                 finally:
@@ -135,7 +110,7 @@ class InProcessQueue(JobQueue):
                 if not task.cancelled() and task.exception() is not None:
                     await self._last_resort(job.analysis_id, task.exception())
             finally:
-                job.conversation = None
+                job.payload = None
                 self.processed += 1
                 self._finished(job.analysis_id)
                 self._queue.task_done()
@@ -144,7 +119,6 @@ class InProcessQueue(JobQueue):
         """``execute`` ends every row itself; if even that failed (the database went away),
         try once more so no row stays ``processing`` for ever."""
         log.error("analysis.worker_error", analysis_id=analysis_id, error=type(exc).__name__)
-        assert self._ctx is not None
         try:
             async with self._ctx.sessions() as session, session.begin():
                 await repo.transition(

@@ -23,9 +23,12 @@ class AnalysisOptionsIn(BaseModel):
         description="Which pattern families to compute (default: all four).",
     )
     include_insights: bool = Field(True, description="Add themes, key moments, summary points.")
-    observer: ObserverMode = Field(
-        "auto",
-        description="auto: use the observer model if reachable; off; required: fail without it.",
+    observer: ObserverMode | None = Field(
+        None,
+        description=(
+            "auto: use the observer model if reachable; off; required: fail without it. "
+            "Default: the service's OBSERVATORY_OBSERVER_MODE."
+        ),
     )
     priority: Priority = "normal"
 
@@ -36,6 +39,15 @@ class AnalyzeRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            # Exactly one input field, present and not null (null counts as absent).
+            "oneOf": [
+                {
+                    "required": ["conversation_text"],
+                    "properties": {"conversation_text": {"type": "string"}},
+                },
+                {"required": ["messages"], "properties": {"messages": {"type": "array"}}},
+                {"required": ["data"], "properties": {"data": {"not": {"type": "null"}}}},
+            ],
             "examples": [
                 {
                     "conversation_text": "Human: Why is the sky blue?\nAI: Rayleigh scattering.",
@@ -47,7 +59,7 @@ class AnalyzeRequest(BaseModel):
                         {"role": "assistant", "content": "Hello!"},
                     ]
                 },
-            ]
+            ],
         },
     )
 

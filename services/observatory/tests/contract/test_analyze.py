@@ -91,11 +91,9 @@ async def test_cancel_finished_is_409(client: httpx.AsyncClient) -> None:
 
 
 async def test_cancel_racing_delete_is_never_a_500(client: httpx.AsyncClient, app: Any) -> None:
-    import threading
+    from tests.workers import Release, blocking_analysis
 
-    from tests.integration.test_jobs import blocking_analysis
-
-    release = threading.Event()
+    release = Release()
     app.state.service.queue._ctx.analyze_fn = blocking_analysis(release)
     try:
         for _ in range(10):
@@ -227,7 +225,7 @@ async def test_hostile_looking_content_is_accepted(client: httpx.AsyncClient) ->
 async def test_unexpected_error_is_500_without_internals(
     client: httpx.AsyncClient, monkeypatch: Any, capfd: Any
 ) -> None:
-    import app.api.v1.analyze as endpoint
+    import app.jobs.work as endpoint  # small bodies parse in the API process
 
     def boom(**kwargs: Any) -> None:
         word = kwargs["conversation_text"].split()[-1]  # data, not source code
@@ -254,9 +252,7 @@ async def test_unexpected_error_is_500_without_internals(
 async def test_worker_errors_are_logged_without_their_message(
     client: httpx.AsyncClient, app: Any, capfd: Any
 ) -> None:
-    def leaky(conversation: Any, options: Any, token: Any) -> dict[str, Any]:
-        int(conversation.messages[0].text)  # ValueError quoting the text
-        return {}
+    from tests.workers import leaky
 
     app.state.service.queue._ctx.analyze_fn = leaky
     body = (
@@ -311,11 +307,9 @@ async def test_exports(client: httpx.AsyncClient) -> None:
 
 
 async def test_export_before_completion_is_409(client: httpx.AsyncClient, app: Any) -> None:
-    import threading
+    from tests.workers import Release, blocking_analysis
 
-    from tests.integration.test_jobs import blocking_analysis
-
-    release = threading.Event()
+    release = Release()
     app.state.service.queue._ctx.analyze_fn = blocking_analysis(release)
     try:
         analysis_id = (await submit(client, {"conversation_text": TEXT})).json()["id"]
@@ -327,11 +321,9 @@ async def test_export_before_completion_is_409(client: httpx.AsyncClient, app: A
 
 
 async def test_events_stream_status_until_finished(client: httpx.AsyncClient, app: Any) -> None:
-    import threading
+    from tests.workers import Release, blocking_analysis
 
-    from tests.integration.test_jobs import blocking_analysis
-
-    release = threading.Event()
+    release = Release()
     app.state.service.queue._ctx.analyze_fn = blocking_analysis(release)
     analysis_id = (await submit(client, {"conversation_text": TEXT})).json()["id"]
     asyncio.get_running_loop().call_later(0.6, release.set)

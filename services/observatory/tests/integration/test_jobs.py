@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -12,26 +11,33 @@ import httpx
 import pytest
 
 from app.analysis import analyze
-from app.core.cancellation import AnalysisCancelled, CancelToken
 from app.main import create_app
 from app.models import repository as repo
 from app.models.database import create_engine, session_factory
 from app.models.migrate import upgrade
 from tests.contract.test_analyze import submit, wait_done
 from tests.factories import messages
+from tests.workers import (
+    PidRecorder,
+    Release,
+    blocking_analysis,
+    hangs_in_c,
+    never_checks,
+    process_alive,
+    unserialisable,
+)
 
 SMALL = {"conversation_text": "Human: Is it raining?\nAI: No, it is sunny."}
 
 
-def blocking_analysis(release: threading.Event) -> Any:
-    """An analysis that runs until released or cancelled, checking its token like the real one."""
-
-    def run(conversation: Any, options: Any, token: CancelToken) -> dict[str, Any]:
-        while not release.wait(0.005):
-            token.check()
-        return analyze(conversation, options, token)
-
-    return run
+async def _gone(pid: int, within: float) -> float | None:
+    """Seconds until process ``pid`` has exited, or None if it still runs after ``within``."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < within:
+        if not process_alive(pid):
+            return time.perf_counter() - t0
+        await asyncio.sleep(0.01)
+    return None
 
 
 def service(app: Any) -> Any:
@@ -47,41 +53,27 @@ async def test_cancel_running_20000_messages_stops_work_and_frees_worker(
     client: httpx.AsyncClient, app: Any
 ) -> None:
     queue = service(app).queue
-    exited = threading.Event()
-    outcome: dict[str, Any] = {}
-
-    def watched(conversation: Any, options: Any, token: CancelToken) -> dict[str, Any]:
-        try:
-            return analyze(conversation, options, token)
-        except AnalysisCancelled as exc:
-            outcome["cancelled"] = exc
-            raise
-        finally:
-            outcome["exited_at"] = time.perf_counter()
-            exited.set()
-
-    queue._ctx.analyze_fn = watched
+    recorder = PidRecorder()
+    queue._ctx.analyze_fn = recorder
     r = await submit(client, {"messages": messages(20_000, words=30)})
     assert r.status_code == 202, r.text
     analysis_id = r.json()["id"]
-    for _ in range(2000):
-        if (await client.get(f"/api/v1/analyze/{analysis_id}")).json()["status"] == "processing":
-            break
-        await asyncio.sleep(0.005)
+    pid = await asyncio.to_thread(recorder.pid)
+    assert (await client.get(f"/api/v1/analyze/{analysis_id}")).json()["status"] == "processing"
     cancelled_at = time.perf_counter()
     r = await client.post(f"/api/v1/analyze/{analysis_id}/cancel")
     assert r.status_code == 200, r.text
     assert r.json() == {"id": analysis_id, "status": "cancelled"}
-    # The worker thread leaves the analysis through its token, not by finishing it.
-    assert await asyncio.to_thread(exited.wait, 5)
-    assert "cancelled" in outcome, "the analysis ran to completion instead of stopping"
-    stop_latency = outcome["exited_at"] - cancelled_at
-    assert stop_latency < 1.0, f"analysis kept running {stop_latency:.3f}s after cancel"
+    # The worker process doing the analysis is killed, not left to finish.
+    gone_after = await _gone(pid, 5)
+    assert gone_after is not None, "the analysis process kept running after cancel"
+    stop_latency = time.perf_counter() - cancelled_at
+    assert stop_latency < 1.5, f"analysis kept running {stop_latency:.3f}s after cancel"
     body = (await client.get(f"/api/v1/analyze/{analysis_id}")).json()
     assert body["status"] == "cancelled"
     assert "patterns" not in body
     assert queue.stats()["running"] == 0
-    # The single worker is free: a new analysis completes.
+    # The single worker is free (its process replaced): a new analysis completes.
     queue._ctx.analyze_fn = analyze
     r = await submit(client, SMALL, wait=10)
     assert r.status_code == 200 and r.json()["status"] == "completed"
@@ -92,7 +84,7 @@ async def test_cancel_running_20000_messages_stops_work_and_frees_worker(
 
 
 async def test_cancel_queued_analysis_never_runs(client: httpx.AsyncClient, app: Any) -> None:
-    release = threading.Event()
+    release = Release()
     service(app).queue._ctx.analyze_fn = blocking_analysis(release)
     first = (await submit(client, SMALL)).json()["id"]
     second = (await submit(client, SMALL)).json()["id"]
@@ -104,7 +96,7 @@ async def test_cancel_queued_analysis_never_runs(client: httpx.AsyncClient, app:
 
 
 async def test_full_queue_is_503_with_retry_after(client: httpx.AsyncClient, app: Any) -> None:
-    release = threading.Event()
+    release = Release()
     service(app).queue._ctx.analyze_fn = blocking_analysis(release)
     codes = []
     for _ in range(5):
@@ -122,10 +114,9 @@ async def test_full_queue_is_503_with_retry_after(client: httpx.AsyncClient, app
 async def test_timeout_fails_the_analysis_with_a_clear_error(
     client: httpx.AsyncClient, app: Any
 ) -> None:
-    release = threading.Event()
+    release = Release()
     ctx = service(app).queue._ctx
     ctx.analyze_fn = blocking_analysis(release)
-    service(app).queue._timeout = 0.3
     ctx.timeout = 0.3
     r = await submit(client, SMALL)
     body = await wait_done(client, r.json()["id"])
@@ -196,7 +187,7 @@ async def test_restart_fails_only_work_this_instance_left_behind(settings: Any) 
 async def test_cancelled_queued_jobs_free_their_place_and_wake_waiters(
     client: httpx.AsyncClient, app: Any
 ) -> None:
-    release = threading.Event()
+    release = Release()
     queue = service(app).queue
     queue._ctx.analyze_fn = blocking_analysis(release)
     try:
@@ -227,7 +218,7 @@ async def test_cancelled_queued_jobs_free_their_place_and_wake_waiters(
 async def test_an_error_while_storing_fails_the_row_instead_of_leaving_it_processing(
     client: httpx.AsyncClient, app: Any
 ) -> None:
-    service(app).queue._ctx.analyze_fn = lambda conversation, options, token: {"bad": {1, 2}}
+    service(app).queue._ctx.analyze_fn = unserialisable
     r = await submit(client, SMALL, wait=10)
     body = r.json()
     assert body["status"] == "failed"
@@ -236,24 +227,20 @@ async def test_an_error_while_storing_fails_the_row_instead_of_leaving_it_proces
     assert (await submit(client, SMALL, wait=10)).json()["status"] == "completed"
 
 
-async def test_a_detector_that_ignores_its_token_is_abandoned_at_the_deadline(
-    client: httpx.AsyncClient, app: Any
+@pytest.mark.parametrize("stuck", [never_checks, hangs_in_c], ids=["sleeps", "regex"])
+async def test_a_detector_that_ignores_its_token_is_killed_at_the_deadline(
+    client: httpx.AsyncClient, app: Any, stuck: Any
 ) -> None:
-    stuck = threading.Event()
-
-    def never_checks(conversation: Any, options: Any, token: CancelToken) -> dict[str, Any]:
-        stuck.wait(10)  # a long computation that never calls token.check()
-        return {}
-
     queue = service(app).queue
-    queue._ctx.analyze_fn = never_checks
-    queue._timeout = queue._ctx.timeout = 0.3
-    try:
-        body = (await submit(client, SMALL, wait=5)).json()
-        assert body["status"] == "failed" and "time limit" in body["error"]
-        # The worker and a thread are free for the next job while the stuck one still runs.
-        queue._ctx.analyze_fn = analyze
-        queue._timeout = queue._ctx.timeout = 30
-        assert (await submit(client, SMALL, wait=5)).json()["status"] == "completed"
-    finally:
-        stuck.set()
+    recorder = PidRecorder(then=stuck)
+    queue._ctx.analyze_fn = recorder
+    queue._ctx.timeout = 0.3
+    body = (await submit(client, SMALL, wait=5)).json()
+    assert body["status"] == "failed" and "time limit" in body["error"]
+    # Its process was killed (not waited for), and the API answered all along.
+    assert await _gone(recorder.pid(), 2) is not None
+    assert (await client.get("/health")).status_code == 200
+    # The worker is free for the next job, in a fresh process.
+    queue._ctx.analyze_fn = analyze
+    queue._ctx.timeout = 30
+    assert (await submit(client, SMALL, wait=5)).json()["status"] == "completed"

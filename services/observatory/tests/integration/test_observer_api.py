@@ -3,6 +3,7 @@ against the Ollama-protocol test server."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,15 +90,14 @@ async def test_required_observer_with_the_model_missing_fails_the_analysis(
 async def test_a_slow_observer_after_a_slow_local_stage_still_stores_the_local_result(
     client: httpx.AsyncClient, app: Any, ollama: OllamaTestServer
 ) -> None:
-    import threading
-
-    from tests.integration.test_jobs import blocking_analysis
+    from tests.workers import Release, blocking_analysis
 
     queue = app.state.service.queue
-    queue._timeout = queue._ctx.timeout = 2.0
-    release = threading.Event()
+    queue._ctx.timeout = 2.0
+    release = Release()
     queue._ctx.analyze_fn = blocking_analysis(release)
-    threading.Timer(1.0, release.set).start()  # the local stage uses half the budget
+    # the local stage uses half the budget
+    asyncio.get_running_loop().call_later(1.0, release.set)
     ollama.default_reply = lambda request: Script(content=answer(), delay=10)
     r = await client.post(
         "/api/v1/analyze",

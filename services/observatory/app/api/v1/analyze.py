@@ -11,20 +11,23 @@ from typing import Any, Literal
 import orjson
 import structlog
 from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 
 from app.analysis import AnalysisOptions
+from app.api.body import json_body
 from app.api.deps import SessionDep, StateDep
-from app.conversation.parsers import Limits, parse_conversation
+from app.conversation.parsers import Limits
 from app.core import export
-from app.core.errors import Conflict, NotFound, ServiceUnavailable
+from app.core.errors import Conflict, InputError, NotFound, ServiceUnavailable
 from app.jobs.base import AnalysisJob, QueueFull
+from app.jobs.work import Refusal
 from app.models import repository as repo
 from app.models.database import Analysis, utcnow
 from app.models.schemas import (
     AnalysisAccepted,
+    AnalysisOptionsIn,
     AnalysisResult,
-    AnalyzeRequest,
     CancelResponse,
     Problem,
 )
@@ -37,6 +40,10 @@ _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECAS
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "The conversation is empty, malformed or over a limit."},
     413: {"model": Problem, "description": "The request body is over the size limit."},
+    415: {
+        "model": Problem,
+        "description": "The body is not JSON in UTF-8, or is compressed (`Content-Encoding`).",
+    },
     422: {
         "model": Problem,
         "description": "The body is not valid JSON or does not fit the schema.",
@@ -88,9 +95,16 @@ def render(row: Analysis) -> bytes:
         200: {"model": AnalysisResult, "description": "Done within `Prefer: wait=N`."},
         **ERRORS,
     },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/AnalyzeRequest"}}
+            },
+        }
+    },
 )
 async def submit(
-    body: AnalyzeRequest,
     state: StateDep,
     request: Request,
     response: Response,
@@ -100,34 +114,40 @@ async def submit(
 ) -> Any:
     """Submit one conversation for analysis; 202 with its id, or 200 with the result under `Prefer: wait=N`."""
     settings = state.settings
-    limits = Limits.from_settings(settings)
-    conversation = await asyncio.to_thread(
-        parse_conversation,
-        conversation_text=body.conversation_text,
-        messages=body.messages,
-        data=body.data,
-        format=body.format,
-        limits=limits,
-    )
-    opts = body.options
-    if opts.observer is None:
-        opts = opts.model_copy(update={"observer": settings.observer_mode})
+    # The body is decoded, validated and parsed in a worker process (small bodies inline),
+    # so a large or hostile body never holds the event loop.
+    prepared = await state.pool.prepare(await json_body(request), Limits.from_settings(settings))
+    if isinstance(prepared, Refusal):
+        if prepared.status == 422:
+            raise RequestValidationError(list(prepared.errors))
+        raise InputError(prepared.detail)
+    opts = AnalysisOptionsIn.model_validate(prepared.options)
+    observer_mode = opts.observer or settings.observer_mode
+    opts = opts.model_copy(update={"observer": observer_mode})
     options = AnalysisOptions(
         pattern_types=frozenset(opts.pattern_types), include_insights=opts.include_insights
     )
     async with state.sessions() as session, session.begin():
         row = await repo.create(
             session,
-            fingerprint=conversation.fingerprint(),
-            message_count=len(conversation),
-            char_count=conversation.char_count,
-            source_format=conversation.source_format,
+            fingerprint=prepared.fingerprint,
+            message_count=prepared.message_count,
+            char_count=prepared.char_count,
+            source_format=prepared.source_format,
             options=opts.model_dump(),
             owner=None,
             result_ttl=timedelta(days=settings.result_ttl_days),
             runner=state.runner,
         )
-    job = AnalysisJob(row.id, conversation, options, opts.observer, opts.priority)
+    job = AnalysisJob(
+        analysis_id=row.id,
+        payload=prepared.payload,
+        options=options,
+        message_count=prepared.message_count,
+        observer_mode=observer_mode,
+        priority=opts.priority,
+    )
+    del prepared
     try:
         await state.queue.submit(job)
     except QueueFull as exc:
@@ -137,7 +157,7 @@ async def submit(
             f"{exc}; retry after {settings.queue_full_retry_after_seconds} seconds",
             headers={"Retry-After": str(settings.queue_full_retry_after_seconds)},
         ) from None
-    del conversation, job
+    del job
     log.info("analysis.submitted", analysis_id=row.id, messages=row.message_count)
     wait = _prefer_wait(request.headers.getlist("prefer"), settings.max_wait_seconds)
     headers = {"Location": f"/api/v1/analyze/{row.id}"}

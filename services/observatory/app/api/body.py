@@ -1,0 +1,37 @@
+"""Request bodies read as bytes, so that decoding and validating them can happen off the event
+loop (in a worker process) instead of inside FastAPI's parameter handling."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from app.core.errors import UnsupportedMediaType
+
+_UTF8 = ("utf-8", "utf8")
+
+
+def _shown(value: str, limit: int = 80) -> str:
+    """A header value quoted in an error message: printable ASCII only, bounded."""
+    clean = "".join(c if " " <= c <= "~" else "?" for c in value[:limit])
+    return clean + ("…" if len(value) > limit else "")
+
+
+async def json_body(request: Request) -> bytes:
+    """The raw body of a JSON request. ``Content-Type`` must be JSON (``application/json``
+    or ``…+json``; absent is taken as JSON) in UTF-8; anything else is refused with 415."""
+    header = request.headers.get("content-type", "")
+    media, _, params = header.partition(";")
+    media = media.strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Content-Type '{_shown(media)}' is not supported; send the body as application/json"
+        )
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+            if charset not in _UTF8:
+                raise UnsupportedMediaType(
+                    f"charset '{_shown(charset)}' is not supported; JSON bodies must be UTF-8"
+                )
+    return await request.body()
