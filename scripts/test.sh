@@ -53,4 +53,5 @@ step "tests"
 
 step "benchmark (smoke run)"
 "$UV" run --frozen python benchmarks/bench_api.py --smoke
+"$UV" run --frozen python benchmarks/bench_load.py --smoke
 "$UV" run --frozen python benchmarks/bench_observer.py --delay 0.05 --sizes 1000

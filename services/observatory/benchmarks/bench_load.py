@@ -7,7 +7,8 @@ Starts ``observatory serve`` (SQLite, in-process queue, two analysis processes) 
 port, measures one 10,000-message analysis end to end on the idle server, then fills the
 queue with 10,000-message conversations and, while they run, has 5 clients call
 ``GET /health`` and ``GET /api/v1/analyze/{id}`` (a completed 10,000-message result) in
-a loop. Prints p50 / p99 / max per call (SPEC §10: p99 under 50 ms).
+a loop. Each client is a process of its own. Prints p50 / p99 / max per call as the client saw it
+and as the server spent it (its ``Server-Timing`` header); SPEC §10: p99 under 50 ms.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -48,6 +50,37 @@ async def wait_ready(client: httpx.AsyncClient, proc: subprocess.Popen[bytes]) -
             pass
         await asyncio.sleep(0.1)
     raise SystemExit("server did not start within 30 s")
+
+
+# The load generator shares the machine's two cores with the service; at a lower priority
+# it measures the service rather than its own decoding of 1.7 MB responses.
+CLIENT_NICE = int(os.environ.get("BENCH_CLIENT_NICE", "10"))
+
+
+def caller(
+    port: int, paths: dict[str, str], seconds: float, health_first: bool
+) -> dict[str, list[tuple[float, float]]]:
+    """One client (its own process, so clients do not share an interpreter): alternating
+    GETs for ``seconds``; each sample is (client-side seconds, server-side seconds from the
+    ``Server-Timing`` header)."""
+    if CLIENT_NICE:
+        os.nice(CLIENT_NICE)
+    out: dict[str, list[tuple[float, float]]] = {"/health": [], "result": []}
+    keys = ["/health", "result"] if health_first else ["result", "/health"]
+    stop = time.perf_counter() + seconds
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        i = 0
+        while time.perf_counter() < stop:
+            key = keys[i % 2]
+            i += 1
+            t = time.perf_counter()
+            resp = client.get(paths[key])
+            elapsed = time.perf_counter() - t
+            if resp.status_code != 200:
+                raise SystemExit(f"GET {paths[key]} -> {resp.status_code}")
+            timing = resp.headers.get("server-timing", "app;dur=nan")
+            out[key].append((elapsed, float(timing.rsplit("=", 1)[1]) / 1000))
+    return out
 
 
 def percentiles(samples: list[float]) -> str:
@@ -115,34 +148,33 @@ async def main() -> None:
                     if r.status_code != 202:
                         raise SystemExit(f"submission refused: {r.status_code} {r.text[:300]}")
                     ids.append(r.json()["id"])
-                samples: dict[str, list[float]] = {"/health": [], "result": []}
                 paths = {"/health": "/health", "result": f"/api/v1/analyze/{done['id']}"}
-                stop = time.perf_counter() + seconds
-
-                async def caller(n: int) -> None:
-                    async with httpx.AsyncClient(
-                        base_url=f"http://127.0.0.1:{port}", timeout=30
-                    ) as own:
-                        i = n
-                        while time.perf_counter() < stop:
-                            key = "/health" if i % 2 == 0 else "result"
-                            i += 1
-                            t = time.perf_counter()
-                            resp = await own.get(paths[key])
-                            samples[key].append(time.perf_counter() - t)
-                            if resp.status_code != 200:
-                                raise SystemExit(f"GET {paths[key]} -> {resp.status_code}")
-
-                await asyncio.gather(*(caller(n) for n in range(args.clients)))
-                stats = (await client.get("/health/ready")).json().get("queue", {})
+                loop = asyncio.get_running_loop()
+                with ProcessPoolExecutor(args.clients) as clients:
+                    runs = await asyncio.gather(
+                        *(
+                            loop.run_in_executor(
+                                clients, caller, port, paths, seconds, n % 2 == 0
+                            )
+                            for n in range(args.clients)
+                        )
+                    )
+                samples: dict[str, list[tuple[float, float]]] = {"/health": [], "result": []}
+                for run in runs:
+                    for key, values in run.items():
+                        samples[key].extend(values)
+                stats = (await client.get("/health/ready")).json()["checks"]["queue"]
                 print(
                     f"while {backlog} conversations of {args.messages:,} messages were queued or "
                     f"running ({stats.get('running')} running, {stats.get('queued')} still "
-                    f"queued at the end), {args.clients} clients for {seconds:g} s:"
+                    f"queued at the end), {args.clients} client processes for {seconds:g} s:"
                 )
-                print(f"  GET /health                {percentiles(samples['/health'])}")
-                print(f"  GET /api/v1/analyze/{{id}}   {percentiles(samples['result'])}")
-                for analysis_id in ids:
+                for key, shown in (("/health", "/health"), ("result", "/api/v1/analyze/{id}")):
+                    client_side = [c for c, _ in samples[key]]
+                    server_side = [s for _, s in samples[key]]
+                    print(f"  GET {shown:<22} client {percentiles(client_side)}")
+                    print(f"  {'':<26} server {percentiles(server_side)}")
+                for analysis_id in ids:  # finished ones answer 409: fine
                     await client.post(f"/api/v1/analyze/{analysis_id}/cancel")
         finally:
             proc.terminate()

@@ -39,7 +39,11 @@ class RequestIdMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+                headers = MutableHeaders(scope=message)
+                headers.append("X-Request-ID", request_id)
+                # Time spent in the service before answering (W3C Server Timing).
+                elapsed = (time.perf_counter() - started) * 1000
+                headers.append("Server-Timing", f"app;dur={elapsed:.1f}")
             await send(message)
 
         started_response = False

@@ -35,7 +35,7 @@ async def ready(state: StateDep) -> JSONResponse:
     stats = state.queue.stats()
     queue_ok = stats["queued"] < stats["capacity"] and stats["workers"] > 0
     ok = ok and queue_ok
-    checks["queue"] = {"status": "ok" if queue_ok else "full", **stats}
+    checks["queue"] = {"status": "ok" if queue_ok else "full", **stats, **state.pool.stats()}
     if state.observer is not None:
         checks["observer"] = await state.observer.readiness()
     else:
