@@ -42,15 +42,17 @@ def serve(
     if workers is not None:
         os.environ["OBSERVATORY_WORKER_CONCURRENCY"] = str(workers)
         get_settings.cache_clear()
+    from app.server import raise_file_limit, uvicorn_options
+
     settings = get_settings()
+    raise_file_limit()
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
-        proxy_headers=False,
-        access_log=False,  # requests are logged with their request id by RequestIdMiddleware
+        **uvicorn_options(settings),
     )
 
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from http import HTTPStatus
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Scope
 
 from app import __version__
 from app.api.deps import ServiceState
@@ -47,15 +52,61 @@ def request_body_limit(settings: Settings) -> int:
     return settings.max_conversation_bytes * JSON_ESCAPE_FACTOR + ENVELOPE_ALLOWANCE
 
 
+def _encodable(value: Any) -> Any:
+    """``value`` with every string made encodable as UTF-8: an error message may quote input
+    that holds a lone surrogate (``"\ud800"`` decoded from JSON), shown as its escape."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encodable(v) for v in value]
+    return value
+
+
+class ProblemResponse(JSONResponse):
+    media_type = "application/problem+json"
+
+    def render(self, content: Any) -> bytes:
+        return super().render(_encodable(content))
+
+
 def _problem(
     status: int, detail: str, title: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse(
+    return ProblemResponse(
         {"detail": detail, "title": title, "status": status},
         status_code=status,
         headers=headers,
-        media_type="application/problem+json",
     )
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route accepts at this path (Starlette's 405 names only the first
+    route that matched the path)."""
+    methods: set[str] = set()
+    probe = {**scope, "method": "\x00"}
+
+    def walk(routes: Sequence[BaseRoute]) -> None:
+        for route in routes:
+            nested = getattr(route, "original_router", None)  # an included router
+            if nested is not None:
+                walk(nested.routes)
+            elif (
+                isinstance(route, APIRoute | Route)
+                and route.methods
+                and route.matches(probe)[0] == Match.PARTIAL
+            ):
+                methods.update(route.methods)
+
+    walk(app.router.routes)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 def _validation_detail(exc: RequestValidationError) -> str:
@@ -89,12 +140,17 @@ def install_error_handlers(app: FastAPI) -> None:
             "status": 422,
             "errors": errors,
         }
-        return JSONResponse(body, status_code=422, media_type="application/problem+json")
+        return ProblemResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
-        return _problem(exc.status_code, detail, "Error", getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            allowed = allowed_methods(app, request.scope)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"method {request.method} is not allowed here; allowed: {', '.join(allowed)}"
+        return _problem(exc.status_code, detail, HTTPStatus(exc.status_code).phrase, headers)
 
     # Unexpected exceptions are answered (500 with a reference) and logged by
     # RequestIdMiddleware, inside the request's context.
@@ -165,7 +221,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return request_body_limit(settings)
         return None
 
-    app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit_for=limit_for,
+        idle_timeout=settings.body_idle_timeout_seconds,
+        total_timeout=settings.body_timeout_seconds,
+    )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(analyze.router)

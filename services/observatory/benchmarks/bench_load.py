@@ -113,7 +113,7 @@ async def main() -> None:
             "OBSERVATORY_WORKER_CONCURRENCY": "2",
             "OBSERVATORY_QUEUE_MAX_SIZE": "100",
         }
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before any measurement
             [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
             cwd=ROOT,
             env=env,
@@ -153,9 +153,7 @@ async def main() -> None:
                 with ProcessPoolExecutor(args.clients) as clients:
                     runs = await asyncio.gather(
                         *(
-                            loop.run_in_executor(
-                                clients, caller, port, paths, seconds, n % 2 == 0
-                            )
+                            loop.run_in_executor(clients, caller, port, paths, seconds, n % 2 == 0)
                             for n in range(args.clients)
                         )
                     )

@@ -20,6 +20,18 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # Connections (app/server.py, docs/decisions/0007): a request's headers must arrive within
+    # header_timeout_seconds and max_header_bytes; its body may pause at most
+    # body_idle_timeout_seconds between chunks and must be complete within
+    # body_timeout_seconds; idle kept-alive connections close after keep_alive_seconds;
+    # beyond max_connections open connections new requests get 503.
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    max_header_bytes: int = Field(64 * 1024, ge=4096)
+    body_idle_timeout_seconds: float = Field(15.0, gt=0)
+    body_timeout_seconds: float = Field(120.0, gt=0)
+    keep_alive_seconds: int = Field(5, ge=1)
+    max_connections: int = Field(1000, ge=1)
+    listen_backlog: int = Field(2048, ge=1)
 
     # Storage: SQLite (WAL) by default; a postgresql+asyncpg:// URL for scale-out.
     database_url: str = "sqlite+aiosqlite:///./observatory.db"

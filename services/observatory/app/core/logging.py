@@ -53,6 +53,30 @@ def describe_exception(etype: type[BaseException], tb: TracebackType | None) -> 
     )
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]}
+_CONTROL.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+def _escaped(value: str) -> str:
+    value = value.translate(_CONTROL)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from a crafted path or header
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+def escape_control_characters(
+    _: Any, __: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Control characters in logged strings (a ``%00`` or ``%0a`` in a path, a header value)
+    written as escapes, so one log line stays one line and a terminal stays a terminal."""
+    for key, value in event.items():
+        if isinstance(value, str) and key != "exception":
+            event[key] = _escaped(value)
+    return event
+
+
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
     processors: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -60,7 +84,7 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
     ]
-    processors.append(withhold_exception_messages)
+    processors += [withhold_exception_messages, escape_control_characters]
     if json:
         processors += [structlog.processors.JSONRenderer()]
     else:

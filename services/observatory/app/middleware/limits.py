@@ -1,9 +1,13 @@
-"""Pure ASGI middleware that enforces the request-body size limit before anything parses the
-body, and refuses bodies that are not valid UTF-8 text, with a JSON error naming the limit."""
+"""Pure ASGI middleware that reads request bodies under limits before anything parses them:
+size (413), time (408: a body that pauses too long or takes too long in all), encoding
+(415 for any ``Content-Encoding`` but identity), and text (400 for invalid UTF-8 or NUL),
+each with a problem+json error naming the limit."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -13,31 +17,55 @@ def _fmt(n: int) -> str:
     return f"{n:,} bytes ({n / 1024 / 1024:.1f} MB)"
 
 
-async def _problem(send: Send, status: int, title: str, detail: str) -> None:
+async def _problem(send: Send, status: int, title: str, detail: str, close: bool = False) -> None:
     body = json.dumps({"detail": detail, "title": title, "status": status}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close:  # the rest of the body is not read: the connection cannot be reused
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-class BodyLimitMiddleware:
-    """``limit_for(path)`` gives the byte limit for a path, or None for no body checks."""
+def _shown(value: bytes) -> str:
+    text = value[:40].decode("latin-1")
+    return "".join(c if " " <= c <= "~" else "?" for c in text)
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int | None]) -> None:
+
+class BodyLimitMiddleware:
+    """``limit_for(path)`` gives the byte limit for a path, or None for no size and text
+    checks; the encoding and time limits apply to every request with a body."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit_for: Callable[[str], int | None],
+        *,
+        idle_timeout: float = 15.0,
+        total_timeout: float = 120.0,
+    ) -> None:
         self.app = app
         self.limit_for = limit_for
+        self.idle_timeout = idle_timeout
+        self.total_timeout = total_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        encoding = headers.get(b"content-encoding", b"identity").strip().lower()
+        if encoding not in (b"", b"identity"):
+            await _problem(
+                send,
+                415,
+                "Unsupported Media Type",
+                f"Content-Encoding '{_shown(encoding)}' is not supported; send the body "
+                "uncompressed (the size limit applies to the uncompressed body)",
+                close=True,
+            )
             return
         limit = self.limit_for(scope["path"])
         if limit is None:
@@ -47,21 +75,37 @@ class BodyLimitMiddleware:
             f"request body is larger than the limit of {_fmt(limit)} for {scope['path']}; "
             "split the input or raise OBSERVATORY_MAX_CONVERSATION_BYTES"
         )
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
-                await _problem(send, 413, "Payload Too Large", too_large)
-                return
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:
+            await _problem(send, 413, "Payload Too Large", too_large, close=True)
+            return
         chunks: list[bytes] = []
         size = 0
         more = True
+        deadline = time.monotonic() + self.total_timeout
         while more:
-            message = await receive()
+            wait = min(self.idle_timeout, deadline - time.monotonic())
+            try:
+                async with asyncio.timeout(max(wait, 0)):
+                    message = await receive()
+            except TimeoutError:
+                await _problem(
+                    send,
+                    408,
+                    "Request Timeout",
+                    f"the request body stopped arriving: received {size:,} bytes; a body may "
+                    f"pause at most {self.idle_timeout:g} s and must be complete within "
+                    f"{self.total_timeout:g} s",
+                    close=True,
+                )
+                return
             if message["type"] == "http.disconnect":
+                scope.setdefault("state", {})["client_disconnected"] = True
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _problem(send, 413, "Payload Too Large", too_large)
+                await _problem(send, 413, "Payload Too Large", too_large, close=True)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)

@@ -13,9 +13,12 @@ import uuid
 
 import structlog
 from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _SAFE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# The client went away before the answer (nginx's code): not a server error.
+CLIENT_CLOSED_REQUEST = 499
 log = structlog.get_logger("app.access")
 
 
@@ -56,6 +59,10 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_tracked)
+            if not started_response and scope.get("state", {}).get("client_disconnected"):
+                status = CLIENT_CLOSED_REQUEST
+        except ClientDisconnect:
+            status = CLIENT_CLOSED_REQUEST
         except Exception:
             # Handled here, inside the request's context, so the log line carries the request
             # id, the client gets it back as its reference, and nothing re-raises the
@@ -82,8 +89,8 @@ class RequestIdMiddleware:
                 )
                 await send_with_id({"type": "http.response.body", "body": body})
         finally:
-            log.info(
-                "request",
+            (log.info if status != CLIENT_CLOSED_REQUEST else log.warning)(
+                "request" if status != CLIENT_CLOSED_REQUEST else "request.client_disconnected",
                 method=scope["method"],
                 path=scope["path"],
                 status=status,

@@ -13,6 +13,7 @@ from app.conversation.formats.common import (
     ROLE_SPEAKER,
     Draft,
     Parsed,
+    is_role_word,
     json_type,
     parse_timestamp,
     role_for_field,
@@ -40,10 +41,10 @@ def _draft(item: Any, k: int) -> Draft:
     if not isinstance(item, dict):
         raise InputError(f"Claude.ai export: {where} must be an object, got {json_type(item)}")
     sender = item.get("sender")
-    if not isinstance(sender, str):
+    if not isinstance(sender, str) or not is_role_word(sender):
+        got = f"'{sender[:40]}'" if isinstance(sender, str) else json_type(sender)
         raise InputError(
-            f"Claude.ai export: {where}: 'sender' must be 'human' or 'assistant', "
-            f"got {json_type(sender)}"
+            f"Claude.ai export: {where}: 'sender' must be 'human' or 'assistant', got {got}"
         )
     text = _block_text(item.get("content"))
     if not text:
