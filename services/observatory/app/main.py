@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -28,19 +26,14 @@ from app.core.logging import configure_logging
 from app.jobs.execute import JobContext
 from app.jobs.inprocess import InProcessQueue
 from app.jobs.pool import WorkerPool
+from app.jobs.runners import RunnerRegistry, default_label
 from app.middleware.limits import BodyLimitMiddleware
 from app.middleware.request_id import RequestIdMiddleware
-from app.models import repository as repo
 from app.models.database import create_engine, session_factory
 from app.models.migrate import upgrade
 from app.observer import Observer
 
 log = structlog.get_logger(__name__)
-
-INTERRUPTED = (
-    "the service stopped while this analysis was queued or running; the conversation was not "
-    "kept, so submit it again"
-)
 
 # A request body may exceed the conversation's text size: JSON escapes non-ASCII text
 # (`\u4e2d` is 6 bytes for a 3-byte character, an emoji 12 for 4) and adds keys and quotes.
@@ -166,16 +159,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             await upgrade(engine)
         sessions = session_factory(engine)
-        runner = settings.instance_id or socket.gethostname()[:64]
-        async with sessions() as session, session.begin():
-            interrupted = await repo.fail_interrupted(
-                session,
-                runner,
-                INTERRUPTED,
-                stale_after=timedelta(seconds=settings.analysis_timeout_seconds + 60),
-            )
-        if interrupted:
-            log.warning("analysis.interrupted_on_restart", count=len(interrupted))
+        runners = RunnerRegistry(
+            sessions,
+            default_label(settings.instance_id),
+            interval=settings.runner_heartbeat_seconds,
+            stale_after=settings.runner_stale_seconds,
+        )
+        await runners.start()
+        runner = runners.runner_id
         # The API's own observer client only answers readiness; analyses use the one in
         # their worker process.
         observer = Observer(settings)
@@ -191,7 +182,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_size=settings.queue_max_size,
         )
         await queue.start()
-        app.state.service = ServiceState(settings, engine, sessions, queue, pool, observer, runner)
+        app.state.service = ServiceState(
+            settings, engine, sessions, queue, pool, observer, runner, runners
+        )
         log.info(
             "service.started", database=engine.dialect.name, workers=settings.worker_concurrency
         )
@@ -200,6 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await queue.stop()
             await pool.stop()
+            await runners.stop()
             if observer is not None:
                 await observer.aclose()
             await engine.dispose()

@@ -55,6 +55,8 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
         self._header_bytes = 0
+        self._parsed_header_bytes = 0
+        self._headers_too_large = False
         self._in_headers = False
 
     def _start_header_clock(self) -> None:
@@ -88,7 +90,11 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._in_headers:
+        counting = self._in_headers
+        super().data_received(data)
+        # Only bytes fed while the headers were incomplete count, and only if they are still
+        # incomplete afterwards (the same packet may carry the start of the body).
+        if counting and self._in_headers:
             self._header_bytes += len(data)
             if self._header_bytes > self.max_header_bytes:
                 self._refuse(
@@ -96,19 +102,41 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
                     f"request line and headers exceed {self.max_header_bytes:,} bytes; "
                     "send fewer or shorter headers",
                 )
-                return
-        super().data_received(data)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._parsed_header_bytes = 0
         if not self._in_headers:  # the next request on a kept-alive connection
             self._start_header_clock()
+
+    def _count(self, size: int) -> None:
+        self._parsed_header_bytes += size
+        if self._parsed_header_bytes > self.max_header_bytes:
+            # Raising inside a parser callback stops the parser; uvicorn then calls
+            # send_400_response, which answers 431 for this case.
+            self._headers_too_large = True
+            raise ValueError("request headers too large")
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._stop_header_clock()
         super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:
+        if self._headers_too_large:
+            self._refuse(
+                431,
+                f"request line and headers exceed {self.max_header_bytes:,} bytes; "
+                "send fewer or shorter headers",
+            )
+            return
         self._stop_header_clock()
         if not self.transport.is_closing():
             self.transport.write(

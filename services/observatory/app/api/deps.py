@@ -23,6 +23,7 @@ class ServiceState:
     pool: WorkerPool
     observer: Any | None = None
     runner: str | None = None
+    runners: Any = None
 
 
 def get_state(request: Request) -> ServiceState:

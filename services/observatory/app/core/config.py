@@ -44,8 +44,12 @@ class Settings(BaseSettings):
     max_batch_conversations: int = Field(1_000, ge=1)
     max_batch_bytes: int = Field(50 * 1024 * 1024, ge=1024)
 
-    # Names this process in restart recovery; empty means the host name.
+    # A label for this process in the ``runners`` table (empty: the host name). Each process
+    # also gets a unique id, so replicas may share a label; work of a process whose heartbeat
+    # is older than runner_stale_seconds is failed by its peers or its successor.
     instance_id: str = Field("", max_length=64)
+    runner_heartbeat_seconds: float = Field(5.0, gt=0)
+    runner_stale_seconds: float = Field(30.0, gt=0)
 
     # The in-process job runner: analyses run at once, each in a worker process of its own,
     # and the processes that parse large submitted bodies.

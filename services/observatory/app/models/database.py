@@ -71,7 +71,7 @@ class Analysis(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
     status: Mapped[str] = mapped_column(String(16), index=True)
     owner: Mapped[str | None] = mapped_column(String(128), index=True)
-    # The service instance whose queue holds the job (restart recovery is per instance).
+    # The process whose queue holds the job (a ``runners`` row while it lives).
     runner: Mapped[str | None] = mapped_column(String(64))
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)
     message_count: Mapped[int] = mapped_column(Integer)
@@ -91,6 +91,19 @@ class Analysis(Base):
     expires_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_analyses_status_created_at", "status", "created_at"),)
+
+
+class Runner(Base):
+    """A live service process: it holds queued and running jobs in memory, and proves it is
+    alive by moving ``heartbeat_at`` forward. Work of a runner whose heartbeat stopped is
+    lost with its memory and is failed by whichever process notices first."""
+
+    __tablename__ = "runners"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

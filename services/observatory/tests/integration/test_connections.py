@@ -228,3 +228,16 @@ def test_control_characters_in_the_path_are_escaped_in_the_log(server: Server) -
     line = next(line for line in log.splitlines() if "forged=1" in line)
     # One line, written with escapes: a forged field cannot start a line of its own.
     assert "abc\\" in line and "status=404" in line
+
+
+def test_small_headers_with_a_large_body_in_the_same_packet_are_accepted(server: Server) -> None:
+    text = "\\n".join(f"Human: question {i}?\\nAI: answer {i}." for i in range(4000))
+    body = ('{"conversation_text": "' + text + '"}').encode()
+    assert len(body) > 8192 * 4
+    with server.connect() as sock:
+        sock.sendall(
+            b"POST /api/v1/analyze HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+            b"connection: close\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+        )
+        status, _, response = status_and_body(read_all(sock))
+    assert status == 202, response[:300]

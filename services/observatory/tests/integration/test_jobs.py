@@ -134,24 +134,20 @@ async def test_status_never_goes_back(client: httpx.AsyncClient, app: Any) -> No
     assert (await client.get(f"/api/v1/analyze/{analysis_id}")).json()["status"] == "completed"
 
 
-async def test_restart_fails_only_work_this_instance_left_behind(settings: Any) -> None:
-    from app.models.database import utcnow
+async def _rows(
+    settings: Any, rows: list[tuple[str | None, str]], runners: list[tuple[str, Any]]
+) -> list[str]:
+    """Analyses with the given (runner, status), and ``runners`` rows (id, heartbeat_at)."""
+    from app.models.database import Runner, utcnow
 
-    settings = settings.model_copy(update={"instance_id": "api-1"})
     engine = create_engine(settings.database_url)
     await upgrade(engine)
     sessions = session_factory(engine)
-    rows = [
-        ("api-1", "pending", None),  # ours, lost with our memory
-        ("api-1", "processing", utcnow()),  # ours
-        ("api-1", "completed", utcnow()),  # finished: untouched
-        ("api-2", "processing", utcnow()),  # a live peer's work: untouched
-        ("api-2", "pending", None),  # waiting in a peer's queue: untouched
-        ("api-2", "processing", utcnow() - timedelta(hours=1)),  # a dead peer's: overdue
-    ]
     ids = []
     async with sessions() as session, session.begin():
-        for runner, status, started in rows:
+        for runner_id, heartbeat_at in runners:
+            session.add(Runner(id=runner_id, label="api", heartbeat_at=heartbeat_at))
+        for runner, status in rows:
             row = await repo.create(
                 session,
                 fingerprint="0" * 64,
@@ -163,11 +159,30 @@ async def test_restart_fails_only_work_this_instance_left_behind(settings: Any) 
                 result_ttl=timedelta(days=30),
                 runner=runner,
             )
-            row.status, row.started_at = status, started
+            row.status = status
+            row.started_at = utcnow() if status == "processing" else None
             ids.append(row.id)
     await engine.dispose()
+    return ids
 
-    app = create_app(settings)
+
+async def test_start_fails_only_work_whose_runner_is_gone(settings: Any) -> None:
+    from app.models.database import utcnow
+
+    now = utcnow()
+    ids = await _rows(
+        settings,
+        [
+            ("api-dead-1", "pending"),  # its runner's heartbeat stopped long ago
+            ("api-dead-1", "processing"),
+            ("api-unknown-2", "processing"),  # no runner row at all (killed before 0002)
+            ("api-live-3", "processing"),  # a live peer with the same label: untouched
+            ("api-live-3", "pending"),
+            ("api-dead-1", "completed"),  # finished: untouched
+        ],
+        [("api-dead-1", now - timedelta(minutes=5)), ("api-live-3", now)],
+    )
+    app = create_app(settings.model_copy(update={"instance_id": "api"}))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -175,13 +190,56 @@ async def test_restart_fails_only_work_this_instance_left_behind(settings: Any) 
     assert [s["status"] for s in states] == [
         "failed",
         "failed",
-        "completed",
+        "failed",
         "processing",
         "pending",
-        "failed",
+        "completed",
     ]
     assert "submit it again" in states[0]["error"]
-    assert states[2]["error"] is None
+    assert states[5]["error"] is None
+
+
+async def test_two_processes_with_the_same_label_never_fail_each_others_work(
+    settings: Any,
+) -> None:
+    """The default label is the host name: a second instance started on the same machine
+    and database must leave the first one's live work alone."""
+    first_app = create_app(settings)
+    release = Release()
+    async with first_app.router.lifespan_context(first_app):
+        first = service(first_app)
+        first.queue._ctx.analyze_fn = blocking_analysis(release)
+        transport = httpx.ASGITransport(app=first_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://a") as a:
+            ids = [(await submit(a, SMALL)).json()["id"] for _ in range(3)]
+            second_app = create_app(settings)
+            async with second_app.router.lifespan_context(second_app):
+                assert service(second_app).runner != first.runner
+                assert service(second_app).runner.split("-")[0] == first.runner.split("-")[0]
+                await service(second_app).runners.recover()
+                states = [(await a.get(f"/api/v1/analyze/{i}")).json()["status"] for i in ids]
+                assert "failed" not in states, states
+            release.set()
+            for analysis_id in ids:
+                assert (await wait_done(a, analysis_id))["status"] == "completed"
+
+
+async def test_a_clean_stop_fails_what_the_process_still_held(settings: Any) -> None:
+    app = create_app(settings)
+    release = Release()
+    async with app.router.lifespan_context(app):
+        service(app).queue._ctx.analyze_fn = blocking_analysis(release)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://a") as a:
+            ids = [(await submit(a, SMALL)).json()["id"] for _ in range(2)]
+    release.set()
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://b") as b:
+            for analysis_id in ids:
+                body = (await b.get(f"/api/v1/analyze/{analysis_id}")).json()
+                assert body["status"] == "failed" and "submit it again" in body["error"]
 
 
 async def test_cancelled_queued_jobs_free_their_place_and_wake_waiters(

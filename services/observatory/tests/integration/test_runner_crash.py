@@ -1,0 +1,99 @@
+"""kill -9 of a service process: the work it held is failed by the next one, not left
+``processing`` for ever, and a live peer's work is never touched."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.factories import messages
+
+SERVICE = Path(__file__).resolve().parents[2]
+
+
+def start(db: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OBSERVATORY_")},
+        "OBSERVATORY_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+        "OBSERVATORY_OBSERVER_URL": "http://127.0.0.1:9",
+        "OBSERVATORY_RUNNER_HEARTBEAT_SECONDS": "0.5",
+        "OBSERVATORY_RUNNER_STALE_SECONDS": "2",
+        "OBSERVATORY_MAX_CONVERSATION_BYTES": str(64 * 1024 * 1024),
+    }
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
+            cwd=SERVICE,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"server did not start: {log.read_text()[-2000:]}")
+
+
+def status(base: str, analysis_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(f"{base}/api/v1/analyze/{analysis_id}").json()
+    return body
+
+
+def test_work_of_a_killed_process_is_failed_by_the_next(tmp_path: Path) -> None:
+    db, log = tmp_path / "crash.db", tmp_path / "server.log"
+    big = {"messages": messages(20_000, words=40), "options": {"observer": "off"}}
+    first, base = start(db, log)
+    try:
+        ids = []
+        for _ in range(2):
+            r = httpx.post(f"{base}/api/v1/analyze", json=big, timeout=60)
+            assert r.status_code == 202, r.text
+            ids.append(r.json()["id"])
+        running, queued = ids
+        for _ in range(100):
+            if status(base, running)["status"] == "processing":
+                break
+            time.sleep(0.05)
+        assert status(base, running)["status"] == "processing"
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # the server and its worker processes
+        first.wait(10)
+    second, base = start(db, log)
+    try:
+        deadline = time.monotonic() + 10
+        states: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            states = [status(base, i) for i in (running, queued)]
+            if all(s["status"] == "failed" for s in states):
+                break
+            time.sleep(0.2)
+        assert [s["status"] for s in states] == ["failed", "failed"], states
+        assert all("submit it again" in s["error"] for s in states)
+        # The second process works normally.
+        r = httpx.post(
+            f"{base}/api/v1/analyze",
+            json={"conversation_text": "Human: hi?\nAI: hello."},
+            headers={"Prefer": "wait=20"},
+            timeout=30,
+        )
+        assert r.json()["status"] == "completed"
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        second.wait(20)
