@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     # and the processes that parse large submitted bodies.
     worker_concurrency: int = Field(2, ge=1)
     parse_workers: int = Field(1, ge=1)
+    parse_timeout_seconds: float = Field(30.0, gt=0)
     # How much lower the worker processes' CPU priority is than the API's (nice increment).
     worker_nice: int = Field(10, ge=0, le=19)
     queue_max_size: int = Field(100, ge=1)

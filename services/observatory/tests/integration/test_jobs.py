@@ -302,3 +302,19 @@ async def test_a_detector_that_ignores_its_token_is_killed_at_the_deadline(
     queue._ctx.analyze_fn = analyze
     queue._ctx.timeout = 30
     assert (await submit(client, SMALL, wait=5)).json()["status"] == "completed"
+
+
+async def test_a_body_whose_parsing_overruns_is_refused_and_its_process_replaced(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    pool = service(app).pool
+    normal = pool._settings
+    pool._settings = normal.model_copy(update={"parse_timeout_seconds": 0.05})
+    big = {"messages": messages(20_000, words=30)}
+    r = await client.post("/api/v1/analyze", json=big)
+    assert r.status_code == 400, r.text
+    assert "could not be parsed within 0.05 seconds" in r.json()["detail"]
+    assert (await client.get("/health")).status_code == 200
+    pool._settings = normal
+    r = await client.post("/api/v1/analyze", json={"messages": messages(200, words=30)})
+    assert r.status_code == 202, r.text
