@@ -110,7 +110,37 @@ class CancelResponse(BaseModel):
 
 
 class Problem(BaseModel):
+    """An error (RFC 9457 problem details, `application/problem+json`)."""
+
     detail: str
     type: str | None = None
     title: str | None = None
     status: int | None = None
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(
+        description="Where: `body`, `query` or `path`, then keys and indexes."
+    )
+    msg: str
+    type: str
+
+
+class ValidationProblem(Problem):
+    """A 422: the body is not JSON or does not fit the schema; `errors` lists each place."""
+
+    errors: list[FieldError]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class Readiness(BaseModel):
+    """`ready` (200) or `unavailable` (503), with each component's status."""
+
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, dict[str, Any]] = Field(
+        description="`database`, `queue` and `observer`, each with its `status`."
+    )
