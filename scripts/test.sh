@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets everything up and runs every check: lint, format, types, migrations, the test suite
-# and a benchmark smoke run.
+# Sets everything up and runs every check: lint, format, types, migrations, the test suite,
+# Schemathesis against a running server and a benchmark smoke run.
 #   bash scripts/test.sh            local run; service-backed tests skip loudly if unreachable
 #   bash scripts/test.sh --ci       every service and the real-model suite are required
 # Extra arguments after the options go to pytest.
@@ -50,6 +50,9 @@ OBSERVATORY_DATABASE_URL="sqlite+aiosqlite:///$tmpdb" "$UV" run --frozen alembic
 
 step "tests"
 "$UV" run --frozen pytest -ra ${MARKERS:+-m "$MARKERS"} "$@"
+
+step "schemathesis (every check against a running server)"
+bash "$ROOT/scripts/schemathesis.sh"
 
 step "benchmark (smoke run)"
 "$UV" run --frozen python benchmarks/bench_api.py --smoke

@@ -207,13 +207,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
     )
-    install_error_handlers(app)
-    install_openapi(app)
 
     def limit_for(path: str) -> int | None:
         if path.startswith("/api/"):
             return request_body_limit(settings)
         return None
+
+    install_error_handlers(app)
+    install_openapi(app, body_limited=lambda path: limit_for(path) is not None)
 
     app.add_middleware(
         BodyLimitMiddleware,

@@ -1,27 +1,57 @@
 """The OpenAPI document, made to match what the server does: request bodies that endpoints
-read as bytes are declared with their schema, and every error is ``application/problem+json``."""
+read as bytes are declared with their schema, every error is ``application/problem+json``,
+and the errors the body-limit middleware answers are declared on each operation it guards."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from app.models.schemas import AnalyzeRequest, Problem
+from app.middleware.limits import BODY_METHODS
+from app.models.schemas import AnalyzeRequest, Problem, ValidationProblem
 
 PROBLEM = "application/problem+json"
 _REF = "#/components/schemas/{model}"
 # Bodies declared through ``openapi_extra`` (read as bytes by their endpoint).
 RAW_BODY_MODELS: tuple[type[BaseModel], ...] = (AnalyzeRequest,)
+# FastAPI's own error schemas, replaced by our problem documents.
+_FASTAPI_ERRORS = ("HTTPValidationError", "ValidationError")
+
+# What BodyLimitMiddleware answers for a request with a body: 415 on every path; the size,
+# time and text limits only on paths that have a size limit.
+ENCODING_ERROR = {"415": "The body is compressed (`Content-Encoding` other than identity)."}
+BODY_LIMIT_ERRORS = {
+    "400": "The body is not valid UTF-8 or holds a NUL byte.",
+    "408": "The body paused or took too long to arrive (the connection is closed).",
+    "413": "The body is over the size limit (the connection is closed).",
+}
 
 
-def _problem_content() -> dict[str, Any]:
-    return {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+def _problem_content(model: type[BaseModel]) -> dict[str, Any]:
+    return {PROBLEM: {"schema": {"$ref": _REF.format(model=model.__name__)}}}
 
 
-def install_openapi(app: FastAPI) -> None:
+def _is_problem(response: dict[str, Any]) -> bool:
+    """An error response declared without content, or with a problem or FastAPI error schema
+    (an error with a body of its own, like readiness's 503, keeps it)."""
+    content = response.get("content")
+    if not content:
+        return True
+    names = {
+        str(media.get("schema", {}).get("$ref", "")).rpartition("/")[2]
+        for media in content.values()
+    }
+    return names <= {Problem.__name__, ValidationProblem.__name__, *_FASTAPI_ERRORS}
+
+
+def install_openapi(app: FastAPI, *, body_limited: Callable[[str], bool]) -> None:
+    """``body_limited(path)``: whether the body-limit middleware checks size, time and text
+    of bodies sent to ``path``."""
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
@@ -32,19 +62,25 @@ def install_openapi(app: FastAPI) -> None:
             routes=app.routes,
         )
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-        models: tuple[type[BaseModel], ...] = (*RAW_BODY_MODELS, Problem)
+        models: tuple[type[BaseModel], ...] = (*RAW_BODY_MODELS, Problem, ValidationProblem)
         for model in models:
             schema = model.model_json_schema(ref_template=_REF)
             schemas.update(schema.pop("$defs", {}))
             schemas[model.__name__] = schema
-        # FastAPI's default 422 body is replaced by our problem document.
-        schemas.pop("HTTPValidationError", None)
-        schemas.pop("ValidationError", None)
-        for path in doc.get("paths", {}).values():
-            for operation in path.values():
-                for code, response in operation.get("responses", {}).items():
-                    if code[:1] in ("4", "5"):
-                        response["content"] = _problem_content()
+        for name in _FASTAPI_ERRORS:
+            schemas.pop(name, None)
+        for path, item in doc.get("paths", {}).items():
+            for method, operation in item.items():
+                responses = operation.setdefault("responses", {})
+                if method.upper() in BODY_METHODS:
+                    errors = {**ENCODING_ERROR, **(BODY_LIMIT_ERRORS if body_limited(path) else {})}
+                    for code, description in errors.items():
+                        responses.setdefault(code, {"description": description})
+                for code, response in responses.items():
+                    if code[:1] in ("4", "5") and _is_problem(response):
+                        model = ValidationProblem if code == "422" else Problem
+                        response["content"] = _problem_content(model)
+                operation["responses"] = dict(sorted(responses.items()))
         app.openapi_schema = doc
         return doc
 

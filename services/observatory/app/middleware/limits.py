@@ -12,6 +12,9 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+# The methods whose requests carry a body this middleware reads.
+BODY_METHODS = ("POST", "PUT", "PATCH")
+
 
 def _fmt(n: int) -> str:
     return f"{n:,} bytes ({n / 1024 / 1024:.1f} MB)"
@@ -52,7 +55,7 @@ class BodyLimitMiddleware:
         self.total_timeout = total_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers", []))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 PatternType = Literal["dialectic", "sentiment", "topics", "dynamics"]
 ALL_PATTERN_TYPES: tuple[PatternType, ...] = ("dialectic", "sentiment", "topics", "dynamics")
@@ -33,6 +33,10 @@ class AnalysisOptionsIn(BaseModel):
     priority: Priority = "normal"
 
 
+# An export is a JSON object or array, or a string holding one; a number or a boolean is none.
+DATA_TYPES: list[JsonValue] = ["object", "array", "string"]
+
+
 class AnalyzeRequest(BaseModel):
     """Exactly one of ``conversation_text``, ``messages`` or ``data`` carries the conversation."""
 
@@ -46,7 +50,7 @@ class AnalyzeRequest(BaseModel):
                     "properties": {"conversation_text": {"type": "string"}},
                 },
                 {"required": ["messages"], "properties": {"messages": {"type": "array"}}},
-                {"required": ["data"], "properties": {"data": {"not": {"type": "null"}}}},
+                {"required": ["data"], "properties": {"data": {"type": DATA_TYPES}}},
             ],
             "examples": [
                 {
@@ -73,6 +77,7 @@ class AnalyzeRequest(BaseModel):
     data: Any | None = Field(
         None,
         description="A known export: ChatGPT conversations.json, Claude.ai, ShareGPT, ConvoKit rows.",
+        json_schema_extra={"anyOf": [{"type": DATA_TYPES}, {"type": "null"}]},
     )
     format: str | None = Field(
         None,
@@ -98,10 +103,13 @@ class AnalysisResult(BaseModel):
     stage: str | None = None
     processing_time: float | None = Field(None, description="Seconds from start to finish.")
     created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
     expires_at: datetime
     error: str | None = None
     message_count: int
     fingerprint: str
+    options: dict[str, Any] = Field(description="The options the analysis runs with.")
 
 
 class CancelResponse(BaseModel):
@@ -110,7 +118,37 @@ class CancelResponse(BaseModel):
 
 
 class Problem(BaseModel):
+    """An error (RFC 9457 problem details, `application/problem+json`)."""
+
     detail: str
     type: str | None = None
     title: str | None = None
     status: int | None = None
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(
+        description="Where: `body`, `query` or `path`, then keys and indexes."
+    )
+    msg: str
+    type: str
+
+
+class ValidationProblem(Problem):
+    """A 422: the body is not JSON or does not fit the schema; `errors` lists each place."""
+
+    errors: list[FieldError]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class Readiness(BaseModel):
+    """`ready` (200) or `unavailable` (503), with each component's status."""
+
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, dict[str, Any]] = Field(
+        description="`database`, `queue` and `observer`, each with its `status`."
+    )

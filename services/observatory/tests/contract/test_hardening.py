@@ -162,11 +162,22 @@ async def test_openapi_declares_problem_responses_and_exactly_one_input(
         ["messages"],
         ["data"],
     ]
-    for path in doc["paths"].values():
-        for operation in path.values():
+    for name, path in doc["paths"].items():
+        for method, operation in path.items():
+            if method == "post" and name.startswith("/api/"):
+                # What the body-limit middleware answers, on every operation it guards.
+                assert {"400", "408", "413", "415"} <= set(operation["responses"]), name
             for code, response in operation["responses"].items():
-                if code.startswith(("4", "5")):
+                if (name, code) == ("/health/ready", "503"):
+                    # Not an error document: the readiness report, with what is down.
+                    assert response["content"]["application/json"]["schema"]["$ref"].endswith(
+                        "/Readiness"
+                    )
+                elif code.startswith(("4", "5")):
                     assert list(response["content"]) == ["application/problem+json"], (
                         code,
                         operation["summary"],
                     )
+                    schema = response["content"]["application/problem+json"]["schema"]
+                    model = "ValidationProblem" if code == "422" else "Problem"
+                    assert schema["$ref"].endswith(f"/{model}"), (code, name)

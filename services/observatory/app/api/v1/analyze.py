@@ -38,7 +38,11 @@ log = structlog.get_logger(__name__)
 
 _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": Problem, "description": "The conversation is empty, malformed or over a limit."},
+    400: {
+        "model": Problem,
+        "description": "The conversation is empty, malformed or over a limit; or the body is not "
+        "valid UTF-8 or holds a NUL byte.",
+    },
     413: {"model": Problem, "description": "The request body is over the size limit."},
     415: {
         "model": Problem,
@@ -48,7 +52,24 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "model": Problem,
         "description": "The body is not valid JSON or does not fit the schema.",
     },
-    503: {"model": Problem, "description": "The queue is full; retry after `Retry-After` seconds."},
+    503: {
+        "model": Problem,
+        "description": "The queue is full; retry after `Retry-After` seconds.",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before submitting again.",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 0},
+            }
+        },
+    },
+}
+LOCATION = {
+    "Location": {
+        "description": "The analysis: `/api/v1/analyze/{id}`.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
 }
 
 
@@ -92,7 +113,28 @@ def render(row: Analysis) -> bytes:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AnalysisAccepted,
     responses={
-        200: {"model": AnalysisResult, "description": "Done within `Prefer: wait=N`."},
+        202: {
+            "headers": {
+                **LOCATION,
+                "Preference-Applied": {
+                    "description": "The wait applied (`Prefer: wait=N`, capped), when the "
+                    "analysis did not finish within it.",
+                    "schema": {"type": "string"},
+                },
+            }
+        },
+        200: {
+            "model": AnalysisResult,
+            "description": "Done within `Prefer: wait=N`.",
+            "headers": {
+                **LOCATION,
+                "Preference-Applied": {
+                    "description": "The wait applied, e.g. `wait=10` (capped).",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
+            },
+        },
         **ERRORS,
     },
     openapi_extra={
@@ -109,7 +151,9 @@ async def submit(
     request: Request,
     response: Response,
     prefer: str | None = Header(
-        None, description="`wait=N`: answer 200 with the result if done within N s."
+        None,
+        description="`wait=N`: answer 200 with the result if done within N s.",
+        openapi_examples={"wait": {"summary": "Wait up to 5 s", "value": "wait=5"}},
     ),
 ) -> Any:
     """Submit one conversation for analysis; 202 with its id, or 200 with the result under `Prefer: wait=N`."""

@@ -10,17 +10,22 @@ from sqlalchemy import text
 
 from app import __version__
 from app.api.deps import StateDep
+from app.models.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", response_model=Health)
 async def health() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/health/ready", responses={503: {"description": "A required component is down."}})
+@router.get(
+    "/health/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A required component is down."}},
+)
 async def ready(state: StateDep) -> JSONResponse:
     """Readiness: database reachable, queue accepting work, observer status."""
     checks: dict[str, Any] = {}
