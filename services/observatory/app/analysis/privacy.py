@@ -23,8 +23,9 @@ epoch timestamps and ids. So:
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Literal
+
+from app.core import patterns
 
 PiiKind = Literal["email", "phone", "card", "ip"]
 
@@ -38,32 +39,32 @@ PLACEHOLDERS: dict[str, str] = {
 # When two candidates overlap the earlier kind in this order wins.
 _PRIORITY: dict[str, int] = {"email": 0, "ip": 1, "card": 2, "phone": 3}
 
-_EMAIL = re.compile(
+_EMAIL = patterns.compile(
     r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}\b"
 )
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_IPV4 = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.\d)")
-_IPV6_CANDIDATE = re.compile(
+_IPV4 = patterns.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.\d)")
+_IPV6_CANDIDATE = patterns.compile(
     r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}"
     r"(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?:%[\w.]+)?(?![\w:]|\.\d)"
 )
 
-_CARD = re.compile(r"(?<![\w.+-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![\w]|[.-]\d)")
+_CARD = patterns.compile(r"(?<![\w.+-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![\w]|[.-]\d)")
 
-_PHONE_INTL = re.compile(
+_PHONE_INTL = patterns.compile(
     r"(?<![\w+])\+\d{1,3}(?:[ .-]?(?:\(\d{1,4}\)|\d{1,5})){1,6}(?![\w]|[.-]\d)"
 )
-_PHONE_NANP = re.compile(
+_PHONE_NANP = patterns.compile(
     r"(?<![\w.+-])(?:1[ .-])?(?:\([2-9]\d{2}\)[ ]?|[2-9]\d{2}([ .-]))\d{3}(?:\1|[ .-])\d{4}"
     r"(?![\w]|[.-]\d)"
 )
-_PHONE_LOCAL = re.compile(r"(?<![\w.+/-])0\d{1,4}(?:[ -]\d{2,8}){1,3}(?![\w/]|[.:-]\d)")
-_PHONE_LOCAL_RUN = re.compile(r"(?<![\w.+/-])0[1-9]\d{8,9}(?![\w/]|[.:-]\d)")
+_PHONE_LOCAL = patterns.compile(r"(?<![\w.+/-])0\d{1,4}(?:[ -]\d{2,8}){1,3}(?![\w/]|[.:-]\d)")
+_PHONE_LOCAL_RUN = patterns.compile(r"(?<![\w.+/-])0[1-9]\d{8,9}(?![\w/]|[.:-]\d)")
 
-_DIGITS = re.compile(r"\d")
+_DIGITS = patterns.compile(r"\d")
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -96,7 +97,7 @@ def _candidates(text: str) -> list[tuple[PiiKind, int, int]]:
                 continue
             found.append(("ip", m.start(), m.end()))
     for m in _CARD.finditer(text):
-        digits = re.sub(r"\D", "", m.group())
+        digits = "".join(_DIGITS.findall(m.group()))
         if 13 <= len(digits) <= 19 and _luhn_ok(digits):
             found.append(("card", m.start(), m.end()))
     if "+" in text:

@@ -12,15 +12,16 @@ from __future__ import annotations
 import csv
 import html
 import io
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
+
+from app.core import patterns
 
 CSV_COLUMNS = ("section", "kind", "start", "end", "messages", "speakers", "label", "score", "text")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Every value sits inline after a prefix of ours ("- ", "| "), with newlines folded, so only
 # inline syntax needs escaping: emphasis, code, links/images, table cells, strikethrough.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+_MD_SPECIAL = patterns.compile(r"([\\`*_\[\]|~])")
 
 
 def neutralise_cell(value: Any) -> Any:

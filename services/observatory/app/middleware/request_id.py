@@ -7,7 +7,6 @@ request across services); anything else is replaced by a fresh one.
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 
@@ -15,7 +14,9 @@ import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_SAFE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+from app.core import patterns
+
+_SAFE = patterns.compile(r"^[A-Za-z0-9._-]{1,64}$")
 log = structlog.get_logger("app.access")
 
 

@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from app.analysis import AnalysisOptions
 from app.api.deps import SessionDep, StateDep
 from app.conversation.parsers import Limits, parse_conversation
-from app.core import export
+from app.core import export, patterns
 from app.core.errors import Conflict, NotFound, ServiceUnavailable
 from app.jobs.base import AnalysisJob, QueueFull
 from app.models import repository as repo
@@ -33,7 +33,7 @@ JSON = "application/json"
 router = APIRouter(prefix="/api/v1/analyze", tags=["analysis"])
 log = structlog.get_logger(__name__)
 
-_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
+_WAIT = patterns.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "The conversation is empty, malformed or over a limit."},
     413: {"model": Problem, "description": "The request body is over the size limit."},
