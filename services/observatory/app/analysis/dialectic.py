@@ -65,6 +65,9 @@ _HEAD_CHARS = 400
 _TAIL_CHARS = 300
 _QUESTION_WINDOW = 300  # how far back from a "?" its sentence may start
 _FOLLOWING_CHARS = 80
+# Question marks read per message: each costs a sentence split of its window, and a
+# message of nothing but "? ? ? …" would otherwise cost that 100,000 times.
+_MAX_QUESTION_MARKS = 200
 _MIN_TAS_STRENGTH = 0.55
 # A reply whose interrogative sentences make up this share of its words, and that opens
 # like no answer, asks back rather than answers.
@@ -470,7 +473,9 @@ def _question_marks(prose: str) -> list[tuple[str, str]]:
     if first and not first[0].endswith("?"):
         found.append(first)
     position = prose.find("?")
-    while position != -1:
+    marks = 0
+    while position != -1 and marks < _MAX_QUESTION_MARKS:
+        marks += 1
         end = position + 1
         while end < len(prose) and prose[end] == "?":
             end += 1
