@@ -48,6 +48,7 @@ from app.analysis.text import (
     strip_code,
 )
 from app.conversation import Conversation, Message
+from app.core import patterns
 from app.core.cancellation import NEVER, CancelToken
 
 _CHECK_EVERY = 256
@@ -64,6 +65,9 @@ _HEAD_CHARS = 400
 _TAIL_CHARS = 300
 _QUESTION_WINDOW = 300  # how far back from a "?" its sentence may start
 _FOLLOWING_CHARS = 80
+# Question marks read per message: each costs a sentence split of its window, and a
+# message of nothing but "? ? ? …" would otherwise cost that 100,000 times.
+_MAX_QUESTION_MARKS = 200
 _MIN_TAS_STRENGTH = 0.55
 # A reply whose interrogative sentences make up this share of its words, and that opens
 # like no answer, asks back rather than answers.
@@ -90,7 +94,7 @@ _WH = WH_WORDS
 # "do this", "have that ready" open imperatives, so do/have count only before a personal
 # subject; does/did/has never open an imperative.
 _PERSON = r"i|you|we|they|he|she|there|someone|anyone|anybody|people"
-_AUX_OPENER = re.compile(
+_AUX_OPENER = patterns.compile(
     rf"^{_LEAD_IN}(?:"
     rf"(?:{BE_OR_MODAL}|isn't|aren't|wasn't|weren't|can't|couldn't|wouldn't|won't|"
     rf"shouldn't)\s+(?:{_SUBJECT}|{_DETERMINER})"
@@ -99,26 +103,26 @@ _AUX_OPENER = re.compile(
     rf")\b"
 )
 # "what is…", "how do…", "how many…", "what's…", "why not…", a bare "why".
-_WH_OPENER = re.compile(
+_WH_OPENER = patterns.compile(
     rf"^{_LEAD_IN}(?:{_WH})(?:\s+(?:{AUXILIARIES}|about|else|many|much|long|often|far|not)\b|'s\b|\s*$)"
 )
 # Free relatives share the wh-opener's shape ("What is more, …", "Which is why…").
-_WH_STATEMENT = re.compile(
+_WH_STATEMENT = patterns.compile(
     r"^(?:what is more|which is why|which is (?:what|how)|how is it going)\b"
 )
-_INDIRECT = re.compile(
+_INDIRECT = patterns.compile(
     r"^(?:please\s+)?(?:i(?: wonder| was wondering| am wondering|'m wondering)\b"
     r"|i(?: would|'d) (?:like|love) to know\b"
     r"|(?:could|can|would|will) you (?:please )?(?:tell|explain|show|clarify|help|describe)\b"
     r"|do you (?:know|think|have|mean)\b"
     r"|any (?:idea|ideas|thoughts|suggestions) (?:on|about|why|how|what|whether)\b)"
 )
-_TAG = re.compile(
+_TAG = patterns.compile(
     r",\s*(?:(?:isn't|aren't|wasn't|weren't|doesn't|don't|didn't|won't|wouldn't|can't|"
     r"couldn't|shouldn't|haven't|hasn't|is|are|does|do|did|will|would|can|could)\s+"
     r"(?:it|you|he|she|they|we|there|that|this|i))\s*[?.]?$"
 )
-_RHETORICAL = re.compile(
+_RHETORICAL = patterns.compile(
     r"\b(?:who cares|what's the point|what is the point|what was the point|"
     r"isn't it obvious|is it not obvious|wasn't it obvious|isn't that obvious|"
     r"why would (?:anyone|anybody|you ever|i ever)|why on earth would|"
@@ -135,7 +139,7 @@ _RHETORICAL = re.compile(
     r"what (?:were|was) (?:they|he|she) thinking|seriously)\b"
 )
 # A question its asker answers at once: "Why does it fail? Because the index is stale."
-_SELF_ANSWER = re.compile(
+_SELF_ANSWER = patterns.compile(
     r"^(?:because|simple|simply|easy|the answer|the reason|it's because|that's because|"
     r"answer:|turns out|it turns out|short answer|spoiler|yes|no)\b"
 )
@@ -160,11 +164,11 @@ _INTERJECTIONS = frozenset(
         "wow",
     ]
 )
-_WH_START = re.compile(rf"^{_LEAD_IN}(?:{_WH})\b")
+_WH_START = patterns.compile(rf"^{_LEAD_IN}(?:{_WH})\b")
 
 # --- reply cues ----------------------------------------------------------------------------
 
-_ANSWER_OPENER = re.compile(
+_ANSWER_OPENER = patterns.compile(
     r"^(?:yes|yeah|yep|yup|no|nope|nah|sure|of course|certainly|definitely|absolutely|"
     r"me|me too|i am|i'm in|i will|i'll|i can|i do|i did|we can|we will|we do|"
     r"i've got|i have|we have|we've got|about|around|roughly|approximately|\d|"
@@ -177,19 +181,19 @@ _ANSWER_OPENER = re.compile(
 )
 # An explanation somewhere in the opening: the reply answers even if it also asks back
 # ("That error almost always means…; which command did you run?").
-_EXPLANATION = re.compile(
+_EXPLANATION = patterns.compile(
     r"\b(?:means|because|the (?:problem|issue|cause|reason) is|happens when|is caused by|"
     r"you need to|you can|you should|try)\b"
 )
-_BECAUSE = re.compile(r"\b(?:because|since|due to|the reason)\b")
+_BECAUSE = patterns.compile(r"\b(?:because|since|due to|the reason)\b")
 # Replies that settle a yes/no question ("Can we go at 7?" — "7 works for me").
-_YES_NO = re.compile(
+_YES_NO = patterns.compile(
     r"^(?:yes|yeah|yep|yup|no|nope|nah|sure|of course|correct|right|ok|okay|fine|deal|"
     r"agreed|absolutely|definitely|certainly|sounds good|sounds great|(?:\S+ )?works(?: for me)?|"
     r"not (?:really|yet|at all))\b"
 )
 
-_DISAGREE_STRONG = re.compile(
+_DISAGREE_STRONG = patterns.compile(
     r"\b(?:i (?:strongly |completely |totally |respectfully |still |have to |must )?disagree|"
     r"i (?:don't|do not) agree|that's not (?:right|true|correct|the case|how)|"
     r"that is not (?:right|true|correct|the case)|that isn't (?:right|true|correct|the case)|"
@@ -200,11 +204,11 @@ _DISAGREE_STRONG = re.compile(
     r"that won't work|that doesn't work for|not (?:acceptable|an option|feasible)|"
     r"(?:above|over|beyond) (?:what we|our) (?:budget|can afford)|i'm afraid (?:not|we can't))"
 )
-_DISAGREE_OPENING = re.compile(
+_DISAGREE_OPENING = patterns.compile(
     r"^(?:no,? actually|no,? that's|not really|not exactly|not necessarily|nope|"
     r"well,? actually,? no|hmm,? no|no[,.!])"
 )
-_AGREE_STRONG = re.compile(
+_AGREE_STRONG = patterns.compile(
     r"\b(?:i (?:completely |totally |fully |strongly |absolutely |do )?agree|agreed|"
     r"sounds (?:good|great|like a plan)|fine by me|works for me|that works|count me in|"
     r"(?:good|great) idea|i could live with that|let's do (?:it|that)|de acuerdo|me encanta|"
@@ -213,7 +217,7 @@ _AGREE_STRONG = re.compile(
     r"fair enough|well said|i concur|that's (?:true|right|correct|exactly it)|spot on|"
     r"couldn't agree more)\b"
 )
-_AGREE_OPENING = re.compile(
+_AGREE_OPENING = patterns.compile(
     r"^(?:exactly|precisely|absolutely|indeed|true|right|definitely|totally|correct|deal|"
     r"perfect|perfecto|great|nice|d'accord|genau|einverstanden|"
     r"yes,? exactly|yes,? that's it)\b"
@@ -235,9 +239,9 @@ _WEAK_AGREEMENT = frozenset(
         "nice",
     )
 )
-_NEGATED = re.compile(r"(?:\bnot|n't|\bnever|\bhardly)\s+(?:\w+\s+){0,2}$")
+_NEGATED = patterns.compile(r"(?:\bnot|n't|\bnever|\bhardly)\s+(?:\w+\s+){0,2}$")
 
-_CORRECTION = re.compile(
+_CORRECTION = patterns.compile(
     r"\b(?:that's (?:incorrect|not quite right|not quite correct|not correct|wrong|a mistake|"
     r"a typo|not right)|that is (?:incorrect|not quite right|not correct|wrong)|"
     r"you made (?:a|an) (?:mistake|error|typo)|you've made (?:a|an) (?:mistake|error|typo)|"
@@ -246,9 +250,9 @@ _CORRECTION = re.compile(
     r"i have (?:a|one|some) concerns?|there's (?:a|an) (?:bug|race condition|race|problem|issue) "
     r"(?:in|with|here)|this (?:won't work|will break|breaks))\b"
 )
-_CORRECTION_OPENING = re.compile(r"^(?:(?:well|no|hmm),? )?(?:actually|not quite)\b")
-_STRONG_CORRECTION = re.compile(r"\b(?:incorrect|mistake|wrong|error|typo|not quite)\b")
-_ACCEPTANCE = re.compile(
+_CORRECTION_OPENING = patterns.compile(r"^(?:(?:well|no|hmm),? )?(?:actually|not quite)\b")
+_STRONG_CORRECTION = patterns.compile(r"\b(?:incorrect|mistake|wrong|error|typo|not quite)\b")
+_ACCEPTANCE = patterns.compile(
     r"\b(?:you're (?:absolutely |totally |quite )?right|you are (?:absolutely |quite )?right|"
     r"my (?:mistake|bad|apologies|error)|(?:i )?apologi[sz]e|apologies|"
     r"sorry (?:about that|for the (?:confusion|mistake|error))|"
@@ -260,15 +264,15 @@ _ACCEPTANCE = re.compile(
 
 # --- thesis / antithesis / synthesis -------------------------------------------------------
 
-_CLAIM = re.compile(
+_CLAIM = patterns.compile(
     r"\b(?:i (?:really |strongly |firmly |still )?(?:think|believe|feel|reckon|maintain|"
     r"contend)|in my (?:view|opinion|experience)|my (?:view|position|take|opinion) is|"
     r"i'd (?:say|argue)|i would (?:say|argue)|i'm (?:convinced|certain)|it's clear|clearly|"
     r"obviously|the (?:best|right|only) (?:way|approach|option|choice)|we should|"
     r"we must|(?:is|are) (?:better|worse|faster|slower|safer|simpler|the best|the worst))\b"
 )
-_DECLARATIVE = re.compile(r"\b(?:is|are|was|were|will|should|must|can't|cannot|won't)\b")
-_CONTRAST_STRONG = re.compile(
+_DECLARATIVE = patterns.compile(r"\b(?:is|are|was|were|will|should|must|can't|cannot|won't)\b")
+_CONTRAST_STRONG = patterns.compile(
     r"\b(?:i (?:strongly |respectfully )?disagree|on the other hand|however|"
     r"i (?:don't|do not) (?:think|agree|buy)|not necessarily|i'm not (?:sure|convinced)|"
     r"the (?:problem|trouble|downside) (?:is|with)|on the contrary|in contrast|whereas|"
@@ -280,7 +284,7 @@ _CONTRAST_HINTS = (
     *("the problem", "the trouble", "the downside", "contra", "whereas", "counterpoint"),
     *("ignores", "unless"),
 )
-_CONTRAST_WEAK = re.compile(r"\b(?:but|although|though|yet|instead|rather than)\b")
+_CONTRAST_WEAK = patterns.compile(r"\b(?:but|although|though|yet|instead|rather than)\b")
 _NEGATORS = frozenset(
     [
         "not",
@@ -297,18 +301,18 @@ _NEGATORS = frozenset(
         "cannot",
     ]
 )
-_SYNTHESIS_STRONG = re.compile(
+_SYNTHESIS_STRONG = patterns.compile(
     r"\b(?:middle ground|taken together|best of both|compromise|strike a balance|"
     r"balance between|reconcile|hybrid|somewhere in between|combine|combining|"
     r"combination of|fair point,? so (?:maybe|perhaps)|perhaps we (?:can|could)|"
     r"maybe we (?:can|could)|we could (?:do|use|have|keep) both|both (?:of you|sides|views|"
     r"approaches|options|points)|you're both|each has)\b"
 )
-_SYNTHESIS_WEAK = re.compile(r"\b(?:both|it depends|depends on|in some cases|either way)\b")
+_SYNTHESIS_WEAK = patterns.compile(r"\b(?:both|it depends|depends on|in some cases|either way)\b")
 
 # --- Socratic chains -----------------------------------------------------------------------
 
-_BUILDS_ON = re.compile(
+_BUILDS_ON = patterns.compile(
     r"^(?:(?:and|but|so|then|okay|ok|right|good)[,.]?\s+)*(?:so,? then|so|then|and why|"
     r"and how|and what|but why|but then|what follows|what if|and if|if so|"
     r"if (?:that|this|so) (?:is|were) (?:so|true|the case)|does that mean|doesn't that mean|"
@@ -316,14 +320,14 @@ _BUILDS_ON = re.compile(
     r"so you're saying|so you'd say|then what|then why|then how|why is that|why so|how so|"
     r"what makes|what about|(?:what|how|why) (?:does|would|did|could|will) (?:that|this))\b"
 )
-_WHAT_FOLLOWS = re.compile(r"\bwhat follows\b|\bdoes (?:it|that) follow\b")
+_WHAT_FOLLOWS = patterns.compile(r"\bwhat follows\b|\bdoes (?:it|that) follow\b")
 
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_WORD = patterns.compile(r"[^\W_]+(?:'[^\W_]+)*")
 # Two or more characters starting with a letter: no pure numbers, no one-letter tokens.
-_CONTENT_WORD = re.compile(r"\b[^\W\d_][^\W_]+(?:'[^\W_]+)*")
+_CONTENT_WORD = patterns.compile(r"\b[^\W\d_][^\W_]+(?:'[^\W_]+)*")
 # The same for plain ASCII text, about twice as fast (no word-boundary test: a token
 # glued to a digit, "3dx", yields "dx", which is harmless for overlap).
-_ASCII_CONTENT_WORD = re.compile(r"[a-z][a-z0-9]+(?:'[a-z0-9]+)*")
+_ASCII_CONTENT_WORD = patterns.compile(r"[a-z][a-z0-9]+(?:'[a-z0-9]+)*")
 
 
 @dataclass(slots=True)
@@ -445,7 +449,8 @@ def _without_quotes(prose: str) -> str:
     return "\n".join(line for line in prose.split("\n") if not line.lstrip().startswith(">"))
 
 
-_MARKUP = re.compile(r"(?:[-*+#>]+\s*|\d+[.)]\s+)+")
+# Possessive and anchored: a long run of marks or digits is read once, not split every way.
+_MARKUP = patterns.compile(r"\A(?:[-*+#>]++\s*+|\d++[.)]\s++)++")
 
 
 def _unmarked(text: str) -> str:
@@ -455,8 +460,8 @@ def _unmarked(text: str) -> str:
 
 
 # Within a sentence, a line break after "?" or before a capital starts a new sentence.
-_LINE_BREAK = re.compile(r"(?<=\?)[ \t]*\n|\n(?=[ \t]*[A-Z¿])")
-_TERMINATOR = re.compile(r"[.!?](?=\s|$)|\n")
+_LINE_BREAK = patterns.compile(r"(?<=\?)[ \t]*\n|\n(?=[ \t]*[A-Z¿])")
+_TERMINATOR = patterns.compile(r"[.!?](?=\s|$)|\n")
 _QUESTION_END_FOLLOWERS = frozenset(" \t\r\n\"')]*_»”’")
 
 
@@ -468,7 +473,9 @@ def _question_marks(prose: str) -> list[tuple[str, str]]:
     if first and not first[0].endswith("?"):
         found.append(first)
     position = prose.find("?")
-    while position != -1:
+    marks = 0
+    while position != -1 and marks < _MAX_QUESTION_MARKS:
+        marks += 1
         end = position + 1
         while end < len(prose) and prose[end] == "?":
             end += 1
@@ -999,7 +1006,7 @@ def _thesis_antithesis_synthesis(
     return found
 
 
-_ACCEPTS_PROPOSAL = re.compile(
+_ACCEPTS_PROPOSAL = patterns.compile(
     r"^(?:(?:ok|okay|yes|yeah|sure|alright|fine)[,.!]?\s+)?(?:that works|that could work|"
     r"works for me|i (?:could|can) live with (?:that|it)|deal|agreed|sounds (?:good|great|fair)|"
     r"sounds like a plan|fair enough|good idea|great idea|let's do (?:that|it)|"

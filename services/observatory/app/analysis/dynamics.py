@@ -28,6 +28,7 @@ from typing import Any
 
 from app.analysis.text import AUXILIARIES, BE_OR_MODAL, DETERMINERS, SUBJECTS, WH_WORDS
 from app.conversation import Conversation, Message
+from app.core import patterns
 from app.core.cancellation import NEVER, CancelToken
 
 # Messages are processed in chunks of this size; the token is checked after each chunk.
@@ -41,9 +42,12 @@ _TOPIC_MIN_CONTENT_WORDS = 5
 
 _CLOSERS = "\"')]}»”’*_"  # may follow a sentence's final mark
 _TAIL = _CLOSERS + " \t\r"
-_FENCE = re.compile(r"^[ \t]*(```|~~~)")
-_INLINE_CODE = re.compile(r"(`+)[^`]*?\1", re.DOTALL)
-_QUESTION_END = re.compile(rf"\?[{re.escape(_CLOSERS)}]*(?=\s|\Z)")
+_FENCE = patterns.compile(r"^[ \t]*(```|~~~)")
+# A run of backticks up to the next run of the same length; a run that finds none is
+# read as pairs of empty spans. The run and the text after it are each read once (a lazy
+# body with a back-reference re-read a long run of backticks for every shorter opening).
+_INLINE_CODE = patterns.compile(r"(`++)[^`]*+\1|(?:``)++")
+_QUESTION_END = patterns.compile(rf"\?[{re.escape(_CLOSERS)}]*(?=\s|\Z)")
 
 # Written with either apostrophe: this text is not normalised first.
 _AUX = AUXILIARIES.replace("'", "['’]")
@@ -53,7 +57,7 @@ _WH = WH_WORDS
 _WH_FOLLOWER = rf"{_AUX}|about|come|else|many|much|long|often|far"
 # Matched against lower-cased text in which every sentence starts on a new line (see
 # _count_questions); beginning with a literal line break lets the regex engine skip ahead.
-_OPENER = re.compile(
+_OPENER = patterns.compile(
     # List, quote and heading markup; one mark per repetition, so a long run such as a
     # "-----" rule is matched in linear time instead of being split every possible way.
     r"\n[ \t]*(?:[-*+>#][ \t]*|\d+[.)][ \t]+)*"

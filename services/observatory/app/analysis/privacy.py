@@ -14,17 +14,27 @@ epoch timestamps and ids. So:
   trunk-prefixed local or ``00``-international number (``020 7946 0958``, ``07700 900123``,
   ``0049 30 12345678``). A bare run of digits
   without ``+``, leading ``0`` or grouping is treated as an ordinary number;
+- an e-mail address may use any script (``jöhn@exämple.com``); without a dot in its
+  domain only ``…@localhost`` and ``mailto:…`` addresses count, so ``x@y`` (matrix
+  product), ``@decorator`` and ``pkg@latest`` stay as they are;
 - IPv4 needs four dotted octets of 0–255 not embedded in a longer dotted sequence;
   IPv6 candidates are validated with :mod:`ipaddress` and need at least two non-empty
   groups and a digit, so ``std::vector``, ``a::b``, times and MAC addresses stay as they
   are.
+
+Matching runs on a copy of the text of the same length in which full-width and other
+compatibility forms of ASCII characters (``４１１１``, ``＠``, ``．``, no-break spaces) and
+digits of every script are folded to ASCII, so a span found in the copy is the same span
+of the original, which is masked and otherwise left as it was.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
+import unicodedata
 from typing import Literal
+
+from app.core import patterns
 
 PiiKind = Literal["email", "phone", "card", "ip"]
 
@@ -38,32 +48,42 @@ PLACEHOLDERS: dict[str, str] = {
 # When two candidates overlap the earlier kind in this order wins.
 _PRIORITY: dict[str, int] = {"email": 0, "ip": 1, "card": 2, "phone": 3}
 
-_EMAIL = re.compile(
-    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
-    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}\b"
+# Letters and digits of any script; a domain label of up to 63 of them and inner hyphens;
+# a top-level domain of letters or its ASCII (punycode) form.
+_ALNUM = r"[^\W_]"
+_LABEL = rf"{_ALNUM}(?:(?:{_ALNUM}|-){{0,61}}{_ALNUM})?"
+_LOCAL = rf"{_ALNUM}[\w.%+-]{{0,63}}@"
+_EMAIL = patterns.compile(
+    rf"(?<![\w.%+-]){_LOCAL}{_LABEL}(?:\.{_LABEL})*\.(?:xn--[a-z0-9-]{{1,59}}|[^\W\d_]{{2,24}})\b"
+    # Without a dot: the local host, or a label right after "mailto:".
+    rf"|(?<![\w.%+-]){_LOCAL}localhost\b(?![.-]\w)"
+    rf"|(?<=(?i:mailto):){_LOCAL}{_LABEL}\b(?![.-]\w)"
 )
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_IPV4 = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.\d)")
-_IPV6_CANDIDATE = re.compile(
+_IPV4 = patterns.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.\d)")
+_IPV6_CANDIDATE = patterns.compile(
     r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}"
     r"(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?:%[\w.]+)?(?![\w:]|\.\d)"
 )
 
-_CARD = re.compile(r"(?<![\w.+-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![\w]|[.-]\d)")
+# Digits alone or grouped by spaces or dashes, or by dots in groups of three to six
+# (4111.1111.1111.1111, 3782.822463.10005): a single dot between short groups is a version.
+_CARD = patterns.compile(
+    r"(?<![\w.+-])[2-6]\d{3}(?:(?:[ -]?\d){9,15}|(?:\.\d{3,6}){2,4})(?![\w]|[.-]\d)"
+)
 
-_PHONE_INTL = re.compile(
+_PHONE_INTL = patterns.compile(
     r"(?<![\w+])\+\d{1,3}(?:[ .-]?(?:\(\d{1,4}\)|\d{1,5})){1,6}(?![\w]|[.-]\d)"
 )
-_PHONE_NANP = re.compile(
+_PHONE_NANP = patterns.compile(
     r"(?<![\w.+-])(?:1[ .-])?(?:\([2-9]\d{2}\)[ ]?|[2-9]\d{2}([ .-]))\d{3}(?:\1|[ .-])\d{4}"
     r"(?![\w]|[.-]\d)"
 )
-_PHONE_LOCAL = re.compile(r"(?<![\w.+/-])0\d{1,4}(?:[ -]\d{2,8}){1,3}(?![\w/]|[.:-]\d)")
-_PHONE_LOCAL_RUN = re.compile(r"(?<![\w.+/-])0[1-9]\d{8,9}(?![\w/]|[.:-]\d)")
+_PHONE_LOCAL = patterns.compile(r"(?<![\w.+/-])0\d{1,4}(?:[ -]\d{2,8}){1,3}(?![\w/]|[.:-]\d)")
+_PHONE_LOCAL_RUN = patterns.compile(r"(?<![\w.+/-])0[1-9]\d{8,9}(?![\w/]|[.:-]\d)")
 
-_DIGITS = re.compile(r"\d")
+_DIGITS = patterns.compile(r"\d")
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -76,6 +96,34 @@ def _luhn_ok(digits: str) -> bool:
                 d -= 9
         total += d
     return total % 10 == 0
+
+
+class _FoldTable(dict[int, str]):
+    """``str.translate`` table, filled as characters are met: a character whose NFKC form
+    is one ASCII character becomes that character, a decimal digit of any script becomes
+    its ASCII digit, and every other character stays (one character for one, so indices
+    in the folded text are indices in the original)."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        digit = unicodedata.decimal(char, None)
+        if digit is not None:
+            folded = str(digit)
+        else:
+            folded = unicodedata.normalize("NFKC", char)
+            if len(folded) != 1 or not folded.isascii():
+                folded = char
+        self[code] = folded
+        return folded
+
+
+_FOLD = _FoldTable()
+
+
+def fold(text: str) -> str:
+    """``text`` with compatibility forms of ASCII and digits of any script folded to
+    ASCII, character for character (the result has the same length)."""
+    return text if text.isascii() else text.translate(_FOLD)
 
 
 def _candidates(text: str) -> list[tuple[PiiKind, int, int]]:
@@ -96,7 +144,7 @@ def _candidates(text: str) -> list[tuple[PiiKind, int, int]]:
                 continue
             found.append(("ip", m.start(), m.end()))
     for m in _CARD.finditer(text):
-        digits = re.sub(r"\D", "", m.group())
+        digits = "".join(_DIGITS.findall(m.group()))
         if 13 <= len(digits) <= 19 and _luhn_ok(digits):
             found.append(("card", m.start(), m.end()))
     if "+" in text:
@@ -119,7 +167,10 @@ def find_pii(text: str) -> list[tuple[PiiKind, tuple[int, int]]]:
     Overlapping candidates are resolved by kind priority (e-mail, IP, card, phone), then
     by length, so ``john@10.0.0.1.example.com`` is one e-mail, not an e-mail and an IP.
     """
-    if not text or (not _DIGITS.search(text) and "@" not in text):
+    if not text:
+        return []
+    text = fold(text)
+    if not _DIGITS.search(text) and "@" not in text:
         return []
     candidates = _candidates(text)
     candidates.sort(key=lambda c: (_PRIORITY[c[0]], -(c[2] - c[1]), c[1]))

@@ -31,6 +31,7 @@ import numpy as np
 
 from app.analysis.text import excerpt
 from app.conversation import Conversation
+from app.core import patterns
 from app.core.cancellation import NEVER, CancelToken
 
 INJECTION = "prompt_injection"
@@ -54,14 +55,14 @@ _CONVERSATION = (
 _PATTERNS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
     (
         "override_instructions",
-        re.compile(
+        patterns.compile(
             rf"\b(?:ignore|disregard|forget|override|bypass)\s+(?:{_QUALIFIERS}\s+){{0,4}}{_NOUNS}\b"
         ),
         True,
     ),
     (
         "disregard_above",
-        re.compile(
+        patterns.compile(
             r"\b(?:ignore|disregard|forget)\s+(?:all\s+(?:of\s+)?|everything\s+)?(?:the\s+|what\s+"
             r"(?:was|is|you\s+were)\s+(?:said|told)\s+)?(?:above|before|previous(?:ly)?|prior|"
             r"preceding|earlier)\b(?=\s*(?:[.,;:!]|$|and\b|this\b|text\b|messages?\b|"
@@ -72,7 +73,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
     ),
     (
         "role_reassignment",
-        re.compile(
+        patterns.compile(
             r"\byou\s+are\s+now\s+(?:a|an|the|in|my|no\s+longer|free|unrestricted|dan)\b"
             r"|\bfrom\s+now\s+on,?\s+you\s+(?:are|will|must|shall|should)\b"
             r"|\bpretend\s+(?:to\s+be|you\s+are|that\s+you\s+are)\s+(?:a|an|the)\b"
@@ -83,7 +84,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
     ),
     (
         "system_prompt_probe",
-        re.compile(
+        patterns.compile(
             r"\b(?:reveal|show|print|repeat|output|leak|display|dump)\s+(?:me\s+)?(?:your|the)\s+"
             r"(?:system\s+prompt|hidden\s+(?:prompt|instructions)|initial\s+prompt|"
             r"original\s+instructions|instructions\s+above)\b"
@@ -92,7 +93,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
     ),
     (
         "addresses_analyser",
-        re.compile(
+        patterns.compile(
             rf"\b(?:as|to|dear|attention|note\s+(?:to|for)|hey|hello)\s*,?\s+(?:the\s+|any\s+|an\s+)?"
             rf"{_ANALYSER}\b"
             rf"|\b(?:rate|score|mark|classify|label|judge|report|grade|tag|summari[sz]e)\s+"
@@ -104,7 +105,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
     ),
     (
         "output_control",
-        re.compile(
+        patterns.compile(
             r"\b(?:respond|reply|answer|output|return|say)\s+(?:only|just|solely|exclusively)\s+"
             r"(?:with|in|the\s+word|[\"'“])"
             r"|\b(?:respond|reply|answer|output)\s+with\s+(?:only|just)\b"
@@ -115,7 +116,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
     ),
     (
         "role_tag",
-        re.compile(
+        patterns.compile(
             r"</?\s*(?:transcript|conversation|system|instructions?|context|user|assistant|human|"
             r"document|untrusted|data)\s*>"
             r"|<\|\s*(?:im_start|im_end|system|user|assistant|endoftext|eot_id|"
@@ -289,26 +290,26 @@ def _candidates(texts: list[str]) -> dict[int, set[str]]:
     return found
 
 
-_FILLER = re.compile(
+_FILLER = patterns.compile(
     r"^(?:(?:please|pls|now|ok(?:ay)?|so|and|also|then|first(?:ly)?|next|finally|hey|hi|"
     r"hello|actually|seriously|important|urgent|attention|note|nb|ps|system|ai|assistant|bot|"
-    r"model|analy[sz]er|observer|just|kindly|immediately|from\s+now\s+on)\b[\s,!:-]*|[\s\-*•>,!:]+)+"
+    r"model|analy[sz]er|observer|just|kindly|immediately|from\s+now\s+on)\b[\s,!:-]*+|[\s\-*•>,!:]++)++"
 )
-_ADDRESS = re.compile(
+_ADDRESS = patterns.compile(
     r"(?:i\s+(?:want|need|order|command|instruct|ask|require)\s+you\s+to|"
     r"you\s+(?:must|should|will|shall|need\s+to|have\s+to|are\s+(?:required|instructed|"
     r"ordered)\s+to)|(?:the\s+|any\s+)?(?:ai|assistant|model|analy[sz]er|observer|llm|bot|"
     r"system)\s+(?:must|should|will|shall)|it\s+is\s+(?:important|essential|critical|"
     r"mandatory)\s+(?:that\s+you|to)|make\s+sure\s+(?:to|you))\s*(?:also\s+|now\s+|then\s+)?$"
 )
-_DISCUSSION = re.compile(
+_DISCUSSION = patterns.compile(
     r"\b(?:what|how|why|whether|example|e\.g|such\s+as|like|called|phrase|phrases|means?|"
     r"says?|said|saying|type[ds]?|wrote|writes?|attacks?|injections?|jailbreaks?|detect|"
     r"prevent|block|filter|defend|against|string|strings|text|if\s+someone|users?\s+(?:try|"
     r"tries|might))\b"
 )
-_CLAUSE_START = re.compile(r"[.!?;:\n]")
-_CODE_SPAN = re.compile(r"(?ms)^[ \t]*(```|~~~).*?(?:^[ \t]*\1[^\n]*$|\Z)|`[^`\n]+`")
+_CLAUSE_START = patterns.compile(r"[.!?;:\n]")
+_CODE_SPAN = patterns.compile(r"(?ms)^[ \t]*(```|~~~).*?(?:^[ \t]*\1[^\n]*$|\Z)|`[^`\n]+`")
 _QUOTES = '"“”«»'
 _CHECK_EVERY = 256
 _BLOCK = 1024

@@ -69,13 +69,14 @@ from app.analysis.text import (
     vocabulary,
 )
 from app.conversation import Conversation, Message
+from app.core import patterns
 from app.core.cancellation import NEVER, CancelToken
 
 # Loaded once: the analyzer reads its lexicon and emoji files from the package.
 _ANALYZER = SentimentIntensityAnalyzer()
 VADER_LEXICON: dict[str, float] = dict(_ANALYZER.lexicon)
 _EMOJIS: dict[str, str] = {k: v for k, v in _ANALYZER.emojis.items() if len(k) == 1}
-_EMOJI_RE = re.compile("[" + "".join(re.escape(k) for k in sorted(_EMOJIS)) + "]")
+_EMOJI_RE = patterns.compile("[" + "".join(re.escape(k) for k in sorted(_EMOJIS)) + "]")
 
 _TECHNICAL_DAMPING = 0.4
 # Words whose technical sense dominates in programming talk; words with a strong
@@ -341,7 +342,7 @@ def _replace_emojis(text: str) -> str:
 # and idioms of distress and exasperation ("passed away", "falling apart", "so sick of",
 # "as usual"). Each one found counts as one more sentence of the message scoring
 # _CUE_COMPOUND.
-_DISTRESS_CUES = re.compile(
+_DISTRESS_CUES = patterns.compile(
     r"\b(?:(?:was|am|are|is|were) (?:i|we|you|they|he|she|anyone|everyone) supposed to|"
     r"what(?:'?s| is) (?:even )?the point(?= of \w+ing| in \w+ing| of (?:it|this|that)\b|\?)|"
     r"who asked for|"
@@ -611,7 +612,7 @@ def _vader_compound(text: str, faithful: bool = False) -> float:
     return round(float(compound[0]), 4) if len(compound) else 0.0
 
 
-_BLOCK_BREAK = re.compile(r"\n\s*\n|\n(?=\s*[-*•]\s|\s*\d+[.)]\s)")
+_BLOCK_BREAK = patterns.compile(r"\n\s*\n|\n(?=\s*[-*•]\s|\s*\d+[.)]\s)")
 
 
 def _blocks(prose: str) -> list[str]:
@@ -864,7 +865,7 @@ _BUILD = (
     r"building on|build on|yes,? and|adding to|to add to|expanding on|"
     r"following up on|as you (?:said|mentioned|suggested)|on top of that"
 )
-_CUES = re.compile(
+_CUES = patterns.compile(
     r"\b(?:(?P<agree>i (?:totally |completely |fully )?agree|good point|great point|fair point|"
     r"you'?re (?:absolutely |totally )?right|that'?s (?:right|true|correct|a good idea)|"
     r"exactly|makes sense|great idea|good idea|well said|absolutely)"
@@ -872,7 +873,7 @@ _CUES = re.compile(
     r"that'?s (?:not (?:true|right|correct)|wrong)|you'?re wrong|not really|i doubt|"
     rf"that'?s incorrect|^no\b)|(?P<build>{_BUILD}))\b"
 )
-_BUILD_CUE = re.compile(rf"\b(?:{_BUILD})\b")
+_BUILD_CUE = patterns.compile(rf"\b(?:{_BUILD})\b")
 # Every cue contains one of these; a substring test is far cheaper than the pattern.
 _CUE_HINTS = (
     *("agree", "point", "right", "true", "correct", "idea", "exact", "sense", "said"),
@@ -881,21 +882,21 @@ _CUE_HINTS = (
 )
 # "yes and" rather than "yes", which "yesterday" holds.
 _BUILD_HINTS = ("build", "yes and", "yes, and", "add", "expand", "follow", "as you", "top of")
-_SECOND_PERSON = re.compile(r"\b(?:you|your|you'?re|yours|yourself|u)\b")
-_INSULTS = re.compile(
+_SECOND_PERSON = patterns.compile(r"\b(?:you|your|you'?re|yours|yourself|u)\b")
+_INSULTS = patterns.compile(
     r"\b(?:idiot(?:s|ic)?|stupid|dumb|moron(?:s|ic)?|useless|incompetent|pathetic|worthless|"
     r"clueless|garbage|trash|imbecile|fool(?:s|ish)?|ridiculous|nonsense|liar|lying)\b"
 )
 # Sympathy and apology use negative words about the listener's situation, not at them.
-_SYMPATHY = re.compile(
+_SYMPATHY = patterns.compile(
     r"\b(?:sorry|apologi[sz]e|i understand|i hear you|that must|i'm afraid|unfortunately)\b"
 )
-_APPRECIATION = re.compile(
+_APPRECIATION = patterns.compile(
     r"\b(?:thanks?|thank you|appreciated?|grateful|perfect|great|love|glad|sounds good|"
     r"happy to|helpful|brilliant|awesome|nice|cheers|lifesaver|deal|agreed|good idea|"
     r"let'?s|we could|how about|what if we|shall we)\b"
 )
-_INCLUSIVE = re.compile(r"\b(?:we|let'?s|us|our)\b")
+_INCLUSIVE = patterns.compile(r"\b(?:we|let'?s|us|our)\b")
 _HOSTILE_SENTENCE = -0.5
 
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from app.analysis.privacy import mask_pii
+from app.core import patterns
 
 STOPWORDS: frozenset[str] = frozenset(
     """
@@ -62,22 +63,22 @@ SUBJECTS = r"i|you|we|they|he|she|it|there|this|that|these|those|someone|anyone|
 DETERMINERS = r"the|a|an|any|some|my|your|our|their|his|her|its"
 WH_WORDS = r"what|why|how|when|where|which|who|whom|whose"
 
-_FENCE = re.compile(r"(?ms)^[ \t]*(```|~~~).*?(?:^[ \t]*\1[^\n]*$|\Z)")
-_INLINE_CODE = re.compile(r"`[^`\n]+`")
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_FENCE = patterns.compile(r"(?ms)^[ \t]*(```|~~~).*?(?:^[ \t]*\1[^\n]*$|\Z)")
+_INLINE_CODE = patterns.compile(r"`[^`\n]+`")
+_WORD = patterns.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 # The same tokens in lower-cased ASCII text, found about a third faster.
-_ASCII_WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
+_ASCII_WORD = patterns.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
 
 # A line that is machine output rather than prose. Each alternative is anchored at the
 # start of the line so prose that merely mentions an error ("I got a TypeError") stays.
-_MACHINE_PATTERN = r"""^[ \t]*(?:
+_MACHINE_PATTERN = r"""^[ \t]*+(?:
         Traceback\ \(most\ recent\ call\ last\)
       | File\ "[^"]*",\ line\ \d+
       | (?:[A-Za-z_][\w.]*)?(?:Error|Exception|Warning|Interrupt|Exit|Fault)\b(?::|$)
-      | (?:[\w.]+\.)+[A-Z]\w*(?:Error|Exception):?
+      | [\w.]+?\.[A-Z]\w*(?:Error|Exception)
       | Caused\ by:
       | Exception\ in\ thread
-      | at\ [\w$.<>/\\-]+\ ?\(.*(?::\d+|native|unknown).*\)
+      | at\ [\w$.<>/\\-]++\ ?\((?>.*?(?::\d|native|unknown)).*\)
       | at\ [\w$.<>/\\:-]+:\d+:\d+
       | at\ async[ ]
       | \.\.\.\ \d+\ more
@@ -89,8 +90,8 @@ _MACHINE_PATTERN = r"""^[ \t]*(?:
       | make(?:\[\d+\])?:\ \*\*\*
       | \[?(?:DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|FATAL|CRITICAL|CRIT|SEVERE|TRACE|PANIC)
         (?:\]|:|\s|$)
-      | (?:\[?\d{4}-\d{2}-\d{2}[T\ ]\d{2}:\d{2}(?::\d{2})?(?:[.,]\d+)?\S*\]?
-         |\d{2}:\d{2}:\d{2}(?:[.,]\d+)?)\s+\S
+      | (?:\[?\d{4}-\d{2}-\d{2}[T\ ]\d{2}:\d{2}\S*+
+         |\d{2}:\d{2}:\d{2}(?:[.,]\d++)?)\s++\S
       | [\w./\\-]+\.\w+:\d+(?::\d+)?:\s*(?:error|warning|note|fatal)
       | E\ {2,}\S
       | [$%]\ \S
@@ -101,14 +102,14 @@ _MACHINE_PATTERN = r"""^[ \t]*(?:
       | \^+\s*$
       | ~*\^~*\s*$
     )"""
-_MACHINE_LINE = re.compile(_MACHINE_PATTERN, re.VERBOSE)
+_MACHINE_LINE = patterns.compile(_MACHINE_PATTERN, re.VERBOSE)
 # The same test at any line start (``^`` matches after a line break): most messages have
 # no machine output at all and are returned after one test per line.
-_MACHINE_ANYWHERE = re.compile(_MACHINE_PATTERN, re.VERBOSE | re.MULTILINE)
+_MACHINE_ANYWHERE = patterns.compile(_MACHINE_PATTERN, re.VERBOSE | re.MULTILINE)
 # Lines that open a block of machine output: everything after them until a blank line is
 # output too (a traceback body, the output of a shell command).
-_BLOCK_OPENER = re.compile(
-    r"""^[ \t]*(?:
+_BLOCK_OPENER = patterns.compile(
+    r"""^[ \t]*+(?:
         Traceback\ \(most\ recent\ call\ last\)
       | [$%]\ \S
       | PS\ [A-Za-z]:\\[^>]*>
@@ -122,18 +123,18 @@ _BLOCK_OPENER = re.compile(
 # Split points: whitespace after sentence-final punctuation (optionally closed by a quote
 # or bracket, group 1) before a capital or digit, a blank line, or a line break before a
 # list item. The pattern opens with one character class so the scanner can skip ahead.
-_SENTENCE_END = re.compile(
+_SENTENCE_END = patterns.compile(
     r"[.!?…\n](?:(?<=[.!?…])([\"')\]]?)\s+(?=[\"'(\[]?[A-Z0-9¿¡])"
     r"|(?<=\n)\s*\n|(?<=\n)(?=\s*[-*•]\s|\s*\d+[.)]\s))"
 )
-_ABBREVIATION = re.compile(
+_ABBREVIATION = patterns.compile(
     r"\b(?:[eE]\.g|[iI]\.e|etc|vs|[MD]rs?|Ms|Prof|Sr|Jr|St|[Ff]ig|approx|cf|al|[A-Z])\.$"
 )
 _ABBREVIATION_TAILS = (
     *("e.g", "E.g", "i.e", "I.e", "etc", "vs", "Mr", "Mrs", "Dr", "Drs", "Ms", "Prof"),
     *("Sr", "Jr", "St", "fig", "Fig", "approx", "cf", "al"),
 )
-_PROSE_LINE = re.compile(r"^[A-Z][a-z']*(?:,?[ ][A-Za-z][a-z',]*){2,}[.!?:]?\s*$")
+_PROSE_LINE = patterns.compile(r"^[A-Z][a-z']*+(?:,?[ ][A-Za-z][a-z',]*+){2,}[.!?:]?\s*$")
 
 
 # Within one analysis, dialectic, sentiment and topics each read the prose of every

@@ -21,7 +21,6 @@ boundaries, deepest first, keeping every segment at least ``min_len`` messages l
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Any
@@ -31,14 +30,15 @@ import scipy.sparse as sp  # type: ignore[import-untyped]
 
 from app.analysis.text import STOPWORDS, strip_code
 from app.conversation import Conversation
+from app.core import patterns
 from app.core.cancellation import NEVER, CancelToken
 
 _PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~“”‘’«»…–—"
-_WORDLIKE = re.compile(r"[^\W\d_]+(?:['\-][^\W\d_]+)*")
-_IDENTIFIER = re.compile(r"[a-z][A-Z]|[A-Z]{2}[a-z]")
+_WORDLIKE = patterns.compile(r"[^\W\d_]+(?:['\-][^\W\d_]+)*")
+_IDENTIFIER = patterns.compile(r"[a-z][A-Z]|[A-Z]{2}[a-z]")
 # Inline code of up to four plain words (`pip install requests`, `kubectl`) names the
 # subject; anything with code punctuation (`df.merge(on=...)`) is stripped as code.
-_PLAIN_INLINE = re.compile(r"`([A-Za-z][A-Za-z0-9-]*(?: [A-Za-z0-9-]+){0,3})`")
+_PLAIN_INLINE = patterns.compile(r"`([A-Za-z][A-Za-z0-9-]*(?: [A-Za-z0-9-]+){0,3})`")
 # Words common to conversations on any subject: greetings, discourse markers, number and
 # time words, generic verbs and judgements. They break phrases like stopwords do. Also
 # the commonest function words of Spanish, French and German, which appear in mixed

@@ -2,9 +2,11 @@
 
 Both carry only what the result already holds (masked excerpts, never the raw
 conversation). CSV text cells that a spreadsheet would read as a formula (starting with
-``=``, ``+``, ``-``, ``@``, tab or carriage return) are prefixed with a quote; Markdown
+``=``, ``+``, ``-``, ``@``, tab or carriage return, also after spaces or invisible
+characters, or in full-width form such as ``＝``) are prefixed with a quote; Markdown
 escapes HTML and the characters Markdown would interpret, so a transcript that talks about
-``<script>`` stays text.
+``<script>`` stays text, and breaks web addresses, ``www.`` names and e-mail addresses
+(``http[:]//evil[.]example``) so no renderer turns them into links.
 """
 
 from __future__ import annotations
@@ -13,14 +15,33 @@ import csv
 import html
 import io
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from app.core import patterns
+
 CSV_COLUMNS = ("section", "kind", "start", "end", "messages", "speakers", "label", "score", "text")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_MARKS = frozenset("=+-@")
+# Characters that take no room on screen but are not whitespace to str.isspace(): format
+# characters (category Cf: zero-width space and joiners, word joiner, BOM, soft hyphen,
+# direction marks) are found by category; these others render blank.
+_BLANK = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
 # Every value sits inline after a prefix of ours ("- ", "| "), with newlines folded, so only
 # inline syntax needs escaping: emphasis, code, links/images, table cells, strikethrough.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+_MD_SPECIAL = patterns.compile(r"([\\`*_\[\]|~])")
+# What Markdown renderers (GitHub's included) turn into links by themselves: an address
+# with a scheme, a name starting "www.", an e-mail address, "mailto:"/"xmpp:". Each
+# repetition is possessive or bounded and the e-mail form starts only where its run of
+# name characters starts, so a long run is read once.
+_LINKLIKE = patterns.compile(
+    r"[a-z][a-z0-9+.-]{0,31}://[^\s/?#<>]*+"
+    r"|www\.[^\s/?#<>]*+"
+    r"|(?:mailto|xmpp):"
+    r"|(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)+",
+    re.IGNORECASE,
+)
 
 
 def neutralise_cell(value: Any) -> Any:
@@ -30,7 +51,18 @@ def neutralise_cell(value: Any) -> Any:
     if isinstance(value, bool | int | float):
         return value
     text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    if text.startswith(_FORMULA_START) or _first_visible(text) in _FORMULA_MARKS:
+        return "'" + text
+    return text
+
+
+def _first_visible(text: str) -> str:
+    """The first character of ``text`` that shows, in its NFKC form (``＝`` reads "=")."""
+    for char in text:
+        if char.isspace() or char in _BLANK or unicodedata.category(char) == "Cf":
+            continue
+        return unicodedata.normalize("NFKC", char)[:1]
+    return ""
 
 
 def _indices(messages: Sequence[int] | None) -> tuple[Any, Any, str]:
@@ -173,8 +205,13 @@ def md(text: Any) -> str:
     """Plain text made inert in Markdown: HTML escaped, Markdown syntax backslash-escaped."""
     if text is None:
         return ""
-    flat = " ".join(str(text).split())
+    flat = _LINKLIKE.sub(_unlinked, " ".join(str(text).split()))
     return _MD_SPECIAL.sub(r"\\\1", html.escape(flat, quote=False))
+
+
+def _unlinked(match: re.Match[str]) -> str:
+    """An address kept readable but no longer a link: ``http[:]//evil[.]example``."""
+    return match.group().replace(".", "[.]").replace(":", "[:]")
 
 
 def _msgs(messages: Iterable[int] | None) -> str:

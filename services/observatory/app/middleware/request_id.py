@@ -7,7 +7,6 @@ request across services); anything else is replaced by a fresh one.
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 
@@ -16,7 +15,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_SAFE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+from app.core import patterns
+
+_SAFE = patterns.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # The client went away before the answer (nginx's code): not a server error.
 CLIENT_CLOSED_REQUEST = 499
 log = structlog.get_logger("app.access")

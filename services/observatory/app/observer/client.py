@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import structlog
 
+from app.core import patterns
 from app.core.config import Settings
 from app.observer.breaker import BreakerOpen, CircuitBreaker
 from app.observer.errors import ModelNotFound, ObserverFailed, ObserverUnavailable
@@ -37,7 +38,11 @@ class ChatReply:
     logprobs: list[dict[str, Any]] = field(default_factory=list)
 
 
-_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+_NUMBER = patterns.compile(r"\d+")
+_CREDENTIALS = patterns.compile(r"(?<=://)[^/@]*+@")
+# A URL from its scheme on; group 1 is what precedes the first letter in the run of
+# scheme characters. Only the start of such a run is tried, so a long run is read once.
+_URL = patterns.compile(r"(?<![a-z0-9+.-])([0-9+.-]*+)[a-z][a-z0-9+.-]*+://\S+", re.IGNORECASE)
 ERROR_TEXT_MAX = 200
 
 
@@ -49,7 +54,7 @@ def _error_text(response: httpx.Response) -> str | None:
     except ValueError:
         return None
     if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return _URL.sub("[url]", " ".join(body["error"].split()))[:ERROR_TEXT_MAX]
+        return _URL.sub(r"\1[url]", " ".join(body["error"].split()))[:ERROR_TEXT_MAX]
     return None
 
 
@@ -64,7 +69,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+    return tuple(int(part) for part in _NUMBER.findall(version)[:3])
 
 
 def _int(value: Any) -> int:
@@ -75,7 +80,7 @@ class OllamaClient:
     def __init__(self, settings: Settings, client: httpx.AsyncClient | None = None) -> None:
         self.base_url = settings.observer_url.rstrip("/")
         # For the log: the address without any user:password part.
-        self.log_url = re.sub(r"(?<=://)[^/@]*@", "***@", self.base_url)
+        self.log_url = _CREDENTIALS.sub("***@", self.base_url)
         self.model = settings.observer_model
         self._timeout = settings.observer_request_timeout_seconds
         self._owns_client = client is None

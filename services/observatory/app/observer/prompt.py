@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from app.conversation import Message
+from app.core import patterns
 
 SYSTEM_PROMPT = """\
 You are Observer, an analyst of conversation transcripts. You read a transcript and report \
@@ -35,7 +36,7 @@ Copy every quote exactly from the message it cites; keep quotes short.
 
 # Characters a tokenizer or a model may take for a line break; all become "\n" first, so a
 # header forged after one of them is at a line start where it is escaped.
-_LINE_BREAKS = re.compile(r"\r\n?|[\v\f\x1c-\x1e\x85\u2028\u2029]")
+_LINE_BREAKS = patterns.compile(r"\r\n?|[\v\f\x1c-\x1e\x85\u2028\u2029]")
 # Look-alikes a model may read as "<", "/" or "|", and characters it may not see at all.
 _LT = "<\uff1c\ufe64\u2039\u2329\u3008\u27e8\u276e\u02c2\u1438"
 _SLASH = "/\uff0f\u2044\u2215\u29f8\u2571"
@@ -43,7 +44,7 @@ _BAR = "|\uff5c\u2223\u01c0"
 _INVISIBLE = "\\s\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff"
 # A chat-template control token anywhere in the text (ChatML, Llama 2/3, Gemma, Mistral,
 # DeepSeek's full-width bars).
-_TEMPLATE_TOKEN = re.compile(
+_TEMPLATE_TOKEN = patterns.compile(
     rf"[{_LT}][{_BAR}][^<>\n]{{0,40}}?[{_BAR}][>\uff1e]|</?s>|<(?:bos|eos|pad|unk)>"
     r"|\[/?(?:INST|SYSTEM_PROMPT|AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS)\]"
     r"|<</?SYS>>|<(?:start|end)_of_turn>",
@@ -51,14 +52,16 @@ _TEMPLATE_TOKEN = re.compile(
 )
 # Any closing tag, whatever its name (a look-alike letter in "transcript" must not slip
 # through), also with look-alike or invisible characters: `< /transcript >`, `＜／…`.
-_CLOSING_TAG = re.compile(rf"([{_LT}])(?=[{_INVISIBLE}]*[{_SLASH}])")
+_CLOSING_TAG = patterns.compile(rf"([{_LT}])(?=[{_INVISIBLE}]*[{_SLASH}])")
 # An opening block tag, also with stray spaces: `< transcript >`.
-_OPENING_TAG = re.compile(rf"([{_LT}])(?=[{_INVISIBLE}]*(?:transcript|findings)\b)", re.IGNORECASE)
+_OPENING_TAG = patterns.compile(
+    rf"([{_LT}])(?=[{_INVISIBLE}]*(?:transcript|findings)\b)", re.IGNORECASE
+)
 # Anything shaped like a message header, `[12]`, anywhere: at a line start it would forge a
 # message, and mid-line a model may still take it for one.
-_HEADER_LIKE = re.compile(r"([\[\uff3b][ \t]*\d+[ \t]*[\]\uff3d])")
-_SPEAKER_SHAPING = re.compile(r"[\[\]()\uff3b\uff3d\uff08\uff09:\uff1a]")
-_WHITESPACE = re.compile(r"\s+")
+_HEADER_LIKE = patterns.compile(r"([\[\uff3b][ \t]*\d+[ \t]*[\]\uff3d])")
+_SPEAKER_SHAPING = patterns.compile(r"[\[\]()\uff3b\uff3d\uff08\uff09:\uff1a]")
+_WHITESPACE = patterns.compile(r"\s+")
 
 TRUNCATION_MARK = " … [truncated]"
 SPEAKER_MAX = 60

@@ -71,3 +71,51 @@ def test_overlapping_candidates_become_one_span() -> None:
     # The host part looks like an IP address; the whole thing is one e-mail address.
     assert mask_pii("root@10.0.0.1.example.com") == "[email]"
     assert len(find_pii("root@10.0.0.1.example.com")) == 1
+
+
+# --------------------------------------------------------------------------------------
+# Forms that once slipped through: other separators, other widths, other scripts
+# --------------------------------------------------------------------------------------
+
+UNUSUAL_FORMS = [
+    ("card", "4111.1111.1111.1111"),
+    ("card", "3782.822463.10005"),
+    ("card", "４１１１ １１１１ １１１１ １１１１"),
+    ("card", "4111\u00a01111\u00a01111\u00a01111"),
+    ("phone", "+４４ ２０ ７９４６ ０９５８"),
+    ("phone", "(５５５) １２３-４５６７"),
+    ("ip", "１９２．１６８．０．１"),
+    ("email", "jöhn@exämple.com"),
+    ("email", "user@localhost"),
+    ("email", "ｕｓｅｒ＠ｅｘａｍｐｌｅ．ｃｏｍ"),
+    ("email", "анна@пример.рф"),
+    ("email", "me@bücher.xn--p1ai"),
+]
+
+
+@pytest.mark.parametrize(("kind", "secret"), UNUSUAL_FORMS)
+def test_unusual_forms_are_masked_and_the_rest_kept(kind: str, secret: str) -> None:
+    text = f"Ünïcödé ＡＢＣ, write to {secret} — «today»."
+    assert mask_pii(text) == f"Ünïcödé ＡＢＣ, write to [{kind}] — «today»."
+    [(found, (start, end))] = find_pii(text)
+    assert found == kind and text[start:end] == secret
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "C = A@B and z = x@y in numpy",
+        "@decorator\ndef f(): ...",
+        "npm install react@latest and pkg@1.2.3",
+        "ssh deploy@buildbox",
+        "4111.11.11 and 2024.1.2 and 1.2.3.4.5",
+        "４.２ and ３.１１.７",
+        "mailto: nobody",
+    ],
+)
+def test_code_and_versions_stay_unmasked(text: str) -> None:
+    assert mask_pii(text) == text
+
+
+def test_mailto_address_without_a_dot_is_masked() -> None:
+    assert mask_pii("write mailto:ops@intranet now") == "write mailto:[email] now"

@@ -18,7 +18,7 @@ from app.analysis import AnalysisOptions
 from app.api.body import json_body
 from app.api.deps import SessionDep, StateDep
 from app.conversation.parsers import Limits
-from app.core import export
+from app.core import export, patterns
 from app.core.errors import Conflict, InputError, NotFound, ServiceUnavailable
 from app.jobs.base import AnalysisJob, QueueFull
 from app.jobs.work import Refusal
@@ -36,7 +36,7 @@ JSON = "application/json"
 router = APIRouter(prefix="/api/v1/analyze", tags=["analysis"])
 log = structlog.get_logger(__name__)
 
-_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
+_WAIT = patterns.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {
         "model": Problem,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from app.conversation.model import Role
+from app.core import patterns
 from app.core.errors import InputError
 
 ROLE_WORDS: dict[str, Role] = {
@@ -37,7 +37,7 @@ ACCEPTED_TIMES = "ISO-8601 (e.g. 2026-03-02T10:15:00Z) or epoch seconds (e.g. 17
 
 # Epoch values this large are milliseconds: as seconds they would fall after the year 5000.
 _EPOCH_MS_THRESHOLD = 100_000_000_000
-_NUMERIC = re.compile(r"[+-]?\d+(?:\.\d+)?")
+_NUMERIC = patterns.compile(r"[+-]?\d+(?:\.\d+)?")
 
 
 @dataclass(frozen=True, slots=True)

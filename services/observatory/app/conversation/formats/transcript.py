@@ -12,7 +12,6 @@ stay inside the message that quotes them.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -24,6 +23,7 @@ from app.conversation.formats.common import (
     strip_bom,
 )
 from app.conversation.model import Role
+from app.core import patterns
 from app.core.errors import InputError
 
 _SP = r"[ \t\u00a0\u202f]"
@@ -32,12 +32,12 @@ _SP = r"[ \t\u00a0\u202f]"
 # may hold spaces, dots, apostrophes and hyphens. Markdown bold (**User:**) is allowed
 # because copies from chat web pages come that way. A colon must be followed by
 # whitespace or the end of the line, so "http://x", "12:30" and "a:b" never match.
-_SPEAKER = re.compile(
-    r"(?:\*\*|__)?(?P<name>[^\W_](?:[\w.'’\- ]{0,38}[\w.'’])?)(?:\*\*|__)?[ \t]*:"
-    r"(?:\*\*|__)?(?:[ \t]+(?P<rest>.*)|$)"
+_SPEAKER = patterns.compile(
+    r"\A(?:\*\*|__)?(?P<name>[^\W_](?:[\w.'’\- ]{0,38}[\w.'’])?)(?:\*\*|__)?[ \t]*+:"
+    r"(?:\*\*|__)?(?:[ \t]++(?P<rest>.*)|$)"
 )
 # After a timestamp the name may be anything WhatsApp allows (emoji, "+44 7700 900123").
-_LOOSE_SPEAKER = re.compile(r"(?P<name>[^:\n]{1,60}?)[ \t]*:(?:[ \t]+(?P<rest>.*)|$)")
+_LOOSE_SPEAKER = patterns.compile(r"\A(?P<name>[^:\n]{1,60}?)[ \t]*+:(?:[ \t]++(?P<rest>.*)|$)")
 
 _ISO_STAMP = (
     r"\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
@@ -46,23 +46,25 @@ _DMY_STAMP = (
     r"\d{1,2}[./]\d{1,2}[./]\d{2,4},?" + _SP + r"+\d{1,2}:\d{2}(?::\d{2})?"
     r"(?:" + _SP + r"?[AaPp]\.?" + _SP + r"?[Mm]\.?)?"
 )
-_BRACKETED = re.compile(r"\[(?P<stamp>[^\]\n]{4,40})\]" + _SP + r"*(?P<after>.*)")
-_BARE_ISO = re.compile(
-    r"(?P<stamp>" + _ISO_STAMP + r")(?:" + _SP + r"+[-–]" + _SP + r"+|" + _SP + r"+)(?P<after>.*)"
+_BRACKETED = patterns.compile(r"\A\[(?P<stamp>[^\]\n]{4,40})\]" + _SP + r"*+(?P<after>.*)")
+_BARE_ISO = patterns.compile(
+    rf"\A(?P<stamp>{_ISO_STAMP})(?:{_SP}++[-–]{_SP}++|{_SP}++)(?P<after>.*)"
 )
 # WhatsApp on Android: "02/03/2026, 10:15 - Ana: text".
-_BARE_DMY = re.compile(r"(?P<stamp>" + _DMY_STAMP + r")" + _SP + r"+[-–]" + _SP + r"+(?P<after>.*)")
-_ISO_PARTS = re.compile(
+_BARE_DMY = patterns.compile(
+    r"\A(?P<stamp>" + _DMY_STAMP + r")" + _SP + r"++[-–]" + _SP + r"++(?P<after>.*)"
+)
+_ISO_PARTS = patterns.compile(
     r"(\d{4})-(\d{2})-(\d{2})[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
     r"(Z|[+-]\d{2}(?::?\d{2})?)?"
 )
-_DMY_PARTS = re.compile(
+_DMY_PARTS = patterns.compile(
     r"(\d{1,2})[./](\d{1,2})[./](\d{2,4}),?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?"
     r"(?:\s?([AaPp])\.?\s?[Mm]\.?)?"
 )
 
-_FENCE_OPEN = re.compile(r"[ \t]*(?P<fence>`{3,}|~{3,})(?P<info>.*)")
-_FENCE_BARE = re.compile(r"[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*")
+_FENCE_OPEN = patterns.compile(r"\A[ \t]*+(?P<fence>`{3,}+|~{3,}+)(?P<info>.*)")
+_FENCE_BARE = patterns.compile(r"\A[ \t]*+(?P<fence>`{3,}+|~{3,}+)[ \t]*+")
 
 # Words that open lines inside messages ("Note: …", "Error: …") far more often than they
 # name a person. They start a message only when they are already a speaker.
@@ -88,7 +90,7 @@ _LABEL_TEXT = """
     final answer, tl;dr, edit 2, side note, fun fact, key point, key points, next steps
 """
 _LABELS = frozenset(word.strip() for word in _LABEL_TEXT.split(","))
-_NUMBERED_LABEL = re.compile(
+_NUMBERED_LABEL = patterns.compile(
     r"(?:step|option|part|phase|chapter|section|example|case|rule|item|point|question|"
     r"answer|q|a|figure|fig|table|line|task|test|stage|level|day|week|version|v|note)"
     r" ?\d+[a-z]?"
