@@ -129,8 +129,8 @@ def db_upgrade(
 ) -> None:
     """Apply the schema migrations."""
     from app.core.config import get_settings
-    from app.models.database import create_engine
-    from app.models.migrate import upgrade
+    from app.core.database import create_engine
+    from app.core.migrate import upgrade
 
     target = url or get_settings().database_url
 

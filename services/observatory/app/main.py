@@ -17,20 +17,21 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
 from app import __version__
+from app.analyses import endpoints as analyses
 from app.api.deps import ServiceState
 from app.api.openapi import install_openapi
-from app.api.v1 import analyze, health
 from app.core.config import Settings, get_settings
+from app.core.database import create_engine, session_factory
 from app.core.errors import ObservatoryError
 from app.core.logging import configure_logging
+from app.core.migrate import upgrade
+from app.health import endpoints as health
 from app.jobs.execute import JobContext
 from app.jobs.inprocess import InProcessQueue
 from app.jobs.pool import WorkerPool
 from app.jobs.runners import RunnerRegistry, default_label
 from app.middleware.limits import BodyLimitMiddleware
 from app.middleware.request_id import RequestIdMiddleware
-from app.models.database import create_engine, session_factory
-from app.models.migrate import upgrade
 from app.observer import Observer
 
 log = structlog.get_logger(__name__)
@@ -224,5 +225,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
-    app.include_router(analyze.router)
+    app.include_router(analyses.router)
     return app

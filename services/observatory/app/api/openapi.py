@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from app.analyses.schemas import AnalyzeRequest
+from app.core.problems import Problem, ValidationProblem
 from app.middleware.limits import BODY_METHODS
-from app.models.schemas import AnalyzeRequest, Problem, ValidationProblem
 
 PROBLEM = "application/problem+json"
 _REF = "#/components/schemas/{model}"

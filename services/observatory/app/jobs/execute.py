@@ -15,13 +15,13 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.analyses import repository as repo
 from app.analysis import analyze
 from app.core.cancellation import AnalysisTimedOut
+from app.core.database import utcnow
 from app.jobs.base import AnalysisJob
 from app.jobs.pool import WorkerLost, WorkerPool
 from app.jobs.work import INTERNAL_ERROR, Done, Failed
-from app.models import repository as repo
-from app.models.database import utcnow
 
 log = structlog.get_logger(__name__)
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import structlog
 
+from app.analyses import repository as repo
+from app.core.database import utcnow
 from app.jobs.base import PRIORITIES, AnalysisJob, JobQueue, QueueFull
 from app.jobs.execute import INTERNAL_ERROR, JobContext, execute
-from app.models import repository as repo
-from app.models.database import utcnow
 
 log = structlog.get_logger(__name__)
 

@@ -71,6 +71,10 @@ class WorkerPool:
             initargs=(self._settings,),
             context=ctx,
         )
+        # A first task starts each pool's processes now (and the fork server, which imports
+        # the analysis once), instead of on the first request.
+        for pool in (self._parse, self._analysis):
+            pool.schedule(work.ping)
 
     async def stop(self) -> None:
         pools = [p for p in (self._parse, self._analysis) if p is not None]

@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.models import repository as repo
+from app.jobs import repository as repo
 
 log = structlog.get_logger(__name__)
 

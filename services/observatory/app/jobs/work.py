@@ -22,6 +22,7 @@ import orjson
 import structlog
 from pydantic import ValidationError
 
+from app.analyses.schemas import AnalyzeRequest
 from app.analysis import AnalysisOptions, analyze
 from app.conversation import Conversation
 from app.conversation.parsers import Limits, parse_conversation
@@ -29,7 +30,6 @@ from app.core.cancellation import AnalysisTimedOut, CancelToken
 from app.core.config import Settings
 from app.core.errors import InputError, ObservatoryError
 from app.core.logging import configure_logging, describe_exception
-from app.models.schemas import AnalyzeRequest
 
 log = structlog.get_logger(__name__)
 
@@ -108,6 +108,11 @@ def init_worker(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_json)
     _state.settings = settings
     _state.runner = asyncio.Runner()
+
+
+def ping() -> int:
+    """A no-op task: proves a worker process runs (and starts the pool's processes)."""
+    return os.getpid()
 
 
 def _observer() -> Any:

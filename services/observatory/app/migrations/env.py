@@ -7,8 +7,10 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import app.analyses.models
+import app.jobs.models  # noqa: F401  (every table registers on Base.metadata)
 from app.core.config import get_settings
-from app.models.database import Base, create_engine
+from app.core.database import Base, create_engine
 
 target_metadata = Base.metadata
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from app.models import repository as repo
+from app.analyses import repository as repo
 from tests.factories import messages
 
 TEXT = (
@@ -113,7 +113,7 @@ async def test_expired_result_is_gone_and_reading_it_does_not_revive_it(
 ) -> None:
     from datetime import timedelta
 
-    from app.models.database import utcnow
+    from app.core.database import utcnow
 
     analysis_id = (await submit(client, {"conversation_text": TEXT}, wait=10)).json()["id"]
     async with app.state.service.sessions() as session, session.begin():

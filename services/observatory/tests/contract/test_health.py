@@ -31,7 +31,7 @@ async def test_ready_reports_database_queue_and_observer(
 
 
 async def test_ready_is_503_when_the_database_is_gone(client: httpx.AsyncClient, app: Any) -> None:
-    from app.models.database import create_engine
+    from app.core.database import create_engine
 
     real = app.state.service.engine
     app.state.service.engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")

@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
+from app.analyses import repository as repo
 from app.analysis import analyze
+from app.core.database import create_engine, session_factory
+from app.core.migrate import upgrade
 from app.main import create_app
-from app.models import repository as repo
-from app.models.database import create_engine, session_factory
-from app.models.migrate import upgrade
 from tests.contract.test_analyze import submit, wait_done
 from tests.factories import messages
 from tests.workers import (
@@ -138,7 +138,8 @@ async def _rows(
     settings: Any, rows: list[tuple[str | None, str]], runners: list[tuple[str, Any]]
 ) -> list[str]:
     """Analyses with the given (runner, status), and ``runners`` rows (id, heartbeat_at)."""
-    from app.models.database import Runner, utcnow
+    from app.core.database import utcnow
+    from app.jobs.models import Runner
 
     engine = create_engine(settings.database_url)
     await upgrade(engine)
@@ -167,7 +168,7 @@ async def _rows(
 
 
 async def test_start_fails_only_work_whose_runner_is_gone(settings: Any) -> None:
-    from app.models.database import utcnow
+    from app.core.database import utcnow
 
     now = utcnow()
     ids = await _rows(

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from app import __version__
 from app.api.deps import StateDep
-from app.models.schemas import Health, Readiness
+from app.health.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
 

@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API."""
+"""Request and response bodies of the analysis endpoints."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from app.analyses.status import Status
+
 PatternType = Literal["dialectic", "sentiment", "topics", "dynamics"]
 ALL_PATTERN_TYPES: tuple[PatternType, ...] = ("dialectic", "sentiment", "topics", "dynamics")
 ObserverMode = Literal["auto", "off", "required"]
 Priority = Literal["low", "normal", "high"]
-Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
 
 
 class AnalysisOptionsIn(BaseModel):
@@ -115,40 +116,3 @@ class AnalysisResult(BaseModel):
 class CancelResponse(BaseModel):
     id: str
     status: Status
-
-
-class Problem(BaseModel):
-    """An error (RFC 9457 problem details, `application/problem+json`)."""
-
-    detail: str
-    type: str | None = None
-    title: str | None = None
-    status: int | None = None
-
-
-class FieldError(BaseModel):
-    loc: list[str | int] = Field(
-        description="Where: `body`, `query` or `path`, then keys and indexes."
-    )
-    msg: str
-    type: str
-
-
-class ValidationProblem(Problem):
-    """A 422: the body is not JSON or does not fit the schema; `errors` lists each place."""
-
-    errors: list[FieldError]
-
-
-class Health(BaseModel):
-    status: Literal["ok"]
-    version: str
-
-
-class Readiness(BaseModel):
-    """`ready` (200) or `unavailable` (503), with each component's status."""
-
-    status: Literal["ready", "unavailable"]
-    checks: dict[str, dict[str, Any]] = Field(
-        description="`database`, `queue` and `observer`, each with its `status`."
-    )

@@ -14,23 +14,17 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 
-from app.analysis import AnalysisOptions
+from app.analyses import repository as repo
+from app.analyses import service
+from app.analyses.models import Analysis
+from app.analyses.schemas import AnalysisAccepted, AnalysisResult, CancelResponse
 from app.api.body import json_body
 from app.api.deps import SessionDep, StateDep
 from app.conversation.parsers import Limits
 from app.core import export, patterns
-from app.core.errors import Conflict, InputError, NotFound, ServiceUnavailable
-from app.jobs.base import AnalysisJob, QueueFull
+from app.core.errors import Conflict, InputError
+from app.core.problems import Problem
 from app.jobs.work import Refusal
-from app.models import repository as repo
-from app.models.database import Analysis, utcnow
-from app.models.schemas import (
-    AnalysisAccepted,
-    AnalysisOptionsIn,
-    AnalysisResult,
-    CancelResponse,
-    Problem,
-)
 
 JSON = "application/json"
 router = APIRouter(prefix="/api/v1/analyze", tags=["analysis"])
@@ -165,43 +159,8 @@ async def submit(
         if prepared.status == 422:
             raise RequestValidationError(list(prepared.errors))
         raise InputError(prepared.detail)
-    opts = AnalysisOptionsIn.model_validate(prepared.options)
-    observer_mode = opts.observer or settings.observer_mode
-    opts = opts.model_copy(update={"observer": observer_mode})
-    options = AnalysisOptions(
-        pattern_types=frozenset(opts.pattern_types), include_insights=opts.include_insights
-    )
-    async with state.sessions() as session, session.begin():
-        row = await repo.create(
-            session,
-            fingerprint=prepared.fingerprint,
-            message_count=prepared.message_count,
-            char_count=prepared.char_count,
-            source_format=prepared.source_format,
-            options=opts.model_dump(),
-            owner=None,
-            result_ttl=timedelta(days=settings.result_ttl_days),
-            runner=state.runner,
-        )
-    job = AnalysisJob(
-        analysis_id=row.id,
-        payload=prepared.payload,
-        options=options,
-        message_count=prepared.message_count,
-        observer_mode=observer_mode,
-        priority=opts.priority,
-    )
-    del prepared
-    try:
-        await state.queue.submit(job)
-    except QueueFull as exc:
-        async with state.sessions() as session, session.begin():
-            await repo.remove(session, row.id)
-        raise ServiceUnavailable(
-            f"{exc}; retry after {settings.queue_full_retry_after_seconds} seconds",
-            headers={"Retry-After": str(settings.queue_full_retry_after_seconds)},
-        ) from None
-    del job
+    row = await service.create(state, prepared)
+    del prepared  # the serialised conversation now lives only in its job
     log.info("analysis.submitted", analysis_id=row.id, messages=row.message_count)
     wait = _prefer_wait(request.headers.getlist("prefer"), settings.max_wait_seconds)
     headers = {"Location": f"/api/v1/analyze/{row.id}"}
@@ -216,17 +175,6 @@ async def submit(
     return AnalysisAccepted(
         id=row.id, status="pending", created_at=row.created_at, expires_at=row.expires_at
     )
-
-
-async def _load(session: SessionDep, analysis_id: str, *, live: bool = False) -> Analysis:
-    """The row, or 404. ``live``: a result past its retention is gone even before the
-    cleanup deletes it (and reading it must not extend its life)."""
-    row = await repo.get(session, analysis_id)
-    if row is None:
-        raise NotFound(f"no analysis with id '{analysis_id}' (it may have expired or been deleted)")
-    if live and row.expires_at < utcnow():
-        raise NotFound(f"analysis '{analysis_id}' expired at {row.expires_at.isoformat()}")
-    return row
 
 
 @router.get(
@@ -247,7 +195,7 @@ async def read(
     ),
 ) -> Response:
     """Status of an analysis and, once completed, its full result; `?format=` exports it."""
-    row = await _load(session, analysis_id, live=True)
+    row = await service.load(session, analysis_id, live=True)
     if await repo.touch(session, row, timedelta(days=state.settings.result_ttl_days)):
         await session.commit()
     body = render(row)
@@ -297,7 +245,7 @@ def _event(row: Analysis) -> dict[str, Any]:
 )
 async def events(analysis_id: str, session: SessionDep, state: StateDep) -> StreamingResponse:
     """Server-sent events: `status` events with status, stage and progress 0–1, until the analysis finishes."""
-    await _load(session, analysis_id, live=True)
+    await service.load(session, analysis_id, live=True)
     await session.close()
 
     async def stream() -> AsyncIterator[bytes]:
@@ -335,21 +283,7 @@ async def events(analysis_id: str, session: SessionDep, state: StateDep) -> Stre
 )
 async def cancel(analysis_id: str, session: SessionDep, state: StateDep) -> CancelResponse:
     """Stop a queued or running analysis; its result is never stored. 409 if already finished."""
-    await _load(session, analysis_id)
-    moved = await repo.transition(
-        session, analysis_id, repo.ACTIVE, repo.CANCELLED, finished_at=utcnow(), stage=None
-    )
-    if not moved:
-        await session.rollback()
-        current = await repo.status_of(session, analysis_id)
-        if current is None:
-            raise NotFound(f"no analysis with id '{analysis_id}' (it was deleted)")
-        raise Conflict(
-            f"analysis '{analysis_id}' is already {current}; only pending or processing work can be cancelled"
-        )
-    await session.commit()
-    await state.queue.cancel(analysis_id)
-    log.info("analysis.cancel", analysis_id=analysis_id)
+    await service.cancel(state, session, analysis_id)
     return CancelResponse(id=analysis_id, status="cancelled")
 
 
@@ -358,12 +292,5 @@ async def cancel(analysis_id: str, session: SessionDep, state: StateDep) -> Canc
 )
 async def erase(analysis_id: str, session: SessionDep, state: StateDep) -> Response:
     """Erase an analysis and its result; running work is cancelled first."""
-    row = await _load(session, analysis_id)
-    if row.status in repo.ACTIVE:
-        await repo.transition(session, analysis_id, repo.ACTIVE, repo.CANCELLED)
-        await session.commit()
-        await state.queue.cancel(analysis_id)
-    await repo.remove(session, analysis_id)
-    await session.commit()
-    log.info("analysis.delete", analysis_id=analysis_id)
+    await service.erase(state, session, analysis_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

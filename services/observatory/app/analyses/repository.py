@@ -8,20 +8,30 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models.database import Analysis, Runner, utcnow
-
-PENDING, PROCESSING, COMPLETED, FAILED, CANCELLED = (
-    "pending",
-    "processing",
-    "completed",
-    "failed",
-    "cancelled",
+from app.analyses.models import Analysis
+from app.analyses.status import (
+    ACTIVE,
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    FINISHED,
+    PENDING,
+    PROCESSING,
 )
-ACTIVE = (PENDING, PROCESSING)
-FINISHED = (COMPLETED, FAILED, CANCELLED)
+from app.core.database import utcnow
+
+__all__ = [
+    "ACTIVE",
+    "CANCELLED",
+    "COMPLETED",
+    "FAILED",
+    "FINISHED",
+    "PENDING",
+    "PROCESSING",
+]
 
 
 async def create(
@@ -114,44 +124,8 @@ async def status_of(session: AsyncSession, analysis_id: str) -> str | None:
     return status
 
 
-async def register_runner(session: AsyncSession, runner_id: str, label: str) -> None:
-    now = utcnow()
-    session.add(Runner(id=runner_id, label=label[:64], started_at=now, heartbeat_at=now))
-
-
-async def heartbeat(session: AsyncSession, runner_id: str) -> bool:
-    """Move this runner's heartbeat forward; False if its row is gone (a peer judged it dead)."""
-    res = await session.execute(
-        update(Runner)
-        .where(Runner.id == runner_id)
-        .values(heartbeat_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(res, "rowcount", 0))
-
-
-async def unregister_runner(session: AsyncSession, runner_id: str) -> None:
-    await session.execute(delete(Runner).where(Runner.id == runner_id))
-
-
-async def fail_runner_work(session: AsyncSession, runner_id: str, reason: str) -> list[str]:
-    """Fail what one runner still holds (it is stopping, and its queue goes with it)."""
-    return await _fail_active(session, Analysis.runner == runner_id, reason)
-
-
-async def fail_orphaned(session: AsyncSession, stale_after: timedelta, reason: str) -> list[str]:
-    """Fail queued and running work whose runner is gone: no ``runners`` row, or a heartbeat
-    older than ``stale_after``. Live runners' work is left alone, whatever their label, so
-    any number of processes can share one database. Dead runners' rows are removed."""
-    cutoff = utcnow() - stale_after
-    live = select(Runner.id).where(Runner.heartbeat_at >= cutoff)
-    orphaned = or_(Analysis.runner.is_(None), Analysis.runner.not_in(live))
-    ids = await _fail_active(session, orphaned, reason)
-    await session.execute(delete(Runner).where(Runner.heartbeat_at < cutoff))
-    return ids
-
-
-async def _fail_active(session: AsyncSession, which: Any, reason: str) -> list[str]:
+async def fail_active(session: AsyncSession, which: Any, reason: str) -> list[str]:
+    """Fail every queued or running analysis that ``which`` (a SQL condition) selects."""
     now = utcnow()
     ids = list(
         (await session.scalars(select(Analysis.id).where(Analysis.status.in_(ACTIVE), which))).all()

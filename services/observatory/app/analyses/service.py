@@ -1,0 +1,108 @@
+"""The analysis state machine: create, load, cancel, erase. Endpoints and jobs call these;
+every status change is a conditional update in ``repository``, so a status never goes back
+(``pending → processing → completed | failed | cancelled``; the job runner in
+``app/jobs/execute.py`` moves ``processing`` on)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.analyses import repository as repo
+from app.analyses.models import Analysis
+from app.analyses.schemas import AnalysisOptionsIn
+from app.analysis import AnalysisOptions
+from app.api.deps import ServiceState
+from app.core.database import utcnow
+from app.core.errors import Conflict, NotFound, ServiceUnavailable
+from app.jobs.base import AnalysisJob, QueueFull
+from app.jobs.work import Submission
+
+log = structlog.get_logger(__name__)
+
+
+async def create(state: ServiceState, prepared: Submission) -> Analysis:
+    """Store a ``pending`` row for a parsed submission and queue its job (after the commit);
+    a full queue removes the row again and is a 503 with ``Retry-After``."""
+    settings = state.settings
+    opts = AnalysisOptionsIn.model_validate(prepared.options)
+    observer_mode = opts.observer or settings.observer_mode
+    opts = opts.model_copy(update={"observer": observer_mode})
+    options = AnalysisOptions(
+        pattern_types=frozenset(opts.pattern_types), include_insights=opts.include_insights
+    )
+    async with state.sessions() as session, session.begin():
+        row = await repo.create(
+            session,
+            fingerprint=prepared.fingerprint,
+            message_count=prepared.message_count,
+            char_count=prepared.char_count,
+            source_format=prepared.source_format,
+            options=opts.model_dump(),
+            owner=None,
+            result_ttl=timedelta(days=settings.result_ttl_days),
+            runner=state.runner,
+        )
+    job = AnalysisJob(
+        analysis_id=row.id,
+        payload=prepared.payload,
+        options=options,
+        message_count=prepared.message_count,
+        observer_mode=observer_mode,
+        priority=opts.priority,
+    )
+    try:
+        await state.queue.submit(job)
+    except QueueFull as exc:
+        async with state.sessions() as session, session.begin():
+            await repo.remove(session, row.id)
+        raise ServiceUnavailable(
+            f"{exc}; retry after {settings.queue_full_retry_after_seconds} seconds",
+            headers={"Retry-After": str(settings.queue_full_retry_after_seconds)},
+        ) from None
+    return row
+
+
+async def load(session: AsyncSession, analysis_id: str, *, live: bool = False) -> Analysis:
+    """The row, or 404. ``live``: a result past its retention is gone even before the
+    cleanup deletes it (and reading it must not extend its life)."""
+    row = await repo.get(session, analysis_id)
+    if row is None:
+        raise NotFound(f"no analysis with id '{analysis_id}' (it may have expired or been deleted)")
+    if live and row.expires_at < utcnow():
+        raise NotFound(f"analysis '{analysis_id}' expired at {row.expires_at.isoformat()}")
+    return row
+
+
+async def cancel(state: ServiceState, session: AsyncSession, analysis_id: str) -> None:
+    """Move queued or running work to ``cancelled`` (committed first), then stop it; 409 if
+    it already finished."""
+    await load(session, analysis_id)
+    moved = await repo.transition(
+        session, analysis_id, repo.ACTIVE, repo.CANCELLED, finished_at=utcnow(), stage=None
+    )
+    if not moved:
+        await session.rollback()
+        current = await repo.status_of(session, analysis_id)
+        if current is None:
+            raise NotFound(f"no analysis with id '{analysis_id}' (it was deleted)")
+        raise Conflict(
+            f"analysis '{analysis_id}' is already {current}; only pending or processing work can be cancelled"
+        )
+    await session.commit()
+    await state.queue.cancel(analysis_id)
+    log.info("analysis.cancel", analysis_id=analysis_id)
+
+
+async def erase(state: ServiceState, session: AsyncSession, analysis_id: str) -> None:
+    """Erase an analysis and its result; running work is cancelled first."""
+    row = await load(session, analysis_id)
+    if row.status in repo.ACTIVE:
+        await repo.transition(session, analysis_id, repo.ACTIVE, repo.CANCELLED)
+        await session.commit()
+        await state.queue.cancel(analysis_id)
+    await repo.remove(session, analysis_id)
+    await session.commit()
+    log.info("analysis.delete", analysis_id=analysis_id)
