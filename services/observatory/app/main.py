@@ -98,8 +98,6 @@ def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
                 methods.update(route.methods)
 
     walk(app.router.routes)
-    if "GET" in methods:
-        methods.add("HEAD")
     return sorted(methods)
 
 

@@ -45,11 +45,35 @@ def problem_bytes(status: int, detail: str) -> bytes:
     )
 
 
+async def _over_capacity(scope: Any, receive: Any, send: Any) -> None:
+    body = json.dumps(
+        {
+            "detail": "the server has too many open connections; retry in a moment",
+            "title": "Service Unavailable",
+            "status": 503,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", b"1"),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class HardenedHttpToolsProtocol(HttpToolsProtocol):
     """httptools with a deadline and a size limit for each request's headers."""
 
     header_timeout: float = 10.0
     max_header_bytes: int = 64 * 1024
+    max_connections: int | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -127,6 +151,15 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._stop_header_clock()
+        limit = self.max_connections
+        if limit is not None and (len(self.connections) > limit or len(self.tasks) >= limit):
+            # uvicorn's own limit answers text/plain; this one answers like every other error.
+            app, self.app = self.app, _over_capacity
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app = app
+            return
         super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:
@@ -168,11 +201,11 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     class Protocol(HardenedHttpToolsProtocol):
         header_timeout = settings.header_timeout_seconds
         max_header_bytes = settings.max_header_bytes
+        max_connections = settings.max_connections
 
     return {
         "http": Protocol,
         "timeout_keep_alive": settings.keep_alive_seconds,
-        "limit_concurrency": settings.max_connections,
         "backlog": settings.listen_backlog,
         "proxy_headers": False,
         "access_log": False,  # requests are logged with their request id by RequestIdMiddleware

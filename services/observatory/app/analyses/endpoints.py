@@ -22,7 +22,7 @@ from app.api.body import json_body
 from app.api.deps import SessionDep, StateDep
 from app.conversation.parsers import Limits
 from app.core import export, patterns
-from app.core.errors import Conflict, InputError
+from app.core.errors import Conflict, InputError, ServiceUnavailable
 from app.core.problems import Problem
 from app.jobs.work import Refusal
 
@@ -158,6 +158,8 @@ async def submit(
     if isinstance(prepared, Refusal):
         if prepared.status == 422:
             raise RequestValidationError(list(prepared.errors))
+        if prepared.status == 503:
+            raise ServiceUnavailable(prepared.detail, headers={"Retry-After": "1"})
         raise InputError(prepared.detail)
     row = await service.create(state, prepared)
     del prepared  # the serialised conversation now lives only in its job
@@ -171,9 +173,11 @@ async def submit(
         headers["Preference-Applied"] = f"wait={wait:g}"
         if current is not None and current.status in repo.FINISHED:
             return Response(render(current), media_type=JSON, headers=headers)
+        if current is not None:
+            row = current  # e.g. processing by now
     response.headers.update(headers)
     return AnalysisAccepted(
-        id=row.id, status="pending", created_at=row.created_at, expires_at=row.expires_at
+        id=row.id, status=row.status, created_at=row.created_at, expires_at=row.expires_at
     )
 
 

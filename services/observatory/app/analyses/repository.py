@@ -90,7 +90,7 @@ async def transition(
 async def set_stage(session: AsyncSession, analysis_id: str, stage: str) -> None:
     await session.execute(
         update(Analysis)
-        .where(Analysis.id == analysis_id, Analysis.status == PROCESSING)
+        .where(Analysis.id == analysis_id, Analysis.status.in_(ACTIVE))
         .values(stage=stage)
         .execution_options(synchronize_session=False)
     )
@@ -114,6 +114,15 @@ async def touch(session: AsyncSession, row: Analysis, result_ttl: timedelta) -> 
 async def remove(session: AsyncSession, analysis_id: str) -> bool:
     res = await session.execute(delete(Analysis).where(Analysis.id == analysis_id))
     return bool(getattr(res, "rowcount", 0))
+
+
+async def still_active(session: AsyncSession, ids: list[str]) -> set[str]:
+    """Which of ``ids`` are still pending or processing (the others were cancelled, failed or
+    deleted by someone else)."""
+    rows = await session.scalars(
+        select(Analysis.id).where(Analysis.id.in_(ids), Analysis.status.in_(ACTIVE))
+    )
+    return set(rows.all())
 
 
 async def status_of(session: AsyncSession, analysis_id: str) -> str | None:

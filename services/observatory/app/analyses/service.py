@@ -65,14 +65,21 @@ async def create(state: ServiceState, prepared: Submission) -> Analysis:
     return row
 
 
+def shown_id(analysis_id: str) -> str:
+    """An id from the URL as quoted in an error: ids are 36 characters, so anything longer
+    is not one and is cut."""
+    return analysis_id if len(analysis_id) <= 40 else analysis_id[:40] + "…"
+
+
 async def load(session: AsyncSession, analysis_id: str, *, live: bool = False) -> Analysis:
     """The row, or 404. ``live``: a result past its retention is gone even before the
     cleanup deletes it (and reading it must not extend its life)."""
     row = await repo.get(session, analysis_id)
+    shown = shown_id(analysis_id)
     if row is None:
-        raise NotFound(f"no analysis with id '{analysis_id}' (it may have expired or been deleted)")
+        raise NotFound(f"no analysis with id '{shown}' (it may have expired or been deleted)")
     if live and row.expires_at < utcnow():
-        raise NotFound(f"analysis '{analysis_id}' expired at {row.expires_at.isoformat()}")
+        raise NotFound(f"analysis '{shown}' expired at {row.expires_at.isoformat()}")
     return row
 
 
@@ -87,7 +94,7 @@ async def cancel(state: ServiceState, session: AsyncSession, analysis_id: str) -
         await session.rollback()
         current = await repo.status_of(session, analysis_id)
         if current is None:
-            raise NotFound(f"no analysis with id '{analysis_id}' (it was deleted)")
+            raise NotFound(f"no analysis with id '{shown_id(analysis_id)}' (it was deleted)")
         raise Conflict(
             f"analysis '{analysis_id}' is already {current}; only pending or processing work can be cancelled"
         )

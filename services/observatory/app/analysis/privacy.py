@@ -70,7 +70,8 @@ _IPV6_CANDIDATE = patterns.compile(
 # Digits alone or grouped by spaces or dashes, or by dots in groups of three to six
 # (4111.1111.1111.1111, 3782.822463.10005): a single dot between short groups is a version.
 _CARD = patterns.compile(
-    r"(?<![\w.+-])[2-6]\d{3}(?:(?:[ -]?\d){9,15}|(?:\.\d{3,6}){2,4})(?![\w]|[.-]\d)"
+    r"(?<![\w.+-])[2-6]\d{3}(?:(?:[ -]?\d){9,15}|(?:\.\d{3,6}){2,4}|(?:[ .-]\d{4}){3})"
+    r"(?![\w]|[.-]\d)"
 )
 
 _PHONE_INTL = patterns.compile(
@@ -126,6 +127,23 @@ def fold(text: str) -> str:
     return text if text.isascii() else text.translate(_FOLD)
 
 
+# Characters that render as nothing: one between the digits of a card number or inside an
+# address must not hide it from the patterns.
+_INVISIBLE = frozenset(
+    "\u00ad\u034f\u061c\u115f\u1160\u180e\u200b\u200c\u200d\u200e\u200f"
+    "\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\u3164\ufeff"
+)
+
+
+def _visible(text: str) -> tuple[str, list[int] | None]:
+    """``text`` without invisible characters, and for each remaining character its index
+    in ``text`` (None when there was nothing to remove)."""
+    if text.isascii() or _INVISIBLE.isdisjoint(text):
+        return text, None
+    kept = [i for i, char in enumerate(text) if char not in _INVISIBLE]
+    return "".join(text[i] for i in kept), kept
+
+
 def _candidates(text: str) -> list[tuple[PiiKind, int, int]]:
     found: list[tuple[PiiKind, int, int]] = []
     if "@" in text:
@@ -169,10 +187,12 @@ def find_pii(text: str) -> list[tuple[PiiKind, tuple[int, int]]]:
     """
     if not text:
         return []
-    text = fold(text)
+    text, kept = _visible(fold(text))
     if not _DIGITS.search(text) and "@" not in text:
         return []
     candidates = _candidates(text)
+    if kept is not None:  # back to positions in the text as given
+        candidates = [(kind, kept[start], kept[end - 1] + 1) for kind, start, end in candidates]
     candidates.sort(key=lambda c: (_PRIORITY[c[0]], -(c[2] - c[1]), c[1]))
     taken: list[tuple[PiiKind, int, int]] = []
     for kind, start, end in candidates:

@@ -38,7 +38,8 @@ async def ready(state: StateDep) -> JSONResponse:
         ok = False
         checks["database"] = {"status": "error", "error": type(exc).__name__}
     stats = state.queue.stats()
-    queue_ok = stats["queued"] < stats["capacity"] and stats["workers"] > 0
+    state.pool.heal()
+    queue_ok = stats["queued"] < stats["capacity"] and stats["workers"] > 0 and state.pool.healthy()
     ok = ok and queue_ok
     checks["queue"] = {"status": "ok" if queue_ok else "full", **stats, **state.pool.stats()}
     if state.observer is not None:

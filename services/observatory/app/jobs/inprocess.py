@@ -21,6 +21,8 @@ from app.jobs.execute import INTERNAL_ERROR, JobContext, execute
 
 log = structlog.get_logger(__name__)
 
+WATCH_SECONDS = 1.0
+
 
 class InProcessQueue(JobQueue):
     def __init__(self, ctx: JobContext, *, concurrency: int, max_size: int) -> None:
@@ -35,6 +37,7 @@ class InProcessQueue(JobQueue):
         # conversation) at once, and the worker skips its husk when it comes up.
         self._waiting: dict[str, AnalysisJob] = {}
         self._done: dict[str, asyncio.Event] = {}
+        self._watcher: asyncio.Task[None] | None = None
         self.processed = 0
 
     async def start(self) -> None:
@@ -42,8 +45,13 @@ class InProcessQueue(JobQueue):
             asyncio.create_task(self._work(), name=f"analysis-worker-{i}")
             for i in range(self._concurrency)
         ]
+        self._watcher = asyncio.create_task(self._watch(), name="analysis-cancel-watch")
 
     async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+            self._watcher = None
         for task in list(self._running.values()):
             task.cancel()
         for worker in self._workers:
@@ -79,6 +87,25 @@ class InProcessQueue(JobQueue):
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
+
+    async def _watch(self) -> None:
+        """Stop running work that was cancelled or deleted through another process sharing
+        the database (that process cannot reach this one's workers): every
+        ``WATCH_SECONDS``, running jobs whose row is no longer pending or processing are cancelled
+        here, which kills their worker process."""
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            if not self._running:
+                continue
+            try:
+                async with self._ctx.sessions() as session:
+                    still = await repo.still_active(session, list(self._running))
+            except Exception as exc:
+                log.error("analysis.cancel_watch_failed", error=type(exc).__name__)
+                continue
+            for analysis_id in set(self._running) - still:
+                log.info("analysis.stopped_elsewhere", analysis_id=analysis_id)
+                await self.cancel(analysis_id)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 import structlog
@@ -48,48 +50,64 @@ class WorkerLost(Exception):
 
 
 class WorkerPool:
-    """``parse`` and ``analysis`` processes; ``run_*`` await a task without blocking."""
+    """``parse`` and ``analysis`` processes; ``run_*`` await a task without blocking.
+
+    A pebble pool whose processes all died while idle goes into an error state and refuses
+    every task; such a pool is replaced by a new one on its next use (and reported by
+    :meth:`stats` meanwhile), so losing a process never turns into lasting failures.
+    """
 
     def __init__(self, settings: Settings, *, analysis_workers: int, parse_workers: int) -> None:
         self._settings = settings
         self.analysis_workers = analysis_workers
         self.parse_workers = parse_workers
-        self._parse: ProcessPool | None = None
-        self._analysis: ProcessPool | None = None
+        self._pools: dict[str, ProcessPool] = {}
+        self._sizes = {"parse": parse_workers, "analysis": analysis_workers}
+        self.replaced = 0
+
+    def _new(self, kind: str) -> ProcessPool:
+        pool = ProcessPool(
+            self._sizes[kind],
+            initializer=work.init_worker,
+            initargs=(self._settings, os.getpid()),
+            context=_context(),
+        )
+        # A first task starts the pool's processes now (and the fork server, which imports
+        # the analysis once), instead of on the first request.
+        pool.schedule(work.ping)
+        return pool
 
     def start(self) -> None:
-        ctx = _context()
-        self._parse = ProcessPool(
-            self.parse_workers,
-            initializer=work.init_worker,
-            initargs=(self._settings,),
-            context=ctx,
-        )
-        self._analysis = ProcessPool(
-            self.analysis_workers,
-            initializer=work.init_worker,
-            initargs=(self._settings,),
-            context=ctx,
-        )
-        # A first task starts each pool's processes now (and the fork server, which imports
-        # the analysis once), instead of on the first request.
-        for pool in (self._parse, self._analysis):
-            pool.schedule(work.ping)
+        for kind in self._sizes:
+            self._pools[kind] = self._new(kind)
+
+    def _pool(self, kind: str) -> ProcessPool:
+        pool = self._pools.get(kind)
+        if pool is None:
+            raise RuntimeError("worker pool not started")
+        if not pool.active:
+            log.error("worker.pool_replaced", kind=kind)
+            pool.stop()  # type: ignore[no-untyped-call]
+            pool = self._pools[kind] = self._new(kind)
+            self.replaced += 1
+        return pool
 
     async def stop(self) -> None:
-        pools = [p for p in (self._parse, self._analysis) if p is not None]
-        self._parse = self._analysis = None
+        pools = list(self._pools.values())
+        self._pools = {}
         for pool in pools:
             pool.stop()  # type: ignore[no-untyped-call]
         # join() waits for the pool's threads and kills its processes; off the loop.
         await asyncio.gather(*(asyncio.to_thread(pool.join, 5) for pool in pools))
 
     async def prepare(self, body: bytes, limits: Limits) -> work.Submission | work.Refusal:
-        if len(body) <= INLINE_PARSE_BYTES or self._parse is None:
+        if len(body) <= INLINE_PARSE_BYTES or not self._pools:
             return work.prepare(body, limits)
         limit = self._settings.parse_timeout_seconds
         try:
-            return await self._run(self._parse, limit, work.prepare, body, limits)
+            return await self._run("parse", limit, work.prepare, body, limits)
+        except WorkerLost as exc:
+            return work.Refusal(503, f"the body could not be parsed: {exc}; retry the request")
         except AnalysisTimedOut:
             log.error("parse.timeout", bytes=len(body), limit=limit)
             return work.Refusal(
@@ -106,9 +124,8 @@ class WorkerPool:
         timeout: float,
         analyze_fn: Callable[..., Any],
     ) -> work.Done | work.Failed:
-        assert self._analysis is not None, "pool not started"
         return await self._run(
-            self._analysis,
+            "analysis",
             timeout + KILL_GRACE_SECONDS,
             work.run_local,
             analysis_id,
@@ -121,9 +138,8 @@ class WorkerPool:
     async def run_observer(
         self, analysis_id: str, payload: bytes, document: bytes, mode: str, time_limit: float
     ) -> work.Done | work.Failed:
-        assert self._analysis is not None, "pool not started"
         return await self._run(
-            self._analysis,
+            "analysis",
             time_limit + KILL_GRACE_SECONDS,
             work.run_observer,
             analysis_id,
@@ -133,11 +149,13 @@ class WorkerPool:
             time_limit,
         )
 
-    @staticmethod
-    async def _run(pool: ProcessPool, timeout: float | None, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` in ``pool``. Cancelling the awaiting task cancels the pebble
-        future, which kills the process if the task already runs there."""
-        future = pool.schedule(fn, args=args, timeout=timeout)
+    async def _run(self, kind: str, timeout: float | None, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` in the ``kind`` pool. Cancelling the awaiting task cancels the
+        pebble future, which kills the process if the task already runs there."""
+        try:
+            future = self._pool(kind).schedule(fn, args=args, timeout=timeout)
+        except RuntimeError:  # the pool broke between the check and the schedule
+            future = self._pool(kind).schedule(fn, args=args, timeout=timeout)
         try:
             return await asyncio.wrap_future(future)
         except TimeoutError:
@@ -145,6 +163,22 @@ class WorkerPool:
         except ProcessExpired as exc:
             log.error("worker.died", exitcode=exc.exitcode, function=fn.__name__)
             raise WorkerLost(f"worker process exited with code {exc.exitcode}") from None
+        except (BrokenProcessPool, RuntimeError) as exc:
+            log.error("worker.pool_broken", kind=kind, error=type(exc).__name__)
+            raise WorkerLost(f"the {kind} worker pool failed ({type(exc).__name__})") from None
 
-    def stats(self) -> dict[str, int]:
-        return {"analysis_processes": self.analysis_workers, "parse_processes": self.parse_workers}
+    def heal(self) -> None:
+        """Replace any pool that broke while idle."""
+        for kind in list(self._pools):
+            self._pool(kind)
+
+    def healthy(self) -> bool:
+        return bool(self._pools) and all(pool.active for pool in self._pools.values())
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "analysis_processes": self.analysis_workers,
+            "parse_processes": self.parse_workers,
+            "pools_ok": self.healthy(),
+            "pools_replaced": self.replaced,
+        }

@@ -14,7 +14,10 @@ import asyncio
 import contextlib
 import os
 import pickle
-from collections.abc import Callable
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,15 +102,47 @@ class _WorkerState:
 _state = _WorkerState()
 
 
-def init_worker(settings: Settings) -> None:
+def init_worker(settings: Settings, api_pid: int) -> None:
     """Pool initializer: a lower CPU priority than the API process (so requests are served
-    first when analyses fill every core), logging like the API's, this process's resources."""
+    first when analyses fill every core), logging like the API's, this process's resources,
+    and a watchdog that ends the process if the API process is gone (after ``kill -9`` of
+    the API nothing else would stop it)."""
     if settings.worker_nice:
         with contextlib.suppress(OSError):
             os.nice(settings.worker_nice)
     configure_logging(settings.log_level, settings.log_json)
     _state.settings = settings
     _state.runner = asyncio.Runner()
+    threading.Thread(target=_watch_api, args=(api_pid,), name="api-watchdog", daemon=True).start()
+
+
+WATCHDOG_SECONDS = 1.0
+
+
+def _watch_api(api_pid: int) -> None:
+    while True:
+        time.sleep(WATCHDOG_SECONDS)
+        try:
+            os.kill(api_pid, 0)
+        except ProcessLookupError:
+            os._exit(70)
+        except PermissionError:
+            pass  # exists, owned by someone else: cannot be ours, but do not guess
+
+
+@contextlib.contextmanager
+def _hard_deadline(seconds: float) -> Iterator[None]:
+    """SIGALRM with its default action (terminate) after ``seconds``: the process ends itself
+    even if its parent is gone or the interpreter is stuck in C code holding the GIL."""
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+SELF_KILL_GRACE_SECONDS = 5.0
 
 
 def ping() -> int:
@@ -213,8 +248,9 @@ def run_local(
     the process shortly after it, should a detector stop checking its token)."""
     token = CancelToken(timeout=timeout)
     try:
-        result = analyze_fn(deserialise(payload), options, token)
-        return Done(orjson.dumps(result))
+        with _hard_deadline(timeout + SELF_KILL_GRACE_SECONDS):
+            result = analyze_fn(deserialise(payload), options, token)
+            return Done(orjson.dumps(result))
     except AnalysisTimedOut:
         return Failed("timed out", timed_out=True)
     except Exception as exc:
@@ -228,15 +264,21 @@ def run_observer(
     none). Its HTTP calls run on this process's own event loop."""
     assert _state.runner is not None, "worker process not initialised"
     try:
-        result = orjson.loads(document)
-        enriched = _state.runner.run(
-            _observer().enrich(deserialise(payload), result, mode, time_limit=time_limit)
-        )
-        return Done(orjson.dumps(enriched))
+        with _hard_deadline(time_limit + SELF_KILL_GRACE_SECONDS):
+            return _observe(payload, document, mode, time_limit)
     except ObservatoryError as exc:
         return Failed(exc.detail)
     except Exception as exc:
         return _internal(exc)
+
+
+def _observe(payload: bytes, document: bytes, mode: str, time_limit: float) -> Done:
+    assert _state.runner is not None
+    result = orjson.loads(document)
+    enriched = _state.runner.run(
+        _observer().enrich(deserialise(payload), result, mode, time_limit=time_limit)
+    )
+    return Done(orjson.dumps(enriched))
 
 
 def _internal(exc: Exception) -> Failed:

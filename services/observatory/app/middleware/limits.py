@@ -92,12 +92,17 @@ class BodyLimitMiddleware:
                 async with asyncio.timeout(max(wait, 0)):
                     message = await receive()
             except TimeoutError:
+                what = (
+                    f"the request body was not complete within {self.total_timeout:g} s"
+                    if time.monotonic() >= deadline
+                    else f"the request body stopped arriving for {self.idle_timeout:g} s"
+                )
                 await _problem(
                     send,
                     408,
                     "Request Timeout",
-                    f"the request body stopped arriving: received {size:,} bytes; a body may "
-                    f"pause at most {self.idle_timeout:g} s and must be complete within "
+                    f"{what} (received {size:,} bytes); a body may pause at most "
+                    f"{self.idle_timeout:g} s and must be complete within "
                     f"{self.total_timeout:g} s",
                     close=True,
                 )

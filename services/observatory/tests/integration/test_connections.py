@@ -34,9 +34,7 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("connections")
+def start_server(tmp: Path, **settings: str) -> tuple[subprocess.Popen[bytes], Server]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -46,10 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "OBSERVATORY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'conn.db'}",
         "OBSERVATORY_LOG_LEVEL": "INFO",
         "OBSERVATORY_OBSERVER_URL": "http://127.0.0.1:9",
-        "OBSERVATORY_HEADER_TIMEOUT_SECONDS": "1",
-        "OBSERVATORY_BODY_IDLE_TIMEOUT_SECONDS": "1",
-        "OBSERVATORY_BODY_TIMEOUT_SECONDS": "3",
-        "OBSERVATORY_MAX_HEADER_BYTES": "8192",
+        **{f"OBSERVATORY_{k.upper()}": v for k, v in settings.items()},
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -59,16 +54,27 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    for _ in range(200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc, Server(port, log)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("the server did not start within 20 s")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    proc, srv = start_server(
+        tmp_path_factory.mktemp("connections"),
+        header_timeout_seconds="1",
+        body_idle_timeout_seconds="1",
+        body_timeout_seconds="3",
+        max_header_bytes="8192",
+    )
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("the server did not start within 20 s")
-        yield Server(port, log)
+        yield srv
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -241,3 +247,32 @@ def test_small_headers_with_a_large_body_in_the_same_packet_are_accepted(server:
         )
         status, _, response = status_and_body(read_all(sock, limit=30))
     assert status == 202, response[:300]
+
+
+def test_over_the_connection_limit_the_503_is_problem_json(tmp_path: Path) -> None:
+    proc, srv = start_server(tmp_path, max_connections="5")
+    held = []
+    try:
+        for _ in range(6):
+            sock = srv.connect()
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # held open
+            held.append(sock)
+        time.sleep(0.2)
+        r = httpx.get(f"{srv.base}/health", timeout=5)
+        assert r.status_code == 503
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.headers["retry-after"] == "1" and "too many open connections" in r.json()["detail"]
+        for sock in held:
+            sock.close()
+        time.sleep(0.3)
+        assert httpx.get(f"{srv.base}/health", timeout=5).status_code == 200
+    finally:
+        for sock in held:
+            sock.close()
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_head_is_not_offered_where_it_is_not_served(server: Server) -> None:
+    r = httpx.put(f"{server.base}/health")
+    assert r.status_code == 405 and r.headers["allow"] == "GET"

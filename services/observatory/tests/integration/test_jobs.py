@@ -319,3 +319,56 @@ async def test_a_body_whose_parsing_overruns_is_refused_and_its_process_replaced
     pool._settings = normal
     r = await client.post("/api/v1/analyze", json={"messages": messages(200, words=30)})
     assert r.status_code == 202, r.text
+
+
+async def test_a_cancel_through_another_process_stops_the_work(settings: Any) -> None:
+    """Two processes share the database; the cancel lands on the one not running the job."""
+    release = Release()
+    recorder = PidRecorder(then=blocking_analysis(release))
+    first_app, second_app = create_app(settings), create_app(settings)
+    try:
+        async with (
+            first_app.router.lifespan_context(first_app),
+            second_app.router.lifespan_context(second_app),
+        ):
+            service(first_app).queue._ctx.analyze_fn = recorder
+            a = httpx.AsyncClient(transport=httpx.ASGITransport(app=first_app), base_url="http://a")
+            b = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=second_app), base_url="http://b"
+            )
+            async with a, b:
+                analysis_id = (await submit(a, SMALL)).json()["id"]
+                pid = await asyncio.to_thread(recorder.pid)
+                assert (await b.post(f"/api/v1/analyze/{analysis_id}/cancel")).status_code == 200
+                assert await _gone(pid, 5) is not None, "the worker kept running"
+                assert service(first_app).queue.stats()["running"] == 0
+                assert (await a.get(f"/api/v1/analyze/{analysis_id}")).json()["status"] == (
+                    "cancelled"
+                )
+    finally:
+        release.set()
+
+
+async def test_a_dead_parse_process_is_replaced_not_a_lasting_500(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    import os
+    import signal
+
+    from app.jobs import work
+
+    pool = service(app).pool
+    pid = await pool._run("parse", 10, work.ping)
+    os.kill(pid, signal.SIGKILL)
+    await asyncio.sleep(0.5)
+    big = {"messages": messages(400, words=30)}  # over the inline limit: parsed in the pool
+    codes = []
+    for _ in range(3):
+        r = await client.post("/api/v1/analyze", json=big)
+        codes.append(r.status_code)
+        if r.status_code == 202:
+            break
+        assert r.status_code == 503 and r.headers["retry-after"], r.text
+    assert codes[-1] == 202, codes
+    ready = (await client.get("/health/ready")).json()
+    assert ready["checks"]["queue"]["pools_ok"] is True

@@ -97,3 +97,48 @@ def test_work_of_a_killed_process_is_failed_by_the_next(tmp_path: Path) -> None:
     finally:
         os.killpg(second.pid, signal.SIGTERM)
         second.wait(20)
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_worker_processes_end_when_the_server_is_killed(tmp_path: Path) -> None:
+    server, base = start(tmp_path / "orphans.db", tmp_path / "server.log")
+    try:
+        big = {"messages": messages(20_000, words=40), "options": {"observer": "off"}}
+        assert httpx.post(f"{base}/api/v1/analyze", json=big, timeout=60).status_code == 202
+        workers = _descendants(server.pid)
+        assert len(workers) >= 3, workers  # fork server, parse and analysis processes
+    finally:
+        os.kill(server.pid, signal.SIGKILL)  # the server alone, not its process group
+        server.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    left = [p for p in workers if _alive(p)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes outlived the server: {left}"

@@ -90,6 +90,10 @@ UNUSUAL_FORMS = [
     ("email", "ｕｓｅｒ＠ｅｘａｍｐｌｅ．ｃｏｍ"),
     ("email", "анна@пример.рф"),
     ("email", "me@bücher.xn--p1ai"),
+    ("card", "4111\u200b1111\u200b1111\u200b1111"),
+    ("card", "4111 1111-1111.1111"),
+    ("email", "jo\u200bhn@exa\u200bmple.com"),
+    ("email", "an\u00adna@exam\ufeffple.org"),
 ]
 
 
