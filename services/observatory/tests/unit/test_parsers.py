@@ -855,3 +855,14 @@ def test_chatgpt_create_time_too_large_for_a_float_is_not_a_crash() -> None:
     node = {"message": {"author": {"role": "user"}, "content": content, "create_time": 10**400}}
     with pytest.raises(InputError, match="not a recognised time"):
         parse_conversation(data={"mapping": {"n1": node}})
+
+
+def test_chatgpt_current_node_missing_from_mapping_is_refused() -> None:
+    data = {
+        "mapping": {
+            "a": {"message": {"author": {"role": "user"}, "content": {"parts": ["Hi"]}}}
+        },
+        "current_node": "zzz",
+    }
+    with pytest.raises(InputError, match="'current_node' names 'zzz', which is not in 'mapping'"):
+        parse_conversation(data=data)

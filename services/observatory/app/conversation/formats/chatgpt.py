@@ -108,7 +108,13 @@ def parse_chatgpt(conversation: dict[str, Any]) -> Parsed:
             f"got {json_type(mapping)}"
         )
     current = conversation.get("current_node")
-    if not (isinstance(current, str) and current in mapping):
+    if isinstance(current, str) and current not in mapping:
+        raise InputError(
+            f"ChatGPT export: 'current_node' names '{current[:60]}', which is not in 'mapping'; "
+            "it must be the id of a node in 'mapping' (or be left out to follow the latest "
+            "message)"
+        )
+    if not isinstance(current, str):
         current = _latest_leaf(mapping)
     drafts: list[Draft] = []
     for node_id, node in _active_path(mapping, current):
