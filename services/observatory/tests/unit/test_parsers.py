@@ -859,9 +859,7 @@ def test_chatgpt_create_time_too_large_for_a_float_is_not_a_crash() -> None:
 
 def test_chatgpt_current_node_missing_from_mapping_is_refused() -> None:
     data = {
-        "mapping": {
-            "a": {"message": {"author": {"role": "user"}, "content": {"parts": ["Hi"]}}}
-        },
+        "mapping": {"a": {"message": {"author": {"role": "user"}, "content": {"parts": ["Hi"]}}}},
         "current_node": "zzz",
     }
     with pytest.raises(InputError, match="'current_node' names 'zzz', which is not in 'mapping'"):
