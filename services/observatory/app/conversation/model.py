@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
+
+import orjson
 
 Role = Literal["human", "ai", "system"]
 
@@ -46,6 +47,6 @@ class Conversation:
         h = hashlib.sha256()
         for m in self.messages:
             row = [m.speaker, m.role, m.text, m.timestamp.isoformat() if m.timestamp else None]
-            h.update(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode())
+            h.update(orjson.dumps(row))
             h.update(b"\n")
         return h.hexdigest()
