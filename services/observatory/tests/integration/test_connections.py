@@ -3,70 +3,25 @@ malformed HTTP, oversized headers, clients that leave, and what reaches the log.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-SERVICE = Path(__file__).resolve().parents[2]
+from tests.servers import Server, start_server
 
 
-@dataclass
-class Server:
-    port: int
-    log: Path
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def connect(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.port), timeout=10)
-
-    def logged(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def start_server(tmp: Path, **settings: str) -> tuple[subprocess.Popen[bytes], Server]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tmp / "server.log"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("OBSERVATORY_")},
-        "OBSERVATORY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'conn.db'}",
-        "OBSERVATORY_LOG_LEVEL": "INFO",
-        "OBSERVATORY_OBSERVER_URL": "http://127.0.0.1:9",
-        **{f"OBSERVATORY_{k.upper()}": v for k, v in settings.items()},
-    }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
-            cwd=SERVICE,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc, Server(port, log)
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("the server did not start within 20 s")
+def start(tmp: Path, **settings: str) -> tuple[subprocess.Popen[bytes], Server]:
+    return start_server(tmp / "conn.db", tmp / "server.log", **settings)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    proc, srv = start_server(
+    proc, srv = start(
         tmp_path_factory.mktemp("connections"),
         header_timeout_seconds="1",
         body_idle_timeout_seconds="1",
@@ -250,7 +205,7 @@ def test_small_headers_with_a_large_body_in_the_same_packet_are_accepted(server:
 
 
 def test_over_the_connection_limit_the_503_is_problem_json(tmp_path: Path) -> None:
-    proc, srv = start_server(tmp_path, max_connections="5")
+    proc, srv = start(tmp_path, max_connections="5")
     held = []
     try:
         for _ in range(6):

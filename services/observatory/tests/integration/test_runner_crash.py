@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,40 +13,19 @@ from typing import Any
 import httpx
 
 from tests.factories import messages
-
-SERVICE = Path(__file__).resolve().parents[2]
+from tests.servers import start_server
 
 
 def start(db: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("OBSERVATORY_")},
-        "OBSERVATORY_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-        "OBSERVATORY_OBSERVER_URL": "http://127.0.0.1:9",
-        "OBSERVATORY_RUNNER_HEARTBEAT_SECONDS": "0.5",
-        "OBSERVATORY_RUNNER_STALE_SECONDS": "2",
-        "OBSERVATORY_MAX_CONVERSATION_BYTES": str(64 * 1024 * 1024),
-    }
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
-            cwd=SERVICE,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"server did not start: {log.read_text()[-2000:]}")
+    proc, server = start_server(
+        db,
+        log,
+        own_session=True,
+        runner_heartbeat_seconds="0.5",
+        runner_stale_seconds="2",
+        max_conversation_bytes=str(64 * 1024 * 1024),
+    )
+    return proc, server.base
 
 
 def status(base: str, analysis_id: str) -> dict[str, Any]:
