@@ -17,6 +17,8 @@ cli = typer.Typer(
 )
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
 cli.add_typer(db, name="db")
+keys_cli = typer.Typer(help="API keys: create, list, revoke, rotate.", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
 
 
 @cli.command()
@@ -143,6 +145,109 @@ def db_upgrade(
 
     asyncio.run(run())
     typer.echo(f"database at {target.split('@')[-1]} is at revision {revision}")
+
+
+def _with_session(work: Any) -> Any:
+    """Run ``await work(session)`` in one committed transaction on the configured database
+    (migrated first), turning expected errors into a message and exit code 1."""
+    from app.core.config import get_settings
+    from app.core.database import create_engine, session_factory
+    from app.core.migrate import upgrade
+
+    async def run() -> Any:
+        engine = create_engine(get_settings().database_url)
+        try:
+            await upgrade(engine)
+            async with session_factory(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except ObservatoryError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _key_row(key: Any) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "prefix": key.prefix,
+        "name": key.name,
+        "tier": key.tier,
+        "scopes": list(key.scopes),
+        "created_at": key.created_at.isoformat(),
+        "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        "replaced_by": key.replaced_by,
+        "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None,
+    }
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")],
+    tier: Annotated[str, typer.Option(help="api_key or partner.")] = "api_key",
+    scope: Annotated[
+        list[str] | None, typer.Option(help="analyze (default) and/or metrics; repeat.")
+    ] = None,
+    expires_in_days: Annotated[
+        float | None, typer.Option(help="Expire after this many days (default: never).")
+    ] = None,
+) -> None:
+    """Create a key and print it once: only its hash is stored."""
+    from datetime import timedelta
+
+    from app.core.database import utcnow
+    from app.keys import service
+
+    expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+
+    async def work(session: Any) -> Any:
+        return await service.create(session, name=name, tier=tier, scopes=scope, expires_at=expires)
+
+    created = _with_session(work)
+    typer.echo(json.dumps({**_key_row(created.key), "key": created.secret}, indent=2))
+    typer.echo("Store the key now: it is not shown again.", err=True)
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List keys (prefixes, never secrets)."""
+    from app.keys import service
+
+    keys = _with_session(service.list_keys)
+    typer.echo(json.dumps([_key_row(k) for k in keys], indent=2))
+
+
+@keys_cli.command("revoke")
+def keys_revoke(ref: Annotated[str, typer.Argument(help="Key id or prefix.")]) -> None:
+    """Revoke a key at once."""
+    from app.keys import service
+
+    async def work(session: Any) -> Any:
+        return await service.revoke(session, ref)
+
+    typer.echo(json.dumps(_key_row(_with_session(work)), indent=2))
+
+
+@keys_cli.command("rotate")
+def keys_rotate(
+    ref: Annotated[str, typer.Argument(help="Key id or prefix.")],
+    grace_hours: Annotated[float, typer.Option(help="How long the old key keeps working.")] = 24.0,
+) -> None:
+    """Replace a key: a new key is printed once; the old one works for the grace period."""
+    from datetime import timedelta
+
+    from app.keys import service
+
+    async def work(session: Any) -> Any:
+        return await service.rotate(session, ref, timedelta(hours=grace_hours))
+
+    created = _with_session(work)
+    typer.echo(json.dumps({**_key_row(created.key), "key": created.secret}, indent=2))
+    typer.echo("Store the new key now: it is not shown again.", err=True)
 
 
 def main() -> None:

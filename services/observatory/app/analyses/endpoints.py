@@ -20,6 +20,7 @@ from app.analyses.models import Analysis
 from app.analyses.schemas import AnalysisAccepted, AnalysisResult, CancelResponse
 from app.api.body import json_body
 from app.api.deps import SessionDep, StateDep
+from app.auth.dependencies import AnalystDep
 from app.conversation.parsers import Limits
 from app.core import export, patterns
 from app.core.errors import Conflict, InputError, ServiceUnavailable
@@ -142,6 +143,7 @@ def render(row: Analysis) -> bytes:
 )
 async def submit(
     state: StateDep,
+    principal: AnalystDep,
     request: Request,
     response: Response,
     prefer: str | None = Header(
@@ -161,7 +163,7 @@ async def submit(
         if prepared.status == 503:
             raise ServiceUnavailable(prepared.detail, headers={"Retry-After": "1"})
         raise InputError(prepared.detail)
-    row = await service.create(state, prepared)
+    row = await service.create(state, prepared, principal)
     del prepared  # the serialised conversation now lives only in its job
     log.info("analysis.submitted", analysis_id=row.id, messages=row.message_count)
     wait = _prefer_wait(request.headers.getlist("prefer"), settings.max_wait_seconds)
@@ -193,13 +195,14 @@ async def submit(
 async def read(
     analysis_id: str,
     session: SessionDep,
+    principal: AnalystDep,
     state: StateDep,
     format: Literal["json", "csv", "markdown"] = Query(
         "json", description="json (default), csv (one row per finding) or markdown (a report)."
     ),
 ) -> Response:
     """Status of an analysis and, once completed, its full result; `?format=` exports it."""
-    row = await service.load(session, analysis_id, live=True)
+    row = await service.load(session, analysis_id, principal, live=True)
     if await repo.touch(session, row, timedelta(days=state.settings.result_ttl_days)):
         await session.commit()
     body = render(row)
@@ -247,9 +250,11 @@ def _event(row: Analysis) -> dict[str, Any]:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}, 404: {"model": Problem}},
 )
-async def events(analysis_id: str, session: SessionDep, state: StateDep) -> StreamingResponse:
+async def events(
+    analysis_id: str, session: SessionDep, state: StateDep, principal: AnalystDep
+) -> StreamingResponse:
     """Server-sent events: `status` events with status, stage and progress 0–1, until the analysis finishes."""
-    await service.load(session, analysis_id, live=True)
+    await service.load(session, analysis_id, principal, live=True)
     await session.close()
 
     async def stream() -> AsyncIterator[bytes]:
@@ -285,16 +290,20 @@ async def events(analysis_id: str, session: SessionDep, state: StateDep) -> Stre
     response_model=CancelResponse,
     responses={404: {"model": Problem}, 409: {"model": Problem}},
 )
-async def cancel(analysis_id: str, session: SessionDep, state: StateDep) -> CancelResponse:
+async def cancel(
+    analysis_id: str, session: SessionDep, state: StateDep, principal: AnalystDep
+) -> CancelResponse:
     """Stop a queued or running analysis; its result is never stored. 409 if already finished."""
-    await service.cancel(state, session, analysis_id)
+    await service.cancel(state, session, analysis_id, principal)
     return CancelResponse(id=analysis_id, status="cancelled")
 
 
 @router.delete(
     "/{analysis_id}", status_code=status.HTTP_204_NO_CONTENT, responses={404: {"model": Problem}}
 )
-async def erase(analysis_id: str, session: SessionDep, state: StateDep) -> Response:
+async def erase(
+    analysis_id: str, session: SessionDep, state: StateDep, principal: AnalystDep
+) -> Response:
     """Erase an analysis and its result; running work is cancelled first."""
-    await service.erase(state, session, analysis_id)
+    await service.erase(state, session, analysis_id, principal)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

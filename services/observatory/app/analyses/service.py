@@ -15,6 +15,7 @@ from app.analyses.models import Analysis
 from app.analyses.schemas import AnalysisOptionsIn
 from app.analysis import AnalysisOptions
 from app.api.deps import ServiceState
+from app.auth.principal import Principal
 from app.core.database import utcnow
 from app.core.errors import Conflict, NotFound, ServiceUnavailable
 from app.jobs.base import AnalysisJob, QueueFull
@@ -23,7 +24,7 @@ from app.jobs.work import Submission
 log = structlog.get_logger(__name__)
 
 
-async def create(state: ServiceState, prepared: Submission) -> Analysis:
+async def create(state: ServiceState, prepared: Submission, principal: Principal) -> Analysis:
     """Store a ``pending`` row for a parsed submission and queue its job (after the commit);
     a full queue removes the row again and is a 503 with ``Retry-After``."""
     settings = state.settings
@@ -41,7 +42,7 @@ async def create(state: ServiceState, prepared: Submission) -> Analysis:
             char_count=prepared.char_count,
             source_format=prepared.source_format,
             options=opts.model_dump(),
-            owner=None,
+            owner=principal.owner,
             result_ttl=timedelta(days=settings.result_ttl_days),
             runner=state.runner,
         )
@@ -71,22 +72,27 @@ def shown_id(analysis_id: str) -> str:
     return analysis_id if len(analysis_id) <= 40 else analysis_id[:40] + "…"
 
 
-async def load(session: AsyncSession, analysis_id: str, *, live: bool = False) -> Analysis:
-    """The row, or 404. ``live``: a result past its retention is gone even before the
-    cleanup deletes it (and reading it must not extend its life)."""
+async def load(
+    session: AsyncSession, analysis_id: str, principal: Principal, *, live: bool = False
+) -> Analysis:
+    """The row, or 404 — also when it belongs to another principal (its existence is not
+    revealed). ``live``: a result past its retention is gone even before the cleanup
+    deletes it (and reading it must not extend its life)."""
     row = await repo.get(session, analysis_id)
     shown = shown_id(analysis_id)
-    if row is None:
+    if row is None or (row.owner is not None and row.owner != principal.owner):
         raise NotFound(f"no analysis with id '{shown}' (it may have expired or been deleted)")
     if live and row.expires_at < utcnow():
         raise NotFound(f"analysis '{shown}' expired at {row.expires_at.isoformat()}")
     return row
 
 
-async def cancel(state: ServiceState, session: AsyncSession, analysis_id: str) -> None:
+async def cancel(
+    state: ServiceState, session: AsyncSession, analysis_id: str, principal: Principal
+) -> None:
     """Move queued or running work to ``cancelled`` (committed first), then stop it; 409 if
     it already finished."""
-    await load(session, analysis_id)
+    await load(session, analysis_id, principal)
     moved = await repo.transition(
         session, analysis_id, repo.ACTIVE, repo.CANCELLED, finished_at=utcnow(), stage=None
     )
@@ -103,9 +109,11 @@ async def cancel(state: ServiceState, session: AsyncSession, analysis_id: str) -
     log.info("analysis.cancel", analysis_id=analysis_id)
 
 
-async def erase(state: ServiceState, session: AsyncSession, analysis_id: str) -> None:
+async def erase(
+    state: ServiceState, session: AsyncSession, analysis_id: str, principal: Principal
+) -> None:
     """Erase an analysis and its result; running work is cancelled first."""
-    row = await load(session, analysis_id)
+    row = await load(session, analysis_id, principal)
     if row.status in repo.ACTIVE:
         await repo.transition(session, analysis_id, repo.ACTIVE, repo.CANCELLED)
         await session.commit()

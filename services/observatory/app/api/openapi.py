@@ -81,6 +81,25 @@ def install_openapi(app: FastAPI, *, body_limited: Callable[[str], bool]) -> Non
                     if code[:1] in ("4", "5") and _is_problem(response):
                         model = ValidationProblem if code == "422" else Problem
                         response["content"] = _problem_content(model)
+                if "security" in operation:
+                    # Every credential is optional: without one a request is public-tier.
+                    if {} not in operation["security"]:
+                        operation["security"].append({})
+                    responses.setdefault(
+                        "401",
+                        {
+                            "description": "A credential was sent and is malformed, unknown, "
+                            "revoked or expired.",
+                            "content": _problem_content(Problem),
+                        },
+                    )
+                    responses.setdefault(
+                        "403",
+                        {
+                            "description": "The key lacks the scope this operation needs.",
+                            "content": _problem_content(Problem),
+                        },
+                    )
                 operation["responses"] = dict(sorted(responses.items()))
         app.openapi_schema = doc
         return doc

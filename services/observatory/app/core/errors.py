@@ -38,6 +38,33 @@ class UnsupportedMediaType(ObservatoryError):
     type_ = "unsupported-media-type"
 
 
+class Unauthorized(ObservatoryError):
+    """A credential was presented and is not valid: never a silent fall back to public."""
+
+    status_code = 401
+    title = "Unauthorized"
+    type_ = "unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        # RFC 6750: the error description is a quoted string of printable ASCII.
+        described = "".join(c for c in detail if " " <= c <= "~" and c not in '"\\')
+        super().__init__(
+            detail,
+            headers={
+                "WWW-Authenticate": (
+                    f'Bearer realm="observatory", error="invalid_token", '
+                    f'error_description="{described}"'
+                )
+            },
+        )
+
+
+class Forbidden(ObservatoryError):
+    status_code = 403
+    title = "Forbidden"
+    type_ = "forbidden"
+
+
 class NotFound(ObservatoryError):
     status_code = 404
     title = "Not Found"

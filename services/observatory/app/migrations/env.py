@@ -8,7 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import app.analyses.models
-import app.jobs.models  # noqa: F401  (every table registers on Base.metadata)
+import app.jobs.models
+import app.keys.models  # noqa: F401  (every table registers on Base.metadata)
 from app.core.config import get_settings
 from app.core.database import Base, create_engine
 

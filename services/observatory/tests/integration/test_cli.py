@@ -126,3 +126,25 @@ def test_serve_answers_docs_and_analyses_a_pasted_transcript(tmp_path: Path) -> 
     # The transcript never reaches the logs, even at DEBUG.
     assert "analysis.submitted" in out
     assert "flask_sqlalchemy" not in out and "driving me crazy" not in out
+
+
+def test_keys_create_list_rotate_revoke(tmp_path: Path) -> None:
+    env = {"OBSERVATORY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"}
+    made = run("keys", "create", "--name", "lab", "--scope", "metrics", env=env)
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)
+    assert key["key"].startswith("obs_live_") and key["scopes"] == ["metrics"]
+    assert "not shown again" in made.stderr
+    listed = run("keys", "list", env=env)
+    assert key["prefix"] in listed.stdout and key["key"] not in listed.stdout
+    rotated = run("keys", "rotate", key["prefix"], "--grace-hours", "2", env=env)
+    new = json.loads(rotated.stdout)
+    assert new["key"] != key["key"] and new["name"] == "lab"
+    old = next(k for k in json.loads(run("keys", "list", env=env).stdout) if k["id"] == key["id"])
+    assert old["replaced_by"] == new["id"] and old["expires_at"] is not None
+    revoked = json.loads(run("keys", "revoke", new["id"], env=env).stdout)
+    assert revoked["revoked_at"] is not None
+    bad = run("keys", "create", "--name", "x", "--tier", "gold", env=env)
+    assert bad.returncode == 1 and "unknown tier 'gold'" in bad.stderr
+    missing = run("keys", "revoke", "nope", env=env)
+    assert missing.returncode == 1 and "no single key" in missing.stderr

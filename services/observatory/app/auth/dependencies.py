@@ -1,0 +1,114 @@
+"""One dependency turns a request into a :class:`Principal`; endpoints declare it.
+
+No credential: the public tier, keyed by the client address. A credential (``Authorization:
+Bearer …`` or ``X-API-Key``) that is malformed, unknown, revoked or expired is a 401 that
+says which, never a fall back to public. A credential in the URL is a 400: URLs end up in
+logs, histories and referrers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPBearer
+
+from app.api.deps import StateDep
+from app.auth.principal import Principal
+from app.core.database import utcnow
+from app.core.errors import Forbidden, InputError, Unauthorized
+from app.keys import service as keys
+
+URL_CREDENTIALS = ("api_key", "apikey", "key", "token", "access_token", "x-api-key")
+
+# Declared for the OpenAPI document (and /docs' "Authorize" button); the headers are read
+# below, so that every malformed form gets its own clear error.
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _public(request: Request) -> Principal:
+    digest = hashlib.sha256(client_address(request).encode()).hexdigest()[:16]
+    return Principal("public", f"ip:{digest}", "public")
+
+
+def _presented(request: Request) -> str | None:
+    if any(name.lower() in URL_CREDENTIALS for name in request.query_params):
+        raise InputError(
+            "credentials in the URL are refused (URLs end up in logs and browser histories); "
+            "send Authorization: Bearer <key> or X-API-Key: <key>"
+        )
+    authorizations = request.headers.getlist("authorization")
+    api_keys = request.headers.getlist("x-api-key")
+    if len(authorizations) > 1 or len(api_keys) > 1:
+        raise InputError("send one credential: several Authorization or X-API-Key headers")
+    bearer = None
+    if authorizations:
+        scheme, _, value = authorizations[0].strip().partition(" ")
+        if scheme.lower() != "bearer":
+            shown = "".join(c for c in scheme[:20] if c.isalnum()) or "(none)"
+            raise Unauthorized(
+                f"unsupported authorization scheme '{shown}'; use Authorization: Bearer <key>"
+            )
+        bearer = value.strip()
+        if not bearer:
+            raise Unauthorized("the Authorization header has no credential after 'Bearer'")
+    header_key = api_keys[0].strip() if api_keys else None
+    if api_keys and not header_key:
+        raise Unauthorized("the X-API-Key header is empty")
+    if bearer and header_key and bearer != header_key:
+        raise InputError("Authorization and X-API-Key carry different credentials; send one")
+    return bearer or header_key
+
+
+async def get_principal(
+    request: Request,
+    state: StateDep,
+    _b: Annotated[object, Depends(_bearer)] = None,
+    _k: Annotated[object, Depends(_api_key)] = None,
+) -> Principal:
+    credential = _presented(request)
+    if credential is None:
+        return _public(request)
+    if credential.count(".") == 2 and not keys.looks_like_key(credential):
+        raise Unauthorized("partner tokens (JWT) are not accepted by this server yet")
+    if not keys.looks_like_key(credential):
+        raise Unauthorized(
+            f"malformed credential: an API key is '{keys.KEY_PREFIX}' followed by 43 "
+            "characters (as printed by `observatory keys create`)"
+        )
+    now = utcnow()
+    async with state.sessions() as session:
+        key = await keys.lookup(session, credential)
+        if key is None:
+            raise Unauthorized("unknown API key")
+        problem = keys.why_unusable(key, now)
+        if problem is not None:
+            raise Unauthorized(problem)
+        if key.last_used_at is None or now - key.last_used_at > keys.LAST_USED_GRANULARITY:
+            key.last_used_at = now
+            await session.commit()
+    return Principal(
+        "api_key" if key.tier == "api_key" else "partner",
+        key.id,
+        key.tier,
+        frozenset(key.scopes),
+        key.prefix,
+    )
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def analysis_principal(principal: PrincipalDep) -> Principal:
+    if not principal.may("analyze"):
+        raise Forbidden("this API key lacks the 'analyze' scope needed for analyses")
+    return principal
+
+
+AnalystDep = Annotated[Principal, Depends(analysis_principal)]

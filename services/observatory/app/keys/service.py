@@ -1,0 +1,129 @@
+"""API keys: create (the secret is shown once), list, revoke, rotate with a grace period, and
+check a presented key. Keys live in the database, so every replica sees the same keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.database import utcnow
+from app.core.errors import InputError, NotFound
+from app.keys.models import ApiKey
+
+KEY_PREFIX = "obs_live_"
+SHOWN_PREFIX_CHARS = len(KEY_PREFIX) + 6
+TIERS = ("api_key", "partner")
+SCOPES = ("analyze", "metrics")
+DEFAULT_SCOPES = ("analyze",)
+# A key's last use is recorded at most this often (a read must not become a write).
+LAST_USED_GRANULARITY = timedelta(minutes=10)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def looks_like_key(value: str) -> bool:
+    return value.startswith(KEY_PREFIX) and 40 <= len(value) <= 80
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key: ApiKey
+    secret: str
+
+
+def _check(tier: str, scopes: list[str]) -> None:
+    if tier not in TIERS:
+        raise InputError(f"unknown tier '{tier}'; allowed: {', '.join(TIERS)}")
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise InputError(f"unknown scope(s) {', '.join(unknown)}; allowed: {', '.join(SCOPES)}")
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    name: str,
+    tier: str = "api_key",
+    scopes: list[str] | None = None,
+    expires_at: datetime | None = None,
+) -> CreatedKey:
+    scopes = sorted(set(scopes if scopes is not None else DEFAULT_SCOPES))
+    _check(tier, scopes)
+    secret = new_secret()
+    key = ApiKey(
+        prefix=secret[:SHOWN_PREFIX_CHARS],
+        secret_hash=hash_secret(secret),
+        name=name[:128],
+        tier=tier,
+        scopes=scopes,
+        created_at=utcnow(),
+        expires_at=expires_at,
+    )
+    session.add(key)
+    await session.flush()
+    return CreatedKey(key, secret)
+
+
+async def find(session: AsyncSession, ref: str) -> ApiKey:
+    """A key by its id or its shown prefix (unique), for the command line."""
+    rows = (
+        await session.scalars(select(ApiKey).where((ApiKey.id == ref) | (ApiKey.prefix == ref)))
+    ).all()
+    if len(rows) != 1:
+        raise NotFound(
+            f"no single key with id or prefix '{ref}'"
+            + (" (the prefix is ambiguous; use the id)" if rows else "")
+        )
+    return rows[0]
+
+
+async def list_keys(session: AsyncSession) -> list[ApiKey]:
+    return list((await session.scalars(select(ApiKey).order_by(ApiKey.created_at))).all())
+
+
+async def revoke(session: AsyncSession, ref: str) -> ApiKey:
+    key = await find(session, ref)
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key
+
+
+async def rotate(session: AsyncSession, ref: str, grace: timedelta) -> CreatedKey:
+    """A new key with the same name, tier and scopes; the old one keeps working for
+    ``grace`` and then expires."""
+    old = await find(session, ref)
+    if old.revoked_at is not None:
+        raise InputError(f"key {old.prefix}… is revoked; create a new key instead")
+    created = await create(
+        session, name=old.name, tier=old.tier, scopes=list(old.scopes), expires_at=old.expires_at
+    )
+    ends = utcnow() + grace
+    old.expires_at = ends if old.expires_at is None else min(old.expires_at, ends)
+    old.replaced_by = created.key.id
+    return created
+
+
+async def lookup(session: AsyncSession, secret: str) -> ApiKey | None:
+    return await session.scalar(select(ApiKey).where(ApiKey.secret_hash == hash_secret(secret)))
+
+
+def why_unusable(key: ApiKey, now: datetime) -> str | None:
+    """None if ``key`` may be used now, else what is wrong with it."""
+    if key.revoked_at is not None:
+        return f"the API key {key.prefix}… was revoked"
+    if key.expires_at is not None and key.expires_at <= now:
+        if key.replaced_by is not None:
+            return f"the API key {key.prefix}… was rotated and its grace period has ended"
+        return f"the API key {key.prefix}… expired at {key.expires_at.isoformat()}"
+    return None
