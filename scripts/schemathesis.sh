@@ -16,6 +16,8 @@ tmp="$(mktemp -d)"
 OBSERVATORY_DATABASE_URL="sqlite+aiosqlite:///$tmp/schemathesis.db" \
   OBSERVATORY_OBSERVER_URL="http://127.0.0.1:9" \
   OBSERVATORY_ENVIRONMENT=test \
+  OBSERVATORY_RATE_LIMIT_PUBLIC="1000000/minute;10000000/day" \
+  OBSERVATORY_READ_LIMIT_PUBLIC="1000000/minute" \
   "$PYBIN" -m app.cli serve --port "$port" >"$tmp/server.log" 2>&1 &
 server=$!
 

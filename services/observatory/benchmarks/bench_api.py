@@ -87,6 +87,8 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
+            rate_limit_public="1000000/minute;10000000/day",
+            read_limit_public="1000000/minute",
             database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
             log_level="WARNING",
             environment="test",

@@ -112,6 +112,9 @@ async def main() -> None:
             "OBSERVATORY_MAX_CONVERSATION_BYTES": str(32 * 1024 * 1024),
             "OBSERVATORY_WORKER_CONCURRENCY": "2",
             "OBSERVATORY_QUEUE_MAX_SIZE": "100",
+            # The load is one client address: the public tier's limits would refuse it.
+            "OBSERVATORY_RATE_LIMIT_PUBLIC": "1000000/minute;10000000/day",
+            "OBSERVATORY_READ_LIMIT_PUBLIC": "1000000/minute",
         }
         proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before any measurement
             [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],

@@ -102,6 +102,16 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+UNLIMITED = {
+    "rate_limit_public": "1000000/minute;10000000/day",
+    "rate_limit_api_key": "1000000/minute;10000000/day",
+    "rate_limit_partner": "1000000/minute;10000000/day",
+    "read_limit_public": "1000000/minute",
+    "read_limit_api_key": "1000000/minute",
+    "read_limit_partner": "1000000/minute",
+}
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -109,6 +119,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "log_level": "WARNING",
         "worker_concurrency": 2,
         "observer_url": CLOSED_PORT_URL,
+        # Limits are tested on their own (test_limits.py); elsewhere they stay out of the way.
+        **UNLIMITED,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

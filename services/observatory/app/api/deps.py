@@ -24,6 +24,7 @@ class ServiceState:
     observer: Any | None = None
     runner: str | None = None
     runners: Any = None
+    limiter: Any = None
 
 
 def get_state(request: Request) -> ServiceState:

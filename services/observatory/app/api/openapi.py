@@ -94,6 +94,15 @@ def install_openapi(app: FastAPI, *, body_limited: Callable[[str], bool]) -> Non
                         },
                     )
                     responses.setdefault(
+                        "429",
+                        {
+                            "description": "A rate limit was reached; retry after `Retry-After` "
+                            "seconds (`X-RateLimit-*` headers on every response say how much is "
+                            "left).",
+                            "content": _problem_content(Problem),
+                        },
+                    )
+                    responses.setdefault(
                         "403",
                         {
                             "description": "The key lacks the scope this operation needs.",

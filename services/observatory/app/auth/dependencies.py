@@ -9,7 +9,9 @@ logs, histories and referrers.
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
+import ipaddress
+from functools import lru_cache
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPBearer
@@ -17,7 +19,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from app.api.deps import StateDep
 from app.auth.principal import Principal
 from app.core.database import utcnow
-from app.core.errors import Forbidden, InputError, Unauthorized
+from app.core.errors import Forbidden, InputError, TooManyRequests, Unauthorized
 from app.keys import service as keys
 
 URL_CREDENTIALS = ("api_key", "apikey", "key", "token", "access_token", "x-api-key")
@@ -28,12 +30,42 @@ _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
 
 
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+@lru_cache(maxsize=16)
+def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(part.strip()) for part in spec.split(",") if part.strip())
 
 
-def _public(request: Request) -> Principal:
-    digest = hashlib.sha256(client_address(request).encode()).hexdigest()[:16]
+def _trusted(address: str, networks: tuple[Any, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_address(request: Request, trusted_proxies: str) -> str:
+    """The socket's peer; when that peer is a trusted proxy, the rightmost address of
+    ``X-Forwarded-For`` that is not itself a trusted proxy (what a client prepends to the
+    header is never believed)."""
+    peer = request.client.host if request.client else "unknown"
+    networks = _networks(trusted_proxies)
+    if not networks or not _trusted(peer, networks):
+        return peer
+    hops = [
+        h.strip() for line in request.headers.getlist("x-forwarded-for") for h in line.split(",")
+    ]
+    for hop in reversed(hops):
+        if not _trusted(hop, networks):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # garbage where an address should be: do not trust the header
+    return peer
+
+
+def _public(request: Request, trusted_proxies: str) -> Principal:
+    address = client_address(request, trusted_proxies)
+    digest = hashlib.sha256(address.encode()).hexdigest()[:16]
     return Principal("public", f"ip:{digest}", "public")
 
 
@@ -74,7 +106,7 @@ async def get_principal(
 ) -> Principal:
     credential = _presented(request)
     if credential is None:
-        return _public(request)
+        return _public(request, state.settings.trusted_proxies)
     if credential.count(".") == 2 and not keys.looks_like_key(credential):
         raise Unauthorized("partner tokens (JWT) are not accepted by this server yet")
     if not keys.looks_like_key(credential):
@@ -105,9 +137,28 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-async def analysis_principal(principal: PrincipalDep) -> Principal:
+async def analysis_principal(
+    request: Request, state: StateDep, principal: PrincipalDep
+) -> Principal:
+    """The principal of an analysis request, with the ``analyze`` scope, counted against its
+    limits (reads of an analysis against the read budget)."""
     if not principal.may("analyze"):
         raise Forbidden("this API key lacks the 'analyze' scope needed for analyses")
+    decision = await state.limiter.hit(principal, read=request.method in ("GET", "HEAD"))
+    if decision is not None:
+        headers = {
+            "X-RateLimit-Limit": str(decision.limit),
+            "X-RateLimit-Remaining": str(decision.remaining),
+            "X-RateLimit-Reset": str(decision.reset_seconds),
+            "X-RateLimit-Policy": decision.policy,
+        }
+        request.state.rate_limit_headers = headers
+        if not decision.allowed:
+            raise TooManyRequests(
+                f"rate limit of {decision.policy} for the {principal.tier} tier reached; "
+                f"retry after {decision.reset_seconds} seconds",
+                headers={**headers, "Retry-After": str(max(1, decision.reset_seconds))},
+            )
     return principal
 
 

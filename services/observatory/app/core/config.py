@@ -63,6 +63,21 @@ class Settings(BaseSettings):
     max_wait_seconds: float = Field(60.0, ge=0)
     queue_full_retry_after_seconds: int = Field(5, ge=1)
 
+    # Redis for limits shared by every replica (empty: in memory, one process).
+    redis_url: str = ""
+    rate_limit_key_prefix: str = "observatory-limits"
+    # Requests per principal (SPEC §6), `N/minute;M/day` (the day is the UTC calendar day).
+    rate_limit_public: str = "10/minute;500/day"
+    rate_limit_api_key: str = "60/minute;5000/day"
+    rate_limit_partner: str = "600/minute;50000/day"
+    # Reading an analysis (GET, exports, events) has a budget of its own, for polling.
+    read_limit_public: str = "120/minute"
+    read_limit_api_key: str = "600/minute"
+    read_limit_partner: str = "6000/minute"
+    # Client addresses come from the socket; X-Forwarded-For counts only from these
+    # networks (comma-separated CIDRs), taking the rightmost address not among them.
+    trusted_proxies: str = ""
+
     # Retention (SPEC §8).
     result_ttl_days: int = Field(30, ge=1)
     metadata_ttl_days: int = Field(90, ge=1)

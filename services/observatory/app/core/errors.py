@@ -65,6 +65,12 @@ class Forbidden(ObservatoryError):
     type_ = "forbidden"
 
 
+class TooManyRequests(ObservatoryError):
+    status_code = 429
+    title = "Too Many Requests"
+    type_ = "rate-limited"
+
+
 class NotFound(ObservatoryError):
     status_code = 404
     title = "Not Found"

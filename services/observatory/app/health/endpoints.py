@@ -42,6 +42,14 @@ async def ready(state: StateDep) -> JSONResponse:
     queue_ok = stats["queued"] < stats["capacity"] and stats["workers"] > 0 and state.pool.healthy()
     ok = ok and queue_ok
     checks["queue"] = {"status": "ok" if queue_ok else "full", **stats, **state.pool.stats()}
+    limiter = state.limiter
+    if limiter is not None:
+        # Limits fail open without their store, so readiness reports it without failing.
+        reachable = await limiter.check()
+        checks["limits"] = {
+            "status": "ok" if reachable else "unavailable",
+            "backend": limiter.backend,
+        }
     if state.observer is not None:
         checks["observer"] = await state.observer.readiness()
     else:

@@ -45,6 +45,12 @@ class RequestIdMiddleware:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers.append("X-Request-ID", request_id)
+                limited = getattr(scope.get("state", {}), "get", lambda _: None)(
+                    "rate_limit_headers"
+                )
+                for name, value in (limited or {}).items():
+                    if name not in headers:
+                        headers.append(name, value)
                 # Time spent in the service before answering (W3C Server Timing).
                 elapsed = (time.perf_counter() - started) * 1000
                 headers.append("Server-Timing", f"app;dur={elapsed:.1f}")
