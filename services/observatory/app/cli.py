@@ -202,7 +202,10 @@ def keys_create(
     from app.core.database import utcnow
     from app.keys import service
 
-    expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    if expires_in_days is not None and expires_in_days <= 0:
+        typer.echo("error: --expires-in-days must be more than 0", err=True)
+        raise typer.Exit(1)
+    expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days is not None else None
 
     async def work(session: Any) -> Any:
         return await service.create(session, name=name, tier=tier, scopes=scope, expires_at=expires)

@@ -19,10 +19,36 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from app.api.deps import StateDep
 from app.auth.principal import Principal
 from app.core.database import utcnow
-from app.core.errors import Forbidden, InputError, TooManyRequests, Unauthorized
+from app.core.errors import CredentialError, Forbidden, TooManyRequests, Unauthorized
 from app.keys import service as keys
 
-URL_CREDENTIALS = ("api_key", "apikey", "key", "token", "access_token", "x-api-key")
+URL_CREDENTIALS = frozenset(
+    {
+        "api_key",
+        "apikey",
+        "api-key",
+        "key",
+        "token",
+        "access_token",
+        "access-token",
+        "accesstoken",
+        "x-api-key",
+        "auth",
+        "authorization",
+        "bearer",
+    }
+)
+KNOWN_SCHEMES = (
+    "basic",
+    "digest",
+    "negotiate",
+    "ntlm",
+    "token",
+    "hoba",
+    "mutual",
+    "aws4-hmac-sha256",
+)
+_BLANK = " \t"
 
 # Declared for the OpenAPI document (and /docs' "Authorize" button); the headers are read
 # below, so that every malformed form gets its own clear error.
@@ -70,31 +96,36 @@ def _public(request: Request, trusted_proxies: str) -> Principal:
 
 
 def _presented(request: Request) -> str | None:
-    if any(name.lower() in URL_CREDENTIALS for name in request.query_params):
-        raise InputError(
+    params = request.query_params.multi_items()
+    if any(
+        name.lower() in URL_CREDENTIALS or value.startswith(keys.KEY_PREFIX)
+        for name, value in params
+    ):
+        raise CredentialError(
             "credentials in the URL are refused (URLs end up in logs and browser histories); "
             "send Authorization: Bearer <key> or X-API-Key: <key>"
         )
     authorizations = request.headers.getlist("authorization")
     api_keys = request.headers.getlist("x-api-key")
     if len(authorizations) > 1 or len(api_keys) > 1:
-        raise InputError("send one credential: several Authorization or X-API-Key headers")
+        raise CredentialError("send one credential: several Authorization or X-API-Key headers")
     bearer = None
     if authorizations:
-        scheme, _, value = authorizations[0].strip().partition(" ")
+        scheme, _, value = authorizations[0].strip(_BLANK).partition(" ")
         if scheme.lower() != "bearer":
-            shown = "".join(c for c in scheme[:20] if c.isalnum()) or "(none)"
+            # Name the scheme only when it is a known one: what stands there may be a secret.
+            shown = f" '{scheme}'" if scheme.lower() in KNOWN_SCHEMES else ""
             raise Unauthorized(
-                f"unsupported authorization scheme '{shown}'; use Authorization: Bearer <key>"
+                f"unsupported authorization scheme{shown}; use Authorization: Bearer <key>"
             )
-        bearer = value.strip()
+        bearer = value.strip(_BLANK)
         if not bearer:
             raise Unauthorized("the Authorization header has no credential after 'Bearer'")
-    header_key = api_keys[0].strip() if api_keys else None
+    header_key = api_keys[0].strip(_BLANK) if api_keys else None
     if api_keys and not header_key:
         raise Unauthorized("the X-API-Key header is empty")
     if bearer and header_key and bearer != header_key:
-        raise InputError("Authorization and X-API-Key carry different credentials; send one")
+        raise CredentialError("Authorization and X-API-Key carry different credentials; send one")
     return bearer or header_key
 
 
@@ -127,7 +158,7 @@ async def get_principal(
             await session.commit()
     return Principal(
         "api_key" if key.tier == "api_key" else "partner",
-        key.id,
+        key.principal_id,
         key.tier,
         frozenset(key.scopes),
         key.prefix,

@@ -26,4 +26,8 @@ class Principal:
         return f"{'key' if self.kind == 'api_key' else 'sub'}:{self.id}"
 
     def may(self, scope: str) -> bool:
-        return self.kind == "public" or scope in self.scopes or self.tier == "partner"
+        """Keys do what their scopes say, whatever their tier; the public tier may analyse
+        and nothing else."""
+        if self.kind == "public":
+            return scope == "analyze"
+        return scope in self.scopes

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -77,6 +78,20 @@ class Settings(BaseSettings):
     # Client addresses come from the socket; X-Forwarded-For counts only from these
     # networks (comma-separated CIDRs), taking the rightmost address not among them.
     trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip())
+                except ValueError as exc:
+                    raise ValueError(
+                        f"OBSERVATORY_TRUSTED_PROXIES: '{part.strip()}' is not a network "
+                        f"({exc}); write networks such as 10.0.0.0/8 or 127.0.0.1/32"
+                    ) from None
+        return value
 
     # Retention (SPEC §8).
     result_ttl_days: int = Field(30, ge=1)

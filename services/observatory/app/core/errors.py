@@ -38,6 +38,14 @@ class UnsupportedMediaType(ObservatoryError):
     type_ = "unsupported-media-type"
 
 
+class CredentialError(ObservatoryError):
+    """Credentials sent in a way that is refused before they are checked (400)."""
+
+    status_code = 400
+    title = "Invalid credential"
+    type_ = "invalid-credential"
+
+
 class Unauthorized(ObservatoryError):
     """A credential was presented and is not valid: never a silent fall back to public."""
 

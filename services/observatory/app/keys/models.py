@@ -17,6 +17,9 @@ class ApiKey(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
     # The first characters of the key (``obs_live_Ab3x…``): enough to recognise it in a list.
+    # Who the key speaks for: the first key's id, kept by every key that rotation makes
+    # from it, so ownership of analyses and rate-limit budgets survive a rotation.
+    principal_id: Mapped[str] = mapped_column(String(36), index=True)
     prefix: Mapped[str] = mapped_column(String(24))
     # SHA-256 of the whole key: keys are 256 random bits, so a plain hash cannot be reversed.
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)

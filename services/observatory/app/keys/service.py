@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -57,11 +58,15 @@ async def create(
     tier: str = "api_key",
     scopes: list[str] | None = None,
     expires_at: datetime | None = None,
+    principal_id: str | None = None,
 ) -> CreatedKey:
     scopes = sorted(set(scopes if scopes is not None else DEFAULT_SCOPES))
     _check(tier, scopes)
     secret = new_secret()
+    key_id = str(uuid.uuid4())
     key = ApiKey(
+        id=key_id,
+        principal_id=principal_id or key_id,
         prefix=secret[:SHOWN_PREFIX_CHARS],
         secret_hash=hash_secret(secret),
         name=name[:128],
@@ -106,7 +111,12 @@ async def rotate(session: AsyncSession, ref: str, grace: timedelta) -> CreatedKe
     if old.revoked_at is not None:
         raise InputError(f"key {old.prefix}… is revoked; create a new key instead")
     created = await create(
-        session, name=old.name, tier=old.tier, scopes=list(old.scopes), expires_at=old.expires_at
+        session,
+        name=old.name,
+        tier=old.tier,
+        scopes=list(old.scopes),
+        expires_at=old.expires_at,
+        principal_id=old.principal_id,
     )
     ends = utcnow() + grace
     old.expires_at = ends if old.expires_at is None else min(old.expires_at, ends)

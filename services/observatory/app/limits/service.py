@@ -84,7 +84,9 @@ class RateLimiter:
         day = datetime.now(UTC).strftime("%Y-%m-%d")
         decisions: list[Decision] = []
         try:
-            for item in items:
+            # Minute before day, and stop at the first refusal: a refused request does not
+            # count against the longer window (retries cannot use up a client's day).
+            for item in sorted(items, key=lambda i: i.GRANULARITY.seconds):
                 daily = item.GRANULARITY.seconds >= 86_400
                 strategy = self._day if daily else self._minute
                 ids = (budget, principal.tier, principal.id, *((day,) if daily else ()))
@@ -98,6 +100,8 @@ class RateLimiter:
                 decisions.append(
                     Decision(allowed, item.amount, max(0, stats.remaining), reset, _name(item))
                 )
+                if not allowed:
+                    break
         except Exception as exc:  # the store is down: serve, and say so in the log
             self.failures += 1
             log.error("limits.store_unavailable", backend=self.backend, error=type(exc).__name__)

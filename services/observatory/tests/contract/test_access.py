@@ -184,3 +184,66 @@ async def test_openapi_declares_the_credentials(client: httpx.AsyncClient) -> No
     assert schemes["APIKeyHeader"]["name"] == "X-API-Key"
     security = doc["paths"]["/api/v1/analyze"]["post"]["security"]
     assert {} in security  # optional: no credential is the public tier
+
+
+async def test_a_rotated_key_keeps_what_its_predecessor_created(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    old = await new_key(app)
+    r = await client.post(
+        "/api/v1/analyze", json=TEXT, headers={**bearer(old.secret), "Prefer": "wait=10"}
+    )
+    analysis_id = r.json()["id"]
+    async with app.state.service.sessions() as session, session.begin():
+        new = await keys.rotate(session, old.key.id, timedelta(seconds=0))
+    unauthorized(
+        await client.get(f"/api/v1/analyze/{analysis_id}", headers=bearer(old.secret)), "rotated"
+    )
+    r = await client.get(f"/api/v1/analyze/{analysis_id}", headers=bearer(new.secret))
+    assert r.status_code == 200, r.text
+    assert (
+        await client.delete(f"/api/v1/analyze/{analysis_id}", headers=bearer(new.secret))
+    ).status_code == 204
+
+
+async def test_scopes_bind_partner_keys_too(client: httpx.AsyncClient, app: Any) -> None:
+    partner = await new_key(app, tier="partner", scopes=["metrics"])
+    r = await client.post("/api/v1/analyze", json=TEXT, headers=bearer(partner.secret))
+    assert r.status_code == 403
+
+
+@pytest.mark.parametrize("extra", ["\xa0", "\x85", "x"])
+async def test_a_key_with_anything_around_it_is_refused(
+    client: httpx.AsyncClient, app: Any, extra: str
+) -> None:
+    created = await new_key(app)
+    for value in (created.secret + extra, extra + created.secret):
+        r = await client.post(
+            "/api/v1/analyze", json=TEXT, headers={"X-API-Key": value.encode("latin-1")}
+        )
+        assert r.status_code == 401, (repr(extra), r.text)
+
+
+async def test_a_missing_scheme_does_not_echo_the_secret(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    created = await new_key(app)
+    r = await client.get("/api/v1/analyze/x", headers={"Authorization": created.secret})
+    unauthorized(r, "unsupported authorization scheme; use Authorization: Bearer")
+    assert created.secret[9:15] not in r.text.replace(created.key.prefix, "")
+    assert created.secret[15:20] not in r.text + r.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize("query", ["auth=abc", "bearer=abc", "api-key=abc", "x=obs_live_abc"])
+async def test_any_credential_in_the_url_is_refused(client: httpx.AsyncClient, query: str) -> None:
+    r = await client.get(f"/api/v1/analyze/x?{query}")
+    assert r.status_code == 400 and r.json()["title"] == "Invalid credential"
+
+
+def test_trusted_proxies_must_be_networks() -> None:
+    from pydantic import ValidationError
+
+    from app.core.config import Settings
+
+    with pytest.raises(ValidationError, match=r"127\.0\.0\.1/8' is not a network"):
+        Settings(_env_file=None, trusted_proxies="10.0.0.0/8, 127.0.0.1/8")

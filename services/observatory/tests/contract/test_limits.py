@@ -138,3 +138,11 @@ async def test_limits_fail_open_when_redis_is_unreachable(database_url: str) -> 
             assert "x-ratelimit-limit" not in r.headers
         ready = (await c.get("/health/ready")).json()
         assert ready["checks"]["limits"]["status"] == "unavailable"
+
+
+async def test_refused_requests_do_not_use_up_the_day(database_url: str) -> None:
+    async with instance(database_url, rate_limit_public="2/minute;3/day") as c:
+        assert [(await post(c)).status_code for _ in range(2)] == [400, 400]
+        for _ in range(5):
+            r = await post(c)
+            assert r.status_code == 429 and r.headers["x-ratelimit-policy"] == "2/minute"

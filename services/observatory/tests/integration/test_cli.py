@@ -146,5 +146,7 @@ def test_keys_create_list_rotate_revoke(tmp_path: Path) -> None:
     assert revoked["revoked_at"] is not None
     bad = run("keys", "create", "--name", "x", "--tier", "gold", env=env)
     assert bad.returncode == 1 and "unknown tier 'gold'" in bad.stderr
+    zero = run("keys", "create", "--name", "x", "--expires-in-days", "0", env=env)
+    assert zero.returncode == 1 and "must be more than 0" in zero.stderr
     missing = run("keys", "revoke", "nope", env=env)
     assert missing.returncode == 1 and "no single key" in missing.stderr

@@ -20,6 +20,7 @@ def upgrade() -> None:
     op.create_table(
         "api_keys",
         sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("principal_id", sa.String(length=36), nullable=False),
         sa.Column("prefix", sa.String(length=24), nullable=False),
         sa.Column("secret_hash", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=128), nullable=False),
@@ -33,7 +34,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("secret_hash", name=op.f("uq_api_keys_secret_hash")),
     )
+    op.create_index(op.f("ix_api_keys_principal_id"), "api_keys", ["principal_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_api_keys_principal_id"), table_name="api_keys")
     op.drop_table("api_keys")
