@@ -31,6 +31,8 @@ from app.jobs.inprocess import InProcessQueue
 from app.jobs.pool import WorkerPool
 from app.jobs.runners import RunnerRegistry, default_label
 from app.limits.service import RateLimiter
+from app.metrics import endpoints as metrics_endpoints
+from app.metrics.service import Metrics
 from app.middleware.limits import BodyLimitMiddleware
 from app.middleware.request_id import RequestIdMiddleware
 from app.observer import Observer
@@ -176,8 +178,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             parse_workers=settings.parse_workers,
         )
         pool.start()
+        metrics = Metrics()
         queue = InProcessQueue(
-            JobContext(sessions, pool, settings.analysis_timeout_seconds),
+            JobContext(sessions, pool, settings.analysis_timeout_seconds, metrics=metrics),
             concurrency=settings.worker_concurrency,
             max_size=settings.queue_max_size,
         )
@@ -192,6 +195,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runner,
             runners,
             RateLimiter(settings),
+            metrics,
         )
         log.info(
             "service.started", database=engine.dialect.name, workers=settings.worker_concurrency
@@ -233,4 +237,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(analyses.router)
+    app.include_router(metrics_endpoints.router)
     return app

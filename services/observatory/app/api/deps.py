@@ -25,6 +25,7 @@ class ServiceState:
     runner: str | None = None
     runners: Any = None
     limiter: Any = None
+    metrics: Any = None
 
 
 def get_state(request: Request) -> ServiceState:

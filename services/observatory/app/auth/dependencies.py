@@ -185,6 +185,8 @@ async def analysis_principal(
         }
         request.state.rate_limit_headers = headers
         if not decision.allowed:
+            if state.metrics is not None:
+                state.metrics.rate_limited.labels(principal.tier).inc()
             raise TooManyRequests(
                 f"rate limit of {decision.policy} for the {principal.tier} tier reached; "
                 f"retry after {decision.reset_seconds} seconds",

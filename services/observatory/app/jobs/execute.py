@@ -46,12 +46,20 @@ class JobContext:
         timeout: float,
         observer_enabled: bool = True,
         analyze_fn: Callable[..., dict[str, Any]] = analyze,
+        metrics: Any = None,
     ) -> None:
         self.sessions = sessions
         self.pool = pool
         self.timeout = timeout
         self.observer_enabled = observer_enabled
         self.analyze_fn = analyze_fn
+        self.metrics = metrics
+
+    def count(self, outcome: str, seconds: float | None = None) -> None:
+        if self.metrics is not None:
+            self.metrics.analyses.labels(outcome).inc()
+            if seconds is not None:
+                self.metrics.analysis_duration.observe(seconds)
 
 
 async def _transition(
@@ -139,20 +147,25 @@ async def execute(job: AnalysisJob, ctx: JobContext) -> str:
             ctx, analysis_id, f"analysis exceeded the time limit of {ctx.timeout:g} seconds"
         )
         log.warning("analysis.timeout", analysis_id=analysis_id)
+        ctx.count("timed_out")
         return repo.FAILED
     except _StepFailed as exc:
         # An expected failure (e.g. the observer was required and could not contribute), or
         # an internal error in the worker process (logged by _unwrap).
         await _fail(ctx, analysis_id, exc.detail)
+        ctx.count("failed")
         return repo.FAILED
     except WorkerLost:
         await _fail(ctx, analysis_id, WORKER_LOST)
+        ctx.count("worker_lost")
         return repo.FAILED
     except asyncio.CancelledError:
+        ctx.count("cancelled")
         raise
     except Exception:
         log.exception("analysis.error", analysis_id=analysis_id)
         await _fail(ctx, analysis_id, INTERNAL_ERROR)
+        ctx.count("failed")
         return repo.FAILED
     log.info(
         "analysis.finished",
@@ -161,4 +174,6 @@ async def execute(job: AnalysisJob, ctx: JobContext) -> str:
         messages=job.message_count,
         ms=round((time.perf_counter() - t0) * 1000, 1),
     )
+    elapsed = time.perf_counter() - t0
+    ctx.count("completed" if stored else "cancelled", elapsed if stored else None)
     return repo.COMPLETED if stored else repo.CANCELLED

@@ -23,6 +23,17 @@ CLIENT_CLOSED_REQUEST = 499
 log = structlog.get_logger("app.access")
 
 
+def _record(scope: Scope, status: int, seconds: float) -> None:
+    """Count the request in the app's metrics, by route template (never the raw path)."""
+    service = getattr(getattr(scope.get("app"), "state", None), "service", None)
+    metrics = getattr(service, "metrics", None)
+    if metrics is None:
+        return
+    route = getattr(scope.get("route"), "path", None) or "unmatched"
+    metrics.requests.labels(route, scope["method"], str(status)).inc()
+    metrics.latency.labels(route, scope["method"]).observe(seconds)
+
+
 class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -96,6 +107,7 @@ class RequestIdMiddleware:
                 )
                 await send_with_id({"type": "http.response.body", "body": body})
         finally:
+            _record(scope, status, time.perf_counter() - started)
             (log.info if status != CLIENT_CLOSED_REQUEST else log.warning)(
                 "request" if status != CLIENT_CLOSED_REQUEST else "request.client_disconnected",
                 method=scope["method"],
