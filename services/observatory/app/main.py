@@ -20,6 +20,7 @@ from app import __version__
 from app.analyses import endpoints as analyses
 from app.api.deps import ServiceState
 from app.api.openapi import install_openapi
+from app.auth.tokens import TokenVerifier
 from app.core.config import Settings, get_settings
 from app.core.database import create_engine, session_factory
 from app.core.errors import ObservatoryError
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         pool.start()
         metrics = Metrics()
+        tokens = TokenVerifier(settings)
         queue = InProcessQueue(
             JobContext(sessions, pool, settings.analysis_timeout_seconds, metrics=metrics),
             concurrency=settings.worker_concurrency,
@@ -196,6 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runners,
             RateLimiter(settings),
             metrics,
+            tokens,
         )
         log.info(
             "service.started", database=engine.dialect.name, workers=settings.worker_concurrency
@@ -206,6 +209,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await queue.stop()
             await pool.stop()
             await runners.stop()
+            await tokens.aclose()
             if observer is not None:
                 await observer.aclose()
             await engine.dispose()

@@ -26,6 +26,7 @@ class ServiceState:
     runners: Any = None
     limiter: Any = None
     metrics: Any = None
+    tokens: Any = None
 
 
 def get_state(request: Request) -> ServiceState:

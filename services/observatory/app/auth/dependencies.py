@@ -18,6 +18,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 
 from app.api.deps import StateDep
 from app.auth.principal import Principal
+from app.auth.tokens import looks_like_jwt
 from app.core.database import utcnow
 from app.core.errors import CredentialError, Forbidden, TooManyRequests, Unauthorized
 from app.keys import service as keys
@@ -138,8 +139,9 @@ async def get_principal(
     credential = _presented(request)
     if credential is None:
         return _public(request, state.settings.trusted_proxies)
-    if credential.count(".") == 2 and not keys.looks_like_key(credential):
-        raise Unauthorized("partner tokens (JWT) are not accepted by this server yet")
+    if looks_like_jwt(credential) and not keys.looks_like_key(credential):
+        partner: Principal = await state.tokens.verify(credential)
+        return partner
     if not keys.looks_like_key(credential):
         raise Unauthorized(
             f"malformed credential: an API key is '{keys.KEY_PREFIX}' followed by 43 "

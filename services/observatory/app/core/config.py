@@ -6,8 +6,10 @@ import ipaddress
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDERS = frozenset({"changeme", "change-me", "secret", "placeholder", "test", "example"})
 
 
 class Settings(BaseSettings):
@@ -92,6 +94,39 @@ class Settings(BaseSettings):
                         f"({exc}); write networks such as 10.0.0.0/8 or 127.0.0.1/32"
                     ) from None
         return value
+
+    # Partner tokens (JWT): keys from a JWKS URL, a PEM public key, or an HS256 secret; the
+    # accepted algorithms are fixed here ("none" is never accepted). Issuer and audience are
+    # required once any key source is set.
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_algorithms: str = "RS256,ES256"
+    jwt_jwks_url: str = ""
+    jwt_jwks_min_refresh_seconds: float = Field(60.0, ge=1)
+    jwt_public_key: str = ""
+    jwt_secret: str = ""
+    jwt_leeway_seconds: int = Field(30, ge=0, le=300)
+
+    @model_validator(mode="after")
+    def _jwt(self) -> Settings:
+        algorithms = {a.strip() for a in self.jwt_algorithms.split(",") if a.strip()}
+        if any(a.lower() == "none" for a in algorithms):
+            raise ValueError("OBSERVATORY_JWT_ALGORITHMS must not contain 'none'")
+        if (self.jwt_secret or self.jwt_public_key or self.jwt_jwks_url) and not (
+            self.jwt_issuer and self.jwt_audience
+        ):
+            raise ValueError(
+                "partner tokens need OBSERVATORY_JWT_ISSUER and OBSERVATORY_JWT_AUDIENCE"
+            )
+        if self.jwt_secret and self.environment != "development":
+            weak = len(self.jwt_secret) < 32 or self.jwt_secret.lower() in PLACEHOLDERS
+            if weak:
+                raise ValueError(
+                    "OBSERVATORY_JWT_SECRET is a placeholder or shorter than 32 characters; "
+                    "set a random secret (e.g. `python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))'`)"
+                )
+        return self
 
     # Retention (SPEC §8).
     result_ttl_days: int = Field(30, ge=1)
