@@ -12,31 +12,26 @@ See docs/decisions/0007-connection-limits.md.
 from __future__ import annotations
 
 import asyncio
-import json
 import resource
+from http import HTTPStatus
 from typing import Any
 
 import structlog
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.core.config import Settings
+from app.core.problems import problem_body, send_problem
 
 log = structlog.get_logger("app.server")
 
-_REASONS = {
-    400: b"Bad Request",
-    408: b"Request Timeout",
-    431: b"Request Header Fields Too Large",
-}
-
 
 def problem_bytes(status: int, detail: str) -> bytes:
-    body = json.dumps(
-        {"detail": detail, "title": _REASONS[status].decode(), "status": status}
-    ).encode()
+    """A whole HTTP response with a problem document, written straight to the transport
+    (for errors met before there is an ASGI request to answer)."""
+    body = problem_body(status, detail)
     return b"".join(
         [
-            b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status]),
+            b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode()),
             b"content-type: application/problem+json\r\n",
             b"content-length: %d\r\n" % len(body),
             b"connection: close\r\n\r\n",
@@ -46,26 +41,12 @@ def problem_bytes(status: int, detail: str) -> bytes:
 
 
 async def _over_capacity(scope: Any, receive: Any, send: Any) -> None:
-    body = json.dumps(
-        {
-            "detail": "the server has too many open connections; retry in a moment",
-            "title": "Service Unavailable",
-            "status": 503,
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", b"1"),
-                (b"connection", b"close"),
-            ],
-        }
+    await send_problem(
+        send,
+        503,
+        "the server has too many open connections; retry in a moment",
+        headers=((b"retry-after", b"1"), (b"connection", b"close")),
     )
-    await send({"type": "http.response.body", "body": body})
 
 
 class HardenedHttpToolsProtocol(HttpToolsProtocol):

@@ -6,14 +6,9 @@ from __future__ import annotations
 from fastapi import Request
 
 from app.core.errors import UnsupportedMediaType
+from app.core.problems import printable
 
 _UTF8 = ("utf-8", "utf8")
-
-
-def _shown(value: str, limit: int = 80) -> str:
-    """A header value quoted in an error message: printable ASCII only, bounded."""
-    clean = "".join(c if " " <= c <= "~" else "?" for c in value[:limit])
-    return clean + ("…" if len(value) > limit else "")
 
 
 async def json_body(request: Request) -> bytes:
@@ -24,7 +19,7 @@ async def json_body(request: Request) -> bytes:
     media = media.strip().lower()
     if media and media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType(
-            f"Content-Type '{_shown(media)}' is not supported; send the body as application/json"
+            f"Content-Type '{printable(media, 80)}' is not supported; send the body as application/json"
         )
     for param in params.split(";"):
         name, _, value = param.partition("=")
@@ -32,6 +27,6 @@ async def json_body(request: Request) -> bytes:
             charset = value.strip().strip('"').lower()
             if charset not in _UTF8:
                 raise UnsupportedMediaType(
-                    f"charset '{_shown(charset)}' is not supported; JSON bodies must be UTF-8"
+                    f"charset '{printable(charset, 80)}' is not supported; JSON bodies must be UTF-8"
                 )
     return await request.body()

@@ -6,11 +6,12 @@ each with a problem+json error naming the limit."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.problems import printable, send_problem
 
 # The methods whose requests carry a body this middleware reads.
 BODY_METHODS = ("POST", "PUT", "PATCH")
@@ -20,21 +21,7 @@ def _fmt(n: int) -> str:
     return f"{n:,} bytes ({n / 1024 / 1024:.1f} MB)"
 
 
-async def _problem(send: Send, status: int, title: str, detail: str, close: bool = False) -> None:
-    body = json.dumps({"detail": detail, "title": title, "status": status}).encode()
-    headers = [
-        (b"content-type", b"application/problem+json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    if close:  # the rest of the body is not read: the connection cannot be reused
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-def _shown(value: bytes) -> str:
-    text = value[:40].decode("latin-1")
-    return "".join(c if " " <= c <= "~" else "?" for c in text)
+CLOSE = ((b"connection", b"close"),)  # the rest of the body is not read: no reuse
 
 
 class BodyLimitMiddleware:
@@ -61,13 +48,12 @@ class BodyLimitMiddleware:
         headers = dict(scope.get("headers", []))
         encoding = headers.get(b"content-encoding", b"identity").strip().lower()
         if encoding not in (b"", b"identity"):
-            await _problem(
+            await send_problem(
                 send,
                 415,
-                "Unsupported Media Type",
-                f"Content-Encoding '{_shown(encoding)}' is not supported; send the body "
+                f"Content-Encoding '{printable(encoding.decode('latin-1'))}' is not supported; send the body "
                 "uncompressed (the size limit applies to the uncompressed body)",
-                close=True,
+                headers=CLOSE,
             )
             return
         limit = self.limit_for(scope["path"])
@@ -80,7 +66,7 @@ class BodyLimitMiddleware:
         )
         length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > limit:
-            await _problem(send, 413, "Payload Too Large", too_large, close=True)
+            await send_problem(send, 413, too_large, headers=CLOSE)
             return
         chunks: list[bytes] = []
         size = 0
@@ -97,14 +83,13 @@ class BodyLimitMiddleware:
                     if time.monotonic() >= deadline
                     else f"the request body stopped arriving for {self.idle_timeout:g} s"
                 )
-                await _problem(
+                await send_problem(
                     send,
                     408,
-                    "Request Timeout",
                     f"{what} (received {size:,} bytes); a body may pause at most "
                     f"{self.idle_timeout:g} s and must be complete within "
                     f"{self.total_timeout:g} s",
-                    close=True,
+                    headers=CLOSE,
                 )
                 return
             if message["type"] == "http.disconnect":
@@ -113,7 +98,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _problem(send, 413, "Payload Too Large", too_large, close=True)
+                await send_problem(send, 413, too_large, headers=CLOSE)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -121,21 +106,21 @@ class BodyLimitMiddleware:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            await _problem(
+            await send_problem(
                 send,
                 400,
-                "Invalid encoding",
                 f"request body is not valid UTF-8 (invalid byte at offset {exc.start}); "
                 "send UTF-8 encoded JSON",
+                title="Invalid encoding",
             )
             return
         nul = body.find(b"\x00")
         if nul >= 0:
-            await _problem(
+            await send_problem(
                 send,
                 400,
-                "Invalid content",
                 f"request body contains a NUL byte at offset {nul}; NUL is not allowed",
+                title="Invalid content",
             )
             return
 

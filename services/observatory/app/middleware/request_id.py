@@ -6,7 +6,6 @@ request across services); anything else is replaced by a fresh one.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
@@ -16,6 +15,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import patterns
+from app.core.problems import send_problem
 
 _SAFE = patterns.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # The client went away before the answer (nginx's code): not a server error.
@@ -88,24 +88,9 @@ class RequestIdMiddleware:
             status = 500
             log.exception("request.error", method=scope["method"], path=scope["path"])
             if not started_response:
-                body = json.dumps(
-                    {
-                        "detail": f"internal server error (reference {request_id})",
-                        "title": "Internal Server Error",
-                        "status": 500,
-                    }
-                ).encode()
-                await send_with_id(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [
-                            (b"content-type", b"application/problem+json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
+                await send_problem(
+                    send_with_id, 500, f"internal server error (reference {request_id})"
                 )
-                await send_with_id({"type": "http.response.body", "body": body})
         finally:
             _record(scope, status, time.perf_counter() - started)
             (log.info if status != CLIENT_CLOSED_REQUEST else log.warning)(
