@@ -18,6 +18,7 @@ from app.api.deps import ServiceState
 from app.auth.principal import Principal
 from app.core.database import utcnow
 from app.core.errors import Conflict, NotFound, ServiceUnavailable
+from app.core.problems import printable
 from app.jobs.base import AnalysisJob, QueueFull
 from app.jobs.work import Submission
 
@@ -66,12 +67,6 @@ async def create(state: ServiceState, prepared: Submission, principal: Principal
     return row
 
 
-def shown_id(analysis_id: str) -> str:
-    """An id from the URL as quoted in an error: ids are 36 characters, so anything longer
-    is not one and is cut."""
-    return analysis_id if len(analysis_id) <= 40 else analysis_id[:40] + "…"
-
-
 async def load(
     session: AsyncSession, analysis_id: str, principal: Principal, *, live: bool = False
 ) -> Analysis:
@@ -79,7 +74,7 @@ async def load(
     revealed). ``live``: a result past its retention is gone even before the cleanup
     deletes it (and reading it must not extend its life)."""
     row = await repo.get(session, analysis_id)
-    shown = shown_id(analysis_id)
+    shown = printable(analysis_id)  # ids are 36 characters: longer is not one
     if row is None or (row.owner is not None and row.owner != principal.owner):
         raise NotFound(f"no analysis with id '{shown}' (it may have expired or been deleted)")
     if live and row.expires_at < utcnow():
@@ -100,7 +95,7 @@ async def cancel(
         await session.rollback()
         current = await repo.status_of(session, analysis_id)
         if current is None:
-            raise NotFound(f"no analysis with id '{shown_id(analysis_id)}' (it was deleted)")
+            raise NotFound(f"no analysis with id '{printable(analysis_id)}' (it was deleted)")
         raise Conflict(
             f"analysis '{analysis_id}' is already {current}; only pending or processing work can be cancelled"
         )

@@ -87,7 +87,7 @@ class RateLimiter:
             # Minute before day, and stop at the first refusal: a refused request does not
             # count against the longer window (retries cannot use up a client's day).
             for item in sorted(items, key=lambda i: i.GRANULARITY.seconds):
-                daily = item.GRANULARITY.seconds >= 86_400
+                daily = _daily(item)
                 strategy = self._day if daily else self._minute
                 ids = (budget, principal.tier, principal.id, *((day,) if daily else ()))
                 allowed = await strategy.hit(item, *ids)
@@ -122,7 +122,11 @@ class RateLimiter:
 
 
 def _name(item: RateLimitItem) -> str:
-    return f"{item.amount}/{'day' if item.GRANULARITY.seconds >= 86_400 else 'minute'}"
+    return f"{item.amount}/{'day' if _daily(item) else 'minute'}"
+
+
+def _daily(item: RateLimitItem) -> bool:
+    return item.GRANULARITY.seconds >= 86_400
 
 
 def _seconds_to_midnight() -> int:
