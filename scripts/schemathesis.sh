@@ -18,6 +18,7 @@ OBSERVATORY_DATABASE_URL="sqlite+aiosqlite:///$tmp/schemathesis.db" \
   OBSERVATORY_ENVIRONMENT=test \
   OBSERVATORY_RATE_LIMIT_PUBLIC="1000000/minute;10000000/day" \
   OBSERVATORY_READ_LIMIT_PUBLIC="1000000/minute" \
+  OBSERVATORY_AUTH_FAILURE_LIMIT="1000000/minute" \
   "$PYBIN" -m app.cli serve --port "$port" >"$tmp/server.log" 2>&1 &
 server=$!
 

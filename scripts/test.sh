@@ -70,4 +70,5 @@ bash "$ROOT/scripts/schemathesis.sh"
 step "benchmark (smoke run)"
 "$UV" run --frozen python benchmarks/bench_api.py --smoke
 "$UV" run --frozen python benchmarks/bench_load.py --smoke
+"$UV" run --frozen python benchmarks/bench_auth.py --smoke
 "$UV" run --frozen python benchmarks/bench_observer.py --delay 0.05 --sizes 1000

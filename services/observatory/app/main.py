@@ -31,6 +31,7 @@ from app.jobs.execute import JobContext
 from app.jobs.inprocess import InProcessQueue
 from app.jobs.pool import WorkerPool
 from app.jobs.runners import RunnerRegistry, default_label
+from app.keys.service import KeyCache
 from app.limits.service import RateLimiter
 from app.metrics import endpoints as metrics_endpoints
 from app.metrics.service import Metrics
@@ -199,6 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             RateLimiter(settings),
             metrics,
             tokens,
+            KeyCache(settings.api_key_cache_seconds),
         )
         log.info(
             "service.started", database=engine.dialect.name, workers=settings.worker_concurrency

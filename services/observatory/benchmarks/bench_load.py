@@ -115,6 +115,7 @@ async def main() -> None:
             # The load is one client address: the public tier's limits would refuse it.
             "OBSERVATORY_RATE_LIMIT_PUBLIC": "1000000/minute;10000000/day",
             "OBSERVATORY_READ_LIMIT_PUBLIC": "1000000/minute",
+            "OBSERVATORY_AUTH_FAILURE_LIMIT": "1000000/minute",
         }
         proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before any measurement
             [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],

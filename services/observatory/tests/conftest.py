@@ -109,6 +109,9 @@ UNLIMITED = {
     "read_limit_public": "1000000/minute",
     "read_limit_api_key": "1000000/minute",
     "read_limit_partner": "1000000/minute",
+    "auth_failure_limit": "1000000/minute",
+    # Tests change keys under a running app and expect the next request to see it.
+    "api_key_cache_seconds": 0,
 }
 
 

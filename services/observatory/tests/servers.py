@@ -52,6 +52,7 @@ def start_server(
         "OBSERVATORY_OBSERVER_URL": "http://127.0.0.1:9",
         "OBSERVATORY_RATE_LIMIT_PUBLIC": "1000000/minute;10000000/day",
         "OBSERVATORY_READ_LIMIT_PUBLIC": "1000000/minute",
+        "OBSERVATORY_AUTH_FAILURE_LIMIT": "1000000/minute",
         **{f"OBSERVATORY_{k.upper()}": v for k, v in settings.items()},
     }
     with log.open("ab") as out:

@@ -27,6 +27,7 @@ class ServiceState:
     limiter: Any = None
     metrics: Any = None
     tokens: Any = None
+    key_cache: Any = None
 
 
 def get_state(request: Request) -> ServiceState:

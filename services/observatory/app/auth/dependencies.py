@@ -16,12 +16,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPBearer
 
-from app.api.deps import StateDep
+from app.api.deps import ServiceState, StateDep
 from app.auth.principal import Principal
 from app.auth.tokens import looks_like_jwt
 from app.core.database import utcnow
 from app.core.errors import CredentialError, Forbidden, TooManyRequests, Unauthorized
 from app.keys import service as keys
+from app.limits.service import Decision
 
 URL_CREDENTIALS = frozenset(
     {
@@ -136,9 +137,27 @@ async def get_principal(
     _b: Annotated[object, Depends(_bearer)] = None,
     _k: Annotated[object, Depends(_api_key)] = None,
 ) -> Principal:
-    credential = _presented(request)
-    if credential is None:
-        return _public(request, state.settings.trusted_proxies)
+    client = _public(request, state.settings.trusted_proxies)
+    try:
+        credential = _presented(request)
+        if credential is None:
+            return client
+        spent = await state.limiter.auth_failure(client, count=False)
+        if spent is not None and not spent.allowed:
+            raise TooManyRequests(
+                f"too many failed authentications from this address ({spent.policy}); "
+                f"credentials are not checked for {spent.reset_seconds} seconds",
+                headers={**_limit_headers(spent), "Retry-After": str(max(1, spent.reset_seconds))},
+            )
+        return await _verify(credential, state)
+    except (Unauthorized, CredentialError) as exc:
+        decision = await state.limiter.auth_failure(client, count=True)
+        if decision is not None:
+            exc.headers = {**_limit_headers(decision), **exc.headers}
+        raise
+
+
+async def _verify(credential: str, state: ServiceState) -> Principal:
     if looks_like_jwt(credential) and not keys.looks_like_key(credential):
         partner: Principal = await state.tokens.verify(credential)
         return partner
@@ -148,23 +167,37 @@ async def get_principal(
             "characters (as printed by `observatory keys create`)"
         )
     now = utcnow()
-    async with state.sessions() as session:
-        key = await keys.lookup(session, credential)
-        if key is None:
-            raise Unauthorized("unknown API key")
-        problem = keys.why_unusable(key, now)
-        if problem is not None:
-            raise Unauthorized(problem)
-        if key.last_used_at is None or now - key.last_used_at > keys.LAST_USED_GRANULARITY:
-            key.last_used_at = now
-            await session.commit()
+    key = state.key_cache.get(credential) if state.key_cache is not None else None
+    if key is None:
+        async with state.sessions() as session:
+            row = await keys.lookup(session, credential)
+            if row is None:
+                raise Unauthorized("unknown API key")
+            if row.last_used_at is None or now - row.last_used_at > keys.LAST_USED_GRANULARITY:
+                row.last_used_at = now
+                await session.commit()
+            key = keys.CheckedKey.of(row)
+        if state.key_cache is not None:
+            state.key_cache.put(credential, key)
+    problem = keys.why_unusable(key, now)
+    if problem is not None:
+        raise Unauthorized(problem)
     return Principal(
         "api_key" if key.tier == "api_key" else "partner",
         key.principal_id,
         key.tier,
-        frozenset(key.scopes),
+        key.scopes,
         key.prefix,
     )
+
+
+def _limit_headers(decision: Decision) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": str(decision.limit),
+        "X-RateLimit-Remaining": str(decision.remaining),
+        "X-RateLimit-Reset": str(decision.reset_seconds),
+        "X-RateLimit-Policy": decision.policy,
+    }
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -179,12 +212,7 @@ async def analysis_principal(
         raise Forbidden("this API key lacks the 'analyze' scope needed for analyses")
     decision = await state.limiter.hit(principal, read=request.method in ("GET", "HEAD"))
     if decision is not None:
-        headers = {
-            "X-RateLimit-Limit": str(decision.limit),
-            "X-RateLimit-Remaining": str(decision.remaining),
-            "X-RateLimit-Reset": str(decision.reset_seconds),
-            "X-RateLimit-Policy": decision.policy,
-        }
+        headers = _limit_headers(decision)
         request.state.rate_limit_headers = headers
         if not decision.allowed:
             if state.metrics is not None:

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     read_limit_public: str = "120/minute"
     read_limit_api_key: str = "600/minute"
     read_limit_partner: str = "6000/minute"
+    # Failed authentications (401, refused credentials) per client address; once spent,
+    # credentials from that address are refused unchecked (429) until the window moves.
+    auth_failure_limit: str = "20/minute;200/day"
+    # How long a checked API key is remembered by one process: a revoked key stops working
+    # on every replica within this many seconds (0: ask the database on every request).
+    api_key_cache_seconds: float = Field(10.0, ge=0, le=300)
     # Client addresses come from the socket; X-Forwarded-For counts only from these
     # networks (comma-separated CIDRs), taking the rightmost address not among them.
     trusted_proxies: str = ""

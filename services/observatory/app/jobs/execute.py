@@ -61,6 +61,10 @@ class JobContext:
             if seconds is not None:
                 self.metrics.analysis_duration.observe(seconds)
 
+    def observed(self, outcome: Done | Failed) -> None:
+        if self.metrics is not None and outcome.observer is not None:
+            self.metrics.observed(outcome.observer)
+
 
 async def _transition(
     ctx: JobContext, analysis_id: str, frm: tuple[str, ...], to: str, **values: Any
@@ -121,16 +125,15 @@ async def execute(job: AnalysisJob, ctx: JobContext) -> str:
                 raise AnalysisTimedOut("analysis exceeded its time limit")
             # The observer gets most of what is left, so in auto mode it gives up and the
             # local result is stored before the job's own deadline fires.
-            document = _unwrap(
+            observed = await ctx.pool.run_observer(
                 analysis_id,
-                await ctx.pool.run_observer(
-                    analysis_id,
-                    payload,
-                    document,
-                    job.observer_mode,
-                    remaining * OBSERVER_SHARE_OF_REMAINING,
-                ),
+                payload,
+                document,
+                job.observer_mode,
+                remaining * OBSERVER_SHARE_OF_REMAINING,
             )
+            ctx.observed(observed)
+            document = _unwrap(analysis_id, observed)
         del payload
         stored = await _transition(
             ctx,

@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -67,9 +67,11 @@ class Refusal:
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    """A finished step: the result document as JSON bytes."""
+    """A finished step: the result document as JSON bytes (and, from the observer stage, its
+    calls to Ollama by outcome and the breaker's state, for the API process's metrics)."""
 
     document: bytes
+    observer: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,7 @@ class Failed:
     detail: str
     timed_out: bool = False
     exception: str | None = None
+    observer: dict[str, Any] | None = None
 
 
 INTERNAL_ERROR = "the analysis failed because of an internal error; it has been logged"
@@ -265,20 +268,20 @@ def run_observer(
     assert _state.runner is not None, "worker process not initialised"
     try:
         with _hard_deadline(time_limit + SELF_KILL_GRACE_SECONDS):
-            return _observe(payload, document, mode, time_limit)
+            enriched = _state.runner.run(
+                _observer().enrich(
+                    deserialise(payload), orjson.loads(document), mode, time_limit=time_limit
+                )
+            )
+            return Done(orjson.dumps(enriched), _observer_stats())
     except ObservatoryError as exc:
-        return Failed(exc.detail)
+        return Failed(exc.detail, observer=_observer_stats())
     except Exception as exc:
-        return _internal(exc)
+        return replace(_internal(exc), observer=_observer_stats())
 
 
-def _observe(payload: bytes, document: bytes, mode: str, time_limit: float) -> Done:
-    assert _state.runner is not None
-    result = orjson.loads(document)
-    enriched = _state.runner.run(
-        _observer().enrich(deserialise(payload), result, mode, time_limit=time_limit)
-    )
-    return Done(orjson.dumps(enriched))
+def _observer_stats() -> dict[str, Any] | None:
+    return _state.observer.take_stats() if _state.observer is not None else None
 
 
 def _internal(exc: Exception) -> Failed:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
+from cachetools import TTLCache
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -128,7 +132,71 @@ async def lookup(session: AsyncSession, secret: str) -> ApiKey | None:
     return await session.scalar(select(ApiKey).where(ApiKey.secret_hash == hash_secret(secret)))
 
 
-def why_unusable(key: ApiKey, now: datetime) -> str | None:
+class KeyState(Protocol):
+    @property
+    def prefix(self) -> str: ...
+    @property
+    def revoked_at(self) -> datetime | None: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def replaced_by(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedKey:
+    """What a request needs of a key, detached from the database session."""
+
+    id: str
+    principal_id: str
+    prefix: str
+    tier: str
+    scopes: frozenset[str]
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    replaced_by: str | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> CheckedKey:
+        return cls(
+            key.id,
+            key.principal_id,
+            key.prefix,
+            key.tier,
+            frozenset(key.scopes),
+            key.revoked_at,
+            key.expires_at,
+            key.replaced_by,
+        )
+
+
+class KeyCache:
+    """Keys this process checked recently, by the hash of their secret, for ``ttl`` seconds:
+    a request with a known key then costs no database round trip, and a revocation reaches
+    every replica within ``ttl``. Unknown secrets are never remembered (a key created a
+    moment ago works at once), and expiry is judged on every request from the remembered
+    dates."""
+
+    def __init__(
+        self, ttl: float, maxsize: int = 10_000, timer: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._cache: TTLCache[str, CheckedKey] | None = (
+            TTLCache(maxsize, ttl, timer=timer) if ttl > 0 else None
+        )
+
+    def get(self, secret: str) -> CheckedKey | None:
+        return None if self._cache is None else self._cache.get(hash_secret(secret))
+
+    def put(self, secret: str, key: CheckedKey) -> None:
+        if self._cache is not None:
+            self._cache[hash_secret(secret)] = key
+
+    def clear(self) -> None:
+        if self._cache is not None:
+            self._cache.clear()
+
+
+def why_unusable(key: KeyState, now: datetime) -> str | None:
     """None if ``key`` may be used now, else what is wrong with it."""
     if key.revoked_at is not None:
         return f"the API key {key.prefix}… was revoked"

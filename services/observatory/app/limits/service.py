@@ -8,6 +8,10 @@ Two budgets per principal:
 - **reads**: ``GET`` of an analysis, its exports and its event stream — a larger per-minute
   budget of its own, so a public client can poll its analysis without spending the ten
   submissions it has a minute.
+
+And one per client address: **failed authentications** (401 and refused credentials). Once
+it is spent, credentials from that address are not even checked until the window moves on,
+so guessing keys costs the guesser, not the database.
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ class RateLimiter:
             "api_key": parse_many(settings.read_limit_api_key),
             "partner": parse_many(settings.read_limit_partner),
         }
+        self._auth_failures = parse_many(settings.auth_failure_limit)
         self.failures = 0
 
     async def hit(self, principal: Principal, *, read: bool) -> Decision | None:
@@ -81,6 +86,16 @@ class RateLimiter:
         logged)."""
         items = (self._reads if read else self._tiers)[principal.tier]
         budget = "reads" if read else "requests"
+        return await self._count(items, (budget, principal.tier, principal.id), count=True)
+
+    async def auth_failure(self, client: Principal, *, count: bool) -> Decision | None:
+        """The failed-authentication budget of a client address (a public principal):
+        ``count`` one more failure, or only look whether the budget is spent."""
+        return await self._count(self._auth_failures, ("auth-failures", client.id), count=count)
+
+    async def _count(
+        self, items: list[RateLimitItem], ids: tuple[str, ...], *, count: bool
+    ) -> Decision | None:
         day = datetime.now(UTC).strftime("%Y-%m-%d")
         decisions: list[Decision] = []
         try:
@@ -89,9 +104,12 @@ class RateLimiter:
             for item in sorted(items, key=lambda i: i.GRANULARITY.seconds):
                 daily = _daily(item)
                 strategy = self._day if daily else self._minute
-                ids = (budget, principal.tier, principal.id, *((day,) if daily else ()))
-                allowed = await strategy.hit(item, *ids)
-                stats = await strategy.get_window_stats(item, *ids)
+                keys = (*ids, *((day,) if daily else ()))
+                if count:
+                    allowed = await strategy.hit(item, *keys)
+                else:
+                    allowed = await strategy.test(item, *keys)
+                stats = await strategy.get_window_stats(item, *keys)
                 reset = (
                     _seconds_to_midnight()
                     if daily

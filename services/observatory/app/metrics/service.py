@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Enum,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 ANALYSIS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
@@ -61,6 +68,29 @@ class Metrics:
             "Worker pools replaced after all their processes died.",
             registry=r,
         )
+
+        self.observer_calls = Counter(
+            "observatory_observer_calls",
+            "Calls to Ollama by outcome: ok, failed (bad answer or timeout), unavailable "
+            "(unreachable, 5xx, busy), model_missing, breaker_open (refused without a call), "
+            "cancelled.",
+            ["outcome"],
+            registry=r,
+        )
+        self.observer_breaker = Enum(
+            "observatory_observer_breaker",
+            "The Ollama circuit breaker's state as last reported by a worker process.",
+            states=["closed", "half_open", "open"],
+            registry=r,
+        )
+
+    def observed(self, stats: dict[str, Any]) -> None:
+        """What a worker's observer stage reported: its calls since its last report, and its
+        breaker's state."""
+        for outcome, n in stats.get("calls", {}).items():
+            self.observer_calls.labels(outcome).inc(n)
+        if stats.get("breaker") in ("closed", "half_open", "open"):
+            self.observer_breaker.state(stats["breaker"])
 
     def render(self, queue_stats: dict[str, Any], pool_stats: dict[str, Any]) -> bytes:
         self.queue_depth.set(queue_stats.get("queued", 0))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,6 +102,13 @@ class OllamaClient:
             settings.observer_breaker_failures, settings.observer_breaker_open_seconds
         )
         self._probe_done: asyncio.Event | None = None
+        self.calls: Counter[str] = Counter()
+
+    def take_calls(self) -> dict[str, int]:
+        """Calls to Ollama by outcome since the last time this was asked (for metrics kept
+        by another process)."""
+        calls, self.calls = dict(self.calls), Counter()
+        return calls
 
     @property
     def model_missing(self) -> str:
@@ -115,10 +123,27 @@ class OllamaClient:
 
     async def chat(self, payload: dict[str, Any]) -> ChatReply:
         """One non-streaming ``/api/chat`` call, guarded by the breaker and a hard timeout."""
-        probe = await self._admit()
         try:
-            return await self._chat(payload, probe)
+            probe = await self._admit()
+        except ObserverUnavailable:
+            self.calls["breaker_open"] += 1
+            raise
+        outcome = "cancelled"
+        try:
+            reply = await self._chat(payload, probe)
+            outcome = "ok"
+            return reply
+        except ModelNotFound:
+            outcome = "model_missing"
+            raise
+        except ObserverUnavailable:
+            outcome = "unavailable"
+            raise
+        except ObserverFailed:
+            outcome = "failed"
+            raise
         finally:
+            self.calls[outcome] += 1
             self.breaker.release(probe)
             if probe and self._probe_done is not None:
                 self._probe_done.set()

@@ -190,6 +190,10 @@ class Observer:
     async def readiness(self) -> dict[str, Any]:
         return await self._ollama.readiness()
 
+    def take_stats(self) -> dict[str, Any]:
+        """Ollama calls by outcome since last asked, and the breaker's state now."""
+        return {"calls": self._ollama.take_calls(), "breaker": self._ollama.breaker.state}
+
     async def aclose(self) -> None:
         await self._ollama.aclose()
 

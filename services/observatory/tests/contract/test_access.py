@@ -3,6 +3,7 @@ analysis is visible to its owner only (404 to everyone else)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -247,3 +248,29 @@ def test_trusted_proxies_must_be_networks() -> None:
 
     with pytest.raises(ValidationError, match=r"127\.0\.0\.1/8' is not a network"):
         Settings(_env_file=None, trusted_proxies="10.0.0.0/8, 127.0.0.1/8")
+
+
+async def test_a_checked_key_is_remembered_for_a_few_seconds(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """A known key costs no database round trip for ``api_key_cache_seconds``; a revocation
+    made elsewhere (the command line, another replica) takes effect when that time is up,
+    while an expiry date is judged on every request."""
+    now = [0.0]
+    app.state.service.key_cache = keys.KeyCache(10, timer=lambda: now[0])
+    created = await new_key(app)
+    soon = await new_key(app, expires_at=utcnow() + timedelta(seconds=2))
+    for secret in (created.secret, soon.secret):
+        assert (await client.get("/api/v1/analyze/x", headers=bearer(secret))).status_code == 404
+    async with app.state.service.sessions() as session, session.begin():
+        await keys.revoke(session, created.key.id)
+    now[0] = 9.0
+    assert (
+        await client.get("/api/v1/analyze/x", headers=bearer(created.secret))
+    ).status_code == 404
+    now[0] = 10.5
+    unauthorized(
+        await client.get("/api/v1/analyze/x", headers=bearer(created.secret)), "was revoked"
+    )
+    await asyncio.sleep(2.1)
+    unauthorized(await client.get("/api/v1/analyze/x", headers=bearer(soon.secret)), "expired")

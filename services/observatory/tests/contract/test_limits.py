@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.keys import service as keys
 from app.main import create_app
 from tests.conftest import make_settings, service_missing
 
@@ -146,3 +147,49 @@ async def test_refused_requests_do_not_use_up_the_day(database_url: str) -> None
         for _ in range(5):
             r = await post(c)
             assert r.status_code == 429 and r.headers["x-ratelimit-policy"] == "2/minute"
+
+
+async def test_failed_authentications_are_limited_per_address(database_url: str) -> None:
+    app = create_app(make_settings(database_url, **REAL, auth_failure_limit="3/minute;100/day"))
+    async with app.router.lifespan_context(app):
+        async with app.state.service.sessions() as session, session.begin():
+            valid = await keys.create(session, name="valid")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            for remaining in (2, 1):
+                r = await post(c, authorization=f"Bearer {keys.new_secret()}")
+                assert r.status_code == 401, r.text
+                assert r.headers["x-ratelimit-remaining"] == str(remaining)
+                assert r.headers["x-ratelimit-policy"] == "3/minute"
+            # A credential refused before it is checked (in the URL) counts too.
+            r = await c.post("/api/v1/analyze?api_key=x", json=BAD)
+            assert r.status_code == 400 and r.headers["x-ratelimit-remaining"] == "0"
+            # Spent: no credential from this address is checked, not even a valid one.
+            for secret in (keys.new_secret(), valid.secret):
+                r = await post(c, authorization=f"Bearer {secret}")
+                assert r.status_code == 429, r.text
+                assert "too many failed authentications" in r.json()["detail"]
+                assert 1 <= int(r.headers["retry-after"]) <= 60
+            # The address itself may still use the public tier.
+            assert (await post(c)).status_code == 400
+            # Another address is not affected.
+            other = httpx.ASGITransport(app=app, client=("192.0.2.7", 1234))
+            async with httpx.AsyncClient(transport=other, base_url="http://t") as d:
+                assert (await post(d, authorization=f"Bearer {valid.secret}")).status_code == 400
+
+
+@pytest.mark.redis
+async def test_failed_authentications_are_counted_across_instances(database_url: str) -> None:
+    redis_or_skip()
+    shared = {
+        "redis_url": REDIS_URL,
+        "rate_limit_key_prefix": f"obs-test-{uuid.uuid4().hex[:8]}",
+        "auth_failure_limit": "4/minute",
+    }
+    async with instance(database_url, **shared) as a, instance(database_url, **shared) as b:
+        for n in range(4):
+            r = await post(a if n % 2 else b, authorization=f"Bearer {keys.new_secret()}")
+            assert r.status_code == 401, r.text
+        for c in (a, b):
+            r = await post(c, authorization=f"Bearer {keys.new_secret()}")
+            assert r.status_code == 429, r.text

@@ -108,3 +108,26 @@ async def test_a_slow_observer_after_a_slow_local_stage_still_stores_the_local_r
     assert body["status"] == "completed", body.get("error")
     assert body["observer"]["status"] in ("failed", "unavailable")
     assert body["patterns"]["dialectic"]
+
+
+async def test_metrics_count_observer_calls_made_in_worker_processes(
+    client: httpx.AsyncClient, app: Any, ollama: OllamaTestServer
+) -> None:
+    from tests.contract.test_access import bearer, new_key
+
+    operator = await new_key(app, scopes=["metrics"])
+    ollama.default_reply = lambda request: Script(content=answer())
+    body = {"conversation_text": transcript(), "options": {"observer": "required"}}
+    r = await client.post("/api/v1/analyze", json=body, headers={"Prefer": "wait=30"})
+    assert r.json()["status"] == "completed", r.text
+    ollama.models = []
+    r = await client.post("/api/v1/analyze", json=body, headers={"Prefer": "wait=30"})
+    assert r.json()["status"] == "failed", r.text
+    text = (await client.get("/metrics", headers=bearer(operator.secret))).text
+    calls = {
+        line.split('"')[1]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("observatory_observer_calls_total{")
+    }
+    assert calls.get("ok", 0) >= 1 and calls.get("model_missing", 0) >= 1, calls
+    assert 'observatory_observer_breaker{observatory_observer_breaker="closed"} 1.0' in text
