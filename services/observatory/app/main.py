@@ -21,6 +21,8 @@ from app.analyses import endpoints as analyses
 from app.api.deps import ServiceState
 from app.api.openapi import install_openapi
 from app.auth.tokens import TokenVerifier
+from app.batches import endpoints as batches
+from app.batches import service as batch_service
 from app.core.config import Settings, get_settings
 from app.core.database import create_engine, session_factory
 from app.core.errors import ObservatoryError
@@ -44,6 +46,7 @@ log = structlog.get_logger(__name__)
 # A request body may exceed the conversation's text size: JSON escapes non-ASCII text
 # (`\u4e2d` is 6 bytes for a 3-byte character, an emoji 12 for 4) and adds keys and quotes.
 JSON_ESCAPE_FACTOR = 3
+BATCH_PATH = "/api/v1/analyze/batch"
 ENVELOPE_ALLOWANCE = 1024 * 1024
 
 
@@ -186,9 +189,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             JobContext(sessions, pool, settings.analysis_timeout_seconds, metrics=metrics),
             concurrency=settings.worker_concurrency,
             max_size=settings.queue_max_size,
+            max_batch_items=settings.queue_max_batch_items,
         )
         await queue.start()
-        app.state.service = ServiceState(
+        state = app.state.service = ServiceState(
             settings,
             engine,
             sessions,
@@ -202,6 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tokens,
             KeyCache(settings.api_key_cache_seconds),
         )
+        queue.on_finished = lambda analysis_id: batch_service.finish_item(state, analysis_id)
         log.info(
             "service.started", database=engine.dialect.name, workers=settings.worker_concurrency
         )
@@ -227,6 +232,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     def limit_for(path: str) -> int | None:
+        if path.rstrip("/") == BATCH_PATH:
+            return settings.max_batch_bytes + ENVELOPE_ALLOWANCE
         if path.startswith("/api/"):
             return request_body_limit(settings)
         return None
@@ -242,6 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
+    app.include_router(batches.router)  # before /api/v1/analyze/{analysis_id}
     app.include_router(analyses.router)
     app.include_router(metrics_endpoints.router)
     return app

@@ -4,6 +4,7 @@ request and a worker race."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,8 +35,7 @@ __all__ = [
 ]
 
 
-async def create(
-    session: AsyncSession,
+def new_row(
     *,
     fingerprint: str,
     message_count: int,
@@ -46,8 +46,10 @@ async def create(
     result_ttl: timedelta,
     runner: str | None = None,
 ) -> Analysis:
+    """A ``pending`` analysis, not yet added to a session."""
     now = utcnow()
-    row = Analysis(
+    return Analysis(
+        id=str(uuid.uuid4()),
         status=PENDING,
         owner=owner,
         runner=runner,
@@ -60,6 +62,10 @@ async def create(
         last_accessed_at=now,
         expires_at=now + result_ttl,
     )
+
+
+async def create(session: AsyncSession, **values: Any) -> Analysis:
+    row = new_row(**values)
     session.add(row)
     await session.flush()
     return row

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     # How much lower the worker processes' CPU priority is than the API's (nice increment).
     worker_nice: int = Field(10, ge=0, le=19)
     queue_max_size: int = Field(100, ge=1)
+    # Conversations of batches waiting, on top of queue_max_size (a batch is queued whole).
+    queue_max_batch_items: int = Field(10_000, ge=1)
+    # A theme is shown in a batch's aggregate only when at least this many conversations
+    # share it.
+    aggregate_min_conversations: int = Field(5, ge=2)
     analysis_timeout_seconds: float = Field(120.0, gt=0)
     max_wait_seconds: float = Field(60.0, ge=0)
     queue_full_retry_after_seconds: int = Field(5, ge=1)

@@ -193,11 +193,23 @@ def _rows(doc: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def to_csv(doc: Mapping[str, Any]) -> str:
+    return csv_rows(doc)
+
+
+def csv_rows(
+    doc: Mapping[str, Any], leading: Mapping[str, Any] | None = None, header: bool = True
+) -> str:
+    """One row per finding of ``doc``; ``leading`` columns (e.g. a batch item's ids) first."""
+    leading = leading or {}
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
+    columns = [*leading, *CSV_COLUMNS]
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")
+    if header:
+        writer.writeheader()
     for row in _rows(doc):
-        writer.writerow({c: neutralise_cell(row.get(c)) for c in CSV_COLUMNS})
+        writer.writerow(
+            {c: neutralise_cell(leading[c] if c in leading else row.get(c)) for c in columns}
+        )
     return out.getvalue()
 
 

@@ -5,6 +5,7 @@ one runs."""
 from __future__ import annotations
 
 import abc
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +27,16 @@ class AnalysisJob:
     message_count: int = 0
     observer_mode: str = "auto"
     priority: str = "normal"
+    batch_id: str | None = None
+    """Items of a batch wait under a capacity of their own (a batch is queued whole)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 class JobQueue(abc.ABC):
+    on_finished: Callable[[str], Awaitable[None]] | None = None
+    """Called with the id of every job that ended (any outcome), after its row was written;
+    errors are logged, never raised."""
+
     @abc.abstractmethod
     async def start(self) -> None: ...
 
@@ -44,6 +51,10 @@ class JobQueue(abc.ABC):
     async def cancel(self, analysis_id: str) -> None:
         """Stop ``analysis_id`` if it is queued or running here. The caller has already moved
         its row to ``cancelled``; this frees the worker and guarantees nothing is stored."""
+
+    async def reprioritise(self, analysis_id: str, priority: str) -> bool:
+        """Move ``analysis_id`` to ``priority`` if it is still queued; whether it moved."""
+        return False
 
     @abc.abstractmethod
     async def wait(self, analysis_id: str, timeout: float) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -25,10 +26,17 @@ WATCH_SECONDS = 1.0
 
 
 class InProcessQueue(JobQueue):
-    def __init__(self, ctx: JobContext, *, concurrency: int, max_size: int) -> None:
+    def __init__(
+        self, ctx: JobContext, *, concurrency: int, max_size: int, max_batch_items: int = 10_000
+    ) -> None:
         self._ctx = ctx
         self._concurrency = concurrency
         self._max_size = max_size
+        self._max_batch_items = max_batch_items
+        self._batch_waiting = 0
+        # The queue entry that counts for each waiting job (a reprioritised job leaves its
+        # old entry behind as a husk).
+        self._entry: dict[str, int] = {}
         self._queue: asyncio.PriorityQueue[tuple[int, int, AnalysisJob]] = asyncio.PriorityQueue()
         self._seq = itertools.count()
         self._workers: list[asyncio.Task[None]] = []
@@ -38,6 +46,7 @@ class InProcessQueue(JobQueue):
         self._waiting: dict[str, AnalysisJob] = {}
         self._done: dict[str, asyncio.Event] = {}
         self._watcher: asyncio.Task[None] | None = None
+        self._hooks: set[asyncio.Task[None]] = set()
         self.processed = 0
 
     async def start(self) -> None:
@@ -48,6 +57,9 @@ class InProcessQueue(JobQueue):
         self._watcher = asyncio.create_task(self._watch(), name="analysis-cancel-watch")
 
     async def stop(self) -> None:
+        for hook in list(self._hooks):
+            hook.cancel()  # what a hook does (a batch's aggregate) is redone when next needed
+        await asyncio.gather(*self._hooks, return_exceptions=True)
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
@@ -61,16 +73,45 @@ class InProcessQueue(JobQueue):
         for job in self._waiting.values():
             job.payload = None
         self._waiting.clear()
+        self._entry.clear()
+        self._batch_waiting = 0
 
     async def submit(self, job: AnalysisJob) -> None:
-        if len(self._waiting) >= self._max_size:
+        if job.batch_id is not None:
+            if self._batch_waiting >= self._max_batch_items:
+                raise QueueFull(
+                    f"the batch queue is full ({self._max_batch_items} conversations waiting)"
+                )
+            self._batch_waiting += 1
+        elif len(self._waiting) - self._batch_waiting >= self._max_size:
             raise QueueFull(f"the analysis queue is full ({self._max_size} waiting)")
         self._done[job.analysis_id] = asyncio.Event()
         self._waiting[job.analysis_id] = job
-        self._queue.put_nowait((PRIORITIES.get(job.priority, 1), next(self._seq), job))
+        self._put(job)
+
+    def _put(self, job: AnalysisJob) -> None:
+        seq = next(self._seq)
+        self._entry[job.analysis_id] = seq
+        self._queue.put_nowait((PRIORITIES.get(job.priority, 1), seq, job))
+
+    def _take(self, analysis_id: str) -> AnalysisJob | None:
+        job = self._waiting.pop(analysis_id, None)
+        self._entry.pop(analysis_id, None)
+        if job is not None and job.batch_id is not None:
+            self._batch_waiting -= 1
+        return job
+
+    async def reprioritise(self, analysis_id: str, priority: str) -> bool:
+        job = self._waiting.get(analysis_id)
+        if job is None:
+            return False
+        if job.priority != priority:
+            job.priority = priority
+            self._put(job)
+        return True
 
     async def cancel(self, analysis_id: str) -> None:
-        queued = self._waiting.pop(analysis_id, None)
+        queued = self._take(analysis_id)
         if queued is not None:
             queued.payload = None
             self._finished(analysis_id)
@@ -114,6 +155,8 @@ class InProcessQueue(JobQueue):
             "running": len(self._running),
             "workers": len(self._workers),
             "capacity": self._max_size,
+            "batch_queued": self._batch_waiting,
+            "batch_capacity": self._max_batch_items,
             "processed": self.processed,
         }
 
@@ -121,13 +164,27 @@ class InProcessQueue(JobQueue):
         event = self._done.pop(analysis_id, None)
         if event is not None:
             event.set()
+        if self.on_finished is not None:
+            task = asyncio.create_task(self._notify(self.on_finished, analysis_id))
+            self._hooks.add(task)
+            task.add_done_callback(self._hooks.discard)
+
+    async def _notify(self, hook: Callable[[str], Awaitable[None]], analysis_id: str) -> None:
+        try:
+            await hook(analysis_id)
+        except Exception as exc:
+            log.error("analysis.finished_hook_failed", analysis_id=analysis_id, error=repr(exc))
 
     async def _work(self) -> None:
         while True:
-            _, _, job = await self._queue.get()
+            _, seq, job = await self._queue.get()
+            if self._entry.get(job.analysis_id) != seq:
+                # Cancelled while it waited (already finished), or queued again at another
+                # priority (its newer entry counts).
+                self._queue.task_done()
+                continue
+            self._take(job.analysis_id)
             try:
-                if self._waiting.pop(job.analysis_id, None) is None:
-                    continue  # cancelled while it waited
                 task = asyncio.create_task(execute(job, self._ctx))
                 self._running[job.analysis_id] = task
                 try:

@@ -101,11 +101,18 @@ class WorkerPool:
         await asyncio.gather(*(asyncio.to_thread(pool.join, 5) for pool in pools))
 
     async def prepare(self, body: bytes, limits: Limits) -> work.Submission | work.Refusal:
+        return await self.parse(work.prepare, body, limits)
+
+    async def parse(
+        self, fn: Callable[..., T], body: bytes, *args: Any, time_limit: float | None = None
+    ) -> T | work.Refusal:
+        """``fn(body, *args)`` in a parse process (small bodies inline), within
+        ``time_limit`` (default: the configured parse limit); an overrun is a 400."""
         if len(body) <= INLINE_PARSE_BYTES or not self._pools:
-            return work.prepare(body, limits)
-        limit = self._settings.parse_timeout_seconds
+            return fn(body, *args)
+        limit = time_limit or self._settings.parse_timeout_seconds
         try:
-            return await self._run("parse", limit, work.prepare, body, limits)
+            return await self._run("parse", limit, fn, body, *args)
         except WorkerLost as exc:
             return work.Refusal(503, f"the body could not be parsed: {exc}; retry the request")
         except AnalysisTimedOut:
@@ -115,6 +122,12 @@ class WorkerPool:
                 f"the request body could not be parsed within {limit:g} seconds and its parsing "
                 "was stopped; split the conversation into smaller ones",
             )
+
+    async def compute(self, fn: Callable[..., T], *args: Any, time_limit: float) -> T:
+        """``fn(*args)`` in a parse process: CPU work that must not hold the event loop."""
+        if not self._pools:
+            return fn(*args)
+        return await self._run("parse", time_limit, fn, *args)
 
     async def run_local(
         self,

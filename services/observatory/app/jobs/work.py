@@ -177,7 +177,7 @@ def deserialise(payload: bytes) -> Conversation:
     return conversation
 
 
-def _json_error(exc: orjson.JSONDecodeError) -> Refusal:
+def json_error(exc: orjson.JSONDecodeError) -> Refusal:
     message = str(exc.msg)
     if "surrogate" in message:
         return Refusal(
@@ -198,7 +198,7 @@ def _json_error(exc: orjson.JSONDecodeError) -> Refusal:
     )
 
 
-def _schema_errors(exc: ValidationError) -> tuple[dict[str, Any], ...]:
+def schema_errors(exc: ValidationError) -> tuple[dict[str, Any], ...]:
     return tuple(
         {"loc": ["body", *err["loc"]], "msg": err["msg"], "type": err["type"]}
         for err in exc.errors(include_url=False, include_context=False, include_input=False)[:20]
@@ -210,11 +210,16 @@ def prepare(body: bytes, limits: Limits) -> Submission | Refusal:
     try:
         raw = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        return _json_error(exc)
+        return json_error(exc)
+    return prepare_object(raw, limits)
+
+
+def prepare_object(raw: Any, limits: Limits) -> Submission | Refusal:
+    """Validate and parse one decoded analysis request (a body, or an item of a batch)."""
     try:
         request = AnalyzeRequest.model_validate(raw)
     except ValidationError as exc:
-        errors = _schema_errors(exc)
+        errors = schema_errors(exc)
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:10])
         return Refusal(422, detail or "invalid request", errors)
     try:

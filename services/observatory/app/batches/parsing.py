@@ -1,0 +1,117 @@
+"""Decoding and parsing a ``POST /api/v1/analyze/batch`` body, in a parse process.
+
+The envelope (``conversations`` and ``options``) must be valid for anything to happen; each
+conversation is then parsed on its own, and one that cannot be accepted is refused with its
+reason while the others go on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.analyses.schemas import AnalysisOptionsIn
+from app.conversation.parsers import Limits
+from app.jobs.work import Refusal, Submission, json_error, prepare_object, schema_errors
+
+ITEM_FIELDS = ("id", "text", "conversation_text", "messages", "data", "format")
+MAX_REF_CHARS = 128
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    conversations: list[Any] = Field(min_length=1)
+    options: AnalysisOptionsIn = Field(default_factory=AnalysisOptionsIn)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An item refused at submission, and why."""
+
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    position: int
+    ref: str
+    outcome: Submission | Rejected
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSubmission:
+    options: dict[str, Any]
+    items: tuple[Item, ...]
+
+
+def prepare_batch(body: bytes, limits: Limits, max_items: int) -> BatchSubmission | Refusal:
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return json_error(exc)
+    if isinstance(raw, dict) and isinstance(raw.get("conversations"), list):
+        count = len(raw["conversations"])
+        if count > max_items:
+            return Refusal(
+                400,
+                f"a batch holds at most {max_items} conversations; this one has {count}: "
+                "split it into several batches",
+            )
+    try:
+        envelope = _Envelope.model_validate(raw)
+    except ValidationError as exc:
+        errors = schema_errors(exc)
+        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:10])
+        return Refusal(422, detail or "invalid batch", errors)
+    seen: set[str] = set()
+    items = []
+    for position, entry in enumerate(envelope.conversations):
+        ref, outcome = _item(position, entry, limits, seen)
+        items.append(Item(position, ref, outcome))
+    return BatchSubmission(envelope.options.model_dump(), tuple(items))
+
+
+def _item(
+    position: int, entry: Any, limits: Limits, seen: set[str]
+) -> tuple[str, Submission | Rejected]:
+    fallback = str(position)
+    if not isinstance(entry, dict):
+        return fallback, Rejected(
+            f"conversation {position} is a {type(entry).__name__}; each conversation is an "
+            "object with 'text' or 'messages' (and an optional 'id')"
+        )
+    given = entry.get("id")
+    if given is None:
+        ref = fallback
+    elif isinstance(given, str | int) and not isinstance(given, bool):
+        ref = str(given)
+        if not ref or len(ref) > MAX_REF_CHARS:
+            return fallback, Rejected(
+                f"conversation {position}: 'id' must be 1 to {MAX_REF_CHARS} characters"
+            )
+    else:
+        return fallback, Rejected(f"conversation {position}: 'id' must be a string or a number")
+    if ref in seen:
+        return ref, Rejected(f"conversation {position}: id '{ref}' is used twice in this batch")
+    seen.add(ref)
+    unknown = sorted(set(entry) - set(ITEM_FIELDS))
+    if unknown:
+        return ref, Rejected(
+            f"conversation {position}: unknown field(s) {', '.join(unknown)}; a conversation "
+            f"may have {', '.join(ITEM_FIELDS)} (options are given once, for the whole batch)"
+        )
+    fields = {k: v for k, v in entry.items() if k != "id"}
+    if "text" in fields:
+        if "conversation_text" in fields:
+            return ref, Rejected(
+                f"conversation {position}: send 'text' or 'conversation_text', not both"
+            )
+        fields["conversation_text"] = fields.pop("text")
+    prepared = prepare_object(fields, limits)
+    if isinstance(prepared, Refusal):
+        return ref, Rejected(f"conversation {position}: {prepared.detail}")
+    return ref, prepared
