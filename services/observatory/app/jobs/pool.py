@@ -116,6 +116,22 @@ class WorkerPool:
                 "was stopped; split the conversation into smaller ones",
             )
 
+    async def transcript(self, body: bytes, limits: Limits) -> work.Done | work.Refusal:
+        """``work.transcript`` in a parsing process (small bodies inline), like ``prepare``."""
+        if len(body) <= INLINE_PARSE_BYTES or not self._pools:
+            return work.transcript(body, limits)
+        limit = self._settings.parse_timeout_seconds
+        try:
+            return await self._run("parse", limit, work.transcript, body, limits)
+        except WorkerLost as exc:
+            return work.Refusal(503, f"the body could not be parsed: {exc}; retry the request")
+        except AnalysisTimedOut:
+            return work.Refusal(
+                400,
+                f"the request body could not be parsed within {limit:g} seconds and its parsing "
+                "was stopped; split the conversation into smaller ones",
+            )
+
     async def run_local(
         self,
         analysis_id: str,

@@ -26,7 +26,7 @@ import structlog
 from pydantic import ValidationError
 
 from app.analyses.schemas import AnalyzeRequest
-from app.analysis import AnalysisOptions, analyze
+from app.analysis import AnalysisOptions, analyze, masked_transcript
 from app.conversation import Conversation
 from app.conversation.parsers import Limits, parse_conversation
 from app.core.cancellation import AnalysisTimedOut, CancelToken
@@ -202,8 +202,7 @@ def _schema_errors(exc: ValidationError) -> tuple[dict[str, Any], ...]:
     )
 
 
-def prepare(body: bytes, limits: Limits) -> Submission | Refusal:
-    """Decode, validate and parse one ``POST /api/v1/analyze`` body."""
+def _parse(body: bytes, limits: Limits) -> tuple[AnalyzeRequest, Conversation] | Refusal:
     try:
         raw = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -224,6 +223,15 @@ def prepare(body: bytes, limits: Limits) -> Submission | Refusal:
         )
     except InputError as exc:
         return Refusal(exc.status_code, exc.detail)
+    return request, conversation
+
+
+def prepare(body: bytes, limits: Limits) -> Submission | Refusal:
+    """Decode, validate and parse one ``POST /api/v1/analyze`` body."""
+    parsed = _parse(body, limits)
+    if isinstance(parsed, Refusal):
+        return parsed
+    request, conversation = parsed
     return Submission(
         payload=serialise(conversation),
         fingerprint=conversation.fingerprint(),
@@ -232,6 +240,14 @@ def prepare(body: bytes, limits: Limits) -> Submission | Refusal:
         source_format=conversation.source_format,
         options=request.options.model_dump(),
     )
+
+
+def transcript(body: bytes, limits: Limits) -> Done | Refusal:
+    """The messages an analysis of this body would index, personal data masked, as JSON."""
+    parsed = _parse(body, limits)
+    if isinstance(parsed, Refusal):
+        return parsed
+    return Done(orjson.dumps(masked_transcript(parsed[1])))
 
 
 # ---- analysis -----------------------------------------------------------------------
