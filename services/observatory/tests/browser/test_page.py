@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.browser.conftest import ThreadedService, Watched
+from tests.servers import SERVICE
 from tests.workers import Release, blocking_analysis
 
 pytestmark = pytest.mark.browser
@@ -264,4 +265,68 @@ def test_the_form_works_from_the_keyboard(watched: Watched) -> None:
     page.keyboard.press("Enter")
     page.wait_for_selector("#result:not([hidden])", timeout=30_000)
     assert page.evaluate("document.activeElement.id") == "result-heading"
+    watched.assert_clean()
+
+
+def test_an_opened_file_is_analysed(watched: Watched) -> None:
+    export = SERVICE / "tests" / "fixtures" / "exports" / "chatgpt_conversations.json"
+    watched.open()
+    page = watched.page
+    page.set_input_files("#file", str(export))
+    page.wait_for_function("() => document.querySelector('#conversation').value.length > 0")
+    page.click("#submit-button")
+    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    assert page.locator("#transcript > li").count() >= 2
+    watched.assert_clean()
+
+
+EXAMPLES = {
+    "examples": [
+        {
+            "name": "sky",
+            "title": "Why the sky is blue",
+            "category": "education",
+            "format": "text",
+            "difficulty": "easy",
+            "message_count": 6,
+            "demonstrates": ["question_answer", "correction"],
+        }
+    ]
+}
+
+
+def test_an_example_is_chosen_and_analysed(watched: Watched) -> None:
+    """Against the examples contract (answered here by the browser, not the service)."""
+    detail = {
+        **EXAMPLES["examples"][0],
+        "content": TRANSCRIPT,
+        "request": {"conversation_text": TRANSCRIPT, "options": {"pattern_types": ["dynamics"]}},
+    }
+    page = watched.page
+    page.route(
+        re.compile(r".*/examples$"),
+        lambda route: route.fulfill(json=EXAMPLES),
+    )
+    page.route(re.compile(r".*/examples/sky$"), lambda route: route.fulfill(json=detail))
+    watched.open()
+    page.wait_for_selector("#examples:not([hidden])")
+    page.select_option("#example", "sky")
+    page.wait_for_function("() => document.querySelector('#conversation').value.length > 0")
+    assert "question_answer" in page.inner_text("#example-info")
+    page.uncheck("input[value='sentiment']")
+    page.click("#submit-button")
+    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    # The example's own request, with the options chosen on the page.
+    assert page.is_hidden("#tone-section")
+    assert page.locator("#speakers tbody tr").count() == 2
+    watched.assert_clean()
+
+
+def test_the_picker_shows_only_when_the_service_offers_examples(
+    watched: Watched, service: ThreadedService
+) -> None:
+    r = httpx.get(f"{service.base}/examples")
+    offered = r.status_code == 200 and bool(r.json().get("examples"))
+    watched.open()
+    assert watched.page.is_hidden("#examples") is not offered
     watched.assert_clean()
