@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets everything up and runs every check: lint, format, types, migrations, the test suite,
-# Schemathesis against a running server and a benchmark smoke run.
+# the page in Chromium, Schemathesis against a running server and a benchmark smoke run.
 #   bash scripts/test.sh            local run; service-backed tests skip loudly if unreachable
 #   bash scripts/test.sh --ci       every service and the real-model suite are required
 # Extra arguments after the options go to pytest.
@@ -42,6 +42,15 @@ if command -v redis-cli >/dev/null 2>&1 && redis-cli -h 127.0.0.1 -p 6379 ping >
   echo "Redis: up on 127.0.0.1:6379"
 else
   echo "Redis: NOT reachable on 127.0.0.1:6379 — its tests will be skipped (or fail under --ci)"
+fi
+
+step "browser (Chromium for the page's tests)"
+if ! bash scripts/install-browser.sh; then
+  if [ "$CI_MODE" = 1 ]; then
+    echo "Chromium could not be installed and --ci requires the browser tests" >&2
+    exit 1
+  fi
+  echo "Chromium: NOT available — the browser tests will be skipped"
 fi
 
 MARKERS="not realmodel"

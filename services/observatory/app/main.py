@@ -40,6 +40,7 @@ from app.metrics.service import Metrics
 from app.middleware.limits import BodyLimitMiddleware
 from app.middleware.request_id import RequestIdMiddleware
 from app.observer import Observer
+from app.web import endpoints as web
 
 log = structlog.get_logger(__name__)
 
@@ -252,4 +253,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(batches.router)  # before /api/v1/analyze/{analysis_id}
     app.include_router(analyses.router)
     app.include_router(metrics_endpoints.router)
+    web.install(app)
     return app

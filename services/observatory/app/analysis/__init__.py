@@ -4,6 +4,6 @@
 and the CLI.
 """
 
-from app.analysis.engine import PATTERN_TYPES, AnalysisOptions, analyze
+from app.analysis.engine import PATTERN_TYPES, AnalysisOptions, analyze, masked_transcript
 
-__all__ = ["PATTERN_TYPES", "AnalysisOptions", "analyze"]
+__all__ = ["PATTERN_TYPES", "AnalysisOptions", "analyze", "masked_transcript"]

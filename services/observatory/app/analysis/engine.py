@@ -108,6 +108,27 @@ def analyze(
     return masked
 
 
+def masked_transcript(conversation: Conversation, token: CancelToken = NEVER) -> dict[str, Any]:
+    """The messages as the analysis indexes them, with the same masking as its result: a
+    speaker renamed there (a name holding an address) has the same name here."""
+    document = {
+        "format": conversation.source_format,
+        "speakers": list(conversation.speakers),
+        "messages": [
+            {
+                "index": m.index,
+                "speaker": m.speaker,
+                "role": m.role,
+                "text": m.text,
+                "timestamp": m.timestamp.isoformat() if m.timestamp else None,
+            }
+            for m in conversation.messages
+        ],
+    }
+    masked: dict[str, Any] = _Masker(_speaker_aliases(conversation.speakers), token)(document)
+    return masked
+
+
 def _security_flags(conversation: Conversation, token: CancelToken) -> list[dict[str, Any]]:
     """``detect_injection`` run on slices of the conversation, merged.
 

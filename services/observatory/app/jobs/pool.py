@@ -129,6 +129,10 @@ class WorkerPool:
             return fn(*args)
         return await self._run("parse", time_limit, fn, *args)
 
+    async def transcript(self, body: bytes, limits: Limits) -> work.Done | work.Refusal:
+        """``work.transcript`` in a parsing process (small bodies inline), like ``prepare``."""
+        return await self.parse(work.transcript, body, limits)
+
     async def run_local(
         self,
         analysis_id: str,

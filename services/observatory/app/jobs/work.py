@@ -26,7 +26,7 @@ import structlog
 from pydantic import ValidationError
 
 from app.analyses.schemas import AnalyzeRequest
-from app.analysis import AnalysisOptions, analyze
+from app.analysis import AnalysisOptions, analyze, masked_transcript
 from app.conversation import Conversation
 from app.conversation.parsers import Limits, parse_conversation
 from app.core.cancellation import AnalysisTimedOut, CancelToken
@@ -205,17 +205,8 @@ def schema_errors(exc: ValidationError) -> tuple[dict[str, Any], ...]:
     )
 
 
-def prepare(body: bytes, limits: Limits) -> Submission | Refusal:
-    """Decode, validate and parse one ``POST /api/v1/analyze`` body."""
-    try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        return json_error(exc)
-    return prepare_object(raw, limits)
-
-
-def prepare_object(raw: Any, limits: Limits) -> Submission | Refusal:
-    """Validate and parse one decoded analysis request (a body, or an item of a batch)."""
+def _request(raw: Any, limits: Limits) -> tuple[AnalyzeRequest, Conversation] | Refusal:
+    """Validate and parse one decoded analysis request."""
     try:
         request = AnalyzeRequest.model_validate(raw)
     except ValidationError as exc:
@@ -232,6 +223,32 @@ def prepare_object(raw: Any, limits: Limits) -> Submission | Refusal:
         )
     except InputError as exc:
         return Refusal(exc.status_code, exc.detail)
+    return request, conversation
+
+
+def _decoded(body: bytes, limits: Limits) -> tuple[AnalyzeRequest, Conversation] | Refusal:
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return json_error(exc)
+    return _request(raw, limits)
+
+
+def prepare(body: bytes, limits: Limits) -> Submission | Refusal:
+    """Decode, validate and parse one ``POST /api/v1/analyze`` body."""
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return json_error(exc)
+    return prepare_object(raw, limits)
+
+
+def prepare_object(raw: Any, limits: Limits) -> Submission | Refusal:
+    """Validate and parse one decoded analysis request (a body, or an item of a batch)."""
+    parsed = _request(raw, limits)
+    if isinstance(parsed, Refusal):
+        return parsed
+    request, conversation = parsed
     return Submission(
         payload=serialise(conversation),
         fingerprint=conversation.fingerprint(),
@@ -240,6 +257,14 @@ def prepare_object(raw: Any, limits: Limits) -> Submission | Refusal:
         source_format=conversation.source_format,
         options=request.options.model_dump(),
     )
+
+
+def transcript(body: bytes, limits: Limits) -> Done | Refusal:
+    """The messages an analysis of this body would index, personal data masked, as JSON."""
+    parsed = _decoded(body, limits)
+    if isinstance(parsed, Refusal):
+        return parsed
+    return Done(orjson.dumps(masked_transcript(parsed[1])))
 
 
 # ---- analysis -----------------------------------------------------------------------
