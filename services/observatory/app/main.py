@@ -41,6 +41,9 @@ from app.middleware.limits import BodyLimitMiddleware
 from app.middleware.request_id import RequestIdMiddleware
 from app.observer import Observer
 from app.web import endpoints as web
+from app.webhooks import endpoints as webhook_endpoints
+from app.webhooks import service as webhooks
+from app.webhooks.service import Sender as WebhookSender
 
 log = structlog.get_logger(__name__)
 
@@ -207,7 +210,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tokens,
             KeyCache(settings.api_key_cache_seconds),
         )
-        queue.on_finished = lambda analysis_id: batch_service.finish_item(state, analysis_id)
+        sender = state.webhooks = WebhookSender(sessions, settings)
+        sender.start()
+
+        async def finished(analysis_id: str) -> None:
+            if await webhooks.analysis_finished(sessions, analysis_id) is not None:
+                sender.wake()
+            await batch_service.finish_item(state, analysis_id)
+
+        queue.on_finished = finished
         log.info(
             "service.started", database=engine.dialect.name, workers=settings.worker_concurrency
         )
@@ -215,6 +226,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await queue.stop()
+            await sender.stop()
             await pool.stop()
             await runners.stop()
             await tokens.aclose()
@@ -253,5 +265,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(batches.router)  # before /api/v1/analyze/{analysis_id}
     app.include_router(analyses.router)
     app.include_router(metrics_endpoints.router)
+    app.include_router(webhook_endpoints.router)
     web.install(app)
     return app

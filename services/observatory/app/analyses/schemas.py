@@ -32,6 +32,15 @@ class AnalysisOptionsIn(BaseModel):
         ),
     )
     priority: Priority = "normal"
+    callback_url: str | None = Field(
+        None,
+        max_length=2048,
+        description=(
+            "POSTed to when the analysis (or the batch) ends, signed per Standard Webhooks "
+            "with your secret (POST /api/v1/webhooks/secret). Needs an API key or a partner "
+            "token; must resolve to public addresses only."
+        ),
+    )
 
 
 # An export is a JSON object or array, or a string holding one; a number or a boolean is none.

@@ -21,6 +21,7 @@ from app.core.errors import Conflict, NotFound, ServiceUnavailable
 from app.core.problems import printable
 from app.jobs.base import AnalysisJob, QueueFull
 from app.jobs.work import Submission
+from app.webhooks import service as webhooks
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +33,8 @@ async def create(state: ServiceState, prepared: Submission, principal: Principal
     opts = AnalysisOptionsIn.model_validate(prepared.options)
     observer_mode = opts.observer or settings.observer_mode
     opts = opts.model_copy(update={"observer": observer_mode})
+    if opts.callback_url:
+        await webhooks.check_callback(state.sessions, settings, principal, opts.callback_url)
     options = AnalysisOptions(
         pattern_types=frozenset(opts.pattern_types), include_insights=opts.include_insights
     )

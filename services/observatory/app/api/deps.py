@@ -28,6 +28,7 @@ class ServiceState:
     metrics: Any = None
     tokens: Any = None
     key_cache: Any = None
+    webhooks: Any = None
 
 
 def get_state(request: Request) -> ServiceState:

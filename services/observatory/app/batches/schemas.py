@@ -89,6 +89,11 @@ class BatchStatus(BaseModel):
         description="Once every item ended: distributions of tones, pattern types and "
         "dynamics, and themes shared by at least k conversations (no text of any one)."
     )
+    webhook: dict[str, Any] | None = Field(
+        None,
+        description="The `batch.completed` callback, when one was asked for: status "
+        "(pending, delivered, failed, disabled), attempts, the last answer or error.",
+    )
 
 
 class BatchCancelled(BaseModel):

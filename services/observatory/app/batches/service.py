@@ -32,6 +32,7 @@ from app.core.database import utcnow
 from app.core.errors import Conflict, NotFound, ServiceUnavailable
 from app.core.problems import printable
 from app.jobs.base import AnalysisJob, QueueFull
+from app.webhooks import service as webhooks
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +49,10 @@ async def create(state: ServiceState, prepared: BatchSubmission, principal: Prin
     opts = AnalysisOptionsIn.model_validate(prepared.options)
     observer_mode = opts.observer or settings.observer_mode
     opts = opts.model_copy(update={"observer": observer_mode})
+    if opts.callback_url:
+        await webhooks.check_callback(state.sessions, settings, principal, opts.callback_url)
+    # The batch announces its end; its items do not announce theirs.
+    item_options = {**opts.model_dump(), "callback_url": None}
     options = AnalysisOptions(
         pattern_types=frozenset(opts.pattern_types), include_insights=opts.include_insights
     )
@@ -79,7 +84,7 @@ async def create(state: ServiceState, prepared: BatchSubmission, principal: Prin
             message_count=outcome.message_count,
             char_count=outcome.char_count,
             source_format=outcome.source_format,
-            options=opts.model_dump(),
+            options=item_options,
             owner=principal.owner,
             result_ttl=ttl,
             runner=state.runner,
@@ -237,6 +242,7 @@ async def view(
             "next_offset": offset + len(items) if offset + len(items) < batch.total else None,
         },
         "aggregate": orjson.loads(batch.aggregate) if batch.aggregate else None,
+        "webhook": await webhooks.latest(session, batch.id),
     }
 
 
@@ -262,6 +268,7 @@ async def finish(state: ServiceState, batch_id: str) -> bool:
             if r
         ]
         total = batch.total
+        callback, owner = batch.options.get("callback_url"), batch.owner
     summary = await state.pool.compute(
         aggregate,
         documents,
@@ -277,9 +284,25 @@ async def finish(state: ServiceState, batch_id: str) -> bool:
             .values(finished_at=utcnow(), aggregate=orjson.dumps(summary))
             .execution_options(synchronize_session=False)
         )
-    done = bool(getattr(stored, "rowcount", 0))
+        done = bool(getattr(stored, "rowcount", 0))
+        if done and callback and owner:
+            await webhooks.enqueue(
+                session,
+                owner=owner,
+                url=callback,
+                event="batch.completed",
+                target_id=batch_id,
+                data={
+                    "batch_id": batch_id,
+                    "status": "cancelled" if batch.cancelled_at else "completed",
+                    "counts": by_status,
+                    "url": f"/api/v1/analyze/batch/{batch_id}",
+                },
+            )
     if done:
         log.info("batch.finished", batch_id=batch_id, conversations=summary["conversations"])
+        if callback and state.webhooks is not None:
+            state.webhooks.wake()
     return done
 
 

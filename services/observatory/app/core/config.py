@@ -71,6 +71,41 @@ class Settings(BaseSettings):
     max_wait_seconds: float = Field(60.0, ge=0)
     queue_full_retry_after_seconds: int = Field(5, ge=1)
 
+    # Callbacks (webhooks): networks admitted although not public (comma-separated CIDRs,
+    # for tests and intranets), the time one attempt may take, the delays between attempts
+    # (seconds; one more attempt than delays), and how often due deliveries are looked for.
+    webhook_allowed_networks: str = ""
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    webhook_retry_seconds: str = "5,300,1800,7200,18000,36000"
+    webhook_poll_seconds: float = Field(1.0, gt=0)
+
+    @field_validator("webhook_retry_seconds")
+    @classmethod
+    def _delays(cls, value: str) -> str:
+        try:
+            delays = [float(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            delays = [-1.0]
+        if any(d < 0 for d in delays):
+            raise ValueError(
+                "OBSERVATORY_WEBHOOK_RETRY_SECONDS: comma-separated seconds (e.g. 5,300,1800)"
+            )
+        return value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _webhook_networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip())
+                except ValueError as exc:
+                    raise ValueError(
+                        f"OBSERVATORY_WEBHOOK_ALLOWED_NETWORKS: '{part.strip()}' is not a "
+                        f"network ({exc})"
+                    ) from None
+        return value
+
     # Redis for limits shared by every replica (empty: in memory, one process).
     redis_url: str = ""
     rate_limit_key_prefix: str = "observatory-limits"

@@ -10,7 +10,8 @@ from sqlalchemy.engine import Connection
 import app.analyses.models
 import app.batches.models
 import app.jobs.models
-import app.keys.models  # noqa: F401  (every table registers on Base.metadata)
+import app.keys.models
+import app.webhooks.models  # noqa: F401  (every table registers on Base.metadata)
 from app.core.config import get_settings
 from app.core.database import Base, create_engine
 
