@@ -8,6 +8,19 @@
 ``--fixtures`` takes any folder of ``*.json`` files in the same format; the default stays
 tests/fixtures/eval.
 
+The quality set (tests/fixtures/quality, richer labels, README there) is scored by part::
+
+    uv run python benchmarks/evaluate.py --fixtures tests/fixtures/quality          # --parts
+    uv run python benchmarks/evaluate.py --fixtures tests/fixtures/quality --json
+    uv run python benchmarks/evaluate.py --fixtures tests/fixtures/quality/dev --verbose
+
+``--parts`` (the default for that folder) prints one row per metric, a column per part
+(blind first, then dev) with a 95 % bootstrap interval over conversations, and the target
+for the blind part. The blind part is only ever reported in aggregate: ``--verbose`` shows
+per-conversation misses for dev and refuses blind unless ``--i-am-moving-these-to-dev`` is
+given (those conversations then belong in dev). The matching rules are listed with the
+quality metrics below.
+
 Every fixture is parsed with ``parse_conversation`` and analysed with ``analyze``; the
 result is compared with the labels (format in ``tests/fixtures/eval/__init__.py``).
 F1 scores are micro-averaged over the whole set. Boundaries and shifts count as found
@@ -30,6 +43,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -599,6 +614,547 @@ def _summarise(
     )
 
 
+# --- the quality set: richer labels, parts, confidence intervals ----------------------
+#
+# Fixtures with ``message_tones`` among their labels (tests/fixtures/quality, schema in its
+# README) are scored per conversation, so that every metric gets a bootstrap confidence
+# interval over conversations. The rules, one per metric:
+#
+# - conversation tone: ``overall_tone`` is one of the labelled acceptable tones.
+# - per-message tone: ``trajectory[i].label`` against ``message_tones[i]``; F1 per class
+#   over every message of the part, averaged over positive, negative and neutral (a class
+#   with no labelled and no predicted message is left out of the average).
+# - disagreement / agreement: message level, exact index. A ``disagreement`` (``agreement``)
+#   finding predicts its responding message (``roles.response``, else its last message); a
+#   ``correction`` finding predicts its correcting message as a disagreement and its
+#   acceptance as an agreement. Compared as sets with the labelled indices; micro F1.
+# - thesis–antithesis–synthesis and Socratic: a labelled ``[first, last]`` span is found
+#   when a finding of that type overlaps it widened by ±2 messages (recall over the
+#   conversations with a span); the false-positive rate is the share of conversations
+#   labelled ``false`` that get any finding of that type.
+# - Q–A pairs: exact ``(question, answer)`` pairs from ``question_answer`` findings; micro F1.
+# - tone shifts: one-to-one within ±2 messages and in the labelled direction; a predicted
+#   shift goes up when ``to`` ranks above ``from`` (negative < neutral, mixed < positive).
+# - topic boundaries: starts of the predicted segments after the first, one-to-one within
+#   ±2; micro F1. Single-topic chats (``topic_boundaries == []``): share with no boundary.
+# - topic labels: each predicted segment is matched to the labelled segment it overlaps
+#   most (the earlier on a tie); its label is acceptable when it contains one of that
+#   segment's acceptable words (case-insensitive, inflections tolerated as for keywords)
+#   and no word of a speaker's name. The rate is over predicted segments.
+# - keywords: share of labelled keywords found among the topic keywords, labels and themes.
+#
+# ``dominant_speaker`` is not scored: writer c set it to null ("nobody dominates") in all
+# but two conversations, and the result always names the speaker with the largest share.
+
+QUALITY_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "quality"
+BLIND = "blind"
+PART_ORDER = (BLIND, "dev")
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 11
+TONE_CLASSES = ("positive", "negative", "neutral")
+_TONE_RANK = {"negative": 0, "neutral": 1, "mixed": 1, "positive": 2}
+
+
+@dataclass(frozen=True)
+class QualityMetric:
+    title: str
+    kind: str  # "f1" (tp, fp, fn), "rate" (hits, total) or "macro_f1" (tp, fp, fn per class)
+    target: float | None = None  # blind-part target; a ceiling when lower is better
+    higher_is_better: bool = True
+
+    @property
+    def target_text(self) -> str:
+        if self.target is None:
+            return "-"
+        return f"{'>=' if self.higher_is_better else '<='} {self.target:.2f}"
+
+
+QUALITY_METRICS: dict[str, QualityMetric] = {
+    "tone_accuracy": QualityMetric("conversation tone accuracy", "rate", 0.80),
+    "message_tone_macro_f1": QualityMetric("per-message tone macro-F1", "macro_f1", 0.65),
+    "disagreement_f1": QualityMetric("disagreement F1 (message)", "f1", 0.80),
+    "agreement_f1": QualityMetric("agreement F1 (message)", "f1"),
+    "tas_recall": QualityMetric("thesis-antithesis-synthesis recall", "rate", 0.80),
+    "tas_false_positive_rate": QualityMetric(
+        "thesis-antithesis-synthesis false pos.", "rate", 0.10, higher_is_better=False
+    ),
+    "socratic_recall": QualityMetric("Socratic recall", "rate", 0.80),
+    "socratic_false_positive_rate": QualityMetric(
+        "Socratic false pos.", "rate", 0.10, higher_is_better=False
+    ),
+    "qa_pair_f1": QualityMetric("Q-A pair F1", "f1", 0.90),
+    "shift_f1": QualityMetric("tone-shift F1 (±2, direction)", "f1", 0.70),
+    "topic_boundary_f1": QualityMetric("topic boundary F1 (±2)", "f1", 0.80),
+    "single_topic_unsplit": QualityMetric("single-topic chats unsplit", "rate", 0.90),
+    "topic_label_acceptable": QualityMetric("topic labels acceptable", "rate", 0.80),
+    "keyword_hit_rate": QualityMetric("keyword hit rate", "rate"),
+}
+
+Counts = tuple[int, ...]
+
+
+def is_quality_fixture(fixture: Fixture) -> bool:
+    return "message_tones" in fixture.labels
+
+
+def f1_from_counts(counts: Counts) -> float | None:
+    tp, fp, fn = counts
+    if tp + fp + fn == 0:
+        return None
+    return 2 * tp / (2 * tp + fp + fn)
+
+
+def rate_from_counts(counts: Counts) -> float | None:
+    hits, total = counts
+    return None if total == 0 else hits / total
+
+
+def macro_f1_from_counts(counts: Counts) -> float | None:
+    scores = [f1_from_counts(tuple(counts[i : i + 3])) for i in range(0, len(counts), 3)]
+    present = [s for s in scores if s is not None]
+    return sum(present) / len(present) if present else None
+
+
+_SCORERS: dict[str, Callable[[Counts], float | None]] = {
+    "f1": f1_from_counts,
+    "rate": rate_from_counts,
+    "macro_f1": macro_f1_from_counts,
+}
+
+
+def set_counts(truth: Iterable[Any], predicted: Iterable[Any]) -> Counts:
+    """(tp, fp, fn) of two sets compared exactly."""
+    t, p = set(truth), set(predicted)
+    return len(t & p), len(p - t), len(t - p)
+
+
+def message_tone_counts(truth: Sequence[str], predicted: Sequence[str | None]) -> Counts:
+    """Per class of TONE_CLASSES, (tp, fp, fn) of per-message labels; a message without a
+    prediction is a miss of its labelled class."""
+    counts = [0] * (3 * len(TONE_CLASSES))
+    for i, expected in enumerate(truth):
+        got = predicted[i] if i < len(predicted) else None
+        for c, tone in enumerate(TONE_CLASSES):
+            if expected == tone and got == tone:
+                counts[3 * c] += 1
+            elif got == tone:
+                counts[3 * c + 1] += 1
+            elif expected == tone:
+                counts[3 * c + 2] += 1
+    return tuple(counts)
+
+
+def predicted_message_tones(result: Mapping[str, Any], n: int) -> list[str | None]:
+    sentiment = _patterns(result, "sentiment")
+    tones: list[str | None] = [None] * n
+    trajectory = sentiment.get("trajectory") if isinstance(sentiment, Mapping) else None
+    for point in trajectory or []:
+        index = point.get("index")
+        if isinstance(index, int) and 0 <= index < n:
+            tones[index] = point.get("label")
+    return tones
+
+
+def predicted_reactions(result: Mapping[str, Any], kind: str) -> set[int]:
+    """Responding messages of ``kind`` ("disagreement" or "agreement") findings, with the
+    correcting message (disagreement) or the acceptance (agreement) of corrections."""
+    found: set[int] = set()
+    correction_role = "correction" if kind == "disagreement" else "acceptance"
+    for item in _patterns(result, "dialectic") or []:
+        roles = item.get("roles") or {}
+        indices = _ints(item.get("messages"))
+        if item.get("type") == kind:
+            response = roles.get("response", indices[-1] if indices else None)
+        elif item.get("type") == "correction":
+            response = roles.get(correction_role)
+        else:
+            continue
+        if isinstance(response, int):
+            found.add(response)
+    return found
+
+
+def span_found(span: Sequence[int], spans: Iterable[tuple[int, int]], tolerance: int) -> bool:
+    low, high = span[0] - tolerance, span[-1] + tolerance
+    return any(start <= high and end >= low for start, end in spans)
+
+
+def structure_spans(result: Mapping[str, Any], kind: str) -> list[tuple[int, int]]:
+    dialectic = _patterns(result, "dialectic") or []
+    return _spans([d for d in dialectic if d.get("type") == kind])
+
+
+def shift_direction(frm: Any, to: Any) -> str | None:
+    if frm not in _TONE_RANK or to not in _TONE_RANK:
+        return None
+    if _TONE_RANK[to] > _TONE_RANK[frm]:
+        return "up"
+    if _TONE_RANK[to] < _TONE_RANK[frm]:
+        return "down"
+    return None
+
+
+def predicted_shifts(result: Mapping[str, Any]) -> list[tuple[int, str | None]]:
+    sentiment = _patterns(result, "sentiment")
+    shifts = sentiment.get("shifts") if isinstance(sentiment, Mapping) else None
+    return [
+        (s["index"], shift_direction(s.get("from"), s.get("to")))
+        for s in shifts or []
+        if isinstance(s.get("index"), int)
+    ]
+
+
+def shift_counts(
+    truth: Sequence[Mapping[str, Any]],
+    predicted: Sequence[tuple[int, str | None]],
+    tolerance: int = TOLERANCE,
+) -> Counts:
+    """(tp, fp, fn): shifts matched one-to-one within ``tolerance`` in the same direction; a
+    predicted shift without a direction matches nothing."""
+    tp = fp = fn = 0
+    for direction in ("up", "down"):
+        wanted = [s["message"] for s in truth if s.get("direction") == direction]
+        found = [index for index, d in predicted if d == direction]
+        matched, missed, spurious = match_within(wanted, found, tolerance)
+        tp, fp, fn = tp + len(matched), fp + len(spurious), fn + len(missed)
+    labelled_other = [s for s in truth if s.get("direction") not in ("up", "down")]
+    fn += len(labelled_other)
+    fp += sum(1 for _, d in predicted if d is None)
+    return tp, fp, fn
+
+
+def segments_from_boundaries(boundaries: Sequence[int], n: int) -> list[tuple[int, int]]:
+    starts = [0, *sorted(b for b in set(boundaries) if 0 < b < n)]
+    ends = [s - 1 for s in starts[1:]] + [n - 1]
+    return list(zip(starts, ends, strict=True))
+
+
+def predicted_segments(result: Mapping[str, Any]) -> list[tuple[int, int, str]]:
+    topics = _patterns(result, "topics")
+    segments = topics.get("segments") if isinstance(topics, Mapping) else None
+    found = []
+    for segment in segments or []:
+        start, end = segment.get("start"), segment.get("end")
+        if isinstance(start, int) and isinstance(end, int):
+            found.append((start, end, str(segment.get("label") or "")))
+    return found
+
+
+def label_acceptable(label: str, acceptable: Sequence[str], speakers: Iterable[str]) -> bool:
+    """True when ``label`` holds one of the acceptable words (all words of a multi-word
+    one) and no word of a speaker's name."""
+    words = set(_tokens(label))
+    names = {w for speaker in speakers for w in _tokens(speaker)}
+    if words & names:
+        return False
+    return any(keyword_found(word, [label]) for word in acceptable)
+
+
+def topic_label_counts(
+    predicted: Sequence[tuple[int, int, str]],
+    boundaries: Sequence[int],
+    acceptable: Sequence[Sequence[str]],
+    n: int,
+    speakers: Iterable[str],
+) -> Counts:
+    """(acceptable, judged) over the predicted segments, each judged against the labelled
+    segment it overlaps most."""
+    truth = segments_from_boundaries(boundaries, n)
+    names = list(speakers)
+    hits = total = 0
+    for start, end, label in predicted:
+        overlaps = [min(end, t_end) - max(start, t_start) + 1 for t_start, t_end in truth]
+        best = max(range(len(truth)), key=lambda i: (overlaps[i], -i))
+        total += 1
+        words = acceptable[best] if best < len(acceptable) else []
+        hits += label_acceptable(label, words, names)
+    return hits, total
+
+
+def score_quality_fixture(
+    fixture: Fixture, conversation: Conversation, result: Mapping[str, Any]
+) -> tuple[dict[str, Counts], list[str]]:
+    """Per-metric counts for one conversation, and what it missed (for the dev part)."""
+    labels = fixture.labels
+    n = len(conversation)
+    counts: dict[str, Counts] = {}
+    notes: list[str] = []
+
+    sentiment = _patterns(result, "sentiment")
+    tone = sentiment.get("overall_tone") if isinstance(sentiment, Mapping) else None
+    ok = tone in _allowed(labels["tone"])
+    counts["tone_accuracy"] = (int(ok), 1)
+    if not ok:
+        notes.append(f"tone: expected {labels['tone']}, got {tone}")
+
+    truth_tones = labels["message_tones"]
+    tones = predicted_message_tones(result, n)
+    counts["message_tone_macro_f1"] = message_tone_counts(truth_tones, tones)
+    wrong = [f"{i}:{t}->{tones[i]}" for i, t in enumerate(truth_tones) if i < n and tones[i] != t]
+    if wrong:
+        notes.append(f"message tones ({len(wrong)}/{n} wrong): {', '.join(wrong)}")
+
+    for kind, key in (("disagreement", "disagreements"), ("agreement", "agreements")):
+        found = predicted_reactions(result, kind)
+        counts[f"{kind}_f1"] = set_counts(labels[key], found)
+        missed, spurious = sorted(set(labels[key]) - found), sorted(found - set(labels[key]))
+        if missed or spurious:
+            notes.append(f"{kind}s: missed {missed}, spurious {spurious}")
+
+    structures = labels["structures"]
+    for kind, name in (("thesis_antithesis_synthesis", "tas"), ("socratic_sequence", "socratic")):
+        expected = structures.get(kind, False)
+        spans = structure_spans(result, kind)
+        if isinstance(expected, list):
+            ok = span_found(expected, spans, TOLERANCE)
+            counts[f"{name}_recall"] = (int(ok), 1)
+            counts[f"{name}_false_positive_rate"] = (0, 0)
+            if not ok:
+                notes.append(f"{kind}: expected {expected}, found spans {spans}")
+        else:
+            counts[f"{name}_recall"] = (0, 0)
+            counts[f"{name}_false_positive_rate"] = (int(bool(spans)), 1)
+            if spans:
+                notes.append(f"{kind}: none labelled, found spans {spans}")
+
+    truth_pairs = {(q, a) for q, a in labels["qa_pairs"]}
+    pairs = predicted_pairs(result) or set()
+    counts["qa_pair_f1"] = set_counts(truth_pairs, pairs)
+    if truth_pairs != pairs:
+        notes.append(
+            f"qa pairs: missed {sorted(truth_pairs - pairs)}, spurious {sorted(pairs - truth_pairs)}"
+        )
+
+    shifts = predicted_shifts(result)
+    counts["shift_f1"] = shift_counts(labels["shifts"], shifts)
+    if counts["shift_f1"][1] or counts["shift_f1"][2]:
+        wanted = [(s["message"], s["direction"]) for s in labels["shifts"]]
+        notes.append(f"shifts: labelled {wanted}, found {shifts}")
+
+    truth_bounds = labels["topic_boundaries"]
+    bounds = predicted_boundaries(result) or []
+    matched, missed_b, spurious_b = match_within(truth_bounds, bounds, TOLERANCE)
+    counts["topic_boundary_f1"] = (len(matched), len(spurious_b), len(missed_b))
+    counts["single_topic_unsplit"] = (int(not bounds), 1) if not truth_bounds else (0, 0)
+    if missed_b or spurious_b:
+        notes.append(f"topic boundaries: missed {missed_b}, spurious {spurious_b}")
+
+    segments = predicted_segments(result)
+    counts["topic_label_acceptable"] = topic_label_counts(
+        segments, truth_bounds, labels["topic_labels"], n, conversation.speakers
+    )
+    hits, judged = counts["topic_label_acceptable"]
+    if hits < judged:
+        notes.append(
+            f"topic labels: {[label for _, _, label in segments]} "
+            f"against acceptable {labels['topic_labels']}"
+        )
+
+    candidates = keyword_candidates(result) or []
+    absent = [k for k in labels["keywords"] if not keyword_found(k, candidates)]
+    counts["keyword_hit_rate"] = (len(labels["keywords"]) - len(absent), len(labels["keywords"]))
+    if absent:
+        notes.append(f"keywords: missing {absent} among {sorted(set(candidates))[:20]}")
+    return counts, notes
+
+
+@dataclass
+class PartEvaluation:
+    """One part of the quality set: scores over all its conversations, a 95 % bootstrap
+    interval for each, the summed counts; ``misses`` only for a part that may be studied."""
+
+    name: str
+    conversations: int
+    scores: dict[str, float | None]
+    intervals: dict[str, tuple[float, float] | None]
+    support: dict[str, Counts]
+    errors: dict[str, str]
+    misses: dict[str, list[str]]
+    seconds: float
+
+    @property
+    def blind(self) -> bool:
+        return self.name == BLIND
+
+
+def bootstrap_intervals(
+    per_conversation: Sequence[Mapping[str, Counts]],
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict[str, tuple[float, float] | None]:
+    """Percentile 95 % intervals: conversations drawn with replacement ``resamples`` times
+    (the same draws for every metric), each metric recomputed from the summed counts; a
+    draw where a metric is undefined is skipped for that metric."""
+    intervals: dict[str, tuple[float, float] | None] = dict.fromkeys(QUALITY_METRICS)
+    if not per_conversation:
+        return intervals
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(per_conversation), size=(resamples, len(per_conversation)))
+    for key, metric in QUALITY_METRICS.items():
+        width = 9 if metric.kind == "macro_f1" else 3 if metric.kind == "f1" else 2
+        table = np.array(
+            [c.get(key, (0,) * width) for c in per_conversation], dtype=np.int64
+        ).reshape(len(per_conversation), width)
+        sums = table[draws].sum(axis=1)
+        scorer = _SCORERS[metric.kind]
+        values = [v for row in sums if (v := scorer(tuple(int(x) for x in row))) is not None]
+        if values:
+            low, high = np.percentile(values, [2.5, 97.5])
+            intervals[key] = (float(low), float(high))
+    return intervals
+
+
+def evaluate_part(
+    directory: Path,
+    keep_misses: bool | None = None,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> PartEvaluation:
+    """Scores one folder of quality fixtures. Per-conversation misses are kept only for a
+    part that is not blind, unless ``keep_misses`` says otherwise."""
+    name = directory.name
+    if keep_misses is None:
+        keep_misses = name != BLIND
+    per_conversation: list[dict[str, Counts]] = []
+    misses: dict[str, list[str]] = {}
+    errors: dict[str, str] = {}
+    elapsed = 0.0
+    fixtures = load_fixtures(directory)
+    for fixture in fixtures:
+        try:
+            conversation = parse_fixture(fixture)
+            started = time.perf_counter()
+            result = analyze(conversation)
+            elapsed += time.perf_counter() - started
+            counts, notes = score_quality_fixture(fixture, conversation, result)
+        except Exception as exc:  # one broken detector must not hide the other scores
+            errors[fixture.name] = f"{type(exc).__name__}: {exc}"
+            continue
+        per_conversation.append(counts)
+        if notes and keep_misses:
+            misses[fixture.name] = notes
+    support: dict[str, Counts] = {}
+    scores: dict[str, float | None] = {}
+    for key, metric in QUALITY_METRICS.items():
+        rows = [c[key] for c in per_conversation if key in c]
+        summed = tuple(int(sum(col)) for col in zip(*rows, strict=True)) if rows else ()
+        support[key] = summed
+        scores[key] = _SCORERS[metric.kind](summed) if summed else None
+    return PartEvaluation(
+        name=name,
+        conversations=len(fixtures),
+        scores=scores,
+        intervals=bootstrap_intervals(per_conversation, resamples, seed),
+        support=support,
+        errors=errors,
+        misses=misses,
+        seconds=round(elapsed, 4),
+    )
+
+
+def quality_parts(directory: Path) -> list[Path]:
+    """The part folders of a quality set, blind first, then dev, then any other."""
+    folders = [p for p in directory.iterdir() if p.is_dir() and any(p.glob("*.json"))]
+    order = {name: i for i, name in enumerate(PART_ORDER)}
+    return sorted(folders, key=lambda p: (order.get(p.name, len(order)), p.name))
+
+
+def evaluate_parts(directory: Path = QUALITY_DIR) -> list[PartEvaluation]:
+    return [evaluate_part(part) for part in quality_parts(directory)]
+
+
+def labelled_count(metric: QualityMetric, counts: Counts) -> int:
+    """How many labelled items a score rests on: conversations or items for a rate, the
+    labelled positives for an F1, messages for per-message tone."""
+    if not counts:
+        return 0
+    if metric.kind == "rate":
+        return counts[1]
+    if metric.kind == "f1":
+        return counts[0] + counts[2]
+    return sum(counts[i] + counts[i + 2] for i in range(0, len(counts), 3))
+
+
+def _cell(part: PartEvaluation, key: str) -> str:
+    value = part.scores.get(key)
+    if value is None:
+        return "n/a"
+    interval = part.intervals.get(key)
+    shown = f"{value:.2f}"
+    if interval is not None:
+        shown += f" [{interval[0]:.2f}, {interval[1]:.2f}]"
+    return f"{shown} ({labelled_count(QUALITY_METRICS[key], part.support[key])})"
+
+
+def render_parts(parts: Sequence[PartEvaluation], show_misses: bool = False) -> str:
+    """One row per metric, a column per part in the order given, then the target."""
+    title_width = max(len(m.title) for m in QUALITY_METRICS.values()) + 2
+    width = 26
+    header = f"{'metric':{title_width}}" + "".join(
+        f"{f'{p.name} ({p.conversations})':{width}}" for p in parts
+    )
+    lines = [header + "target", "-" * (title_width + width * len(parts) + 8)]
+    for key, metric in QUALITY_METRICS.items():
+        row = f"{metric.title:{title_width}}" + "".join(f"{_cell(p, key):{width}}" for p in parts)
+        lines.append(row + metric.target_text)
+    lines.append("-" * (title_width + width * len(parts) + 8))
+    lines.append(
+        f"score [95 % bootstrap interval, {BOOTSTRAP_RESAMPLES} resamples of conversations, "
+        f"seed {BOOTSTRAP_SEED}] (labelled items); targets are for the blind part"
+    )
+    for part in parts:
+        if part.errors:
+            if part.blind:
+                kinds = sorted({e.split(":", 1)[0] for e in part.errors.values()})
+                lines.append(f"ERROR in {len(part.errors)} {part.name} conversations: {kinds}")
+            else:
+                for name, error in part.errors.items():
+                    lines.append(f"ERROR in {part.name}/{name}: {error}")
+    if show_misses:
+        for part in parts:
+            if not part.misses:
+                continue
+            lines.append(f"\n=== {part.name}: what each conversation missed")
+            for name, notes in part.misses.items():
+                lines.append(f"\n{name}")
+                lines.extend(f"  - {note}" for note in notes)
+    return "\n".join(lines)
+
+
+def parts_document(parts: Sequence[PartEvaluation]) -> dict[str, Any]:
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(value, 4)
+
+    document: dict[str, Any] = {
+        "bootstrap": {"resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED, "level": 0.95},
+        "targets": {
+            key: {"value": m.target, "higher_is_better": m.higher_is_better}
+            for key, m in QUALITY_METRICS.items()
+            if m.target is not None
+        },
+        "parts": {},
+    }
+    for part in parts:
+        entry: dict[str, Any] = {
+            "conversations": part.conversations,
+            "scores": {k: rounded(v) for k, v in part.scores.items()},
+            "ci95": {
+                k: None if v is None else [round(v[0], 4), round(v[1], 4)]
+                for k, v in part.intervals.items()
+            },
+            "support": {k: list(v) for k, v in part.support.items()},
+            "seconds": part.seconds,
+        }
+        if part.blind:
+            entry["errors"] = len(part.errors)
+        else:
+            entry["errors"] = part.errors
+        if part.misses:
+            entry["misses"] = part.misses
+        document["parts"][part.name] = entry
+    return document
+
+
 # --- output ---------------------------------------------------------------------------
 
 
@@ -649,10 +1205,25 @@ def render_table(evaluation: Evaluation, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _quality_set(directory: Path) -> bool:
+    """A folder of quality parts, or one part: fixtures labelled with ``message_tones``."""
+    if directory.resolve() == QUALITY_DIR.resolve():
+        return True
+    files = sorted(directory.glob("*.json"))
+    if not files:
+        return any(p.is_dir() and any(p.glob("*.json")) for p in directory.iterdir())
+    labels = json.loads(files[0].read_text(encoding="utf-8")).get("labels", {})
+    return "message_tones" in labels
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print machine-readable scores")
-    parser.add_argument("--verbose", action="store_true", help="print per-conversation misses")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print per-conversation misses (never for a blind part)",
+    )
     parser.add_argument(
         "--fixtures",
         type=Path,
@@ -660,9 +1231,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="DIR",
         help="folder of labelled *.json conversations (default: tests/fixtures/eval)",
     )
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="score each part folder of DIR (blind first, then dev) with 95%% bootstrap "
+        "intervals and the targets; the default for tests/fixtures/quality",
+    )
+    parser.add_argument(
+        "--i-am-moving-these-to-dev",
+        dest="unblind",
+        action="store_true",
+        help="allow --verbose on a blind part; its conversations must then move to dev",
+    )
     args = parser.parse_args(argv)
     if not args.fixtures.is_dir():
         parser.error(f"--fixtures: {args.fixtures} is not a directory")
+    quality = args.parts or _quality_set(args.fixtures)
+    if quality:
+        parts_mode = args.parts or not any(args.fixtures.glob("*.json"))
+        folders = quality_parts(args.fixtures) if parts_mode else [args.fixtures]
+        if not folders:
+            parser.error(f"--fixtures: {args.fixtures} holds no part folders of *.json fixtures")
+        blind = [f for f in folders if f.name == BLIND]
+        if args.verbose and not parts_mode and blind and not args.unblind:
+            parser.error(
+                "--verbose refuses the blind part: it is run only to report. Study dev, or "
+                "give --i-am-moving-these-to-dev and move what you read to dev."
+            )
+        if args.verbose and blind and args.unblind:
+            print(
+                "blind details shown: move these conversations to dev and top up the blind "
+                "part with new ones from a fresh writer",
+                file=sys.stderr,
+            )
+        parts = [
+            evaluate_part(f, keep_misses=args.verbose and (f.name != BLIND or args.unblind))
+            for f in folders
+        ]
+        if args.json:
+            print(json.dumps(parts_document(parts), indent=2, ensure_ascii=False))
+        else:
+            print(render_parts(parts, show_misses=args.verbose))
+            if args.verbose and blind and not args.unblind:
+                print("\n(blind: per-conversation details are not shown)")
+        return 1 if any(p.errors for p in parts) else 0
     if not any(args.fixtures.glob("*.json")):
         parser.error(f"--fixtures: {args.fixtures} holds no *.json fixtures")
     evaluation = evaluate(args.fixtures)
