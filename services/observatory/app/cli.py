@@ -17,7 +17,11 @@ cli = typer.Typer(
 )
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
 cli.add_typer(db, name="db")
-keys_cli = typer.Typer(help="API keys: create, list, revoke, rotate.", no_args_is_help=True)
+keys_cli = typer.Typer(
+    help="API keys: create, list, revoke, rotate; result encryption keys: encryption-key, "
+    "reencrypt.",
+    no_args_is_help=True,
+)
 cli.add_typer(keys_cli, name="keys")
 
 
@@ -251,6 +255,61 @@ def keys_rotate(
     created = _with_session(work)
     typer.echo(json.dumps({**_key_row(created.key), "key": created.secret}, indent=2))
     typer.echo("Store the new key now: it is not shown again.", err=True)
+
+
+@keys_cli.command("encryption-key")
+def keys_encryption_key(
+    key_id: Annotated[
+        str | None, typer.Option("--id", help="Its id (default: a random one).")
+    ] = None,
+) -> None:
+    """Print a new key for stored results, as `id:key`. Put it first in
+    OBSERVATORY_RESULT_KEYS (keeping the old ones after it), restart, then run
+    `observatory keys reencrypt`."""
+    from app.core.crypto import KEY_ID, new_key_spec
+
+    if key_id is not None and not KEY_ID.fullmatch(key_id):
+        typer.echo("error: --id is 1 to 32 letters, digits, '-' or '_'", err=True)
+        raise typer.Exit(2)
+    typer.echo(new_key_spec(key_id))
+
+
+@keys_cli.command("reencrypt")
+def keys_reencrypt(
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction.")] = 200,
+) -> None:
+    """Seal every stored result with the current (first) key, in short transactions, while
+    the service keeps serving: reads open each result with the key its row names."""
+    from app.analyses.repository import reencrypt
+    from app.core.config import get_settings
+    from app.core.crypto import cipher_from_settings
+    from app.core.database import create_engine, session_factory
+    from app.core.migrate import upgrade
+
+    settings = get_settings()
+    cipher = cipher_from_settings(
+        settings.result_keys, settings.result_key_file, settings.database_url
+    )
+
+    async def run() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+            return await reencrypt(session_factory(engine), cipher, batch_size)
+        finally:
+            await engine.dispose()
+
+    done = asyncio.run(run())
+    typer.echo(
+        json.dumps({"key": cipher.current, "sealed": done.sealed, "unreadable": done.unreadable})
+    )
+    if done.unreadable:
+        typer.echo(
+            f"{done.unreadable} result(s) are sealed with a key that is not configured (or "
+            "fail authentication) and were left as they are",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 def main() -> None:

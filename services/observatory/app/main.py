@@ -24,6 +24,7 @@ from app.auth.tokens import TokenVerifier
 from app.batches import endpoints as batches
 from app.batches import service as batch_service
 from app.core.config import Settings, get_settings
+from app.core.crypto import SealedResultError, cipher_from_settings
 from app.core.database import create_engine, session_factory
 from app.core.errors import ObservatoryError
 from app.core.logging import configure_logging
@@ -135,6 +136,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _observatory(_: Request, exc: ObservatoryError) -> JSONResponse:
         return _problem(exc.status_code, exc.detail, exc.title, exc.headers)
 
+    @app.exception_handler(SealedResultError)
+    async def _sealed(request: Request, exc: SealedResultError) -> JSONResponse:
+        log.error("result.unopenable", path=request.url.path, error=str(exc))
+        return _problem(
+            500,
+            f"the stored result cannot be opened: {exc}; the operator must configure the key "
+            "it was sealed with in OBSERVATORY_RESULT_KEYS",
+            "Internal Server Error",
+        )
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
@@ -192,8 +203,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool.start()
         metrics = Metrics()
         tokens = TokenVerifier(settings)
+        cipher = cipher_from_settings(
+            settings.result_keys, settings.result_key_file, settings.database_url
+        )
         queue = InProcessQueue(
-            JobContext(sessions, pool, settings.analysis_timeout_seconds, metrics=metrics),
+            JobContext(sessions, pool, settings.analysis_timeout_seconds, cipher, metrics=metrics),
             concurrency=settings.worker_concurrency,
             max_size=settings.queue_max_size,
             max_batch_items=settings.queue_max_batch_items,
@@ -205,6 +219,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessions,
             queue,
             pool,
+            cipher,
             observer,
             runner,
             runners,

@@ -54,6 +54,7 @@ async def run(workers: int, n: int) -> tuple[float, float, dict[str, int]]:
             "OBSERVATORY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/batch.db",
             "OBSERVATORY_LOG_LEVEL": "WARNING",
             "OBSERVATORY_ENVIRONMENT": "test",
+            "OBSERVATORY_RESULT_KEY_FILE": f"{tmp}/result.key",
             "OBSERVATORY_OBSERVER_MODE": "off",
             "OBSERVATORY_WORKER_CONCURRENCY": str(workers),
             # The benchmark polls five times a second: more than the public read budget.

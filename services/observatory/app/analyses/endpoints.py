@@ -23,6 +23,7 @@ from app.api.deps import SessionDep, StateDep
 from app.auth.dependencies import AnalystDep
 from app.conversation.parsers import Limits
 from app.core import export, patterns
+from app.core.crypto import ResultCipher
 from app.core.errors import Conflict, InputError, ServiceUnavailable
 from app.core.problems import Problem
 from app.jobs.work import Refusal
@@ -77,9 +78,9 @@ def _prefer_wait(prefer: list[str], cap: float) -> float:
     return 0.0
 
 
-def render(row: Analysis) -> bytes:
+def render(row: Analysis, cipher: ResultCipher) -> bytes:
     """The public view of an analysis as JSON: its metadata, and once completed the §4 result
-    fields at the top level (spliced from the stored document, not re-encoded)."""
+    fields at the top level (spliced from the stored document, opened but not re-encoded)."""
     meta = orjson.dumps(
         {
             "id": row.id,
@@ -98,8 +99,10 @@ def render(row: Analysis) -> bytes:
             "options": row.options,
         }
     )
-    if row.status == repo.COMPLETED and row.result and len(row.result) > 2:
-        return meta[:-1] + b"," + row.result[1:]
+    if row.status == repo.COMPLETED and row.result:
+        document = cipher.open(row.result, row.result_key, row.id)
+        if len(document) > 2:
+            return meta[:-1] + b"," + document[1:]
     return meta
 
 
@@ -174,7 +177,7 @@ async def submit(
             current = await repo.get(session, row.id)
         headers["Preference-Applied"] = f"wait={wait:g}"
         if current is not None and current.status in repo.FINISHED:
-            return Response(render(current), media_type=JSON, headers=headers)
+            return Response(render(current, state.cipher), media_type=JSON, headers=headers)
         if current is not None:
             row = current  # e.g. processing by now
     response.headers.update(headers)
@@ -205,7 +208,7 @@ async def read(
     row = await service.load(session, analysis_id, principal, live=True)
     if await repo.touch(session, row, timedelta(days=state.settings.result_ttl_days)):
         await session.commit()
-    body = render(row)
+    body = render(row, state.cipher)
     if format == "json":
         return Response(body, media_type=JSON)
     if row.status != repo.COMPLETED:

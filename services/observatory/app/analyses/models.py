@@ -29,9 +29,12 @@ class Analysis(Base):
     char_count: Mapped[int] = mapped_column(Integer)
     source_format: Mapped[str] = mapped_column(String(32))
     options: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # The result document as UTF-8 JSON bytes: written once, served as it is (no re-encoding
-    # of a multi-megabyte document on every read).
+    # The result document, UTF-8 JSON sealed with AES-256-GCM (app/core/crypto.py) under the
+    # key ``result_key`` names: written once, opened and served as it is (no re-encoding of a
+    # multi-megabyte document on every read). ``result_key`` None: stored in clear by a
+    # version before encryption (``observatory keys reencrypt`` seals those).
     result: Mapped[bytes | None] = mapped_column(LargeBinary)
+    result_key: Mapped[str | None] = mapped_column(String(32), index=True)
     error: Mapped[str | None] = mapped_column(Text)
     stage: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -197,10 +197,10 @@ async def _export(
                 "error": error,
             }
             if analysis is not None:
-                line["result"] = orjson.Fragment(render(analysis))
+                line["result"] = orjson.Fragment(render(analysis, state.cipher))
             yield orjson.dumps(line) + b"\n"
         elif format == "csv":
-            doc = orjson.loads(render(analysis)) if analysis is not None else {}
+            doc = orjson.loads(render(analysis, state.cipher)) if analysis is not None else {}
             leading = {"item_position": item.position, "item_id": item.ref}
             leading |= {"analysis_id": item.analysis_id, "item_status": item_status}
             yield export.csv_rows(doc, leading, header).encode()
@@ -208,7 +208,7 @@ async def _export(
         else:
             title = export.md(f"Item {item.position}: {item.ref} ({item_status})")
             if analysis is not None and analysis.status == "completed":
-                body = export.to_markdown(orjson.loads(render(analysis)))
+                body = export.to_markdown(orjson.loads(render(analysis, state.cipher)))
             else:
                 body = export.md(error or f"no result ({item_status})") + "\n"
             yield f"\n---\n\n## {title}\n\n{body}".encode()

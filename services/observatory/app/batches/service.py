@@ -256,16 +256,15 @@ async def finish(state: ServiceState, batch_id: str) -> bool:
         by_status = await counts(session, batch)
         if finished(by_status) < batch.total and batch.cancelled_at is None:
             return False
+        rows = await session.execute(
+            select(Analysis.id, Analysis.result, Analysis.result_key)
+            .join(BatchItem, BatchItem.analysis_id == Analysis.id)
+            .where(BatchItem.batch_id == batch_id, Analysis.status == "completed")
+        )
         documents = [
-            r
-            for r in (
-                await session.scalars(
-                    select(Analysis.result)
-                    .join(BatchItem, BatchItem.analysis_id == Analysis.id)
-                    .where(BatchItem.batch_id == batch_id, Analysis.status == "completed")
-                )
-            ).all()
-            if r
+            state.cipher.open(result, key_id, analysis_id)
+            for analysis_id, result, key_id in rows
+            if result
         ]
         total = batch.total
         callback, owner = batch.options.get("callback_url"), batch.owner

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.crypto import KeyConfigError, parse_key_specs
+
 PLACEHOLDERS = frozenset({"changeme", "change-me", "secret", "placeholder", "test", "example"})
 
 
@@ -172,6 +174,27 @@ class Settings(BaseSettings):
                     "set a random secret (e.g. `python -c 'import secrets; "
                     "print(secrets.token_urlsafe(48))'`)"
                 )
+        return self
+
+    # Results encrypted at rest (SPEC §8, app/core/crypto.py): `id:key[,id:key…]`, the first
+    # seals. Without it, development keeps a key in `result_key_file` (created on first start,
+    # default beside the SQLite database); elsewhere a key must be configured.
+    result_keys: str = Field("", repr=False)
+    result_key_file: str = ""
+
+    @model_validator(mode="after")
+    def _result_keys(self) -> Settings:
+        if self.result_keys.strip():
+            try:
+                parse_key_specs(self.result_keys)
+            except KeyConfigError as exc:
+                raise ValueError(f"OBSERVATORY_RESULT_KEYS: {exc}") from None
+        elif self.environment != "development" and not self.result_key_file:
+            raise ValueError(
+                "stored results are encrypted, and outside development the key must be "
+                "configured: set OBSERVATORY_RESULT_KEYS to the output of `observatory keys "
+                "encryption-key` (or OBSERVATORY_RESULT_KEY_FILE to a file holding it)"
+            )
         return self
 
     # Retention (SPEC §8).
