@@ -312,6 +312,33 @@ def keys_reencrypt(
         raise typer.Exit(1)
 
 
+retention_cli = typer.Typer(help="Retention of results and metadata.", no_args_is_help=True)
+cli.add_typer(retention_cli, name="retention")
+
+
+@retention_cli.command("run")
+def retention_run(
+    dry_run: Annotated[bool, typer.Option(help="Count what would go; change nothing.")] = False,
+) -> None:
+    """Remove what outlived its period now (the service also does it on an interval)."""
+    from app.core.config import get_settings
+    from app.core.database import create_engine, session_factory
+    from app.core.migrate import upgrade
+    from app.retention.service import run as run_retention
+
+    settings = get_settings()
+
+    async def run() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+            return await run_retention(engine, session_factory(engine), settings, dry_run=dry_run)
+        finally:
+            await engine.dispose()
+
+    typer.echo(json.dumps(asyncio.run(run()).as_dict()))
+
+
 def main() -> None:
     cli()
 

@@ -41,6 +41,7 @@ from app.metrics.service import Metrics
 from app.middleware.limits import BodyLimitMiddleware
 from app.middleware.request_id import RequestIdMiddleware
 from app.observer import Observer
+from app.retention.service import Scheduler as Retention
 from app.web import endpoints as web
 from app.webhooks import endpoints as webhook_endpoints
 from app.webhooks import service as webhooks
@@ -230,6 +231,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         sender = state.webhooks = WebhookSender(sessions, settings)
         sender.start()
+        retention = Retention(engine, sessions, settings, metrics)
+        retention.start()
 
         async def finished(analysis_id: str) -> None:
             if await webhooks.analysis_finished(sessions, analysis_id) is not None:
@@ -243,6 +246,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await retention.stop()
             await queue.stop()
             await sender.stop()
             await pool.stop()

@@ -200,6 +200,9 @@ class Settings(BaseSettings):
     # Retention (SPEC §8).
     result_ttl_days: int = Field(30, ge=1)
     metadata_ttl_days: int = Field(90, ge=1)
+    # How often the service removes what outlived its period (0: never; then run
+    # `observatory retention run` from cron).
+    retention_interval_seconds: float = Field(3600.0, ge=0)
 
     # The observer: an LLM behind Ollama's HTTP API (SPEC §4, docs/decisions/0002).
     observer_mode: Literal["auto", "off", "required"] = "auto"
