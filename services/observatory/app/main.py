@@ -18,6 +18,7 @@ from starlette.types import Scope
 
 from app import __version__
 from app.analyses import endpoints as analyses
+from app.api.body import ENVELOPE_ALLOWANCE, request_body_limit
 from app.api.deps import ServiceState
 from app.api.openapi import install_openapi
 from app.auth.tokens import TokenVerifier
@@ -47,15 +48,7 @@ from app.webhooks.service import Sender as WebhookSender
 
 log = structlog.get_logger(__name__)
 
-# A request body may exceed the conversation's text size: JSON escapes non-ASCII text
-# (`\u4e2d` is 6 bytes for a 3-byte character, an emoji 12 for 4) and adds keys and quotes.
-JSON_ESCAPE_FACTOR = 3
 BATCH_PATH = "/api/v1/analyze/batch"
-ENVELOPE_ALLOWANCE = 1024 * 1024
-
-
-def request_body_limit(settings: Settings) -> int:
-    return settings.max_conversation_bytes * JSON_ESCAPE_FACTOR + ENVELOPE_ALLOWANCE
 
 
 def _encodable(value: Any) -> Any:

@@ -6,7 +6,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import orjson
 import structlog
@@ -19,8 +19,9 @@ from app.analyses import service
 from app.analyses.models import Analysis
 from app.analyses.schemas import AnalysisAccepted, AnalysisResult, CancelResponse
 from app.api.body import json_body
-from app.api.deps import SessionDep, StateDep
+from app.api.deps import ServiceState, SessionDep, StateDep
 from app.auth.dependencies import AnalystDep
+from app.auth.principal import Principal
 from app.conversation.parsers import Limits
 from app.core import export, patterns
 from app.core.errors import Conflict, InputError, ServiceUnavailable
@@ -103,66 +104,55 @@ def render(row: Analysis) -> bytes:
     return meta
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=AnalysisAccepted,
-    responses={
-        202: {
-            "headers": {
-                **LOCATION,
-                "Preference-Applied": {
-                    "description": "The wait applied (`Prefer: wait=N`, capped), when the "
-                    "analysis did not finish within it.",
-                    "schema": {"type": "string"},
-                },
-            }
-        },
-        200: {
-            "model": AnalysisResult,
-            "description": "Done within `Prefer: wait=N`.",
-            "headers": {
-                **LOCATION,
-                "Preference-Applied": {
-                    "description": "The wait applied, e.g. `wait=10` (capped).",
-                    "required": True,
-                    "schema": {"type": "string"},
-                },
-            },
-        },
-        **ERRORS,
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/AnalyzeRequest"}}
+SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "headers": {
+            **LOCATION,
+            "Preference-Applied": {
+                "description": "The wait applied (`Prefer: wait=N`, capped), when the "
+                "analysis did not finish within it.",
+                "schema": {"type": "string"},
             },
         }
     },
-)
-async def submit(
-    state: StateDep,
-    principal: AnalystDep,
-    request: Request,
-    response: Response,
-    prefer: str | None = Header(
-        None,
-        description="`wait=N`: answer 200 with the result if done within N s.",
-        openapi_examples={"wait": {"summary": "Wait up to 5 s", "value": "wait=5"}},
-    ),
+    200: {
+        "model": AnalysisResult,
+        "description": "Done within `Prefer: wait=N`.",
+        "headers": {
+            **LOCATION,
+            "Preference-Applied": {
+                "description": "The wait applied, e.g. `wait=10` (capped).",
+                "required": True,
+                "schema": {"type": "string"},
+            },
+        },
+    },
+    **ERRORS,
+}
+
+
+def refuse(refusal: Refusal) -> NoReturn:
+    """Raise the error a refused body is answered with (422, 503 or 400)."""
+    if refusal.status == 422:
+        raise RequestValidationError(list(refusal.errors))
+    if refusal.status == 503:
+        raise ServiceUnavailable(refusal.detail, headers={"Retry-After": "1"})
+    raise InputError(refusal.detail)
+
+
+async def answer_submission(
+    state: ServiceState, principal: Principal, request: Request, response: Response, body: bytes
 ) -> Any:
-    """Submit one conversation for analysis; 202 with its id, or 200 with the result under `Prefer: wait=N`."""
+    """Accept one analysis request body for ``principal`` and answer as
+    ``POST /api/v1/analyze`` does: 202 with ``Location``, or under ``Prefer: wait=N`` 200 with
+    the result when it finishes in time. Any endpoint that submits an analysis answers
+    through this, so limits, ownership and the answer stay the same."""
     settings = state.settings
     # The body is decoded, validated and parsed in a worker process (small bodies inline),
     # so a large or hostile body never holds the event loop.
-    prepared = await state.pool.prepare(await json_body(request), Limits.from_settings(settings))
+    prepared = await state.pool.prepare(body, Limits.from_settings(settings))
     if isinstance(prepared, Refusal):
-        if prepared.status == 422:
-            raise RequestValidationError(list(prepared.errors))
-        if prepared.status == 503:
-            raise ServiceUnavailable(prepared.detail, headers={"Retry-After": "1"})
-        raise InputError(prepared.detail)
+        refuse(prepared)
     row = await service.create(state, prepared, principal)
     del prepared  # the serialised conversation now lives only in its job
     log.info("analysis.submitted", analysis_id=row.id, messages=row.message_count)
@@ -181,6 +171,39 @@ async def submit(
     return AnalysisAccepted(
         id=row.id, status=row.status, created_at=row.created_at, expires_at=row.expires_at
     )
+
+
+PREFER = Header(
+    None,
+    description="`wait=N`: answer 200 with the result if done within N s.",
+    openapi_examples={"wait": {"summary": "Wait up to 5 s", "value": "wait=5"}},
+)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AnalysisAccepted,
+    responses=SUBMIT_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/AnalyzeRequest"}}
+            },
+        }
+    },
+)
+async def submit(
+    state: StateDep,
+    principal: AnalystDep,
+    request: Request,
+    response: Response,
+    prefer: str | None = PREFER,
+) -> Any:
+    """Submit one conversation for analysis; 202 with its id, or 200 with the result under `Prefer: wait=N`."""
+    body = await json_body(request)
+    return await answer_submission(state, principal, request, response, body)
 
 
 @router.get(

@@ -3,12 +3,28 @@ loop (in a worker process) instead of inside FastAPI's parameter handling."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import Request
 
 from app.core.errors import UnsupportedMediaType
 from app.core.problems import printable
 
+if TYPE_CHECKING:
+    from app.core.config import Settings
+
 _UTF8 = ("utf-8", "utf8")
+
+# A request body may exceed the conversation's text size: JSON escapes non-ASCII text
+# (`\u4e2d` is 6 bytes for a 3-byte character, an emoji 12 for 4) and adds keys and quotes.
+JSON_ESCAPE_FACTOR = 3
+ENVELOPE_ALLOWANCE = 1024 * 1024
+
+
+def request_body_limit(settings: Settings) -> int:
+    """The largest body accepted for one conversation: ``JSON_ESCAPE_FACTOR`` times
+    ``max_conversation_bytes``, plus ``ENVELOPE_ALLOWANCE`` for keys, quotes and options."""
+    return settings.max_conversation_bytes * JSON_ESCAPE_FACTOR + ENVELOPE_ALLOWANCE
 
 
 async def json_body(request: Request) -> bytes:
