@@ -29,6 +29,7 @@ from app.core.database import create_engine, session_factory
 from app.core.errors import ObservatoryError
 from app.core.logging import configure_logging
 from app.core.migrate import upgrade
+from app.examples import endpoints as examples
 from app.health import endpoints as health
 from app.jobs.execute import JobContext
 from app.jobs.inprocess import InProcessQueue
@@ -49,6 +50,8 @@ from app.webhooks.service import Sender as WebhookSender
 log = structlog.get_logger(__name__)
 
 BATCH_PATH = "/api/v1/analyze/batch"
+EXAMPLES_PATH = "/examples/"
+EXAMPLE_BODY_LIMIT = 64 * 1024
 
 
 def _encodable(value: Any) -> Any:
@@ -242,6 +245,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return settings.max_batch_bytes + ENVELOPE_ALLOWANCE
         if path.startswith("/api/"):
             return request_body_limit(settings)
+        if path.startswith(EXAMPLES_PATH):
+            return EXAMPLE_BODY_LIMIT  # options only: the conversation is the example's
         return None
 
     install_error_handlers(app)
@@ -259,5 +264,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analyses.router)
     app.include_router(metrics_endpoints.router)
     app.include_router(webhook_endpoints.router)
+    app.include_router(examples.router)
     web.install(app)
     return app
