@@ -21,6 +21,7 @@ from app.analyses import endpoints as analyses
 from app.api.body import ENVELOPE_ALLOWANCE, request_body_limit
 from app.api.deps import ServiceState
 from app.api.openapi import install_openapi
+from app.apidocs import endpoints as apidocs
 from app.auth.tokens import TokenVerifier
 from app.batches import endpoints as batches
 from app.batches import service as batch_service
@@ -238,6 +239,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "themes and a confidence score."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served from vendored assets by app.apidocs
+        redoc_url=None,
     )
 
     def limit_for(path: str) -> int | None:
@@ -265,5 +268,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_endpoints.router)
     app.include_router(webhook_endpoints.router)
     app.include_router(examples.router)
+    apidocs.install(app)
     web.install(app)
     return app
