@@ -6,7 +6,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, get_args
 
 import orjson
 import structlog
@@ -17,12 +17,22 @@ from fastapi.responses import StreamingResponse
 from app.analyses import repository as repo
 from app.analyses import service
 from app.analyses.models import Analysis
-from app.analyses.schemas import AnalysisAccepted, AnalysisResult, CancelResponse
-from app.api.body import json_body
+from app.analyses.schemas import (
+    ALL_PATTERN_TYPES,
+    AnalysisAccepted,
+    AnalysisResult,
+    AnalyzeCollection,
+    CancelResponse,
+    ObserverMode,
+    Priority,
+    SubmissionHelp,
+    SubmissionLimits,
+)
+from app.api.body import json_body, request_body_limit
 from app.api.deps import ServiceState, SessionDep, StateDep
 from app.auth.dependencies import AnalystDep
 from app.auth.principal import Principal
-from app.conversation.parsers import Limits
+from app.conversation.parsers import FORMATS, Limits
 from app.core import export, patterns
 from app.core.errors import Conflict, InputError, ServiceUnavailable
 from app.core.problems import Problem
@@ -173,6 +183,16 @@ async def answer_submission(
     )
 
 
+EXAMPLE_BODY: dict[str, Any] = {
+    "conversation_text": "Human: Why is the sky blue?\nAI: Rayleigh scattering.",
+    "options": {"pattern_types": ["dialectic", "dynamics"]},
+}
+REQUIRED_BODY = (
+    "a JSON object with exactly one of conversation_text (a transcript), messages (a list) "
+    "or data (an export), and optionally format and options, e.g. "
+    + orjson.dumps(EXAMPLE_BODY).decode()
+)
+
 PREFER = Header(
     None,
     description="`wait=N`: answer 200 with the result if done within N s.",
@@ -202,8 +222,58 @@ async def submit(
     prefer: str | None = PREFER,
 ) -> Any:
     """Submit one conversation for analysis; 202 with its id, or 200 with the result under `Prefer: wait=N`."""
-    body = await json_body(request)
+    body = await json_body(request, required=REQUIRED_BODY)
     return await answer_submission(state, principal, request, response, body)
+
+
+@router.get("", response_model=AnalyzeCollection)
+async def describe(state: StateDep) -> AnalyzeCollection:
+    """What this collection offers: its methods, the body a submission takes, the input formats, the limits and links."""
+    settings = state.settings
+    return AnalyzeCollection(
+        methods={
+            "POST": "Submit one conversation: 202 {id, status, created_at, expires_at} and a "
+            "Location; with `Prefer: wait=N`, 200 with the result if it is done within N s.",
+            "GET": "This description.",
+        },
+        request=SubmissionHelp(
+            content_type="application/json",
+            one_of={
+                "conversation_text": "a plain transcript: `Speaker: text` lines",
+                "messages": "a list of {speaker|name|role, text|content, timestamp?}",
+                "data": "an export: ChatGPT, Claude.ai, ShareGPT or ConvoKit",
+            },
+            optional={
+                "format": "the input format (default: detected)",
+                "options": "pattern_types, include_insights, observer, priority, callback_url",
+            },
+            example=EXAMPLE_BODY,
+        ),
+        formats=list(FORMATS),
+        pattern_types=list(ALL_PATTERN_TYPES),
+        observer_modes=list(get_args(ObserverMode)),
+        priorities=list(get_args(Priority)),
+        limits=SubmissionLimits(
+            max_messages=settings.max_messages,
+            max_conversation_bytes=settings.max_conversation_bytes,
+            max_message_chars=settings.max_message_chars,
+            max_body_bytes=request_body_limit(settings),
+            max_wait_seconds=settings.max_wait_seconds,
+            max_batch_conversations=settings.max_batch_conversations,
+            max_batch_bytes=settings.max_batch_bytes,
+        ),
+        links={
+            "submit": "/api/v1/analyze",
+            "result": "/api/v1/analyze/{id}",
+            "events": "/api/v1/analyze/{id}/events",
+            "cancel": "/api/v1/analyze/{id}/cancel",
+            "batch": "/api/v1/analyze/batch",
+            "transcript": "/api/v1/transcript",
+            "examples": "/examples",
+            "docs": "/docs",
+            "openapi": "/openapi.json",
+        },
+    )
 
 
 @router.get(
