@@ -37,12 +37,12 @@ def _summary(example: Example) -> ExampleSummary:
     return ExampleSummary(**example.metadata())
 
 
-@router.get("", response_model=ExampleList, responses={400: {"model": Problem}})
+@router.get("", response_model=ExampleList)
 async def list_examples(
     state: StateDep,
     category: str | None = Query(None, description="Only the examples of this category."),
 ) -> ExampleList:
-    """The curated example conversations with their manifest metadata; `?category=` filters."""
+    """The curated example conversations with their manifest metadata; `?category=` filters (`categories` lists them all)."""
     catalogue = catalogue_for(state.settings)
     examples = [_summary(e) for e in catalogue.listed(category)]
     return ExampleList(examples=examples, count=len(examples), categories=catalogue.categories)
@@ -100,7 +100,8 @@ async def analyze_example(
         except orjson.JSONDecodeError as exc:
             refuse(json_error(exc))
         try:
-            ExampleAnalyzeRequest.model_validate(value)
+            # Strictly: the documented types, as the schema states them (no 0 for false).
+            ExampleAnalyzeRequest.model_validate(value, strict=True)
         except ValidationError as exc:
             raise RequestValidationError(list(schema_errors(exc))) from None
         options = value.get("options")
