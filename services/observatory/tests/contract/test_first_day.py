@@ -82,3 +82,19 @@ async def test_get_of_the_collection_says_what_it_offers(
     # Its example body is accepted as it is.
     accepted = await client.post("/api/v1/analyze", json=body["request"]["example"])
     assert accepted.status_code == 202, accepted.text
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json"])
+async def test_a_transcript_sent_as_the_body_is_told_how_to_send_json(
+    client: httpx.AsyncClient, content_type: str | None
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    r = await client.post("/api/v1/analyze", content=TEXT.encode(), headers=headers)
+    detail = problem(r, 422)["detail"]
+    assert detail.startswith("body is not valid JSON at position 0")
+    assert "Content-Type: application/json" in detail
+    assert '{"conversation_text": "Human: ...\\nAI: ..."}' in detail
+    # A slip inside JSON is only located.
+    r = await client.post("/api/v1/analyze", content=b'{"conversation_text": "x",}')
+    detail = problem(r, 422)["detail"]
+    assert "position" in detail and "Content-Type" not in detail
