@@ -90,7 +90,10 @@ def _problem(
 
 def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
     """Every method some route accepts at this path (Starlette's 405 names only the first
-    route that matched the path)."""
+    route that matched the path). Routes written for exactly this path win over templates
+    it happens to fit: ``/api/v1/analyze/batch`` is the batch collection, not an analysis
+    whose id is "batch"."""
+    exact: set[str] = set()
     methods: set[str] = set()
     probe = {**scope, "method": "\x00"}
 
@@ -104,10 +107,10 @@ def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
                 and route.methods
                 and route.matches(probe)[0] == Match.PARTIAL
             ):
-                methods.update(route.methods)
+                (methods if route.param_convertors else exact).update(route.methods)
 
     walk(app.router.routes)
-    return sorted(methods)
+    return sorted(exact or methods)
 
 
 def _validation_detail(exc: RequestValidationError) -> str:

@@ -23,7 +23,12 @@ class AnalysisOptionsIn(BaseModel):
         min_length=1,
         description="Which pattern families to compute (default: all four).",
     )
-    include_insights: bool = Field(True, description="Add themes, key moments, summary points.")
+    include_insights: bool = Field(
+        # Strict: 0, 1 or "false" are not taken for a boolean.
+        True,
+        strict=True,
+        description="Add themes, key moments, summary points.",
+    )
     observer: ObserverMode | None = Field(
         None,
         description=(

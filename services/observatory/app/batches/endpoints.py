@@ -35,6 +35,7 @@ from app.core.problems import Problem
 
 JSON = "application/json"
 EXPORT_PAGE = 50
+MAX_OFFSET = 1_000_000  # far past any batch; bounds the SQL OFFSET
 EVENT_POLL_SECONDS = 0.5
 EVENT_HEARTBEAT_SECONDS = 15.0
 router = APIRouter(prefix="/api/v1/analyze/batch", tags=["batches"])
@@ -120,7 +121,7 @@ async def read(
     session: SessionDep,
     state: StateDep,
     principal: AnalystDep,
-    offset: int = Query(0, ge=0, description="First item of the page (0-based)."),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="First item of the page (0-based)."),
     limit: int = Query(100, ge=1, le=1000, description="Items per page."),
     format: Literal["json", "jsonl", "csv", "markdown"] = Query(
         "json",

@@ -23,6 +23,7 @@ from app.jobs.execute import INTERNAL_ERROR, JobContext, execute
 log = structlog.get_logger(__name__)
 
 WATCH_SECONDS = 1.0
+STOPPED = "the analysis was stopped before it ended; submit it again"
 
 
 class InProcessQueue(JobQueue):
@@ -136,17 +137,25 @@ class InProcessQueue(JobQueue):
         here, which kills their worker process."""
         while True:
             await asyncio.sleep(WATCH_SECONDS)
-            if not self._running:
-                continue
             try:
-                async with self._ctx.sessions() as session:
-                    still = await repo.still_active(session, list(self._running))
+                await self._sweep()
             except Exception as exc:
                 log.error("analysis.cancel_watch_failed", error=type(exc).__name__)
-                continue
-            for analysis_id in set(self._running) - still:
-                log.info("analysis.stopped_elsewhere", analysis_id=analysis_id)
-                await self.cancel(analysis_id)
+
+    async def _sweep(self) -> None:
+        # Only the jobs that were asked about: one that started while the query ran is not
+        # in its answer, and must not be taken for stopped.
+        asked = list(self._running)
+        if not asked:
+            return
+        async with self._ctx.sessions() as session:
+            still = await repo.still_active(session, asked)
+        for analysis_id in set(asked) - still:
+            task = self._running.get(analysis_id)
+            if task is None or task.done():
+                continue  # it ended on its own meanwhile
+            log.info("analysis.stopped_elsewhere", analysis_id=analysis_id)
+            await self.cancel(analysis_id)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -191,18 +200,27 @@ class InProcessQueue(JobQueue):
                     await asyncio.gather(task, return_exceptions=True)
                 finally:
                     self._running.pop(job.analysis_id, None)
-                if not task.cancelled() and task.exception() is not None:
-                    await self._last_resort(job.analysis_id, task.exception())
+                if task.cancelled():
+                    # Whoever cancelled it has ended the row (cancelled or deleted); should
+                    # that not be so, the row is failed rather than left processing.
+                    await self._last_resort(job.analysis_id, STOPPED)
+                elif task.exception() is not None:
+                    log.error(
+                        "analysis.worker_error",
+                        analysis_id=job.analysis_id,
+                        error=type(task.exception()).__name__,
+                    )
+                    await self._last_resort(job.analysis_id, INTERNAL_ERROR)
             finally:
                 job.payload = None
                 self.processed += 1
                 self._finished(job.analysis_id)
                 self._queue.task_done()
 
-    async def _last_resort(self, analysis_id: str, exc: BaseException | None) -> None:
+    async def _last_resort(self, analysis_id: str, error: str) -> None:
         """``execute`` ends every row itself; if even that failed (the database went away),
-        try once more so no row stays ``processing`` for ever."""
-        log.error("analysis.worker_error", analysis_id=analysis_id, error=type(exc).__name__)
+        or the job was stopped without its row being ended, fail the row (if it is still
+        pending or processing) so none stays ``processing`` for ever."""
         try:
             async with self._ctx.sessions() as session, session.begin():
                 await repo.transition(
@@ -212,7 +230,7 @@ class InProcessQueue(JobQueue):
                     repo.FAILED,
                     finished_at=utcnow(),
                     stage=None,
-                    error=INTERNAL_ERROR,
+                    error=error,
                 )
         except Exception as again:
             log.error("analysis.unrecoverable", analysis_id=analysis_id, error=type(again).__name__)
