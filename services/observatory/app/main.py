@@ -18,8 +18,10 @@ from starlette.types import Scope
 
 from app import __version__
 from app.analyses import endpoints as analyses
+from app.api.body import ENVELOPE_ALLOWANCE, request_body_limit
 from app.api.deps import ServiceState
 from app.api.openapi import install_openapi
+from app.apidocs import endpoints as apidocs
 from app.auth.tokens import TokenVerifier
 from app.batches import endpoints as batches
 from app.batches import service as batch_service
@@ -29,6 +31,7 @@ from app.core.database import create_engine, session_factory
 from app.core.errors import ObservatoryError
 from app.core.logging import configure_logging
 from app.core.migrate import upgrade
+from app.examples import endpoints as examples
 from app.health import endpoints as health
 from app.jobs.execute import JobContext
 from app.jobs.inprocess import InProcessQueue
@@ -49,15 +52,9 @@ from app.webhooks.service import Sender as WebhookSender
 
 log = structlog.get_logger(__name__)
 
-# A request body may exceed the conversation's text size: JSON escapes non-ASCII text
-# (`\u4e2d` is 6 bytes for a 3-byte character, an emoji 12 for 4) and adds keys and quotes.
-JSON_ESCAPE_FACTOR = 3
 BATCH_PATH = "/api/v1/analyze/batch"
-ENVELOPE_ALLOWANCE = 1024 * 1024
-
-
-def request_body_limit(settings: Settings) -> int:
-    return settings.max_conversation_bytes * JSON_ESCAPE_FACTOR + ENVELOPE_ALLOWANCE
+EXAMPLES_PATH = "/examples/"
+EXAMPLE_BODY_LIMIT = 64 * 1024
 
 
 def _encodable(value: Any) -> Any:
@@ -264,6 +261,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "themes and a confidence score."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served from vendored assets by app.apidocs
+        redoc_url=None,
     )
 
     def limit_for(path: str) -> int | None:
@@ -271,6 +270,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return settings.max_batch_bytes + ENVELOPE_ALLOWANCE
         if path.startswith("/api/"):
             return request_body_limit(settings)
+        if path.startswith(EXAMPLES_PATH):
+            return EXAMPLE_BODY_LIMIT  # options only: the conversation is the example's
         return None
 
     install_error_handlers(app)
@@ -288,5 +289,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analyses.router)
     app.include_router(metrics_endpoints.router)
     app.include_router(webhook_endpoints.router)
+    app.include_router(examples.router)
+    apidocs.install(app)
     web.install(app)
     return app

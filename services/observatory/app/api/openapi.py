@@ -14,12 +14,13 @@ from pydantic import BaseModel
 from app.analyses.schemas import AnalyzeRequest
 from app.batches.schemas import BatchConversation, BatchRequest
 from app.core.problems import Problem, ValidationProblem
+from app.examples.schemas import ExampleAnalyzeRequest
 from app.middleware.limits import BODY_METHODS
 
 PROBLEM = "application/problem+json"
 _REF = "#/components/schemas/{model}"
 # Bodies declared through ``openapi_extra`` (read as bytes by their endpoint).
-RAW_BODY_MODELS: tuple[type[BaseModel], ...] = (AnalyzeRequest, BatchRequest)
+RAW_BODY_MODELS: tuple[type[BaseModel], ...] = (AnalyzeRequest, BatchRequest, ExampleAnalyzeRequest)
 # Schemas the document points at by hand (a batch item is checked on its own, not by the
 # envelope's schema).
 REFERENCED_MODELS: tuple[type[BaseModel], ...] = (BatchConversation,)

@@ -197,6 +197,10 @@ class Settings(BaseSettings):
             )
         return self
 
+    # Curated example conversations (GET /examples): a folder with a manifest.json; empty:
+    # the examples shipped with the service.
+    examples_dir: str = ""
+
     # Retention (SPEC §8).
     result_ttl_days: int = Field(30, ge=1)
     metadata_ttl_days: int = Field(90, ge=1)
