@@ -1,0 +1,343 @@
+"""The batch view in Chromium: a ChatGPT export with many conversations submitted as one
+batch, live progress, cancel, the aggregate, opening an item and coming back, exports, the
+share link, hostile titles, polling without the events stream, accessibility and phone
+width."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser.conftest import ThreadedService, Watched
+from tests.browser.test_page import _serious
+from tests.workers import Release, blocking_analysis
+
+pytestmark = pytest.mark.browser
+
+HOSTILE_TITLE = "<img src=x onerror=\"window.__pwned = 'title'; alert(1)\">"
+
+BAKING = [
+    ("user", "My sourdough starter smells sour and the sourdough bread does not rise. Why?"),
+    ("assistant", "A sourdough starter needs regular feeding: flour and water every day."),
+    ("user", "I feed the sourdough starter daily with rye flour, but the dough stays flat."),
+    (
+        "assistant",
+        "Then proofing is too short: let the sourdough dough proof longer in a warm spot.",
+    ),
+    ("user", "Great, that worked! The sourdough loaf finally rose. Thank you so much."),
+    ("assistant", "Glad it helped. Keep the sourdough starter warm and the bread will rise."),
+]
+
+
+def chatgpt_conversation(title: str, turns: list[tuple[str, str]], start: float) -> dict[str, Any]:
+    """One conversation of a ChatGPT ``conversations.json``: a linear tree of messages."""
+    mapping: dict[str, Any] = {"root": {"id": "root", "message": None, "parent": None}}
+    parent = "root"
+    for i, (role, text) in enumerate(turns):
+        node = f"{start:.0f}-{i}"
+        mapping[parent]["children"] = [node]
+        mapping[node] = {
+            "id": node,
+            "parent": parent,
+            "children": [],
+            "message": {
+                "id": node,
+                "author": {"role": role, "name": None, "metadata": {}},
+                "create_time": start + 30 * i,
+                "content": {"content_type": "text", "parts": [text]},
+                "status": "finished_successfully",
+                "metadata": {},
+                "recipient": "all",
+            },
+        }
+        parent = node
+    return {"title": title, "create_time": start, "mapping": mapping, "current_node": parent}
+
+
+def export(path: Path, titles: list[str]) -> Path:
+    conversations = [
+        chatgpt_conversation(title, BAKING, 1772446500.0 + 3600 * i)
+        for i, title in enumerate(titles)
+    ]
+    path.write_text(json.dumps(conversations), encoding="utf-8")
+    return path
+
+
+TITLES = [f"Sourdough question {n}" for n in range(1, 7)] + [HOSTILE_TITLE]
+
+
+@pytest.fixture
+def conversations_json(tmp_path: Path) -> Path:
+    return export(tmp_path / "conversations.json", TITLES)
+
+
+def submit(watched: Watched, *files: Path) -> str:
+    """Choose ``files`` for the batch and submit them; the batch id."""
+    page = watched.page
+    page.set_input_files("#batch-files", [str(f) for f in files])
+    page.wait_for_function(
+        "() => document.querySelector('#batch-chosen').textContent.includes('conversation')"
+    )
+    page.click("#batch-submit-button")
+    page.wait_for_function("() => location.hash.startsWith('#/batch/')", timeout=30_000)
+    return str(page.evaluate("location.hash")).rsplit("/", 1)[1]
+
+
+def wait_until_ended(watched: Watched) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page = watched.page
+    try:
+        page.wait_for_function(
+            "() => /^(Complete|Cancelled)/.test("
+            "document.querySelector('#batch-progress-text').textContent)",
+            timeout=60_000,
+        )
+        page.wait_for_selector("#batch-aggregate:not([hidden])")
+    except PlaywrightTimeout:
+        shown = page.inner_text("#batch-progress-text"), statuses(watched)
+        raise AssertionError(f"the batch did not end: {shown} {watched.errors}") from None
+
+
+def statuses(watched: Watched) -> list[str]:
+    return [
+        s.strip()
+        for s in watched.page.locator("#batch-items tbody tr td:nth-child(3)").all_inner_texts()
+    ]
+
+
+def test_an_export_becomes_one_batch_with_live_progress_and_an_aggregate(
+    watched: Watched, service: ThreadedService, conversations_json: Path
+) -> None:
+    release = Release()
+    previous = service.hold_analyses(blocking_analysis(release))
+    try:
+        watched.open()
+        page = watched.page
+        page.set_input_files("#batch-files", str(conversations_json))
+        page.wait_for_function(
+            "() => document.querySelector('#batch-chosen').textContent.includes('7 conversations')"
+        )
+        assert "Sourdough question 1" in page.inner_text("#batch-chosen")
+        page.click("#batch-submit-button")
+        page.wait_for_selector("#batch:not([hidden])", timeout=30_000)
+        page.wait_for_function(
+            "() => /^(Queued|Running)/.test("
+            "document.querySelector('#batch-progress-text').textContent)"
+        )
+        assert page.is_visible("#batch-cancel")
+        assert page.locator("#batch-items tbody tr").count() == 7
+        assert set(statuses(watched)) <= {"Pending", "Processing"}
+        assert page.evaluate("document.activeElement.id") == "batch-heading"
+    finally:
+        release.set()
+        service.hold_analyses(previous)
+    wait_until_ended(watched)
+    assert page.inner_text("#batch-progress-text").startswith("Complete: 7 of 7")
+    assert page.evaluate("document.querySelector('#batch-progress-bar').value") == 1
+    # Each item's status followed the stream to its end.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#batch-items tbody tr td:nth-child(3)')]"
+        ".every(td => td.textContent.trim() === 'Completed')"
+    )
+    assert page.locator("#batch-items a.open-item").count() == 7
+    assert page.is_hidden("#batch-cancel")
+
+    # The aggregate: tone bars counting every conversation, the pattern types, a theme.
+    tones = page.locator("#batch-charts section").first
+    assert tones.locator("h4").inner_text() == "Overall tone"
+    counts = [int(n.split()[0]) for n in tones.locator("td.num").all_inner_texts()]
+    assert sum(counts) == 7
+    assert tones.locator(".bar").count() == len(counts)
+    assert page.locator("#batch-charts section").nth(1).locator("tbody tr").count() >= 1
+    assert "sourdough" in page.inner_text("#batch-themes")
+    assert page.locator("#batch-dynamics tbody tr").count() >= 3
+    watched.screenshot("batch-desktop")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    watched.screenshot("batch-phone")
+    watched.assert_clean()
+
+
+def test_an_item_opens_in_the_result_view_and_back(
+    watched: Watched, conversations_json: Path
+) -> None:
+    watched.open()
+    batch_id = submit(watched, conversations_json)
+    wait_until_ended(watched)
+    page = watched.page
+    second = page.locator("#batch-items a.open-item").nth(1)
+    analysis_id = second.get_attribute("data-analysis")
+    second.click()
+    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    assert page.evaluate("location.hash") == f"#/analysis/{analysis_id}"
+    assert page.is_hidden("#batch")
+    # The transcript of what this tab submitted, beside the item's result.
+    assert page.locator("#transcript > li").count() == 6
+    assert "sourdough starter smells sour" in page.inner_text("#msg-0")
+    assert page.locator("#findings button.finding").count() >= 1
+
+    page.click("#batch-back-link")
+    page.wait_for_selector("#batch:not([hidden])")
+    assert page.evaluate("location.hash") == f"#/batch/{batch_id}"
+    assert page.is_hidden("#result")
+    page.wait_for_function(
+        f"() => document.activeElement.dataset.analysis === {json.dumps(analysis_id)}"
+    )
+
+    # Keyboard: the focused link opens its item with Enter; the browser's Back returns.
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    page.go_back()
+    page.wait_for_selector("#batch:not([hidden])")
+    assert page.is_hidden("#result")
+    watched.assert_clean()
+
+
+def test_the_share_link_reloads_the_batch(
+    watched: Watched, browser: Any, conversations_json: Path
+) -> None:
+    watched.open()
+    batch_id = submit(watched, conversations_json)
+    wait_until_ended(watched)
+    page = watched.page
+    share = page.input_value("#batch-share-link")
+    assert share == f"{watched.base}/#/batch/{batch_id}"
+    page.reload()
+    wait_until_ended(watched)
+    assert page.locator("#batch-items tbody tr").count() == 7
+
+    other = browser.new_context()
+    try:
+        fresh = other.new_page()
+        fresh.goto(share)
+        fresh.wait_for_selector("#batch-aggregate:not([hidden])", timeout=30_000)
+        assert fresh.inner_text("#batch-progress-text").startswith("Complete")
+        assert fresh.locator("#batch-items a.open-item").count() == 7
+        fresh.locator("#batch-items a.open-item").first.click()
+        fresh.wait_for_selector("#result:not([hidden])")
+        # Another browser: the result, without the transcript the service never kept.
+        assert fresh.locator("#transcript > li").count() == 0
+        assert fresh.is_visible("#batch-back-link")
+    finally:
+        other.close()
+    watched.assert_clean()
+
+
+def test_a_hostile_title_renders_as_text(watched: Watched, tmp_path: Path) -> None:
+    hostile = export(tmp_path / "conversations.json", [HOSTILE_TITLE, "<script>alert(2)</script>"])
+    watched.open()
+    page = watched.page
+    page.set_input_files("#batch-files", str(hostile))
+    page.wait_for_function(
+        "() => document.querySelector('#batch-chosen').textContent.includes('2 conversations')"
+    )
+    assert HOSTILE_TITLE in page.inner_text("#batch-chosen")
+    submit(watched, hostile)
+    wait_until_ended(watched)
+    refs = page.locator("#batch-items tbody th").all_inner_texts()
+    assert refs == [HOSTILE_TITLE, "<script>alert(2)</script>"]
+    page.locator("#batch-items a.open-item").first.click()
+    page.wait_for_selector("#result:not([hidden])")
+    page.click("#batch-back-link")
+    page.wait_for_selector("#batch:not([hidden])")
+    assert page.locator("#batch img, #batch-submit img, #batch script").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    assert watched.dialogs == []
+    watched.assert_clean()
+
+
+def test_cancel_stops_the_batch(
+    watched: Watched, service: ThreadedService, conversations_json: Path
+) -> None:
+    release = Release()
+    previous = service.hold_analyses(blocking_analysis(release))
+    try:
+        watched.open()
+        batch_id = submit(watched, conversations_json)
+        page = watched.page
+        page.wait_for_selector("#batch-cancel:not([hidden])")
+        page.click("#batch-cancel")
+        wait_until_ended(watched)
+    finally:
+        release.set()
+        service.hold_analyses(previous)
+    assert page.inner_text("#batch-progress-text").startswith("Cancelled")
+    assert page.is_hidden("#batch-cancel")
+    assert "Cancelled" in statuses(watched)
+    body = httpx.get(f"{service.base}/api/v1/analyze/batch/{batch_id}").json()
+    assert body["status"] == "cancelled"
+    watched.assert_clean()
+
+
+def test_several_files_make_one_batch(watched: Watched, tmp_path: Path) -> None:
+    first = tmp_path / "first.txt"
+    first.write_text("Human: Is the bridge open?\nAI: Yes, since Monday.\n", encoding="utf-8")
+    second = export(tmp_path / "second.json", ["Bread", "More bread"])
+    watched.open()
+    submit(watched, first, second)
+    wait_until_ended(watched)
+    page = watched.page
+    refs = page.locator("#batch-items tbody th").all_inner_texts()
+    assert refs == ["first.txt", "Bread", "More bread"]
+    assert set(statuses(watched)) == {"Completed"}
+    watched.assert_clean()
+
+
+def test_an_export_downloads_every_item(watched: Watched, conversations_json: Path) -> None:
+    watched.open()
+    batch_id = submit(watched, conversations_json)
+    wait_until_ended(watched)
+    with watched.page.expect_download() as info:
+        watched.page.click("button[data-batch-export='jsonl']")
+    download = info.value
+    assert download.suggested_filename == f"batch-{batch_id}.jsonl"
+    lines = Path(download.path()).read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["id"] for line in lines] == TITLES
+    watched.assert_clean()
+
+
+def test_progress_is_polled_without_the_events_stream(
+    watched: Watched, conversations_json: Path
+) -> None:
+    page = watched.page
+    page.route(re.compile(r".*/batch/[^/]+/events$"), lambda route: route.abort())
+    watched.open()
+    submit(watched, conversations_json)
+    wait_until_ended(watched)
+    assert page.inner_text("#batch-progress-text").startswith("Complete: 7 of 7")
+    # Chromium logs the refused stream as a failed load.
+    watched.errors = [e for e in watched.errors if "/events" not in e]
+    watched.assert_clean()
+
+
+def test_an_unknown_batch_says_so(watched: Watched) -> None:
+    watched.open("#/batch/00000000-0000-4000-8000-000000000000")
+    watched.page.wait_for_function(
+        "() => document.querySelector('#batch-progress-text').textContent.includes('No batch')"
+    )
+    watched.errors = [e for e in watched.errors if "404" not in e]
+    watched.assert_clean()
+
+
+def test_no_serious_accessibility_violations(watched: Watched, conversations_json: Path) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    watched.open()
+    page = watched.page
+    submit(watched, conversations_json)
+    wait_until_ended(watched)
+    assert _serious(axe.run(page)) == []
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert _serious(axe.run(page)) == []
+    page.locator("#batch-items a.open-item").first.click()
+    page.wait_for_selector("#result:not([hidden])")
+    assert _serious(axe.run(page)) == []
+    watched.assert_clean()
