@@ -290,6 +290,35 @@ def test_several_files_make_one_batch(watched: Watched, tmp_path: Path) -> None:
     watched.assert_clean()
 
 
+def test_hundreds_of_conversations_are_paged(watched: Watched, tmp_path: Path) -> None:
+    short = [("user", "Is the bridge open today?"), ("assistant", "Yes, it reopened on Monday.")]
+    conversations = [
+        chatgpt_conversation(f"Bridge {n}", short, 1772446500.0 + 60 * n) for n in range(120)
+    ]
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps(conversations), encoding="utf-8")
+    watched.open()
+    submit(watched, path)
+    wait_until_ended(watched)
+    page = watched.page
+    assert page.inner_text("#batch-progress-text").startswith("Complete: 120 of 120")
+    assert page.locator("#batch-items tbody tr").count() == 50
+    assert page.inner_text("#batch-page") == "1–50 of 120"
+    assert page.is_disabled("#batch-previous")
+    page.click("#batch-next")
+    page.wait_for_function(
+        "() => document.querySelector('#batch-page').textContent === '51–100 of 120'"
+    )
+    assert page.locator("#batch-items tbody th").first.inner_text() == "Bridge 50"
+    page.click("#batch-next")
+    page.wait_for_function(
+        "() => document.querySelector('#batch-page').textContent === '101–120 of 120'"
+    )
+    assert page.locator("#batch-items tbody tr").count() == 20
+    assert page.is_disabled("#batch-next")
+    watched.assert_clean()
+
+
 def test_an_export_downloads_every_item(watched: Watched, conversations_json: Path) -> None:
     watched.open()
     batch_id = submit(watched, conversations_json)

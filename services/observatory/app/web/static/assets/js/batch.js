@@ -451,7 +451,8 @@ function scheduleRefresh(v) {
     v.lastRefresh = Date.now();
     try {
       const data = await load(v);
-      if (view === v) renderItems(data);
+      // A page turned meanwhile shows its own items.
+      if (view === v && data.page.offset === v.offset) renderItems(data);
     } catch {
       // the next event, or the end of the stream, refreshes them again
     }
@@ -534,7 +535,7 @@ async function onPage(step) {
   v.offset = Math.max(0, v.offset + step * PAGE);
   try {
     const data = await load(v);
-    if (view !== v) return;
+    if (view !== v || data.page.offset !== v.offset) return;
     renderItems(data);
     announce(`Showing conversations ${byId("batch-page").textContent}.`);
   } catch (error) {
