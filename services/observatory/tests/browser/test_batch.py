@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from app.analysis import analyze
+from app.core.cancellation import CancelToken
 from tests.browser.conftest import ThreadedService, Watched
 from tests.browser.test_page import _serious
 from tests.workers import Release, blocking_analysis
@@ -74,6 +78,21 @@ TITLES = [f"Sourdough question {n}" for n in range(1, 7)] + [HOSTILE_TITLE]
 @pytest.fixture
 def conversations_json(tmp_path: Path) -> Path:
     return export(tmp_path / "conversations.json", TITLES)
+
+
+@dataclass(frozen=True)
+class HoldMarked:
+    """Holds a conversation that says HOLD until released; analyses the others at once (in
+    a worker process, like ``tests.workers.BlockingAnalysis``)."""
+
+    release: Release
+
+    def __call__(self, conversation: Any, options: Any, token: CancelToken) -> dict[str, Any]:
+        if any("HOLD" in m.text for m in conversation.messages):
+            while not self.release.is_set():
+                time.sleep(0.005)
+                token.check()
+        return analyze(conversation, options, token)
 
 
 def submit(watched: Watched, *files: Path) -> str:
@@ -162,6 +181,54 @@ def test_an_export_becomes_one_batch_with_live_progress_and_an_aggregate(
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     watched.screenshot("batch-phone")
+    watched.assert_clean()
+
+
+def test_an_export_given_to_the_single_form_is_offered_as_a_batch(
+    watched: Watched, conversations_json: Path
+) -> None:
+    watched.open()
+    page = watched.page
+    page.set_input_files("#file", str(conversations_json))
+    page.wait_for_selector("#many-hint:not([hidden])")
+    assert "holds 7 conversations" in page.inner_text("#many-hint")
+    page.click("#many-submit")
+    page.wait_for_function("() => location.hash.startsWith('#/batch/')", timeout=30_000)
+    wait_until_ended(watched)
+    assert page.locator("#batch-items tbody tr").count() == 7
+    watched.assert_clean()
+
+
+def test_each_item_shows_its_own_status_while_the_batch_runs(
+    watched: Watched, service: ThreadedService, tmp_path: Path
+) -> None:
+    held = [("user", "HOLD this one, please."), ("assistant", "Holding it for you.")]
+    conversations = [
+        chatgpt_conversation(f"Quick {n}", BAKING, 1772446500.0 + 3600 * n) for n in range(3)
+    ] + [chatgpt_conversation("Held", held, 1772460000.0)]
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps(conversations), encoding="utf-8")
+    release = Release()
+    previous = service.hold_analyses(HoldMarked(release))
+    try:
+        watched.open()
+        submit(watched, path)
+        page = watched.page
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#batch-items tbody td:nth-child(3)')]"
+            ".map(td => td.textContent.trim()).join() === "
+            "'Completed,Completed,Completed,Processing'",
+            timeout=30_000,
+        )
+        assert page.inner_text("#batch-progress-text").startswith("Running: 3 of 4")
+        assert page.locator("#batch-items a.open-item").count() == 3
+        assert page.is_visible("#batch-cancel")
+        assert page.is_hidden("#batch-aggregate")
+    finally:
+        release.set()
+        service.hold_analyses(previous)
+    wait_until_ended(watched)
+    assert statuses(watched) == ["Completed"] * 4
     watched.assert_clean()
 
 
@@ -280,13 +347,39 @@ def test_several_files_make_one_batch(watched: Watched, tmp_path: Path) -> None:
     first = tmp_path / "first.txt"
     first.write_text("Human: Is the bridge open?\nAI: Yes, since Monday.\n", encoding="utf-8")
     second = export(tmp_path / "second.json", ["Bread", "More bread"])
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
     watched.open()
-    submit(watched, first, second)
-    wait_until_ended(watched)
+    submit(watched, first, second, empty)
     page = watched.page
+    assert "1 could not be accepted" in page.inner_text("#batch-chosen")
+    wait_until_ended(watched)
     refs = page.locator("#batch-items tbody th").all_inner_texts()
-    assert refs == ["first.txt", "Bread", "More bread"]
-    assert set(statuses(watched)) == {"Completed"}
+    assert refs == ["first.txt", "Bread", "More bread", "empty.txt"]
+    assert statuses(watched) == ["Completed", "Completed", "Completed", "Rejected"]
+    # The reason an item was refused, next to it.
+    assert "empty" in page.locator("#batch-items tbody tr").nth(3).inner_text()
+    watched.assert_clean()
+
+
+def test_files_dropped_on_the_form_are_chosen(watched: Watched) -> None:
+    watched.open()
+    page = watched.page
+    transfer = page.evaluate_handle(
+        """() => {
+            const transfer = new DataTransfer();
+            const one = JSON.stringify([{title: "Dropped", mapping: {}}, {title: "Also", mapping: {}}]);
+            transfer.items.add(new File([one], "conversations.json", {type: "application/json"}));
+            transfer.items.add(new File(["Human: Hi\\nAI: Hello"], "chat.txt", {type: "text/plain"}));
+            return transfer;
+        }"""
+    )
+    page.dispatch_event("#batch-form", "drop", {"dataTransfer": transfer})
+    page.wait_for_function(
+        "() => document.querySelector('#batch-chosen').textContent.includes('3 conversations')"
+    )
+    assert "2 files" in page.inner_text("#batch-chosen")
+    assert page.evaluate("document.querySelector('#batch-files').files.length") == 2
     watched.assert_clean()
 
 

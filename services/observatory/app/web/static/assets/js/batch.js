@@ -109,8 +109,7 @@ function megabytes(bytes) {
   return `${(bytes / 1048576).toFixed(1)} MB`;
 }
 
-async function onFiles(event) {
-  const files = [...event.target.files];
+async function chooseFiles(files) {
   chosen = null;
   showError("");
   fill(byId("batch-chosen"), "");
@@ -141,6 +140,57 @@ async function onFiles(event) {
     `${files.length} file${files.length > 1 ? "s" : ""} (${megabytes(bytes)}), ` +
       `${refs.length.toLocaleString()} conversation${refs.length > 1 ? "s" : ""}: ${first}${more}.`,
   );
+}
+
+/**
+ * A file with many conversations given to the single-analysis form above: offer to analyse
+ * them as one batch instead (that form takes one conversation).
+ */
+async function offerBatch(files) {
+  const hint = byId("many-hint");
+  hint.hidden = true;
+  if (files.length !== 1) return;
+  const [file] = files;
+  let count;
+  try {
+    count = conversationsIn(file.name, await file.text()).length;
+  } catch {
+    return;
+  }
+  if (count < 2) return;
+  const transfer = new DataTransfer();
+  transfer.items.add(file);
+  byId("batch-files").files = transfer.files;
+  await chooseFiles([file]);
+  fill(
+    hint,
+    el("p", {}, `${file.name} holds ${count.toLocaleString()} conversations; this form analyses one.`),
+    el(
+      "button",
+      { type: "button", id: "many-submit", class: "secondary", onclick: () => byId("batch-form").requestSubmit() },
+      `Analyse all ${count.toLocaleString()} as one batch`,
+    ),
+  );
+  hint.hidden = false;
+}
+
+function setupDrop() {
+  const zone = byId("batch-form");
+  for (const name of ["dragenter", "dragover"]) {
+    zone.addEventListener(name, (event) => {
+      event.preventDefault();
+      zone.classList.add("dragging");
+    });
+  }
+  for (const name of ["dragleave", "dragend"]) zone.addEventListener(name, () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    const files = event.dataTransfer && event.dataTransfer.files;
+    if (!files || files.length === 0) return;
+    byId("batch-files").files = files;
+    chooseFiles([...files]);
+  });
 }
 
 // The same options as the single-analysis form above, which the batch shares.
@@ -639,7 +689,12 @@ function route() {
 }
 
 function start() {
-  byId("batch-files").addEventListener("change", onFiles);
+  byId("batch-files").addEventListener("change", (event) => chooseFiles([...event.target.files]));
+  setupDrop();
+  byId("file").addEventListener("change", (event) => offerBatch([...event.target.files]));
+  byId("conversation").addEventListener("drop", (event) => {
+    if (event.dataTransfer) offerBatch([...event.dataTransfer.files]);
+  });
   byId("batch-form").addEventListener("submit", onSubmit);
   byId("batch-cancel").addEventListener("click", onCancel);
   byId("batch-copy-link").addEventListener("click", onCopy);
