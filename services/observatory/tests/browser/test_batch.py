@@ -5,18 +5,22 @@ width."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app.analysis import analyze
 from app.core.cancellation import CancelToken
+from app.keys import service as keys
 from tests.browser.conftest import ThreadedService, Watched
 from tests.browser.test_page import _serious
 from tests.workers import Release, blocking_analysis
@@ -462,4 +466,43 @@ def test_no_serious_accessibility_violations(watched: Watched, conversations_jso
     page.locator("#batch-items a.open-item").first.click()
     page.wait_for_selector("#result:not([hidden])")
     assert _serious(axe.run(page)) == []
+    watched.assert_clean()
+
+
+def new_key(service: ThreadedService) -> str:
+    """An API key stored in the service's database (through an engine of the test's own)."""
+
+    async def create() -> str:
+        engine = create_async_engine(service.app.state.service.settings.database_url)
+        try:
+            async with async_sessionmaker(engine)() as session, session.begin():
+                return (await keys.create(session, name="browser")).secret
+        finally:
+            await engine.dispose()
+
+    # Playwright's loop runs in this thread: the key is made in a thread of its own.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, create()).result()
+
+
+def test_the_api_key_applies_to_the_batch(
+    watched: Watched, service: ThreadedService, conversations_json: Path
+) -> None:
+    secret = new_key(service)
+    watched.open()
+    page = watched.page
+    page.click("#access summary")
+    page.fill("#api-key", secret)
+    page.dispatch_event("#api-key", "change")
+    batch_id = submit(watched, conversations_json)
+    wait_until_ended(watched)
+    # The batch belongs to the key: without it the service does not know it.
+    url = f"{service.base}/api/v1/analyze/batch/{batch_id}"
+    assert httpx.get(url).status_code == 404
+    assert httpx.get(url, headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    with page.expect_download() as info:
+        page.click("button[data-batch-export='csv']")
+    assert Path(info.value.path()).read_text(encoding="utf-8").startswith("item_position")
+    page.locator("#batch-items a.open-item").first.click()
+    page.wait_for_selector("#result:not([hidden])")
     watched.assert_clean()
