@@ -157,6 +157,14 @@ def test_an_export_becomes_one_batch_with_live_progress_and_an_aggregate(
         assert page.locator("#batch-items tbody tr").count() == 7
         assert set(statuses(watched)) <= {"Pending", "Processing"}
         assert page.evaluate("document.activeElement.id") == "batch-heading"
+        # What is still queued moves to another priority.
+        page.select_option("#batch-priority", "high")
+        page.click("#batch-priority-apply")
+        page.wait_for_function(
+            "() => document.querySelector('#announce').textContent.includes('high priority')"
+        )
+        moved = re.match(r"(\d+) queued", page.inner_text("#announce"))
+        assert moved and int(moved.group(1)) >= 1, page.inner_text("#announce")
     finally:
         release.set()
         service.hold_analyses(previous)
@@ -333,7 +341,7 @@ def test_cancel_stops_the_batch(
         watched.open()
         batch_id = submit(watched, conversations_json)
         page = watched.page
-        page.wait_for_selector("#batch-cancel:not([hidden])")
+        page.wait_for_selector("#batch-cancel", state="visible")
         page.click("#batch-cancel")
         wait_until_ended(watched)
     finally:

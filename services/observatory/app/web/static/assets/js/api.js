@@ -164,6 +164,11 @@ export async function cancelBatch(id) {
   return (await call("POST", `${batchPath(id)}/cancel`)).json();
 }
 
+/** Move the batch's queued items to ``priority`` (low, normal, high). */
+export async function prioritiseBatch(id, priority) {
+  return (await call("POST", `${batchPath(id)}/priority`, { body: { priority } })).json();
+}
+
 /** The batch's ``progress`` events (then one ``aggregate``), like ``followEvents``. */
 export function followBatchEvents(id, onEvent, signal) {
   return readEvents(`${batchPath(id)}/events`, onEvent, signal);

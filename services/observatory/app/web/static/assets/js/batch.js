@@ -20,7 +20,7 @@ const STATUS_ORDER = ["pending", "processing", "completed", "failed", "cancelled
 
 const sources = new Map(); // batch id → the conversations this tab submitted, by position
 let chosen = null; // {files, conversations: [{ref, body}], bytes}
-let view = null; // the batch shown: {id, controller, offset, rows, timer, lastRefresh, returnTo}
+let view = null; // the batch shown: {id, controller, offset, rows, timer, lastRefresh, total}
 
 function announce(text) {
   fill(byId("announce"), text);
@@ -116,17 +116,18 @@ async function chooseFiles(files) {
   if (files.length === 0) return;
   fill(byId("batch-chosen"), `Reading ${files.length} file${files.length > 1 ? "s" : ""}…`);
   const found = [];
-  let bytes = 0;
   try {
-    for (const file of files) {
-      bytes += file.size;
-      found.push(...conversationsIn(file.name, await file.text()));
-    }
+    for (const file of files) found.push(...conversationsIn(file.name, await file.text()));
   } catch (error) {
     fill(byId("batch-chosen"), "");
     showError(`The files could not be read: ${error.message}`);
     return;
   }
+  setChosen(files, found);
+}
+
+function setChosen(files, found) {
+  const bytes = files.reduce((sum, f) => sum + f.size, 0);
   const refs = uniqueRefs(found.map((c) => c.title));
   chosen = {
     files: files.map((f) => f.name),
@@ -151,17 +152,19 @@ async function offerBatch(files) {
   hint.hidden = true;
   if (files.length !== 1) return;
   const [file] = files;
-  let count;
+  let found;
   try {
-    count = conversationsIn(file.name, await file.text()).length;
+    found = conversationsIn(file.name, await file.text());
   } catch {
     return;
   }
+  const count = found.length;
   if (count < 2) return;
   const transfer = new DataTransfer();
   transfer.items.add(file);
   byId("batch-files").files = transfer.files;
-  await chooseFiles([file]);
+  showError("");
+  setChosen([file], found);
   fill(
     hint,
     el("p", {}, `${file.name} holds ${count.toLocaleString()} conversations; this form analyses one.`),
@@ -249,8 +252,8 @@ function describeProgress(data) {
     (sum, s) => sum + (data.counts[s] || 0),
     0,
   );
-  const total = data.total_conversations ?? ended + (data.counts.pending || 0) + (data.counts.processing || 0);
-  const share = `${ended.toLocaleString()} of ${total.toLocaleString()} conversations ended (${percent(data.progress)})`;
+  const total = data.total_conversations.toLocaleString();
+  const share = `${ended.toLocaleString()} of ${total} conversations ended (${percent(data.progress)})`;
   if (data.status === "pending") return `Queued: ${share}.`;
   if (data.status === "processing") return `Running: ${share}.`;
   if (data.status === "cancelled") return `Cancelled: ${share}; finished items keep their results.`;
@@ -264,9 +267,9 @@ function renderProgress(data) {
     el("li", {}, badge(s), ` ${data.counts[s].toLocaleString()}`),
   );
   fill(byId("batch-counts"), counts);
-  const cancel = byId("batch-cancel");
-  cancel.hidden = ENDED.has(data.status);
-  if (cancel.hidden) cancel.disabled = false;
+  const ended = ENDED.has(data.status);
+  byId("batch-running").hidden = ended;
+  if (ended) byId("batch-cancel").disabled = false;
 }
 
 function itemAction(item) {
@@ -525,8 +528,19 @@ async function follow(v) {
     if (error.name === "AbortError" || error.status === 404 || error.status === 401) throw error;
     // the stream is unavailable (a proxy, a dropped connection): poll instead
   }
-  for (;;) {
-    const data = await load(v);
+  for (let failures = 0; ; ) {
+    let data;
+    try {
+      data = await load(v);
+      failures = 0;
+    } catch (error) {
+      // A refusal for the rate limit or a passing outage: wait longer, then ask again.
+      if (error.name === "AbortError" || error.status === 404 || error.status === 401) throw error;
+      failures += 1;
+      if (view === v) fill(byId("batch-progress-text"), `Waiting for the service (${error.message})…`);
+      await sleep(POLL_MS * Math.min(2 ** failures, 15), v.controller.signal);
+      continue;
+    }
     if (ENDED.has(data.status)) return data;
     if (view === v) render(data);
     await sleep(POLL_MS, v.controller.signal);
@@ -546,7 +560,7 @@ async function show(id, returnTo) {
   view = v;
   byId("batch").hidden = false;
   byId("batch-aggregate").hidden = true;
-  byId("batch-cancel").hidden = true;
+  byId("batch-running").hidden = true;
   fill(byId("batch-meta"), "");
   fill(byId("batch-counts"));
   fill(byId("batch-items"));
@@ -603,6 +617,22 @@ async function onCancel() {
   } catch (error) {
     button.disabled = false;
     fill(byId("batch-progress-text"), `Could not cancel: ${error.message}`);
+  }
+}
+
+async function onPriority() {
+  if (!view) return;
+  const button = byId("batch-priority-apply");
+  const priority = byId("batch-priority").value;
+  button.disabled = true;
+  try {
+    const done = await api.prioritiseBatch(view.id, priority);
+    const n = done.moved;
+    announce(`${n} queued conversation${n === 1 ? "" : "s"} moved to ${priority} priority.`);
+  } catch (error) {
+    announce(`Could not change the priority: ${error.message}`);
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -697,6 +727,7 @@ function start() {
   });
   byId("batch-form").addEventListener("submit", onSubmit);
   byId("batch-cancel").addEventListener("click", onCancel);
+  byId("batch-priority-apply").addEventListener("click", onPriority);
   byId("batch-copy-link").addEventListener("click", onCopy);
   byId("batch-exports").addEventListener("click", onExport);
   byId("batch-previous").addEventListener("click", () => onPage(-1));
