@@ -165,6 +165,9 @@ def test_an_export_becomes_one_batch_with_live_progress_and_an_aggregate(
         )
         moved = re.match(r"(\d+) queued", page.inner_text("#announce"))
         assert moved and int(moved.group(1)) >= 1, page.inner_text("#announce")
+        from axe_playwright_python.sync_playwright import Axe
+
+        assert _serious(Axe().run(page)) == []
     finally:
         release.set()
         service.hold_analyses(previous)
@@ -448,6 +451,25 @@ def test_progress_is_polled_without_the_events_stream(
     assert page.inner_text("#batch-progress-text").startswith("Complete: 7 of 7")
     # Chromium logs the refused stream as a failed load.
     watched.errors = [e for e in watched.errors if "/events" not in e]
+    watched.assert_clean()
+
+
+def test_too_many_conversations_name_the_limit(watched: Watched, tmp_path: Path) -> None:
+    short = [("user", "Hi"), ("assistant", "Hello")]
+    path = tmp_path / "conversations.json"
+    conversations = [chatgpt_conversation(f"C{n}", short, 1.0e9 + n) for n in range(1001)]
+    path.write_text(json.dumps(conversations), encoding="utf-8")
+    watched.open()
+    page = watched.page
+    page.set_input_files("#batch-files", str(path))
+    page.wait_for_function(
+        "() => document.querySelector('#batch-chosen').textContent.includes('1,001')"
+    )
+    page.click("#batch-submit-button")
+    page.wait_for_selector("#batch-error:not([hidden])", timeout=30_000)
+    assert "at most 1000 conversations" in page.inner_text("#batch-error")
+    assert page.is_hidden("#batch")
+    watched.errors = [e for e in watched.errors if "400" not in e]
     watched.assert_clean()
 
 
