@@ -23,6 +23,7 @@ from app.core.cancellation import CancelToken
 from app.keys import service as keys
 from tests.browser.conftest import ThreadedService, Watched
 from tests.browser.test_page import _serious
+from tests.servers import SERVICE
 from tests.workers import Release, blocking_analysis
 
 pytestmark = pytest.mark.browser
@@ -395,6 +396,47 @@ def test_files_dropped_on_the_form_are_chosen(watched: Watched) -> None:
     )
     assert "2 files" in page.inner_text("#batch-chosen")
     assert page.evaluate("document.querySelector('#batch-files').files.length") == 2
+    watched.assert_clean()
+
+
+def test_an_export_is_sent_without_what_the_service_does_not_read(
+    watched: Watched, service: ThreadedService, tmp_path: Path
+) -> None:
+    """Tool calls, hidden context, attachments and per-message metadata stay in the file;
+    the conversation the service parses is the same as from the whole export."""
+    fixture = SERVICE / "tests" / "fixtures" / "exports" / "chatgpt_conversations.json"
+    original = json.loads(fixture.read_text(encoding="utf-8"))[0]
+    padded = json.loads(json.dumps(original))
+    for node in padded["mapping"].values():
+        if node.get("message"):
+            node["message"]["metadata"]["citations"] = ["x" * 2000]
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps([padded, original]), encoding="utf-8")
+    page = watched.page
+    sent: list[int] = []
+    page.on(
+        "request",
+        lambda r: (
+            sent.append(len(r.post_data or ""))
+            if r.method == "POST" and r.url.endswith("/analyze/batch")
+            else None
+        ),
+    )
+    watched.open()
+    submit(watched, path)
+    wait_until_ended(watched)
+    assert sent and sent[0] < path.stat().st_size / 4
+    ids = [
+        page.locator("#batch-items a.open-item").nth(i).get_attribute("data-analysis")
+        for i in range(2)
+    ]
+    direct = httpx.post(
+        f"{service.base}/api/v1/analyze", json={"data": original}, headers={"Prefer": "wait=30"}
+    ).json()
+    for analysis_id in ids:
+        item = httpx.get(f"{service.base}/api/v1/analyze/{analysis_id}").json()
+        assert item["fingerprint"] == direct["fingerprint"]
+        assert item["message_count"] == direct["message_count"]
     watched.assert_clean()
 
 

@@ -50,6 +50,10 @@ function recall(key) {
 
 // ---- reading files into conversations ----------------------------------------------------
 
+function isObject(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
 /** Whether ``value`` is one conversation of an export that holds many (ChatGPT, Claude.ai). */
 function isExportedConversation(value) {
   if (!value || typeof value !== "object" || Array.isArray(value)) return false;
@@ -72,6 +76,48 @@ function titleOf(value) {
   return "";
 }
 
+const SPOKEN = new Set(["text", "multimodal_text"]);
+
+/**
+ * A ChatGPT conversation with only what the service reads of it: the tree of nodes, and of
+ * each message its author's role, time, recipient, hidden flag and text parts. Exports
+ * carry much more per message (model, citations, attachments); without it a large export
+ * fits the batch size limit, and the conversation parses the same.
+ */
+function slimChatgpt(conversation) {
+  const mapping = {};
+  for (const [id, node] of Object.entries(conversation.mapping)) {
+    if (!node || typeof node !== "object" || Array.isArray(node)) {
+      mapping[id] = node;
+      continue;
+    }
+    const message = node.message;
+    mapping[id] = { parent: node.parent, children: node.children, message: message && slimMessage(message) };
+  }
+  const { title, create_time: created, current_node: current } = conversation;
+  return { title, create_time: created, current_node: current, mapping };
+}
+
+function slimMessage(message) {
+  if (typeof message !== "object" || Array.isArray(message)) return message;
+  const { author, content, metadata } = message;
+  let kept = content;
+  if (content && typeof content === "object" && !Array.isArray(content)) {
+    kept = { content_type: content.content_type };
+    if (SPOKEN.has(content.content_type)) {
+      kept.parts = Array.isArray(content.parts) ? content.parts.filter((p) => typeof p === "string") : content.parts;
+    }
+  }
+  const hidden = metadata && typeof metadata === "object" && metadata.is_visually_hidden_from_conversation;
+  return {
+    author: author && typeof author === "object" && !Array.isArray(author) ? { role: author.role } : author,
+    create_time: message.create_time,
+    recipient: message.recipient,
+    content: kept,
+    metadata: hidden ? { is_visually_hidden_from_conversation: true } : undefined,
+  };
+}
+
 /** The conversations in one file: ``[{title, body}]``, ``body`` an item without its id. */
 function conversationsIn(name, text) {
   let parsed;
@@ -81,7 +127,10 @@ function conversationsIn(name, text) {
     return [{ title: name, body: { text } }];
   }
   if (Array.isArray(parsed) && parsed.length > 0 && parsed.every(isExportedConversation)) {
-    return parsed.map((value, i) => ({ title: titleOf(value) || `${name} #${i + 1}`, body: { data: value } }));
+    return parsed.map((value, i) => ({
+      title: titleOf(value) || `${name} #${i + 1}`,
+      body: { data: isObject(value.mapping) ? slimChatgpt(value) : value },
+    }));
   }
   // A batch request body saved to a file: its conversations as they are.
   if (parsed && Array.isArray(parsed.conversations) && parsed.conversations.length > 0 && parsed.conversations.every(isBatchItem)) {
