@@ -169,6 +169,7 @@ def test_an_export_becomes_one_batch_with_live_progress_and_an_aggregate(
         from axe_playwright_python.sync_playwright import Axe
 
         assert _serious(Axe().run(page)) == []
+        watched.screenshot("batch-running")
     finally:
         release.set()
         service.hold_analyses(previous)
