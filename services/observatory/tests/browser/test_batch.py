@@ -376,6 +376,16 @@ def test_several_files_make_one_batch(watched: Watched, tmp_path: Path) -> None:
     assert statuses(watched) == ["Completed", "Completed", "Completed", "Rejected"]
     # The reason an item was refused, next to it.
     assert "empty" in page.locator("#batch-items tbody tr").nth(3).inner_text()
+
+    # Only the items of one status.
+    page.select_option("#batch-filter", "rejected")
+    page.wait_for_function("() => document.querySelectorAll('#batch-items tbody tr').length === 1")
+    assert page.locator("#batch-items tbody th").all_inner_texts() == ["empty.txt"]
+    assert page.inner_text("#batch-shown") == "1 of 4 conversations are rejected."
+    page.select_option("#batch-filter", "completed")
+    page.wait_for_function("() => document.querySelectorAll('#batch-items tbody tr').length === 3")
+    page.select_option("#batch-filter", "")
+    page.wait_for_function("() => document.querySelectorAll('#batch-items tbody tr').length === 4")
     watched.assert_clean()
 
 
@@ -467,6 +477,12 @@ def test_hundreds_of_conversations_are_paged(watched: Watched, tmp_path: Path) -
     )
     assert page.locator("#batch-items tbody tr").count() == 20
     assert page.is_disabled("#batch-next")
+    # A status across every page, without paging.
+    page.select_option("#batch-filter", "completed")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#batch-items tbody tr').length === 120"
+    )
+    assert page.is_hidden("#batch-pager")
     watched.assert_clean()
 
 

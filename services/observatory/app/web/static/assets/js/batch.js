@@ -12,6 +12,7 @@ const TRANSCRIPT_ITEM = "observatory.transcript.";
 // The batch an opened item came from, so its result view can link back.
 const PARENT_ITEM = "observatory.batchOf.";
 const PAGE = 50;
+const ALL = 1000; // the most items one request returns
 const REFRESH_MS = 2000;
 const POLL_MS = 2000;
 const MAX_REF_CHARS = 120;
@@ -20,7 +21,7 @@ const STATUS_ORDER = ["pending", "processing", "completed", "failed", "cancelled
 
 const sources = new Map(); // batch id → the conversations this tab submitted, by position
 let chosen = null; // {files, conversations: [{ref, body}], bytes}
-let view = null; // the batch shown: {id, controller, offset, rows, timer, lastRefresh, total}
+let view = null; // the batch shown: {id, controller, offset, filter, rows, timer, lastRefresh, total}
 
 function announce(text) {
   fill(byId("announce"), text);
@@ -384,13 +385,17 @@ function renderItems(data) {
   }
   const total = data.total_conversations;
   const first = data.page.offset;
-  fill(
-    byId("batch-page"),
-    items.length ? `${first + 1}–${first + items.length} of ${total.toLocaleString()}` : `none of ${total}`,
-  );
+  const range = items.length ? `${first + 1}–${first + items.length}` : "none";
+  fill(byId("batch-page"), `${range} of ${total.toLocaleString()}`);
   byId("batch-previous").disabled = first === 0;
   byId("batch-next").disabled = data.page.next_offset === null;
-  byId("batch-pager").hidden = total <= PAGE;
+  byId("batch-pager").hidden = Boolean(view.filter) || total <= PAGE;
+  fill(
+    byId("batch-shown"),
+    view.filter
+      ? `${items.length.toLocaleString()} of ${total.toLocaleString()} conversations are ${view.filter}.`
+      : "",
+  );
 }
 
 function bars(id, title, rows, unit) {
@@ -540,8 +545,25 @@ function sleep(ms, signal) {
   });
 }
 
-function load(v) {
-  return api.batch(v.id, { offset: v.offset, limit: PAGE, signal: v.controller.signal });
+/** The batch with the page of items shown, or with every item of the status chosen. */
+async function load(v) {
+  const signal = v.controller.signal;
+  if (!v.filter) return api.batch(v.id, { offset: v.offset, limit: PAGE, signal });
+  const filter = v.filter;
+  const data = await api.batch(v.id, { offset: 0, limit: ALL, signal });
+  const items = [...data.items];
+  for (let next = data.page.next_offset; next !== null; ) {
+    const more = await api.batch(v.id, { offset: next, limit: ALL, signal });
+    items.push(...more.items);
+    next = more.page.next_offset;
+  }
+  const shown = items.filter((i) => i.status === filter);
+  return { ...data, filter, items: shown, page: { offset: 0, limit: ALL, returned: shown.length, next_offset: null } };
+}
+
+/** Whether ``data`` answers what ``v`` shows now (not a page or a filter left since). */
+function current(v, data) {
+  return view === v && data.page.offset === v.offset && (data.filter || "") === v.filter;
 }
 
 /** At most one refresh of the shown items every REFRESH_MS while events arrive. */
@@ -553,8 +575,8 @@ function scheduleRefresh(v) {
     v.lastRefresh = Date.now();
     try {
       const data = await load(v);
-      // A page turned meanwhile shows its own items.
-      if (view === v && data.page.offset === v.offset) renderItems(data);
+      // A page turned or a filter chosen meanwhile shows its own items.
+      if (current(v, data)) renderItems(data);
     } catch {
       // the next event, or the end of the stream, refreshes them again
     }
@@ -591,7 +613,7 @@ async function follow(v) {
       continue;
     }
     if (ENDED.has(data.status)) return data;
-    if (view === v) render(data);
+    if (current(v, data)) render(data);
     await sleep(POLL_MS, v.controller.signal);
   }
 }
@@ -605,8 +627,18 @@ function stop() {
 
 async function show(id, returnTo) {
   stop();
-  const v = { id, controller: new AbortController(), offset: 0, rows: new Map(), timer: null, lastRefresh: 0, total: 0 };
+  const v = {
+    id,
+    controller: new AbortController(),
+    offset: 0,
+    filter: "",
+    rows: new Map(),
+    timer: null,
+    lastRefresh: 0,
+    total: 0,
+  };
   view = v;
+  byId("batch-filter").value = "";
   byId("batch").hidden = false;
   byId("batch-aggregate").hidden = true;
   byId("batch-running").hidden = true;
@@ -623,6 +655,7 @@ async function show(id, returnTo) {
     if (!ENDED.has(data.status)) {
       data = await follow(v);
       if (view !== v) return;
+      if (!current(v, data)) data = await load(v); // a filter or a page chosen meanwhile
       render(data);
       announce(data.status === "cancelled" ? "The batch was cancelled." : "The batch is complete.");
     }
@@ -648,11 +681,26 @@ async function onPage(step) {
   v.offset = Math.max(0, v.offset + step * PAGE);
   try {
     const data = await load(v);
-    if (view !== v || data.page.offset !== v.offset) return;
+    if (!current(v, data)) return;
     renderItems(data);
     announce(`Showing conversations ${byId("batch-page").textContent}.`);
   } catch (error) {
     if (error.name !== "AbortError") announce(`The page could not be loaded: ${error.message}`);
+  }
+}
+
+async function onFilter() {
+  const v = view;
+  if (!v) return;
+  v.filter = byId("batch-filter").value;
+  v.offset = 0;
+  try {
+    const data = await load(v);
+    if (!current(v, data)) return;
+    renderItems(data);
+    announce(v.filter ? byId("batch-shown").textContent : "Showing all conversations.");
+  } catch (error) {
+    if (error.name !== "AbortError") announce(`The conversations could not be loaded: ${error.message}`);
   }
 }
 
@@ -781,6 +829,7 @@ function start() {
   byId("batch-exports").addEventListener("click", onExport);
   byId("batch-previous").addEventListener("click", () => onPage(-1));
   byId("batch-next").addEventListener("click", () => onPage(1));
+  byId("batch-filter").addEventListener("change", onFilter);
   window.addEventListener("hashchange", route);
   route();
 }
