@@ -421,6 +421,30 @@ def keys_reencrypt(
         raise typer.Exit(1)
 
 
+@cli.command("erase")
+def erase(
+    owner: Annotated[str, typer.Option(help="The owner: `key:<key id>` or `sub:<token subject>`.")],
+) -> None:
+    """Erase everything OWNER created (a data subject's request): analyses become tombstones,
+    batches and callback deliveries go. Running work on a server notices within seconds."""
+    from app.analyses.service import erase_owner
+    from app.core.config import get_settings
+    from app.core.database import create_engine, session_factory
+    from app.core.migrate import upgrade
+
+    settings = get_settings()
+
+    async def run() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+            return await erase_owner(session_factory(engine), engine, owner)
+        finally:
+            await engine.dispose()
+
+    typer.echo(json.dumps({"owner": owner, **asyncio.run(run())}))
+
+
 retention_cli = typer.Typer(help="Retention of results and metadata.", no_args_is_help=True)
 cli.add_typer(retention_cli, name="retention")
 

@@ -26,7 +26,7 @@ from app.auth.tokens import TokenVerifier
 from app.batches import endpoints as batches
 from app.batches import service as batch_service
 from app.core.config import Settings, get_settings
-from app.core.crypto import SealedResultError, cipher_from_settings
+from app.core.crypto import SealedResultError, cipher_from_settings, fingerprinter_from
 from app.core.database import create_engine, session_factory
 from app.core.errors import ObservatoryError
 from app.core.logging import configure_logging
@@ -218,6 +218,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             queue,
             pool,
             cipher,
+            fingerprinter_from(settings.fingerprint_secret, cipher),
             observer,
             runner,
             runners,

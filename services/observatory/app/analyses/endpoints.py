@@ -23,6 +23,7 @@ from app.analyses.schemas import (
     AnalysisResult,
     AnalyzeCollection,
     CancelResponse,
+    Erased,
     ObserverMode,
     Priority,
     SubmissionHelp,
@@ -35,7 +36,7 @@ from app.auth.principal import Principal
 from app.conversation.parsers import FORMATS, Limits
 from app.core import export, patterns
 from app.core.crypto import ResultCipher
-from app.core.errors import Conflict, InputError, ServiceUnavailable
+from app.core.errors import Conflict, Forbidden, InputError, ServiceUnavailable
 from app.core.problems import Problem
 from app.jobs.work import Refusal
 
@@ -238,6 +239,7 @@ async def describe(state: StateDep) -> AnalyzeCollection:
             "POST": "Submit one conversation: 202 {id, status, created_at, expires_at} and a "
             "Location; with `Prefer: wait=N`, 200 with the result if it is done within N s.",
             "GET": "This description.",
+            "DELETE": "Erase everything your API key or partner token created.",
         },
         request=SubmissionHelp(
             content_type="application/json",
@@ -392,6 +394,24 @@ async def cancel(
     """Stop a queued or running analysis; its result is never stored. 409 if already finished."""
     await service.cancel(state, session, analysis_id, principal)
     return CancelResponse(id=analysis_id, status="cancelled")
+
+
+@router.delete(
+    "",
+    response_model=Erased,
+    responses={403: {"model": Problem, "description": "The public tier owns nothing to erase."}},
+)
+async def erase_all(state: StateDep, principal: AnalystDep) -> Erased:
+    """Erase everything your credential created (a data subject's request): running work
+    is cancelled, every analysis is erased (a tombstone of id and timestamps stays until
+    the metadata period ends), batches and their aggregates and callback deliveries go."""
+    if principal.owner is None:
+        raise Forbidden(
+            "erasing everything needs an API key or a partner token: the public tier owns "
+            "nothing; erase a public analysis with DELETE /api/v1/analyze/{id}"
+        )
+    counts = await service.erase_owner(state.sessions, state.engine, principal.owner, state.queue)
+    return Erased(**counts)
 
 
 @router.delete(

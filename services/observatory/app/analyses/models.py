@@ -1,7 +1,8 @@
 """The ``analyses`` table.
 
-The raw conversation text is never a column: an analysis keeps a SHA-256 fingerprint of the
-normalised conversation, its sizes, the options and the derived (masked) result.
+The raw conversation text is never a column: an analysis keeps a keyed fingerprint (HMAC of
+the SHA-256 of the normalised conversation, app/core/crypto.py), its sizes, the options and
+the derived (masked) result, sealed.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class Analysis(Base):
     finished_at: Mapped[datetime | None]
     processing_ms: Mapped[float | None] = mapped_column(Float)
     last_accessed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the analysis was erased: the row is then a tombstone (status "deleted").
+    deleted_at: Mapped[datetime | None]
     expires_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_analyses_status_created_at", "status", "created_at"),)

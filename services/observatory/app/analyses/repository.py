@@ -22,6 +22,7 @@ from app.analyses.status import (
     FINISHED,
     PENDING,
     PROCESSING,
+    TOMBSTONE,
 )
 from app.core.crypto import ResultCipher, SealedResultError
 from app.core.database import utcnow
@@ -34,6 +35,7 @@ __all__ = [
     "FINISHED",
     "PENDING",
     "PROCESSING",
+    "TOMBSTONE",
 ]
 
 
@@ -74,7 +76,8 @@ async def create(session: AsyncSession, **values: Any) -> Analysis:
 
 
 async def get(session: AsyncSession, analysis_id: str) -> Analysis | None:
-    return await session.get(Analysis, analysis_id)
+    row = await session.get(Analysis, analysis_id)
+    return None if row is None or row.status == TOMBSTONE else row
 
 
 async def transition(
@@ -120,8 +123,36 @@ async def touch(session: AsyncSession, row: Analysis, result_ttl: timedelta) -> 
 
 
 async def remove(session: AsyncSession, analysis_id: str) -> bool:
+    """Delete a row that never ran (its submission failed): nothing to keep."""
     res = await session.execute(delete(Analysis).where(Analysis.id == analysis_id))
     return bool(getattr(res, "rowcount", 0))
+
+
+async def tombstone(session: AsyncSession, ids: list[str]) -> int:
+    """Erase analyses at once: the result, the fingerprint, the options and the counts go;
+    id, owner and timestamps stay as a tombstone until the metadata period ends (retention
+    removes it then). Reads treat a tombstone as gone."""
+    now = utcnow()
+    res = await session.execute(
+        update(Analysis)
+        .where(Analysis.id.in_(ids), Analysis.status != TOMBSTONE)
+        .values(
+            status=TOMBSTONE,
+            result=None,
+            result_key=None,
+            fingerprint="",
+            options={},
+            error=None,
+            stage=None,
+            runner=None,
+            message_count=0,
+            char_count=0,
+            source_format="",
+            deleted_at=now,
+            expires_at=now,
+        )
+    )
+    return int(getattr(res, "rowcount", 0))
 
 
 async def still_active(session: AsyncSession, ids: list[str]) -> set[str]:

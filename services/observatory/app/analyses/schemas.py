@@ -162,3 +162,11 @@ class AnalyzeCollection(BaseModel):
     priorities: list[str]
     limits: SubmissionLimits
     links: dict[str, str]
+
+
+class Erased(BaseModel):
+    """What ``DELETE /api/v1/analyze`` erased."""
+
+    analyses: int = Field(description="Analyses erased (each leaves a tombstone of its id).")
+    batches: int = Field(description="Batches deleted, with their aggregates.")
+    deliveries: int = Field(description="Callback deliveries deleted.")

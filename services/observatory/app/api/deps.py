@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
-from app.core.crypto import ResultCipher
+from app.core.crypto import Fingerprinter, ResultCipher
 from app.jobs.base import JobQueue
 from app.jobs.pool import WorkerPool
 
@@ -23,6 +23,7 @@ class ServiceState:
     queue: JobQueue
     pool: WorkerPool
     cipher: ResultCipher
+    fingerprints: Fingerprinter
     observer: Any | None = None
     runner: str | None = None
     runners: Any = None

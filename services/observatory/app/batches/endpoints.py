@@ -11,10 +11,11 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from app.analyses.endpoints import ERRORS, render
 from app.analyses.models import Analysis
+from app.analyses.status import TOMBSTONE
 from app.api.body import json_body
 from app.api.deps import SessionDep, StateDep
 from app.auth.dependencies import AnalystDep
@@ -159,7 +160,10 @@ async def _items(state: StateDep, batch_id: str) -> AsyncIterator[tuple[BatchIte
             rows = (
                 await session.execute(
                     select(BatchItem, Analysis)
-                    .outerjoin(Analysis, Analysis.id == BatchItem.analysis_id)
+                    .outerjoin(
+                        Analysis,
+                        and_(Analysis.id == BatchItem.analysis_id, Analysis.status != TOMBSTONE),
+                    )
                     .where(BatchItem.batch_id == batch_id, BatchItem.position > position)
                     .order_by(BatchItem.position)
                     .limit(EXPORT_PAGE)

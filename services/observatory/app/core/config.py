@@ -181,6 +181,16 @@ class Settings(BaseSettings):
     # default beside the SQLite database); elsewhere a key must be configured.
     result_keys: str = Field("", repr=False)
     result_key_file: str = ""
+    # Stored fingerprints are HMAC-SHA-256 under this secret (at least 32 characters); empty:
+    # derived from the sealing result key, so they change when that key rotates.
+    fingerprint_secret: str = Field("", repr=False)
+
+    @field_validator("fingerprint_secret")
+    @classmethod
+    def _fingerprint_secret(cls, value: str) -> str:
+        if value and len(value.encode()) < 32:
+            raise ValueError("OBSERVATORY_FINGERPRINT_SECRET must be at least 32 bytes")
+        return value
 
     @model_validator(mode="after")
     def _result_keys(self) -> Settings:

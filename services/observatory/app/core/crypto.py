@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -20,7 +22,9 @@ from pathlib import Path
 
 import structlog
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +87,7 @@ class ResultCipher:
         if not keys:
             raise KeyConfigError("no result key configured")
         self.current = keys[0][0]
+        self.current_key = keys[0][1]
         self._keys = {key_id: AESGCM(key) for key_id, key in keys}
 
     @property
@@ -158,3 +163,32 @@ def cipher_from_settings(result_keys: str, result_key_file: str, database_url: s
         return ResultCipher(parse_key_specs(result_keys))
     path = Path(result_key_file) if result_key_file else default_key_file(database_url)
     return ResultCipher(load_or_create_key_file(path))
+
+
+class Fingerprinter:
+    """The stored fingerprint: HMAC-SHA-256 under a server secret of the conversation's
+    SHA-256, so whoever reads a result cannot confirm a guessed conversation against it
+    (a plain hash of a short chat is easy to guess), while the same conversation still gets
+    the same fingerprint from the same service."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 32:
+            raise KeyConfigError("the fingerprint secret must be at least 32 bytes")
+        self._secret = secret
+
+    @classmethod
+    def derived(cls, cipher_key: bytes) -> Fingerprinter:
+        """A secret derived (HKDF-SHA-256) from a result key, for when none is configured."""
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"observatory fp")
+        return cls(hkdf.derive(cipher_key))
+
+    def of(self, digest_hex: str) -> str:
+        return hmac.new(self._secret, bytes.fromhex(digest_hex), hashlib.sha256).hexdigest()
+
+
+def fingerprinter_from(secret: str, cipher: ResultCipher) -> Fingerprinter:
+    """``OBSERVATORY_FINGERPRINT_SECRET`` if set, else derived from the sealing key (which
+    changes fingerprints of new analyses when that key rotates)."""
+    if secret:
+        return Fingerprinter(secret.encode())
+    return Fingerprinter.derived(cipher.current_key)

@@ -18,6 +18,7 @@ from app.analyses.models import Analysis
 from app.cli import cli
 from app.core.config import Settings
 from app.core.crypto import (
+    Fingerprinter,
     KeyConfigError,
     ResultCipher,
     SealedResultError,
@@ -170,3 +171,20 @@ def test_the_cli_prints_a_usable_key() -> None:
     assert spec.startswith("spring:") and parse_key_specs(spec)[0][0] == "spring"
     result = CliRunner().invoke(cli, ["keys", "encryption-key", "--id", "no way"])
     assert result.exit_code == 2 and "--id" in result.output
+
+
+async def test_the_stored_fingerprint_is_keyed(client: httpx.AsyncClient, app: Any) -> None:
+    """The same conversation gets the same fingerprint, but not its plain SHA-256: a reader
+    of the result cannot check a guessed conversation against it without the secret."""
+    from app.conversation.parsers import parse_conversation
+
+    plain = parse_conversation(conversation_text=TEXT).fingerprint()
+    first = (await submit(client, {"conversation_text": TEXT}, wait=10)).json()
+    again = (await submit(client, {"conversation_text": TEXT}, wait=10)).json()
+    assert first["fingerprint"] == again["fingerprint"] != plain
+    assert len(first["fingerprint"]) == 64
+    other = Fingerprinter(b"s" * 32)
+    assert other.of(plain) != first["fingerprint"]
+    assert app.state.service.fingerprints.of(plain) == first["fingerprint"]
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        Settings(_env_file=None, fingerprint_secret="short")
