@@ -61,6 +61,15 @@ from vaderSentiment.vaderSentiment import (
     SentimentIntensityAnalyzer,
 )
 
+from app.analysis.cues import (
+    HOSTILE_WORDS,
+    NEGATIVE_PHRASES,
+    PHRASE_ANCHORS,
+    POSITIVE_PHRASES,
+    SARCASM_PHRASES,
+    SOFTENERS,
+    TOPIC_WORDS,
+)
 from app.analysis.text import (
     is_sentence_end,
     sentences,
@@ -131,7 +140,7 @@ _DELIBERATIVE_TERMS = frozenset(
 
 
 def _adjusted(word: str, value: float) -> float:
-    if word in _TECHNICAL_TERMS or word in _DELIBERATIVE_TERMS:
+    if word in _TECHNICAL_TERMS or word in _DELIBERATIVE_TERMS or word in TOPIC_WORDS:
         return value * _TECHNICAL_DAMPING
     if word in _POLITENESS_TERMS:
         return value * _POLITENESS_DAMPING
@@ -143,6 +152,7 @@ def _adjusted(word: str, value: float) -> float:
 LEXICON: dict[str, float] = {
     **{w: _adjusted(w, v) for w, v in VADER_LEXICON.items()},
     **_RESOLUTION_TERMS,
+    **HOSTILE_WORDS,
 }
 # "like" is VADER's 1.5 only as a verb ("I like it", "we'd really like that"); as a
 # preposition ("places like the Bay of Fundy", "looks like a bug") it carries no tone.
@@ -181,9 +191,12 @@ _PUNCT = string.punctuation
 _QUOTE_WEIGHT = 0.25
 _NEUTRAL_SENTENCE_WEIGHT = 0.5
 
-POSITIVE_THRESHOLD = 0.05
-"""VADER's published cut-offs: compound ≥ 0.05 positive, ≤ −0.05 negative."""
-NEGATIVE_THRESHOLD = -0.05
+POSITIVE_THRESHOLD = 0.15
+"""A message is positive from 0.15 and negative from −0.15. VADER publishes ±0.05 for a
+single text; a conversation's messages carry many weak lexicon hits ("fine", "risk",
+"free") that move a factual message a little either way, and people read those as
+neutral. On the quality set's development part ±0.15 labels messages best."""
+NEGATIVE_THRESHOLD = -0.15
 
 # Smoothed-tone bands for shifts: a smoothed value is "positive"/"negative" only beyond
 # ±0.15. Per-message labels use VADER's ±0.05, but a window average of mostly neutral
@@ -373,6 +386,19 @@ _CUE_ANCHORS = frozenset(
     """.split()  # noqa: SIM905
 )
 _CUE_COMPOUND = -0.5
+# Complaint, hostility and sarcasm phrases (negative), and warm phrasings VADER misses
+# (positive), from app.analysis.cues. A sarcastic message's positive sentences are its
+# irony: they are dropped before the cue is counted.
+_TONE_CUES = patterns.compile(
+    r"\b(?:(?P<negative>"
+    + "|".join(NEGATIVE_PHRASES)
+    + r")|(?P<sarcasm>"
+    + "|".join(SARCASM_PHRASES)
+    + r")|(?P<positive>"
+    + "|".join(POSITIVE_PHRASES)
+    + r"))"
+)
+_PHRASE_COMPOUND = {"negative": -0.5, "sarcasm": -0.6, "positive": 0.5}
 
 # Classes of a token, as bits: what it is in VADER's tables and what its surface shows.
 _IS_LEXICON = 1
@@ -388,6 +414,7 @@ _IS_CUE = 512
 _IS_SOLVER = 1024
 _SENTENCE_FINAL = 2048  # ends a sentence if the next token can start one
 _STARTS_SENTENCE = 4096
+_IS_SOFTENER = 8192
 # Words that matter when they follow a lexicon word: only idioms reach forward ("bad ass",
 # "kiss of death"; "no" before another lexicon word is itself the lexicon word).
 _IDIOM_WORDS = frozenset(
@@ -404,8 +431,10 @@ _WORD_CLASS["but"] = _WORD_CLASS.get("but", 0) | _IS_BUT
 _WORD_CLASS["like"] = _WORD_CLASS.get("like", 0) | _IS_LIKE
 for _word in _SOLVERS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_SOLVER
-for _word in _CUE_ANCHORS:
+for _word in _CUE_ANCHORS | PHRASE_ANCHORS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_CUE
+for _word in SOFTENERS:
+    _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_SOFTENER
 _SENTENCE_CHARS = ".!?…"
 _CLOSING_CHARS = "\"')]"
 
@@ -552,6 +581,9 @@ def _sentence_compounds(
                 >= starts[hit_sentence]
             )
             values[(solved > 0) & in_sentence & (values < 0)] = 0.0
+        # "make it less sad", "without errors": what the speaker wants less of.
+        softened = (hits > 0) & ((classes[np.maximum(hits - 1, 0)] & _IS_SOFTENER) != 0)
+        values[softened & (values < 0)] = 0.0
         for k in np.flatnonzero(classes[hits] & _IS_LIKE).tolist():
             i = hit_list[k]
             if i == int(starts[hit_sentence[k]]) or low_of[raw[i - 1]] not in _LIKE_SUBJECTS:
@@ -664,10 +696,21 @@ def _score_messages(
     w = np.asarray(weight)[sentence_block] * np.where(compound != 0, 1.0, _NEUTRAL_SENTENCE_WEIGHT)
     num = np.bincount(sentence_owner, weights=compound * w, minlength=len(texts))
     den = np.bincount(sentence_owner, weights=w, minlength=len(texts))
+    positive_part = np.bincount(
+        sentence_owner, weights=np.maximum(compound, 0.0) * w, minlength=len(texts)
+    )
     for k in sorted({owner[b] for b in cue_blocks if weight[b] == 1.0}):
-        found = len(_DISTRESS_CUES.findall(prose[k].lower()))
+        lowered = prose[k].lower()
+        found = len(_DISTRESS_CUES.findall(lowered))
         num[k] += found * _CUE_COMPOUND
         den[k] += found
+        kinds = [m.lastgroup for m in _TONE_CUES.finditer(lowered)]
+        if "sarcasm" in kinds:
+            num[k] -= positive_part[k]
+        for kind in kinds:
+            if kind is not None:
+                num[k] += _PHRASE_COMPOUND[kind]
+                den[k] += 1
     scores: list[float | None] = [
         float(a / b) if b > 0 else None for a, b in zip(num.tolist(), den.tolist(), strict=True)
     ]
