@@ -79,8 +79,8 @@ NEGATIVE_PHRASES = (
     r"(?:locked|kicked|logged) out",
     r"can'?t (?:log in|login|sign in|get through|access)",
     r"on hold|sent (?:me )?home|no (?:email|call|notice|warning|apology|refund|one (?:called|told))",
-    r"(?:hours|days|weeks|minutes) (?:in line|on hold|late|of my life)|waited (?:for )?(?:over |nearly |almost )?\w+ (?:hours|days|weeks)",
-    r"cancelled (?:\w+ )?(?:hours|days|minutes) before|without (?:any )?(?:notice|warning)",
+    r"(?:hours|days|weeks|minutes) (?:in line|on hold|late|of my life)|waited (?:for )?(?:over |nearly |almost )?\w{1,30} (?:hours|days|weeks)",
+    r"cancelled (?:\w{1,30} )?(?:hours|days|minutes) before|without (?:any )?(?:notice|warning)",
     r"nobody (?:rang|called|came|told|answered|replied|showed)",
     r"(?:another|a whole|one more) day off work|wasted (?:a|my|the|two|three) ",
     r"(?:not|isn'?t|wasn'?t) (?:doable|acceptable|good enough|what i (?:ordered|paid for|asked for))",
@@ -122,12 +122,12 @@ POSITIVE_PHRASES = (
 # a negotiation ("$720 is as low as I'll go"), or dismissal ("That's nonsense").
 PUSHBACK_OPENINGS = (
     r"but\b",
-    r"(?:hmm|hm|well|sure|true|fair|ok|okay|yes|yeah|right)[,.!]*\s+(?:\S+\s+){0,6}?but\b",
+    r"(?:hmm|hm|well|sure|true|fair|ok|okay|yes|yeah|right)[,.!]*\s+(?:\S{1,30}\s+){0,6}?but\b",
     r"(?:hmm|hm),? (?:i'?d|i would|i'?m not|not sure|i don'?t)",
     r"i'?m not (?:so |that |entirely )?(?:sure|convinced)",
     r"i'?m not sure about",
     r"not (?:so fast|if|when|necessarily|really|quite|exactly)\b",
-    r"no way\b",
+    r"no way\b(?!\s*!)",
     r"nope\b|nah\b",
     r"that (?:assumes|ignores|misses|depends)",
     r"that'?s (?:the point|the whole point|exactly the problem|the problem)\b",
@@ -154,16 +154,17 @@ PUSHBACK_OPENINGS = (
     r"that'?s (?:quite )?(?:a bit|a lot|way|far) (?:under|over|below|above|more|less)",
     r"(?:sorry|i'?m sorry),? (?:i'?ll hold out|i can'?t|that'?s too)",
     r"(?:really|seriously)\?",
+    r"(?:oh,? )?here we go\b",
     r"(?:can'?t|cannot) (?:do|make) (?:that|it|thursday|monday|tuesday|wednesday|friday)",
     r"can'?t (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)",
 )
 # A pushback somewhere in the first sentence: "That's a logistics problem, not a support
 # problem", "My dad always swore by it though", "Better tests would have prevented that".
 PUSHBACK_ANYWHERE = (
-    r"\b\w+(?: \w+)?, not (?:a |an |the )?\w+",
+    r"\b\w{1,30}(?: \w{1,30})?, not (?:a |an |the )?\w{1,30}",
     r"\bthough[.!]?$|\bthough[.,!]\s",
     r"\b(?:would have|could have) (?:prevented|fixed|solved|avoided) that\b",
-    r"\b(?:it|that|this) (?:takes|is|was|happens) \w+(?: \w+)? because\b",
+    r"\b(?:it|that|this) (?:takes|is|was|happens) \w{1,30}(?: \w{1,30})? because\b",
     r"\bthat'?s (?:illegal|dangerous|unfair|not fair|a stretch|a myth|just not)\b",
     r"\bthat'?s (?:teachable|fixable|solvable)\b",
     r"\byou (?:never|always) (?:let|do|say)\b",
@@ -171,6 +172,9 @@ PUSHBACK_ANYWHERE = (
     r"\b(?:isn'?t|is not|wasn'?t|aren'?t) the problem\b",
     r"\bi (?:don'?t|do not) (?:buy|accept) (?:that|it|this)\b",
     r"\b(?:weak|flawed|one-sided|misleading|cherry-picked)\b",
+    # the same in the other languages people mix into chats
+    r"\b(?:aber|pero|mais|doch)\b",
+    r"\bstimmt (?:so )?nicht\b|\bno es (?:así|verdad|cierto)\b|\bc'est faux\b",
 )
 # A reply that reports the next error while being helped ("Hmm, now I get TypeError…")
 # continues the troubleshooting; it does not oppose the helper.
@@ -188,7 +192,7 @@ AGREEMENT_OPENINGS = (
     r"(?:ok|okay)[,.!]? (?:that'?s|you'?ve|you have) (?:a )?(?:fair|good|valid) point",
     r"agree with\b",
     r"(?:yes|yep|yeah|sure|ok|okay)[,.!]? (?:please|let'?s|do it|go for it|that works)",
-    r"(?:\w+ )?works(?: for me)?[.!]?$",
+    r"(?:\w{1,30} )?works(?: for me)?[.!]?$",
     r"(?:i'?d|i would) support that|i'?m happy with that|happy with that|i'?ll take it",
     r"put like that|when you put it like that|i hadn'?t (?:seen|thought of) that",
     r"and i'?ll admit|i'?ll (?:give you|grant you|admit)",
