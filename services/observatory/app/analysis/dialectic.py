@@ -63,6 +63,7 @@ _TARGET_WINDOW = 3  # agreement/disagreement/correction refer to one of the last
 _ACCEPT_WINDOW = 3  # the corrected party accepts within three messages
 _TAS_WINDOW = 4  # thesis → antithesis → synthesis, each at most four messages apart
 _TAS_REACH = 10  # how far a synthesis may follow an explicit objection
+_TENTATIVE_WORDS = 8
 _ARGUMENT_REACH = 4  # an argument goes on while its rounds are at most four messages apart
 _ACCEPTED_PROPOSAL = 0.7  # reconciling strength of a proposal the other side accepts
 _OPENING_CHARS = 160  # reactions ("I agree", "that's incorrect") sit at the start of a reply
@@ -630,30 +631,59 @@ def _question_answers(
             continue
         answered = False
         first_reply = True
+        fallback: int | None = None
         repliers: set[str] = set()
         for a in range(q + 1, min(q + 1 + _ANSWER_WINDOW, len(turns))):
             reply = turns[a]
             if reply.speaker == question.speaker or reply.speaker in repliers:
                 continue
             cue = _answer_cue(question, reply)
+            adjacent = a == q + 1
+            if adjacent and _tentative_answer(reply):
+                pairs.append((q, a, 0.4))  # "It's tilted?": an answer said with a rising tone
+                answered = True
+                if not multiparty:
+                    break
+                repliers.add(reply.speaker)
+                first_reply = False
+                continue
             if reply.only_question or (not cue and reply.question_share >= _COUNTER_QUESTION):
                 continue
             # A second answer in a group chat must be about the question, not just sound
             # like an answer ("No promises 😂" after someone else's "Yes!!").
-            strength = _answer_strength(question, reply, cue and not answered, adjacent=a == q + 1)
+            strength = _answer_strength(question, reply, cue and not answered, adjacent=adjacent)
             if strength is None and first_reply and not multiparty:
-                strength = 0.3 + (0.1 if a == q + 1 else 0.0)
+                strength = 0.3 + (0.1 if adjacent else 0.0)
+            if strength is None and adjacent and multiparty:
+                # The direct reply may answer in words of its own ("Perfect.", "Grabbed a
+                # sandwich"); in a group chat it is taken when nobody else answers.
+                fallback = a
             first_reply = False
             if strength is None:
                 continue
+            if fallback is not None and len(question.question_content & _content_of(reply)) < 2:
+                continue  # to pass over the direct reply, a later one must be clearly on topic
             pairs.append((q, a, strength))
             answered = True
             if not multiparty:
                 break
             repliers.add(reply.speaker)
+        if not answered and fallback is not None:
+            pairs.append((q, fallback, 0.35))
+            answered = True
         if not answered:
             unanswered.append(q)
     return pairs, unanswered
+
+
+def _tentative_answer(reply: _Turn) -> bool:
+    """A short reply whose only question is a statement with a question mark ("Summer
+    too, I guess?", "It's tilted?"): an answer offered tentatively, not a new question."""
+    if not reply.only_question or len(reply.text.split()) > _TENTATIVE_WORDS:
+        return False
+    return not any(
+        _AUX_OPENER.match(q.lower()) or _WH_START.match(q.lower()) for q in reply.questions
+    )
 
 
 def _answer_cue(question: _Turn, reply: _Turn) -> bool:
