@@ -41,6 +41,58 @@ HOSTILE_WORDS: dict[str, float] = {
     "ugh": -2.0,
 }
 
+# The commonest words of feeling in Spanish, German and French, which people mix into
+# English chats ("Eres la mejor", "qué mal", "Es ist wirklich ärgerlich"); VADER's lexicon
+# is English only.
+OTHER_LANGUAGE_WORDS: dict[str, float] = {
+    # Spanish
+    "gracias": 1.6,
+    "mejor": 1.6,
+    "genial": 2.2,
+    "perfecto": 2.0,
+    "encanta": 2.6,
+    "guay": 1.8,
+    "crack": 1.6,
+    "increíble": 2.4,
+    "buenísimo": 2.4,
+    "feliz": 2.4,
+    "mal": -1.8,
+    "fatal": -2.2,
+    "pena": -1.6,
+    "triste": -2.0,
+    "horrible": -2.6,
+    "odio": -2.6,
+    "mierda": -2.6,
+    "noooo": -1.4,
+    "uf": -1.0,
+    # German
+    "danke": 1.6,
+    "toll": 2.2,
+    "prima": 1.8,
+    "klasse": 2.0,
+    "schön": 1.8,
+    "super": 2.0,
+    "versprochen": 1.0,
+    "schade": -1.6,
+    "leider": -1.0,
+    "schlecht": -2.0,
+    "nervig": -2.0,
+    "blöd": -2.0,
+    "furchtbar": -2.6,
+    "schrecklich": -2.6,
+    "unfair": -2.0,
+    # French
+    "merci": 1.6,
+    "génial": 2.2,
+    "parfait": 2.0,
+    "bravo": 2.0,
+    "dommage": -1.6,
+    "nul": -2.0,
+    "énervant": -2.0,
+    "déçu": -2.0,
+    "déçue": -2.0,
+}
+
 # Words that name a subject more often than a feeling: a proposal to "ban cars", "cancer
 # screening", "killer brownies", "work has been insane", "no spoilers". They keep 40% of
 # their lexicon valence, like technical terms.
@@ -81,6 +133,7 @@ NEGATIVE_PHRASES = (
     r"on hold|sent (?:me )?home|no (?:email|call|notice|warning|apology|refund|one (?:called|told))",
     r"(?:hours|days|weeks|minutes) (?:in line|on hold|late|of my life)|waited (?:for )?(?:over |nearly |almost )?\w{1,30} (?:hours|days|weeks)",
     r"cancelled (?:\w{1,30} )?(?:hours|days|minutes) before|without (?:any )?(?:notice|warning)",
+    r"charged (?:me |us )?(?:twice|double)|double[- ]charged|overcharged|never (?:arrived|came)",
     r"nobody (?:rang|called|came|told|answered|replied|showed)",
     r"(?:another|a whole|one more) day off work|wasted (?:a|my|the|two|three) ",
     r"(?:not|isn'?t|wasn'?t) (?:doable|acceptable|good enough|what i (?:ordered|paid for|asked for))",
@@ -96,19 +149,25 @@ NEGATIVE_PHRASES = (
 # Markers of sarcasm: a positive phrase about something plainly bad. When one is found,
 # the positive sentences of the message are read as its irony and count for nothing.
 SARCASM_PHRASES = (
-    r"oh,? (?:great|brilliant|wonderful|perfect|lovely|fantastic|fab|super|joy)",
-    r"love it\.|just love (?:it|that|how|when)|loving (?:it|this)\.",
-    r"can'?t wait\.|exactly (?:how|what) i wanted|just what i (?:needed|wanted)",
-    r"highlight of my|made my (?:day|week)\.|thanks a lot\.|thanks for nothing",
-    r"brilliant use of|great use of|so helpful\.|very helpful\.",
-    r"(?:lasted|went) (?:well|great)\.|how convenient|convenient\.",
+    r"oh,? (?:great|brilliant|wonderful|perfect|lovely|fantastic|fab|super|joy)\b",
+    r"exactly (?:how|what) i wanted|just what i (?:needed|wanted)",
+    r"highlight of my|thanks for nothing|thanks (?:a lot |so much )?for making me",
+    r"brilliant use of|great use of|(?:lasted|went) (?:well|great)\.|how convenient",
     r"yeah,? right|sure you (?:did|do|are)|what a surprise|surprise,? surprise",
     r"really looking forward to (?:paying|waiting|spending|another|more)",
+)
+# The same, but also sincere often enough ("Love it. This is going to be so much fun."):
+# sarcasm only in a message that also says something negative.
+WEAK_SARCASM_PHRASES = (
+    r"love it\.|just love (?:it|that|how|when)|loving (?:it|this)\.",
+    r"can'?t wait\.|made my (?:day|week)\.|thanks a lot\.|so helpful\.|very helpful\.",
+    r"convenient\.|(?:great|good|excellent) service|as always\.",
+    r"(?:^|[.!?]\s)(?:great|perfect|wonderful|brilliant|lovely|fantastic)[.,]\s",
 )
 # Warm or enthusiastic phrasings that VADER misreads as neutral or negative.
 POSITIVE_PHRASES = (
     r"(?:i'?ve|i have) missed (?:you|that|this|him|her|them)",
-    r"of course (?:bring|come|you can|i will|i'?ll)",
+    r"of course (?:bring|come|you can(?!'?t| ?not)|i will|i'?ll)",
     r"who'?s in\?|count me in|i'?m in[.!]",
     r"no way[!?]|that'?s wild|so (?:proud|happy|excited)|can'?t wait(?:!| to see| for)",
     r"less like a (?:disaster|problem|failure)|not (?:so|that) bad after all|feel (?:much )?better",
@@ -210,7 +269,7 @@ PHRASE_ANCHORS = frozenset(
     twisting missing listening ridiculous wrong all argument point logic claim lazy cheap
     sweeping absurd again break spare dare attacking joke fair unfair still keeps keeps
     circles locked kicked logged can't cant hold home email call notice warning apology
-    refund called told line late life waited cancelled without nobody off wasted doable acceptable
+    refund called told line charged twice double overcharged arrived came service always making late life waited cancelled without nobody off wasted doable acceptable
     enough ordered paid asked looking elsewhere cancel complain frustrating annoying
     disappointing exhausting tiring tired exhausted worn fed disappointed upset annoyed
     frustrated panicking dreading terrified scared nervous worried doing impressed oh great

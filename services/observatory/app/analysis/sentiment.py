@@ -64,11 +64,13 @@ from vaderSentiment.vaderSentiment import (
 from app.analysis.cues import (
     HOSTILE_WORDS,
     NEGATIVE_PHRASES,
+    OTHER_LANGUAGE_WORDS,
     PHRASE_ANCHORS,
     POSITIVE_PHRASES,
     SARCASM_PHRASES,
     SOFTENERS,
     TOPIC_WORDS,
+    WEAK_SARCASM_PHRASES,
 )
 from app.analysis.text import (
     is_sentence_end,
@@ -152,6 +154,7 @@ def _adjusted(word: str, value: float) -> float:
 LEXICON: dict[str, float] = {
     **{w: _adjusted(w, v) for w, v in VADER_LEXICON.items()},
     **_RESOLUTION_TERMS,
+    **OTHER_LANGUAGE_WORDS,
     **HOSTILE_WORDS,
 }
 # "like" is VADER's 1.5 only as a verb ("I like it", "we'd really like that"); as a
@@ -213,6 +216,8 @@ _MIN_SHIFT = 0.5
 _MIN_SHIFT_SHORT = 0.4
 _SHORT_CHAT = 20
 _SHIFT_GAP = 3
+_MIN_SPEAKER_SHIFT = 0.4
+_SPEAKER_SHIFT_MAX = 200  # messages; a long conversation's curve shows its moods itself
 _MAX_SHIFTS = 25
 _STRONG = 0.3
 _OVERALL_BAND = 0.05
@@ -394,11 +399,14 @@ _TONE_CUES = patterns.compile(
     + "|".join(NEGATIVE_PHRASES)
     + r")|(?P<sarcasm>"
     + "|".join(SARCASM_PHRASES)
+    + r")|(?P<weak_sarcasm>"
+    + "|".join(WEAK_SARCASM_PHRASES)
     + r")|(?P<positive>"
     + "|".join(POSITIVE_PHRASES)
     + r"))"
 )
 _PHRASE_COMPOUND = {"negative": -0.5, "sarcasm": -0.6, "positive": 0.5}
+# Weak sarcasm markers count as sarcasm only beside a complaint or a negative sentence.
 
 # Classes of a token, as bits: what it is in VADER's tables and what its surface shows.
 _IS_LEXICON = 1
@@ -705,6 +713,11 @@ def _score_messages(
         num[k] += found * _CUE_COMPOUND
         den[k] += found
         kinds = [m.lastgroup for m in _TONE_CUES.finditer(lowered)]
+        if "weak_sarcasm" in kinds:
+            complaint = "negative" in kinds or "sarcasm" in kinds or found > 0
+            negative_sentence = num[k] < positive_part[k]  # some sentence scored below zero
+            keep = complaint or negative_sentence
+            kinds = [("sarcasm" if keep else None) if c == "weak_sarcasm" else c for c in kinds]
         if "sarcasm" in kinds:
             num[k] -= positive_part[k]
         for kind in kinds:
@@ -1060,6 +1073,51 @@ def _collaboration(
     }
 
 
+def _with_speaker_shifts(
+    shifts: list[dict[str, Any]], messages: Sequence[Message], scores: list[float | None]
+) -> list[dict[str, Any]]:
+    """``shifts`` plus changes of mood in one person's own messages that the whole
+    conversation's curve hides: a user who starts frustrated and ends fixed and thankful
+    while the assistant's replies stay even. Each person's scored messages are split where
+    the means before and after differ most; the split counts when the two means lie in
+    different bands, one of them negative, and differ by at least _MIN_SPEAKER_SHIFT, and
+    no shift is already within _SHIFT_GAP messages. Only short chats are read this way."""
+    if len(messages) > _SPEAKER_SHIFT_MAX:
+        return shifts
+    own: dict[str, list[tuple[int, float]]] = {}
+    for m, s in zip(messages, scores, strict=True):
+        if s is not None and m.role not in ("ai", "system"):
+            own.setdefault(m.speaker, []).append((m.index, s))
+    added = list(shifts)
+    for series in own.values():
+        if len(series) < 3:
+            continue
+        values = [v for _, v in series]
+        best: tuple[float, int, float, float] | None = None
+        for cut in range(1, len(values)):
+            before = sum(values[:cut]) / cut
+            after = sum(values[cut:]) / (len(values) - cut)
+            if best is None or abs(after - before) > best[0]:
+                best = (abs(after - before), cut, before, after)
+        if best is None:
+            continue
+        magnitude, cut, before, after = best
+        frm, to = _band(before), _band(after)
+        index = series[cut][0]
+        if magnitude < _MIN_SPEAKER_SHIFT or frm == to or "negative" not in (frm, to):
+            continue  # warming up from neutral to thanks is courtesy, not a change of mood
+        near = [s for s in added if abs(index - s["index"]) < _SHIFT_GAP]
+        if any({s["from"], s["to"]} == {"negative", "positive"} for s in near):
+            continue
+        if near and {frm, to} != {"negative", "positive"}:
+            continue
+        # The person's own swing from negative to positive (or back) says more than the
+        # conversation's milder change at the same place.
+        added = [s for s in added if s not in near]
+        added.append({"index": index, "from": frm, "to": to, "magnitude": round(magnitude, 4)})
+    return sorted(added, key=lambda s: (-s["magnitude"], s["index"]))
+
+
 def _overall(
     scored: list[float], weights: list[float], shifts: list[dict[str, Any]], smoothed: np.ndarray
 ) -> str:
@@ -1118,8 +1176,11 @@ def analyze_sentiment(
     cache = _TokenCache()
     for start in range(0, n, _CHUNK):
         token.check()
+        # A system prompt instructs a model ("Be friendly and concise"); it has no tone of
+        # its own, so it is read as empty.
         chunk_scores, chunk_prose = _score_messages(
-            [m.text for m in messages[start : start + _CHUNK]], cache
+            ["" if m.role == "system" else m.text for m in messages[start : start + _CHUNK]],
+            cache,
         )
         scores.extend(chunk_scores)
         prose.extend(chunk_prose)
@@ -1133,6 +1194,7 @@ def analyze_sentiment(
     ]
     token.check()
     shifts = _shifts(values, smoothed)
+    shifts = _with_speaker_shifts(shifts, messages, scores)
 
     per_speaker: dict[str, list[float | None]] = {name: [] for name in conversation.speakers}
     for m, s in zip(messages, scores, strict=True):
