@@ -94,8 +94,8 @@ OTHER_LANGUAGE_WORDS: dict[str, float] = {
 }
 
 # Words that name a subject more often than a feeling: a proposal to "ban cars", "cancer
-# screening", "killer brownies", "work has been insane", "no spoilers". They keep 40% of
-# their lexicon valence, like technical terms.
+# screening", "killer brownies", "work has been insane", "no spoilers". They keep a tenth
+# of their lexicon valence.
 TOPIC_WORDS = frozenset(
     """
     ban bans banned banning cancer cancers tumour tumor disease illness killer mad insane
@@ -104,6 +104,11 @@ TOPIC_WORDS = frozenset(
     weapons gun guns crime crimes
     """.split()  # noqa: SIM905 - a word list reads better than quoted strings
 )
+# Lexicon words that in conversation are mostly degree adverbs or discourse markers:
+# "pretty frustrating", "honestly, it's annoying". VADER rates them +2.2 and +2.0, which
+# turns polite frustration positive; without a value of their own "pretty" boosts the
+# word after it, as VADER's booster list has it.
+DISCOURSE_WORDS = frozenset({"pretty", "honestly", "frankly", "literally"})
 # Words that soften the word after them in a request: "make it less sad", "fewer
 # errors". The negative word is what the speaker wants less of, not what they feel.
 SOFTENERS = frozenset({"less", "fewer", "avoid", "without", "reduce", "stop"})

@@ -253,7 +253,7 @@ _PUSHBACK_ANYWHERE = patterns.compile("|".join(PUSHBACK_ANYWHERE))
 _CONCESSION = patterns.compile(r"(?:" + "|".join(AGREEMENT_OPENINGS) + r")")
 _ERROR_REPORT = patterns.compile("|".join(ERROR_REPORT))
 _PROPOSAL = patterns.compile(
-    r"\b(?:what if (?:we|you|i)|how about|why don't we|let's|maybe we|perhaps we|could we|"
+    r"\b(?:what if|how about|why don't we|let's|maybe we|perhaps we|could we|"
     r"shall we|we could)\b"
 )
 _CONCEDE_THEN_OBJECT = patterns.compile(r"\b(?:but|though|however|aber|pero)\b")
@@ -1243,8 +1243,10 @@ def _negotiated_syntheses(
         if any(a <= turns[antithesis].index and b >= turns[thesis].index for a, b in taken):
             continue
         for k in range(antithesis + 1, min(len(turns), antithesis + 1 + _TAS_REACH)):
-            if not accepted[k] or turns[k].only_question:
+            if not accepted[k]:
                 continue
+            if turns[k].only_question and not _PROPOSAL.search(turns[k].opening):
+                continue  # "What if we…?" proposes; "Which day?" does not
             acceptance = next(
                 (
                     j

@@ -62,6 +62,7 @@ from vaderSentiment.vaderSentiment import (
 )
 
 from app.analysis.cues import (
+    DISCOURSE_WORDS,
     HOSTILE_WORDS,
     NEGATIVE_PHRASES,
     OTHER_LANGUAGE_WORDS,
@@ -90,6 +91,8 @@ _EMOJIS: dict[str, str] = {k: v for k, v in _ANALYZER.emojis.items() if len(k) =
 _EMOJI_RE = patterns.compile("[" + "".join(re.escape(k) for k in sorted(_EMOJIS)) + "]")
 
 _TECHNICAL_DAMPING = 0.4
+# Words that name a subject ("ban cars", "cancer screening"); see app.analysis.cues.
+_TOPIC_DAMPING = 0.1
 # Words whose technical sense dominates in programming talk; words with a strong
 # everyday sense ("lost", "empty", "dead", "missing") keep their full weight.
 _TECHNICAL_TERMS = frozenset(
@@ -142,7 +145,9 @@ _DELIBERATIVE_TERMS = frozenset(
 
 
 def _adjusted(word: str, value: float) -> float:
-    if word in _TECHNICAL_TERMS or word in _DELIBERATIVE_TERMS or word in TOPIC_WORDS:
+    if word in TOPIC_WORDS:
+        return value * _TOPIC_DAMPING
+    if word in _TECHNICAL_TERMS or word in _DELIBERATIVE_TERMS:
         return value * _TECHNICAL_DAMPING
     if word in _POLITENESS_TERMS:
         return value * _POLITENESS_DAMPING
@@ -152,7 +157,7 @@ def _adjusted(word: str, value: float) -> float:
 
 
 LEXICON: dict[str, float] = {
-    **{w: _adjusted(w, v) for w, v in VADER_LEXICON.items()},
+    **{w: _adjusted(w, v) for w, v in VADER_LEXICON.items() if w not in DISCOURSE_WORDS},
     **_RESOLUTION_TERMS,
     **OTHER_LANGUAGE_WORDS,
     **HOSTILE_WORDS,
