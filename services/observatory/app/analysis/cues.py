@@ -271,16 +271,27 @@ AGREEMENT_OPENINGS = (
 # than the whole lexicon pass. Every phrase above contains at least one of them.
 PHRASE_ANCHORS = frozenset(
     """
-    twisting missing listening ridiculous wrong all argument point logic claim lazy cheap
-    sweeping absurd again break spare dare attacking joke fair unfair still keeps keeps
-    circles locked kicked logged can't cant hold home email call notice warning apology
-    refund called told line charged twice double overcharged arrived came service always making late life waited cancelled without nobody off wasted doable acceptable
-    enough ordered paid asked looking elsewhere cancel complain frustrating annoying
-    disappointing exhausting tiring tired exhausted worn fed disappointed upset annoyed
-    frustrated panicking dreading terrified scared nervous worried doing impressed oh great
-    perfect wonderful brilliant lovely fantastic love loving wait exactly needed wanted
-    highlight made thanks use helpful lasted went convenient yeah sure surprise forward
-    missed course who's count i'm way wild proud happy excited less bad better anytime any
-    pleasure star lifesaver
+    twisting missing listening ridiculous wrong weak flawed nonsense lazy cheap sweeping
+    absurd again break spare dare attacking joke fair unfair keeps circles locked kicked
+    logged login log sign access hold home email call notice warning apology refund called
+    told line charged twice double overcharged arrived came service always making late
+    life waited cancelled without off wasted doable acceptable enough ordered paid asked
+    looking elsewhere cancel complain frustrating annoying disappointing exhausting tiring
+    tired exhausted worn fed disappointed upset annoyed frustrated panicking dreading
+    terrified scared nervous worried doing impressed oh great perfect wonderful brilliant
+    lovely fantastic love loving wait needed wanted highlight nothing made thanks use
+    helpful lasted went convenient yeah sure surprise forward missed course who's count
+    i'm way wild proud happy excited less bad better anytime any pleasure star lifesaver
     """.split()  # noqa: SIM905
 )
+
+# Words too common to send every message holding them to the phrase search ("still",
+# "nobody"): they count as anchors only followed by one of these words.
+PHRASE_ANCHOR_PAIRS: dict[str, frozenset[str]] = {
+    "still": frozenset(
+        "not hasn't haven't isn't doesn't didn't says say waiting no nothing broken".split()  # noqa: SIM905
+    ),
+    "nobody": frozenset("rang called came told answered replied showed".split()),  # noqa: SIM905
+    "can't": frozenset("get log login sign access wait".split()),  # noqa: SIM905
+    "cant": frozenset("get log login sign access wait".split()),  # noqa: SIM905
+}

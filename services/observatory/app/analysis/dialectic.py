@@ -256,6 +256,11 @@ _PROPOSAL = patterns.compile(
     r"\b(?:what if|how about|why don't we|let's|maybe we|perhaps we|could we|"
     r"shall we|we could)\b"
 )
+# A reply that opens by countering: "But…", "No, …", "Not if…", "Still, …", "Yet…".
+_ROUND_OPENING = patterns.compile(
+    r"(?:(?:well|ok|okay|sure|yes|yeah|hmm|fair|right|true)[,.!]?\s+)?"
+    r"(?:but|however|though|yet|still|no|not|nope|except|only)\b"
+)
 _CONCEDE_THEN_OBJECT = patterns.compile(r"\b(?:but|though|however|aber|pero)\b")
 
 _CORRECTION = patterns.compile(
@@ -882,7 +887,9 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
         if position % _CHECK_EVERY == 0:
             token.check()
         opening = turn.opening
-        if not _may_react(opening) and not arguing:
+        if arguing and min(position - last for last in arguing.values()) > _ARGUMENT_REACH:
+            arguing.clear()  # the argument has died down
+        if not arguing and not _may_react(opening):
             continue
         target = _target(turns, position)
         if target is None and position > 0:
@@ -1039,16 +1046,19 @@ def _still_arguing(
     turn: _Turn, target: _Turn, position: int, arguing: dict[frozenset[str], int]
 ) -> bool:
     """Whether ``turn`` continues an argument with the author of ``target``: the two
-    disagreed within the last few messages and the reply contrasts ("but", "though",
-    "however") or negates the other's words."""
+    disagreed within the last few messages and the reply opens by countering ("But…",
+    "No, …", "Still, …") or its first sentence negates the other's words."""
     last = arguing.get(frozenset((turn.speaker, target.speaker)))
     if last is None or position - last > _ARGUMENT_REACH or target.only_question:
         return False
-    if _PROPOSAL.search(turn.opening) or _synthesis_strength(turn.head) > 0.0:
+    opening = turn.opening
+    end = _TERMINATOR.search(opening)
+    sentence = opening[: end.end()] if end else opening
+    if _PROPOSAL.search(sentence) or _synthesis_strength(sentence) > 0.0:
         return False  # a way out of the argument, not one more round of it
-    if _contrast_cue(turn) > 0.0:
+    if _ROUND_OPENING.match(opening):
         return True
-    return bool(_negated_of(turn) & _content_of(target))
+    return bool(_negated_words(sentence) & _content_of(target))
 
 
 def _reports_error(turn: _Turn, target: _Turn | None, strength: float) -> bool:
@@ -1232,15 +1242,18 @@ def _negotiated_syntheses(
     a way forward within ``_TAS_REACH`` messages and the other side accepts it in one of
     the next two ("That I could get behind", "Deal"). The proposal is the synthesis."""
     accepted = _accepted_proposals(turns)
+    if not any(accepted):
+        return []
     by_index = {t.index: p for p, t in enumerate(turns)}
-    taken = [(min(f["messages"]), max(f["messages"])) for f in found]
+    # Messages inside a structure already found: a debate is reported once.
+    covered = {i for f in found for i in range(min(f["messages"]), max(f["messages"]) + 1)}
     result: list[dict[str, Any]] = []
     for reaction in reactions:
         if reaction["type"] != "disagreement" or "target" not in reaction["roles"]:
             continue
         thesis = by_index[reaction["roles"]["target"]]
         antithesis = by_index[reaction["roles"]["response"]]
-        if any(a <= turns[antithesis].index and b >= turns[thesis].index for a, b in taken):
+        if covered.intersection(range(turns[thesis].index, turns[antithesis].index + 1)):
             continue
         for k in range(antithesis + 1, min(len(turns), antithesis + 1 + _TAS_REACH)):
             if not accepted[k]:
@@ -1274,7 +1287,7 @@ def _negotiated_syntheses(
                     },
                 }
             )
-            taken.append((turns[thesis].index, turns[acceptance].index))
+            covered.update(range(turns[thesis].index, turns[acceptance].index + 1))
             break
     return result
 

@@ -66,6 +66,7 @@ from app.analysis.cues import (
     HOSTILE_WORDS,
     NEGATIVE_PHRASES,
     OTHER_LANGUAGE_WORDS,
+    PHRASE_ANCHOR_PAIRS,
     PHRASE_ANCHORS,
     POSITIVE_PHRASES,
     SARCASM_PHRASES,
@@ -428,6 +429,11 @@ _IS_SOLVER = 1024
 _SENTENCE_FINAL = 2048  # ends a sentence if the next token can start one
 _STARTS_SENTENCE = 4096
 _IS_SOFTENER = 8192
+_IS_CUE_HEAD = 16384  # a phrase anchor only when the next word fits (PHRASE_ANCHOR_PAIRS)
+_IS_PHRASE_ANCHOR = 32768
+# Tone phrases are searched in a window of this many words either side of an anchor:
+# the longest phrase spans seven words, and a window is far shorter than a long message.
+_PHRASE_REACH = 7
 # Words that matter when they follow a lexicon word: only idioms reach forward ("bad ass",
 # "kiss of death"; "no" before another lexicon word is itself the lexicon word).
 _IDIOM_WORDS = frozenset(
@@ -444,10 +450,14 @@ _WORD_CLASS["but"] = _WORD_CLASS.get("but", 0) | _IS_BUT
 _WORD_CLASS["like"] = _WORD_CLASS.get("like", 0) | _IS_LIKE
 for _word in _SOLVERS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_SOLVER
-for _word in _CUE_ANCHORS | PHRASE_ANCHORS:
+for _word in _CUE_ANCHORS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_CUE
+for _word in PHRASE_ANCHORS:
+    _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_PHRASE_ANCHOR
 for _word in SOFTENERS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_SOFTENER
+for _word in PHRASE_ANCHOR_PAIRS:
+    _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_CUE_HEAD
 _SENTENCE_CHARS = ".!?…"
 _CLOSING_CHARS = "\"')]"
 
@@ -501,9 +511,10 @@ def _sentence_compounds(
     split: bool = True,
     faithful: bool = False,
     cache: _TokenCache | None = None,
-) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """VADER's compound score of every sentence in ``blocks`` (paragraphs of prose), and
-    the block each sentence belongs to.
+) -> tuple[np.ndarray, np.ndarray, list[int], list[tuple[int, str]]]:
+    """VADER's compound score of every sentence in ``blocks`` (paragraphs of prose), the
+    block each sentence belongs to, the blocks holding a distress-cue anchor, and the
+    windows of words around tone-phrase anchors as (block, lower-cased text).
 
     With ``split`` false each block is scored as one sentence; with ``faithful`` true the
     score is plain VADER (its own lexicon, none of the conversational adjustments), which
@@ -520,12 +531,12 @@ def _sentence_compounds(
         block_len.append(len(toks))
     n = len(raw)
     if n == 0:
-        return np.zeros(0), np.zeros(0, dtype=np.int64), []
+        return np.zeros(0), np.zeros(0, dtype=np.int64), [], []
     lexicon = VADER_LEXICON if faithful else LEXICON
     cache = cache or _TokenCache()
     cache.add(raw)
     class_of, low_of = cache.classes, cache.lower_forms
-    classes = np.fromiter(map(class_of.__getitem__, raw), dtype=np.int16, count=n)
+    classes = np.fromiter(map(class_of.__getitem__, raw), dtype=np.int32, count=n)
 
     block_ends = np.cumsum(block_len)
     ends: set[int] = set(block_ends.tolist())
@@ -541,10 +552,11 @@ def _sentence_compounds(
     count = len(bounds)
     cue_at = np.flatnonzero(classes & _IS_CUE)
     cue_blocks: list[int] = np.unique(np.searchsorted(block_ends, cue_at, side="right")).tolist()
+    windows = _phrase_windows(raw, classes, low_of, block_ends) if not faithful else []
 
     hits = np.flatnonzero(classes & _IS_LEXICON)
     if len(hits) == 0:
-        return np.zeros(count), sentence_block, cue_blocks
+        return np.zeros(count), sentence_block, cue_blocks, windows
     hit_list = hits.tolist()
     hit_sentence = np.searchsorted(bounds, hits, side="right")
     values = np.fromiter(
@@ -648,12 +660,37 @@ def _sentence_compounds(
     )
     total = sums + np.sign(sums) * amp
     compound = np.clip(total / np.sqrt(total * total + 15), -1.0, 1.0)
-    return compound, sentence_block, cue_blocks
+    return compound, sentence_block, cue_blocks, windows
+
+
+def _phrase_windows(
+    raw: list[str], classes: np.ndarray, low_of: dict[str, str], block_ends: np.ndarray
+) -> list[tuple[int, str]]:
+    """(block, text) of the words within _PHRASE_REACH of each tone-phrase anchor, windows
+    that touch merged. "still" and "nobody" anchor only before a word that can complete a
+    phrase ("still not", "nobody rang")."""
+    at = np.flatnonzero(classes & _IS_PHRASE_ANCHOR).tolist()
+    heads = np.flatnonzero(classes[:-1] & _IS_CUE_HEAD).tolist()
+    at += [i for i in heads if low_of[raw[i + 1]] in PHRASE_ANCHOR_PAIRS.get(low_of[raw[i]], ())]
+    if not at:
+        return []
+    at.sort()
+    block_of = np.searchsorted(block_ends, at, side="right").tolist()
+    ends = block_ends.tolist()
+    spans: list[list[int]] = []  # [block, lo, hi]
+    for i, b in zip(at, block_of, strict=True):
+        start = ends[b - 1] if b > 0 else 0
+        lo, hi = max(start, i - _PHRASE_REACH), min(ends[b], i + _PHRASE_REACH + 1)
+        if spans and spans[-1][0] == b and lo <= spans[-1][2]:
+            spans[-1][2] = max(spans[-1][2], hi)
+        else:
+            spans.append([b, lo, hi])
+    return [(b, " ".join(raw[lo:hi]).lower()) for b, lo, hi in spans]
 
 
 def _vader_compound(text: str, faithful: bool = False) -> float:
     """The compound score of ``text`` taken as one sentence."""
-    compound, _, _ = _sentence_compounds([text], split=False, faithful=faithful)
+    compound, _, _, _ = _sentence_compounds([text], split=False, faithful=faithful)
     return round(float(compound[0]), 4) if len(compound) else 0.0
 
 
@@ -702,7 +739,7 @@ def _score_messages(
                     blocks.append(block)
                     owner.append(k)
                     weight.append(part_weight)
-    compound, sentence_block, cue_blocks = _sentence_compounds(blocks, cache=cache)
+    compound, sentence_block, cue_blocks, windows = _sentence_compounds(blocks, cache=cache)
     if len(compound) == 0:
         return [None] * len(texts), prose
     sentence_owner = np.asarray(owner)[sentence_block]
@@ -712,12 +749,20 @@ def _score_messages(
     positive_part = np.bincount(
         sentence_owner, weights=np.maximum(compound, 0.0) * w, minlength=len(texts)
     )
+    distress: dict[int, int] = {}
     for k in sorted({owner[b] for b in cue_blocks if weight[b] == 1.0}):
-        lowered = prose[k].lower()
-        found = len(_DISTRESS_CUES.findall(lowered))
+        found = len(_DISTRESS_CUES.findall(prose[k].lower()))
         num[k] += found * _CUE_COMPOUND
         den[k] += found
-        kinds = [m.lastgroup for m in _TONE_CUES.finditer(lowered)]
+        distress[k] = found
+    phrases: dict[int, list[str | None]] = {}
+    for b, window in windows:
+        if weight[b] == 1.0:
+            phrases.setdefault(owner[b], []).extend(
+                m.lastgroup for m in _TONE_CUES.finditer(window)
+            )
+    for k, kinds in phrases.items():
+        found = distress.get(k, 0)
         if "weak_sarcasm" in kinds:
             complaint = "negative" in kinds or "sarcasm" in kinds or found > 0
             negative_sentence = num[k] < positive_part[k]  # some sentence scored below zero
@@ -983,7 +1028,7 @@ def _hostile_messages(prose: list[str], scores: list[float | None], token: Cance
                 insulting.add(i)
             owners.append(i)
             texts.append(sentence)
-    compounds, _, _ = _sentence_compounds(texts, split=False)
+    compounds, _, _, _ = _sentence_compounds(texts, split=False)
     strongly_negative = {owners[k] for k in np.flatnonzero(compounds <= _HOSTILE_SENTENCE).tolist()}
     return len(insulting | strongly_negative)
 
