@@ -56,17 +56,7 @@ _GENERIC = frozenset(
     sound sounds different same sure fine true definitely probably maybe course
     de la el los las que en un una por para con del al le les et du des der die das und ist
     nicht ein eine zu mit
-    last actual half clearly listed badly bother bring brings brought chance asks anymore
-    literally haha lol lmao omg guys folks everyone anyone people point question answer
-    kind sort pretty little whole fair happen happens happened happening ready quick
-    quickly soon later earlier tonight weekend monday tuesday wednesday thursday friday
-    saturday sunday january february march april june july august september october
-    november december mum dad mom user users assistant human system bot model chatbot
-    reply message messages said say tell let lets able glad love like loved really
-    awesome cool perfect amazing wonderful brilliant lovely super exactly totally
-    agree disagree read choose wait waiting close apart far available case careful cutting
-    longer bigger smaller higher lower real full free easy hard wrong worth check checked
-    mind guess hope wish
+    literally haha lol lmao omg guys folks user users assistant human system bot chatbot
     ich habe hab bin du er sie wir ihr es ja nein auch aber oder noch schon mal doch nur
     wenn dann dass wie was gut guten tag danke bitte für auf aus bei nach von vom zum zur
     im am den dem einen einem einer mein dein sein ihre unser heute jetzt hier da
@@ -76,6 +66,22 @@ _GENERIC = frozenset(
     je il elle nous vous ils sont suis pas ne oui non mais ou donc car avec sur dans pour
     par ce cette ces mon ton son très merci bonjour
     """.split()  # noqa: SIM905 - a word list reads better than quoted strings
+)
+# Words that may be keywords but do not name a subject, so never label one: judgements,
+# common verbs and adjectives, time words, family roles.
+_NOT_A_LABEL = frozenset(
+    """
+    last actual half clearly listed badly bother bring brings brought chance asks anymore
+    everyone anyone people point question answer kind sort pretty little whole fair
+    happen happens happened happening ready quick quickly soon later earlier tonight
+    weekend monday tuesday wednesday thursday friday saturday sunday january february
+    march april june july august september october november december mum dad mom reply
+    message messages said say tell let lets able glad love like loved really awesome cool
+    perfect amazing wonderful brilliant lovely super exactly totally agree disagree read
+    choose wait waiting close apart far available case careful cutting longer bigger
+    smaller higher lower real full free easy hard wrong worth check checked mind guess hope
+    wish
+    """.split()  # noqa: SIM905
 )
 # Adverbs ("clearly", "badly") and past participles ("listed", "modelled") describe rather
 # than name a subject; a label is made of nouns. Short words and "-eed" words ("need",
@@ -103,7 +109,8 @@ _STATISTICAL_FROM = 5
 _MIN_MESSAGES = 16
 # An announced change of subject starts a segment whatever the words do.
 _TOPIC_CHANGE = patterns.compile(
-    r"^\W*(?:random (?:one|question|thought)|changing (?:the )?(?:subject|topic)|"
+    r"(?:^|(?<=[.!?] ))\W*(?:random (?:one|question|thought)|changing (?:the )?(?:subject|topic)|"
+    r"(?:also|oh|and),? (?:totally |completely |slightly )?(?:unrelated|off[- ]topic)|"
     r"(?:on )?(?:a |an )?(?:different|other|another|unrelated|separate) (?:note|topic|subject|"
     r"thing|question)|moving on|next (?:item|topic|point|up)|last item|new topic|"
     r"unrelated|off[- ]topic|btw|by the way|before i forget|also,? (?:quick|one more)|"
@@ -111,7 +118,9 @@ _TOPIC_CHANGE = patterns.compile(
     re.IGNORECASE,
 )
 _LABEL_IDF = 0.25
+_LABEL_POOL = 12
 _MIN_ANNOUNCED = 3  # messages on each side of an announced change
+_ANNOUNCE_CHARS = 120  # the announcement opens the message or its second sentence
 _SMOOTH_FROM = 30
 
 
@@ -156,7 +165,6 @@ class _Vocabulary:
             and word not in STOPWORDS
             and word not in _GENERIC
             and word not in self.excluded
-            and not _MODIFIER_FORM.search(word)
             and (word.isalpha() or _WORDLIKE.fullmatch(word) is not None)
             and (core.islower() or _IDENTIFIER.search(core) is None)
         ):
@@ -509,6 +517,11 @@ def _plateau_centres(gaps: np.ndarray, values: np.ndarray) -> list[int]:
     return out
 
 
+def _names_a_subject(phrase: str) -> bool:
+    words = phrase.split()
+    return not any(w in _NOT_A_LABEL for w in words) and not _MODIFIER_FORM.search(words[-1])
+
+
 def _label(phrases: list[str]) -> str:
     if not phrases:
         return "general"
@@ -517,13 +530,13 @@ def _label(phrases: list[str]) -> str:
 
 
 def _announced_changes(prose: Sequence[str], starts: Sequence[int]) -> list[int]:
-    """Messages that announce a new subject ("Random one: …", "Moving on — …"), at least
+    """Messages that announce a new subject ("Random one: …", "Great. Moving on — …"), at least
     _MIN_ANNOUNCED messages from the ends and from every other segment start."""
     n = len(prose)
     found: list[int] = []
     for i in range(_MIN_ANNOUNCED, n - _MIN_ANNOUNCED + 1):
-        head = prose[i][:60]
-        if not head or _TOPIC_CHANGE.match(head) is None:
+        head = prose[i][:_ANNOUNCE_CHARS]
+        if not head or _TOPIC_CHANGE.search(head) is None:
             continue
         if all(abs(i - s) >= _MIN_ANNOUNCED for s in (*starts[1:], *found)):
             found.append(i)
@@ -614,11 +627,14 @@ def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> di
     for s, (a, b) in enumerate(pairwise(edges)):
         token.check()
         row = np.asarray(seg_counts[s].todense()).ravel()
-        chosen = _top_phrases(counts, row * idf**_LABEL_IDF * seg_idf * weight, _SEGMENT_KEYWORDS)
+        chosen = _top_phrases(counts, row * idf * seg_idf * weight, _SEGMENT_KEYWORDS)
         keywords = [counts.text(f) for f in chosen]
+        # A label names what the segment keeps coming back to, so it leans less on rarity.
+        named = _top_phrases(counts, row * idf**_LABEL_IDF * seg_idf * weight, _LABEL_POOL)
+        nouns = [counts.text(f) for f in named if _names_a_subject(counts.text(f))]
         segments.append(
             {
-                "label": _label(keywords),
+                "label": _label(nouns),
                 "keywords": keywords,
                 "start": a,
                 "end": b - 1,
