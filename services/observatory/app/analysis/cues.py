@@ -264,6 +264,13 @@ AGREEMENT_OPENINGS = (
     r"passt|vale|d'accord|genau|claro|perfecto|de acuerdo",
     r"that'?s (?:a )?(?:fair|good) (?:point|call|idea)",
     r"i was wrong|my mistake|my bad|you were right",
+    r"(?:(?:yes|yeah|ok|okay)[,.!]? )?(?:that'?s|it'?s) a (?:good|fair|sensible) "
+    r"(?:compromise|plan|call)",
+    r"fine by me|works for me|(?:that|this) works\b|good shout|good call",
+    r"i'?m with (?:you|him|her|them|\w{1,20} on this|\w{1,20},|\w{1,20}$)",
+    r"(?:he'?s|she'?s|you'?re|they'?re) not wrong",
+    r"(?:ok|okay|fine)[,.!]? (?:outvoted|you win|fair enough)",
+    r"go on then|find ich gut|(?:okay,? )?einverstanden|me parece bien|je suis d'accord",
 )
 
 # A message is searched for the tone phrases only when it holds one of these words (VADER's
