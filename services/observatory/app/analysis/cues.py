@@ -225,7 +225,7 @@ PUSHBACK_OPENINGS = (
 # A pushback somewhere in the first sentence: "That's a logistics problem, not a support
 # problem", "My dad always swore by it though", "Better tests would have prevented that".
 PUSHBACK_ANYWHERE = (
-    r"\b\w{1,30}(?: \w{1,30})?, not (?:a |an |the )?\w{1,30}",
+    r", not (?:a |an |the )?[^\W\d_]",
     r"\bthough[.!]?$|\bthough[.,!]\s",
     r"\b(?:would have|could have) (?:prevented|fixed|solved|avoided) that\b",
     r"\b(?:it|that|this) (?:takes|is|was|happens) \w{1,30}(?: \w{1,30})? because\b",
@@ -239,6 +239,15 @@ PUSHBACK_ANYWHERE = (
     # the same in the other languages people mix into chats
     r"\b(?:aber|pero|mais|doch)\b",
     r"\bstimmt (?:so )?nicht\b|\bno es (?:así|verdad|cierto)\b|\bc'est faux\b",
+)
+# Every pattern above contains one of these: a substring scan rules out most messages far
+# faster than the patterns themselves.
+PUSHBACK_ANYWHERE_HINTS = (
+    *(", not", " though", "would have", "could have", "because", "you never", "you always"),
+    *("illegal", "dangerous", "unfair", "not fair", "stretch", "myth", "just not"),
+    *("teachable", "fixable", "solvable", "cheap shot", "the problem", "buy", "accept"),
+    *("weak", "flawed", "one-sided", "misleading", "cherry", "aber", "pero", "mais", "doch"),
+    *("stimmt", "no es", "c'est"),
 )
 # A reply that reports the next error while being helped ("Hmm, now I get TypeError…")
 # continues the troubleshooting; it does not oppose the helper.

@@ -39,6 +39,7 @@ from app.analysis.cues import (
     AGREEMENT_OPENINGS,
     ERROR_REPORT,
     PUSHBACK_ANYWHERE,
+    PUSHBACK_ANYWHERE_HINTS,
     PUSHBACK_OPENINGS,
 )
 from app.analysis.privacy import mask_pii
@@ -985,7 +986,7 @@ def _may_react(opening: str) -> bool:
         any(map(opening.__contains__, _REACTION_HINTS))
         or _PUSHBACK_OPENING.match(opening) is not None
         or _CONCESSION.match(opening) is not None
-        or _PUSHBACK_ANYWHERE.search(_first_clause(opening)) is not None
+        or _pushes_back_within(_first_clause(opening))
         or _DISAGREE_OPENING.match(opening) is not None
         or _AGREE_OPENING.match(opening) is not None
         or _CORRECTION_OPENING.match(opening) is not None
@@ -1028,6 +1029,13 @@ def _first_clause(opening: str) -> str:
     return opening[: ends[1]] if len(ends) > 1 else opening
 
 
+def _pushes_back_within(clause: str) -> bool:
+    return (
+        any(map(clause.__contains__, PUSHBACK_ANYWHERE_HINTS))
+        and _PUSHBACK_ANYWHERE.search(clause) is not None
+    )
+
+
 def _pushback_strength(turn: _Turn, target: _Turn) -> float:
     """Pushback without the words "I disagree": a counter-claim ("But…", "That assumes…",
     "X, not Y"), a challenge ("Which studies?"), dismissal ("That's nonsense") or a refusal
@@ -1037,7 +1045,7 @@ def _pushback_strength(turn: _Turn, target: _Turn) -> float:
     opening = turn.opening
     if _PUSHBACK_OPENING.match(opening):
         return 0.55
-    if not target.interrogative and _PUSHBACK_ANYWHERE.search(_first_clause(opening)):
+    if not target.interrogative and _pushes_back_within(_first_clause(opening)):
         return 0.5
     return 0.0
 
