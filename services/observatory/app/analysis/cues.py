@@ -169,6 +169,9 @@ WEAK_SARCASM_PHRASES = (
     r"convenient\.|(?:great|good|excellent) service|as always\.",
     r"(?:^|[.!?]\s)(?:great|perfect|wonderful|brilliant|lovely|fantastic)[.,]\s",
 )
+# Hostile words already carry their lexicon value; found as a phrase they only name the
+# signal behind a message's tone.
+HOSTILE_PHRASE = r"(?:" + "|".join(sorted(HOSTILE_WORDS)) + r")\b"
 # Warm or enthusiastic phrasings that VADER misreads as neutral or negative.
 POSITIVE_PHRASES = (
     r"(?:i'?ve|i have) missed (?:you|that|this|him|her|them)",
@@ -299,7 +302,7 @@ PHRASE_ANCHORS = frozenset(
     helpful lasted went convenient yeah sure surprise forward missed course who's count
     i'm way wild proud happy excited less bad better anytime any pleasure star lifesaver
     """.split()  # noqa: SIM905
-)
+) | frozenset(HOSTILE_WORDS)
 
 # Words too common to send every message holding them to the phrase search ("still",
 # "nobody"): they count as anchors only followed by one of these words.

@@ -63,6 +63,7 @@ from vaderSentiment.vaderSentiment import (
 
 from app.analysis.cues import (
     DISCOURSE_WORDS,
+    HOSTILE_PHRASE,
     HOSTILE_WORDS,
     NEGATIVE_PHRASES,
     OTHER_LANGUAGE_WORDS,
@@ -223,6 +224,7 @@ _MIN_SHIFT_SHORT = 0.4
 _SHORT_CHAT = 20
 _SHIFT_GAP = 3
 _MIN_SPEAKER_SHIFT = 0.4
+_MAX_SIGNALS = 5
 _SPEAKER_SHIFT_MAX = 200  # messages; a long conversation's curve shows its moods itself
 _MAX_SHIFTS = 25
 _STRONG = 0.3
@@ -409,9 +411,19 @@ _TONE_CUES = patterns.compile(
     + "|".join(WEAK_SARCASM_PHRASES)
     + r")|(?P<positive>"
     + "|".join(POSITIVE_PHRASES)
+    + r")|(?P<hostile>"
+    + HOSTILE_PHRASE
     + r"))"
 )
-_PHRASE_COMPOUND = {"negative": -0.5, "sarcasm": -0.6, "positive": 0.5}
+_PHRASE_COMPOUND = {"negative": -0.5, "sarcasm": -0.6, "positive": 0.5, "hostile": 0.0}
+# How each kind of cue is named among a message's tone signals.
+_SIGNAL_NAMES = {
+    "negative": "complaint or frustration",
+    "sarcasm": "sarcasm",
+    "weak_sarcasm": "sarcasm",
+    "positive": "warmth",
+    "hostile": "hostile word",
+}
 # Weak sarcasm markers count as sarcasm only beside a complaint or a negative sentence.
 
 # Classes of a token, as bits: what it is in VADER's tables and what its surface shows.
@@ -717,8 +729,9 @@ def _own_and_quoted(text: str) -> tuple[str, str]:
 
 def _score_messages(
     texts: Sequence[str], cache: _TokenCache | None = None
-) -> tuple[list[float | None], list[str]]:
-    """Tone of each text in [−1, 1] (None when it has no prose), and its own prose.
+) -> tuple[list[float | None], list[str], dict[int, list[str]]]:
+    """Tone of each text in [−1, 1] (None when it has no prose), its own prose, and the
+    phrase cues that moved the tone of the texts that have any (by position).
 
     A message's tone is the mean of its sentences' compound scores, quoted sentences at
     a quarter weight and neutral sentences at half weight.
@@ -741,7 +754,7 @@ def _score_messages(
                     weight.append(part_weight)
     compound, sentence_block, cue_blocks, windows = _sentence_compounds(blocks, cache=cache)
     if len(compound) == 0:
-        return [None] * len(texts), prose
+        return [None] * len(texts), prose, {}
     sentence_owner = np.asarray(owner)[sentence_block]
     w = np.asarray(weight)[sentence_block] * np.where(compound != 0, 1.0, _NEUTRAL_SENTENCE_WEIGHT)
     num = np.bincount(sentence_owner, weights=compound * w, minlength=len(texts))
@@ -756,28 +769,40 @@ def _score_messages(
         den[k] += found
         distress[k] = found
     phrases: dict[int, list[str | None]] = {}
+    signals: dict[int, list[str]] = {}
+    weak: dict[int, list[str]] = {}  # weak sarcasm markers, named only if they count
+    for k, found in distress.items():
+        if found:
+            signals[k] = ["distress or exasperation"] * found
     for b, window in windows:
         if weight[b] == 1.0:
-            phrases.setdefault(owner[b], []).extend(
-                m.lastgroup for m in _TONE_CUES.finditer(window)
-            )
+            for m in _TONE_CUES.finditer(window):
+                kind = m.lastgroup or "negative"
+                phrases.setdefault(owner[b], []).append(kind)
+                quoted = f"{_SIGNAL_NAMES[kind]}: “{m.group().strip(' .,!?')}”"
+                if kind == "weak_sarcasm":
+                    weak.setdefault(owner[b], []).append(quoted)
+                else:
+                    signals.setdefault(owner[b], []).append(quoted)
     for k, kinds in phrases.items():
         found = distress.get(k, 0)
         if "weak_sarcasm" in kinds:
             complaint = "negative" in kinds or "sarcasm" in kinds or found > 0
             negative_sentence = num[k] < positive_part[k]  # some sentence scored below zero
             keep = complaint or negative_sentence
+            if keep:
+                signals.setdefault(k, []).extend(weak.get(k, ()))
             kinds = [("sarcasm" if keep else None) if c == "weak_sarcasm" else c for c in kinds]
         if "sarcasm" in kinds:
             num[k] -= positive_part[k]
-        for kind in kinds:
-            if kind is not None:
-                num[k] += _PHRASE_COMPOUND[kind]
+        for counted in kinds:
+            if counted is not None and _PHRASE_COMPOUND[counted] != 0.0:
+                num[k] += _PHRASE_COMPOUND[counted]
                 den[k] += 1
     scores: list[float | None] = [
         float(a / b) if b > 0 else None for a, b in zip(num.tolist(), den.tolist(), strict=True)
     ]
-    return scores, prose
+    return scores, prose, signals
 
 
 def score_message(text: str) -> float | None:
@@ -1223,17 +1248,19 @@ def analyze_sentiment(
     n = len(messages)
     scores: list[float | None] = []
     prose: list[str] = []
+    signals: dict[int, list[str]] = {}
     cache = _TokenCache()
     for start in range(0, n, _CHUNK):
         token.check()
         # A system prompt instructs a model ("Be friendly and concise"); it has no tone of
         # its own, so it is read as empty.
-        chunk_scores, chunk_prose = _score_messages(
+        chunk_scores, chunk_prose, chunk_signals = _score_messages(
             ["" if m.role == "system" else m.text for m in messages[start : start + _CHUNK]],
             cache,
         )
         scores.extend(chunk_scores)
         prose.extend(chunk_prose)
+        signals.update((start + k, found[:_MAX_SIGNALS]) for k, found in chunk_signals.items())
     values = np.array([0.0 if s is None else s for s in scores], dtype=float)
     smoothed = _smooth(values)
     rounded = np.round(values, 4).tolist()
@@ -1242,6 +1269,10 @@ def analyze_sentiment(
         {"index": i, "score": rounded[i], "label": label(rounded[i]), "smoothed": rounded_smooth[i]}
         for i in range(n)
     ]
+    # What moved a message's tone beyond its words' lexicon values, where anything did:
+    # "hostile word: “nonsense”", "sarcasm: “oh great”".
+    for i, found in signals.items():
+        trajectory[i]["signals"] = found
     token.check()
     shifts = _shifts(values, smoothed)
     shifts = _with_speaker_shifts(shifts, messages, scores)
@@ -1259,7 +1290,7 @@ def analyze_sentiment(
     overall_score = sum(scored) / len(scored) if scored else 0.0
     pairs = _turn_pairs(messages)
     overlap = _overlap(prose, pairs, token)
-    level, signals = _engagement(messages, prose, pairs, overlap, token) if n else ("low", {})
+    level, engagement = _engagement(messages, prose, pairs, overlap, token) if n else ("low", {})
     return {
         "overall_tone": _overall(scored, _tone_weights(messages, scores), shifts, smoothed),
         "score": round(max(-1.0, min(1.0, overall_score)), 4),
@@ -1267,6 +1298,6 @@ def analyze_sentiment(
         "trajectory": trajectory,
         "shifts": shifts,
         "engagement_level": level,
-        "engagement_signals": signals,
+        "engagement_signals": engagement,
         "collaboration": _collaboration(messages, scores, prose, pairs, overlap, dialectic, token),
     }

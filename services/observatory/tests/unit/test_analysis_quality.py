@@ -67,6 +67,18 @@ def test_sarcasm_is_negative_and_sincere_delight_is_not() -> None:
     assert positive("Love it. This is going to be so much fun!")
 
 
+def test_a_message_names_the_signals_behind_its_tone() -> None:
+    conv = chat(
+        ("Ana", "That's nonsense."),
+        ("Ben", "Oh great, another update that logs me out every hour."),
+        ("Ana", "The meeting is at ten."),
+    )
+    trajectory = analyze_sentiment(conv)["trajectory"]
+    assert any("nonsense" in s for s in trajectory[0]["signals"])
+    assert any(s.startswith("sarcasm") for s in trajectory[1]["signals"])
+    assert "signals" not in trajectory[2]
+
+
 def test_mild_words_in_friendly_requests_and_subject_words_stay_neutral() -> None:
     for text in (
         "Could you make the ending a bit less sad?",
