@@ -253,7 +253,7 @@ PUSHBACK_ANYWHERE_HINTS = (
     *("stimmt", "no es", "c'est"),
 )
 # A reply that reports the next error while being helped ("Hmm, now I get TypeError…")
-# continues the troubleshooting; it does not oppose the helper.
+# continues the troubleshooting; it does not oppose the assistant.
 ERROR_REPORT = (
     r"\b(?:now|still|then) (?:i|it) (?:get|gets|got|getting|say|says|throw|throws|show|shows)\b",
     r"\b(?:i'?m|i am|it'?s|it is) (?:still )?(?:getting|showing|throwing)\b",

@@ -1070,8 +1070,8 @@ def _still_arguing(
 
 
 def _reports_error(turn: _Turn, target: _Turn | None, strength: float) -> bool:
-    """A person telling a helper that the next thing broke ("Hmm, now I get TypeError…")
-    continues the troubleshooting rather than opposing the helper; an explicit "I
+    """A person telling an assistant that the next thing broke ("Hmm, now I get TypeError…")
+    continues the troubleshooting rather than opposing the assistant; an explicit "I
     disagree" still counts."""
     return (
         target is not None

@@ -104,11 +104,11 @@ def test_a_friendly_chat_with_a_mild_request_stays_positive() -> None:
 def test_a_user_who_turns_from_frustrated_to_thankful_shows_a_shift() -> None:
     conv = chat(
         ("Sam", "This is driving me nuts, the build fails again and nothing works."),
-        ("Helper", "ai", "Which error do you see?"),
+        ("Bot", "ai", "Which error do you see?"),
         ("Sam", "Same one as before. Honestly it's pretty frustrating."),
-        ("Helper", "ai", "Clear the cache folder and run the build again."),
+        ("Bot", "ai", "Clear the cache folder and run the build again."),
         ("Sam", "That fixed it! Thank you so much, you saved my evening."),
-        ("Helper", "ai", "Happy to help."),
+        ("Bot", "ai", "Happy to help."),
     )
     shifts = analyze_sentiment(conv)["shifts"]
     assert any(
@@ -144,11 +144,11 @@ def test_disagreement_in_an_open_argument_is_found() -> None:
     assert {1, 3} <= responses(found, "disagreement")
 
 
-def test_an_error_report_to_a_helper_is_not_disagreement() -> None:
+def test_an_error_report_to_an_assistant_is_not_disagreement() -> None:
     found = analyze_dialectic(
         chat(
             ("Ravi", "How do I read a JSON file in Node?"),
-            ("Helper", "ai", "Use fs.readFileSync and JSON.parse on the result."),
+            ("Bot", "ai", "Use fs.readFileSync and JSON.parse on the result."),
             ("Ravi", "Hmm, now I get TypeError: data is undefined."),
         )
     )
