@@ -107,9 +107,11 @@ _CUTOFF_SD = 0.5
 _RELATIVE_DEPTH = 0.5
 _STATISTICAL_FROM = 5
 _MIN_MESSAGES = 16
-# An announced change of subject starts a segment whatever the words do.
+# An announced change of subject starts a segment whatever the words do. The leading
+# punctuation is bounded: an unbounded run tried from every sentence start of a long run of
+# ". " would be quadratic.
 _TOPIC_CHANGE = patterns.compile(
-    r"(?:^|(?<=[.!?] ))\W*(?:random (?:one|question|thought)|changing (?:the )?(?:subject|topic)|"
+    r"(?:^|(?<=[.!?] ))\W{0,8}(?:random (?:one|question|thought)|changing (?:the )?(?:subject|topic)|"
     r"(?:also|oh|and),? (?:totally |completely |slightly )?(?:unrelated|off[- ]topic)|"
     r"(?:on )?(?:a |an )?(?:different|other|another|unrelated|separate) (?:note|topic|subject|"
     r"thing|question)|moving on|next (?:item|topic|point|up)|last item|new topic|"

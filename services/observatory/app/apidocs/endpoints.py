@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from pathlib import Path
 
 from fastapi import FastAPI, Response
@@ -26,13 +25,24 @@ SWAGGER_JS = f"{ASSETS_PATH}/swagger-ui/swagger-ui-bundle.js"
 SWAGGER_CSS = f"{ASSETS_PATH}/swagger-ui/swagger-ui.css"
 REDOC_JS = f"{ASSETS_PATH}/redoc/redoc.standalone.js"
 FAVICON = f"{ASSETS_PATH}/swagger-ui/favicon-32x32.png"
-_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+def _inline_scripts(html: str) -> list[str]:
+    """The bodies of ``<script>…</script>`` (no attributes) in our own page, in order."""
+    found, start = [], 0
+    while (open_at := html.find("<script>", start)) != -1:
+        end = html.find("</script>", open_at)
+        if end == -1:
+            break
+        found.append(html[open_at + len("<script>") : end])
+        start = end + len("</script>")
+    return found
 
 
 def _script_hashes(html: str) -> list[str]:
     return [
         "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
-        for s in _INLINE_SCRIPT.findall(html)
+        for s in _inline_scripts(html)
     ]
 
 

@@ -15,7 +15,6 @@ import binascii
 import hashlib
 import hmac
 import os
-import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +25,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from app.core import patterns
+
 log = structlog.get_logger(__name__)
 
 NONCE_BYTES = 12
 KEY_BYTES = 32
-KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+KEY_ID = patterns.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 class KeyConfigError(ValueError):

@@ -68,7 +68,7 @@ async def test_get_of_the_collection_says_what_it_offers(
     r = await client.get("/api/v1/analyze")
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body["methods"]) == {"GET", "POST"}
+    assert set(body["methods"]) == {"GET", "POST", "DELETE"}
     assert body["formats"] == list(FORMATS)
     assert set(body["request"]["one_of"]) == {"conversation_text", "messages", "data"}
     assert body["limits"]["max_messages"] == settings.max_messages
