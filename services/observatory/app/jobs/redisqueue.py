@@ -68,6 +68,10 @@ EXPIRED = (
     "the conversation waited in the queue longer than the queue keeps it and was deleted; "
     "submit it again"
 )
+OVERRAN = (
+    "the analysis did not end within the worker's time limit for a job and was stopped; "
+    "the conversation was not kept, so submit it again"
+)
 UNREADABLE = "the queued conversation could not be read by the worker: {reason}"
 
 # A waiting job is re-scored only if no worker has started it (arq keeps running jobs in
@@ -126,6 +130,7 @@ class RedisQueue(JobQueue):
         self._dequeue: Any = None
         self.worker_id = f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(4)}"
         self._stats: dict[str, Any] = {"queued": 0, "workers": 0}
+        self._stopping = False
         self.processed = 0
         self.running = 0
 
@@ -168,8 +173,13 @@ class RedisQueue(JobQueue):
         self._worker_task = asyncio.create_task(self._run_worker(), name="queue-worker")
 
     def _new_worker(self, *, handle_signals: bool) -> Worker:
-        timeout = self._settings.analysis_timeout_seconds + self._settings.job_lost_after_seconds
-        return Worker(
+        # The job's own limits (analysis, observer) end it well before this; arq's limit is
+        # the backstop, and a killed worker's job is taken again this long (plus 10 s) after
+        # it started.
+        timeout = (
+            2 * self._settings.analysis_timeout_seconds + self._settings.job_lost_after_seconds
+        )
+        worker = Worker(
             functions=[func(cast(WorkerCoroutine, self._run), name=FUNCTION)],
             queue_name=self._name,
             redis_pool=self.redis,
@@ -188,6 +198,13 @@ class RedisQueue(JobQueue):
             job_deserializer=orjson.loads,
             health_check_interval=WORKER_KEY_SECONDS,
         )
+        worker.on_stop = self._on_stop
+        return worker
+
+    def _on_stop(self, _signal: Any) -> None:
+        # Called by arq's signal handler right after it cancelled the running jobs, before
+        # they resume: they see this and hand themselves back.
+        self._stopping = True
 
     async def _run_worker(self) -> None:
         assert self._worker is not None
@@ -201,17 +218,23 @@ class RedisQueue(JobQueue):
     async def run_worker(self) -> None:
         """Run jobs until SIGTERM or SIGINT: no new job is taken, running ones get
         ``worker_shutdown_seconds`` to finish, and what still runs then is handed back."""
+        await self._ctx.pool.ready()
+        self._consume = True
+        await self._refresh()
         self._worker = self._new_worker(handle_signals=True)
+        log.info("worker.started", worker=self.worker_id, queue=self._name)
         with contextlib.suppress(asyncio.CancelledError):
-            await self._worker.main()
+            await self._worker.async_run()
         # Jobs cancelled by the signal hand themselves back (see _run); let them finish.
         await asyncio.gather(*self._worker.tasks.values(), return_exceptions=True)
+        log.info("worker.stopped", worker=self.worker_id)
 
     async def stop(self) -> None:
         if self._worker_task is not None:
             worker = self._worker
             assert worker is not None
             worker.allow_pick_jobs = False
+            self._stopping = True
             for task in list(worker.tasks.values()):
                 task.cancel()
             self._worker_task.cancel()
@@ -365,7 +388,12 @@ class RedisQueue(JobQueue):
                 log.info("analysis.retry", analysis_id=analysis_id, tries=tries, reason=exc.detail)
                 raise Retry(defer=timedelta(seconds=delay)) from None
             except asyncio.CancelledError:
-                await asyncio.shield(self._hand_back(analysis_id, payload))
+                # Aborted (the row is cancelled already), stopped by the worker's shutdown
+                # (handed back), or past arq's time limit for a job (failed).
+                if self._stopping:
+                    await asyncio.shield(self._hand_back(analysis_id, payload))
+                else:
+                    await asyncio.shield(self._fail_lost(analysis_id, OVERRAN, running=True))
                 raise
             return status
         finally:
@@ -395,9 +423,11 @@ class RedisQueue(JobQueue):
         except Exception as exc:
             log.error("analysis.hand_back_failed", analysis_id=analysis_id, error=repr(exc))
 
-    async def _fail_lost(self, analysis_id: str, reason: str | None = None) -> str:
-        """No conversation to run: cancelled, expired, or taken by a worker that died. Its
-        row, if still active, fails with the reason."""
+    async def _fail_lost(
+        self, analysis_id: str, reason: str | None = None, *, running: bool = False
+    ) -> str:
+        """No conversation to run: cancelled, expired, or taken by a worker that died (or,
+        ``running``, a job stopped here). Its row, if still active, fails with the reason."""
         async with self._ctx.sessions() as session, session.begin():
             status = await repo.status_of(session, analysis_id)
             if status not in repo.ACTIVE:
@@ -406,7 +436,7 @@ class RedisQueue(JobQueue):
             failed = await repo.transition(
                 session,
                 analysis_id,
-                repo.ACTIVE,
+                (repo.PROCESSING,) if running else repo.ACTIVE,
                 repo.FAILED,
                 finished_at=utcnow(),
                 stage=None,
