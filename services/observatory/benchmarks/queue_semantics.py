@@ -9,9 +9,9 @@ Prints one line per property. Uses its own queue name and removes its keys.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -39,6 +39,14 @@ async def flaky(ctx: dict[str, Any]) -> None:
     TRIES.append(time.monotonic())
     if ctx["job_try"] < 3:
         raise Retry(defer=0.2 * 2 ** (ctx["job_try"] - 1))
+
+
+async def until(check: Any, step: float = 0.01, limit: float = 120.0) -> None:
+    for _ in range(int(limit / step)):
+        if check():
+            return
+        await asyncio.sleep(step)
+    raise TimeoutError("condition not reached")
 
 
 def worker(queue: str, fns: list[Any], redis: ArqRedis, **kw: Any) -> Worker:
@@ -77,13 +85,11 @@ async def abort(redis: ArqRedis, queue: str) -> str:
     task = asyncio.create_task(w.main())
     job = await redis.enqueue_job("sleep_long", _queue_name=queue)
     assert job is not None
-    while not w.job_tasks:
-        await asyncio.sleep(0.01)
+    await until(lambda: bool(w.job_tasks))
     t0 = time.monotonic()
     running = next(iter(w.job_tasks.values()))
     await redis.zadd("arq:abort", {job.job_id: int(time.time() * 1000)})  # what abort() does
-    while not running.done():
-        await asyncio.sleep(0.005)
+    await until(running.done, 0.005)
     took = time.monotonic() - t0
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -107,11 +113,13 @@ asyncio.run(main())
 async def kill_9(redis: ArqRedis, queue: str) -> str:
     job = await redis.enqueue_job("sleep_long", _queue_name=queue)
     assert job is not None
-    child = subprocess.Popen([sys.executable, "-c", CHILD, URL, queue])
-    while not await redis.exists(f"arq:in-progress:{job.job_id}"):
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", CHILD, URL, queue)
+    for _ in range(3000):
+        if await redis.exists(f"arq:in-progress:{job.job_id}"):
+            break
         await asyncio.sleep(0.02)
     os.kill(child.pid, signal.SIGKILL)
-    child.wait()
+    await child.wait()
     t0 = time.monotonic()
     started: list[float] = []
 
@@ -120,8 +128,7 @@ async def kill_9(redis: ArqRedis, queue: str) -> str:
 
     w = worker(queue, [sleep_long], redis, job_timeout=3)
     task = asyncio.create_task(w.main())
-    while not started:
-        await asyncio.sleep(0.05)
+    await until(lambda: bool(started), 0.05)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     return (
@@ -134,7 +141,7 @@ async def retries(redis: ArqRedis, queue: str) -> str:
     await redis.enqueue_job("flaky", _queue_name=queue)
     w = worker(queue, [flaky], redis, burst=True, max_tries=5)
     await w.main()
-    gaps = [round(b - a, 2) for a, b in zip(TRIES, TRIES[1:], strict=False)]
+    gaps = [round(b - a, 2) for a, b in itertools.pairwise(TRIES)]
     return f"Retry(defer): {len(TRIES)} tries, gaps {gaps} s (asked 0.2, 0.4)"
 
 
