@@ -393,7 +393,9 @@ class RedisQueue(JobQueue):
                 if self._stopping:
                     await asyncio.shield(self._hand_back(analysis_id, payload))
                 else:
-                    await asyncio.shield(self._fail_lost(analysis_id, OVERRAN, running=True))
+                    status = await asyncio.shield(
+                        self._fail_lost(analysis_id, OVERRAN, running=True)
+                    )
                 raise
             return status
         finally:
@@ -464,16 +466,6 @@ class RedisQueue(JobQueue):
             await hook(analysis_id)
         except Exception as exc:
             log.error("analysis.finished_hook_failed", analysis_id=analysis_id, error=repr(exc))
-
-    async def drain(self, timeout: float = 60.0) -> None:
-        """Wait until nothing is queued or running (for tests)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            if not await self.redis.zcard(self._name) and not self._hooks:
-                return
-            await asyncio.sleep(0.05)
-        raise TimeoutError("the queue did not drain")
 
 
 __all__ = ["INTERNAL_ERROR", "REDIS_RUNNER", "RedisQueue"]
