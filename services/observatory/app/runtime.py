@@ -21,7 +21,7 @@ from app.core.config import Settings
 from app.core.database import create_engine, session_factory
 from app.core.migrate import upgrade
 from app.jobs.base import JobQueue
-from app.jobs.execute import JobContext
+from app.jobs.execute import JobContext, retry_delay
 from app.jobs.inprocess import InProcessQueue
 from app.jobs.pool import WorkerPool
 from app.jobs.redisqueue import REDIS_RUNNER, RedisQueue
@@ -48,6 +48,8 @@ def _queue(settings: Settings, ctx: JobContext, role: Role) -> JobQueue:
         concurrency=settings.worker_concurrency,
         max_size=settings.queue_max_size,
         max_batch_items=settings.queue_max_batch_items,
+        max_tries=settings.job_max_tries,
+        retry_delay=lambda tries: retry_delay(settings, tries),
     )
 
 

@@ -8,6 +8,7 @@ runs in :mod:`app.jobs.pool` processes; this coroutine only moves the row along 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.analyses import repository as repo
 from app.analysis import analyze
 from app.core.cancellation import AnalysisTimedOut
+from app.core.config import Settings
 from app.core.database import utcnow
 from app.jobs.base import AnalysisJob
 from app.jobs.pool import WorkerLost, WorkerPool
@@ -25,13 +27,19 @@ from app.jobs.work import INTERNAL_ERROR, Done, Failed
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["INTERNAL_ERROR", "JobContext", "TransientFailure", "execute"]
+__all__ = ["INTERNAL_ERROR", "JobContext", "TransientFailure", "execute", "retry_delay"]
 
 OBSERVER_SHARE_OF_REMAINING = 0.9
 WORKER_LOST = (
     "the worker process running this analysis stopped unexpectedly (it may have run out of "
     "memory); the conversation was not kept, so submit it again"
 )
+
+
+def retry_delay(settings: Settings, tries: int) -> float:
+    """The wait before try ``tries + 1``: doubled on each try, with up to 25 % jitter."""
+    base = settings.job_retry_seconds * 2 ** (tries - 1)
+    return float(base * (1 + random.uniform(0, 0.25)))
 
 
 class JobContext:

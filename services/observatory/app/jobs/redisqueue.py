@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 import secrets
 import socket
 from collections.abc import Awaitable, Callable
@@ -47,7 +46,13 @@ from app.core.config import Settings
 from app.core.database import utcnow
 from app.jobs.base import PRIORITIES, AnalysisJob, JobQueue, QueueFull
 from app.jobs.envelope import PayloadSealError, Sealer, envelope, from_envelope
-from app.jobs.execute import INTERNAL_ERROR, JobContext, TransientFailure, execute
+from app.jobs.execute import (
+    INTERNAL_ERROR,
+    JobContext,
+    TransientFailure,
+    execute,
+    retry_delay,
+)
 from app.jobs.repository import QUEUED_IN_REDIS
 
 log = structlog.get_logger(__name__)
@@ -65,8 +70,8 @@ INTERRUPTED = (
     "conversation was not kept, so submit it again"
 )
 EXPIRED = (
-    "the conversation waited in the queue longer than the queue keeps it and was deleted; "
-    "submit it again"
+    "the conversation is no longer in the queue (it waited longer than the queue keeps it, "
+    "or the worker that took it stopped); submit it again"
 )
 OVERRAN = (
     "the analysis did not end within the worker's time limit for a job and was stopped; "
@@ -101,12 +106,6 @@ return 1
 def _level_offset(priority: str) -> int:
     """How many levels ahead of ``low`` a priority runs (``high`` 2, ``normal`` 1)."""
     return len(PRIORITIES) - 1 - PRIORITIES.get(priority, PRIORITIES["normal"])
-
-
-def retry_delay(settings: Settings, tries: int) -> float:
-    """The wait before try ``tries + 1``: doubled on each try, with up to 25 % jitter."""
-    base = settings.job_retry_seconds * 2 ** (tries - 1)
-    return float(base * (1 + random.uniform(0, 0.25)))
 
 
 class RedisQueue(JobQueue):

@@ -82,10 +82,14 @@ async def app_and_runner(settings: Settings, kind: str) -> AsyncIterator[tuple[A
     application = create_app(settings)
     try:
         async with application.router.lifespan_context(application):
+            # Analysis processes answer before a test starts (a loaded machine may take
+            # seconds to start them), so waits measure the queue, not the start-up.
+            await application.state.service.pool.ready()
             if kind == "inprocess":
                 yield application, Runner(application.state.service.queue)
             else:
                 async with redis_worker(settings) as worker:
+                    await worker.pool.ready()
                     yield application, Runner(worker.queue)
     finally:
         if kind == "redis":
@@ -218,11 +222,31 @@ async def test_a_failing_analysis_ends_failed_with_its_reason(
     client: httpx.AsyncClient, runner: Runner
 ) -> None:
     runner.queue._ctx.analyze_fn = _broken  # type: ignore[attr-defined]
-    r = await submit(client, {"conversation_text": TEXT}, wait=30)
-    body = r.json()
+    r = await submit(client, {"conversation_text": TEXT})
+    body = await wait_done(client, r.json()["id"], timeout=90)
     assert body["status"] == "failed", body
     assert "internal error" in body["error"] and "tries" not in body["error"]
 
 
 def _broken(conversation: Any, options: Any, token: Any) -> dict[str, Any]:
     raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"observer_mode": "required", "job_max_tries": 3, "job_retry_seconds": 0.05}],
+)
+async def test_an_unreachable_observer_is_tried_again_then_fails_with_its_reason(
+    client: httpx.AsyncClient, runner: Runner
+) -> None:
+    analysis_id = (await submit(client, {"conversation_text": TEXT})).json()["id"]
+    done = await wait_done(client, analysis_id, timeout=90)
+    assert done["status"] == "failed", done
+    assert "observer" in done["error"] and "gave up after 3 tries" in done["error"], done
+    assert done.get("patterns") is None
+    # The hook ran once, when the analysis ended, not on each try.
+    for _ in range(100):
+        if runner.order:
+            break
+        await asyncio.sleep(0.02)
+    assert runner.order == [analysis_id]
