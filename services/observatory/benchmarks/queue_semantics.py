@@ -155,7 +155,7 @@ async def main() -> None:
             print(await probe(redis, queue), flush=True)
     finally:
         for queue in names:
-            await redis.delete(queue)
+            await redis.delete(queue, f"{queue}:health-check")
         await redis.aclose()  # type: ignore[no-untyped-call]
 
 

@@ -54,6 +54,8 @@ def remove_queue(settings: Settings) -> None:
     client = redis.Redis.from_url(QUEUE_REDIS_URL)
     try:
         keys = list(client.scan_iter(match=f"{settings.queue_name}*", count=1000))
+        for job_id in client.zrange(settings.queue_name, 0, -1):
+            keys += [p + job_id for p in (b"arq:job:", b"arq:retry:", b"arq:in-progress:")]
         if keys:
             client.delete(*keys)
     finally:
