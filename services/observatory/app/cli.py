@@ -6,19 +6,28 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from app.core.errors import ObservatoryError
+
+T = TypeVar("T")
 
 cli = typer.Typer(
     help="Observatory: conversation analysis.", no_args_is_help=True, add_completion=False
 )
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
 cli.add_typer(db, name="db")
-keys_cli = typer.Typer(help="API keys: create, list, revoke, rotate.", no_args_is_help=True)
+keys_cli = typer.Typer(
+    help="API keys: create, list, revoke, rotate; result encryption keys: encryption-key, "
+    "reencrypt.",
+    no_args_is_help=True,
+)
 cli.add_typer(keys_cli, name="keys")
 
 
@@ -93,8 +102,32 @@ def worker(
     asyncio.run(run())
 
 
-def _load_input(path: str, fmt: str | None) -> dict[str, Any]:
-    raw = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+def _fail(message: str) -> NoReturn:
+    """One line on standard error and exit code 2 (the input could not be used)."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _read(path: str) -> str:
+    """The text of ``path`` (``-``: standard input), or a one-line error saying why not."""
+    name = "standard input" if path == "-" else path
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        _fail(f"{name}: no such file")
+    except IsADirectoryError:
+        _fail(f"{name}: is a directory; give a transcript or a JSON export file")
+    except PermissionError:
+        _fail(f"{name}: permission denied")
+    except UnicodeDecodeError as exc:
+        _fail(f"{name}: not UTF-8 text (invalid byte at offset {exc.start}); save it as UTF-8")
+    except OSError as exc:
+        _fail(f"{name}: cannot be read ({exc.strerror or exc})")
+
+
+def _load_input(raw: str, fmt: str | None) -> dict[str, Any]:
     stripped = raw.lstrip()
     if stripped[:1] in ("{", "["):
         try:
@@ -112,14 +145,63 @@ def _load_input(path: str, fmt: str | None) -> dict[str, Any]:
     return {"conversation_text": raw, "format": fmt}
 
 
+# Input at least this long shows progress on a terminal (an analysis of it takes seconds).
+PROGRESS_MIN_MESSAGES = 1000
+PROGRESS_MIN_CHARS = 500_000
+PROGRESS_INTERVAL_SECONDS = 0.5
+OUTPUT_FORMATS = ("json", "text")
+
+
+def _with_progress(label: str, work: Callable[[], T], show: bool) -> T:
+    """Run ``work()``; when ``show``, a line on standard error counts the seconds meanwhile
+    (the analysis is one computation: elapsed time is the honest measure of progress)."""
+    if not show:
+        return work()
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def tick() -> None:
+        spinner = "|/-\\"
+        n = 0
+        while not stop.wait(PROGRESS_INTERVAL_SECONDS):
+            n += 1
+            elapsed = time.monotonic() - started
+            sys.stderr.write(f"\r{spinner[n % 4]} {label} {elapsed:.0f} s")
+            sys.stderr.flush()
+
+    sys.stderr.write(f"- {label}")
+    sys.stderr.flush()
+    thread = threading.Thread(target=tick, name="progress", daemon=True)
+    thread.start()
+    try:
+        return work()
+    finally:
+        stop.set()
+        thread.join()
+        sys.stderr.write(f"\r\x1b[K{label} done in {time.monotonic() - started:.1f} s\n")
+        sys.stderr.flush()
+
+
 @cli.command()
 def analyze(
     file: Annotated[
         str, typer.Argument(help="A transcript or JSON export; - reads standard input.")
     ],
-    format: Annotated[
-        str | None, typer.Option("--format", "-f", help="Input format (default: detect).")
+    input_format: Annotated[
+        str | None,
+        typer.Option(
+            "--input-format",
+            "-i",
+            help="Input format: text, messages, openai, chatgpt, claude, sharegpt, convokit "
+            "(default: detect).",
+        ),
     ] = None,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--format", help="Output: json (the full result) or text (a readable summary)."
+        ),
+    ] = "json",
     patterns: Annotated[
         str | None, typer.Option(help="Comma-separated pattern types (default: all).")
     ] = None,
@@ -127,13 +209,30 @@ def analyze(
         bool, typer.Option("--no-insights", help="Skip themes and summary.")
     ] = False,
     compact: Annotated[bool, typer.Option(help="One-line JSON.")] = False,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Show progress on standard error (default: for long input on a terminal).",
+        ),
+    ] = None,
 ) -> None:
-    """Analyse a conversation locally, without a server, and print the result as JSON."""
+    """Analyse a conversation locally, without a server, and print the result (JSON or text)."""
     from app.analysis import PATTERN_TYPES, AnalysisOptions
     from app.analysis import analyze as run_analysis
-    from app.conversation.parsers import Limits, parse_conversation
+    from app.conversation.parsers import FORMATS, Limits, parse_conversation
     from app.core.config import get_settings
+    from app.core.summary import to_text
 
+    if output not in OUTPUT_FORMATS:
+        hint = (
+            f"; '{output}' is an input format: use --input-format {output}"
+            if output in FORMATS
+            else ""
+        )
+        raise typer.BadParameter(
+            f"--format is the output: {' or '.join(OUTPUT_FORMATS)}{hint}", param_hint="--format"
+        )
     settings = get_settings()
     kinds = (
         frozenset(p.strip() for p in patterns.split(",")) if patterns else frozenset(PATTERN_TYPES)
@@ -143,18 +242,32 @@ def analyze(
         raise typer.BadParameter(
             f"unknown pattern types {sorted(unknown)}; allowed: {', '.join(PATTERN_TYPES)}"
         )
+    raw = _read(file)
     try:
         conversation = parse_conversation(
-            **_load_input(file, format),
+            **_load_input(raw, input_format),
             limits=Limits.from_settings(settings),
         )
     except ObservatoryError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from None
-    result = run_analysis(
-        conversation, AnalysisOptions(pattern_types=kinds, include_insights=not no_insights)
+        _fail(exc.detail)
+    del raw
+    long_input = (
+        len(conversation) >= PROGRESS_MIN_MESSAGES or conversation.char_count >= PROGRESS_MIN_CHARS
     )
-    typer.echo(json.dumps(result, ensure_ascii=False, indent=None if compact else 2, default=str))
+    show = progress if progress is not None else long_input and sys.stderr.isatty()
+    result = _with_progress(
+        f"analysing {len(conversation):,} messages",
+        lambda: run_analysis(
+            conversation, AnalysisOptions(pattern_types=kinds, include_insights=not no_insights)
+        ),
+        show,
+    )
+    if output == "text":
+        typer.echo(to_text(result), nl=False)
+    else:
+        typer.echo(
+            json.dumps(result, ensure_ascii=False, indent=None if compact else 2, default=str)
+        )
 
 
 @db.command("upgrade")
@@ -286,6 +399,112 @@ def keys_rotate(
     created = _with_session(work)
     typer.echo(json.dumps({**_key_row(created.key), "key": created.secret}, indent=2))
     typer.echo("Store the new key now: it is not shown again.", err=True)
+
+
+@keys_cli.command("encryption-key")
+def keys_encryption_key(
+    key_id: Annotated[
+        str | None, typer.Option("--id", help="Its id (default: a random one).")
+    ] = None,
+) -> None:
+    """Print a new key for stored results, as `id:key`. Put it first in
+    OBSERVATORY_RESULT_KEYS (keeping the old ones after it), restart, then run
+    `observatory keys reencrypt`."""
+    from app.core.crypto import KEY_ID, new_key_spec
+
+    if key_id is not None and not KEY_ID.fullmatch(key_id):
+        typer.echo("error: --id is 1 to 32 letters, digits, '-' or '_'", err=True)
+        raise typer.Exit(2)
+    typer.echo(new_key_spec(key_id))
+
+
+@keys_cli.command("reencrypt")
+def keys_reencrypt(
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction.")] = 200,
+) -> None:
+    """Seal every stored result with the current (first) key, in short transactions, while
+    the service keeps serving: reads open each result with the key its row names."""
+    from app.analyses.repository import reencrypt
+    from app.core.config import get_settings
+    from app.core.crypto import cipher_from_settings
+    from app.core.database import create_engine, session_factory
+    from app.core.migrate import upgrade
+
+    settings = get_settings()
+    cipher = cipher_from_settings(
+        settings.result_keys, settings.result_key_file, settings.database_url
+    )
+
+    async def run() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+            return await reencrypt(session_factory(engine), cipher, batch_size)
+        finally:
+            await engine.dispose()
+
+    done = asyncio.run(run())
+    typer.echo(
+        json.dumps({"key": cipher.current, "sealed": done.sealed, "unreadable": done.unreadable})
+    )
+    if done.unreadable:
+        typer.echo(
+            f"{done.unreadable} result(s) are sealed with a key that is not configured (or "
+            "fail authentication) and were left as they are",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+@cli.command("erase")
+def erase(
+    owner: Annotated[str, typer.Option(help="The owner: `key:<key id>` or `sub:<token subject>`.")],
+) -> None:
+    """Erase everything OWNER created (a data subject's request): analyses become tombstones,
+    batches and callback deliveries go. Running work on a server notices within seconds."""
+    from app.analyses.service import erase_owner
+    from app.core.config import get_settings
+    from app.core.database import create_engine, session_factory
+    from app.core.migrate import upgrade
+
+    settings = get_settings()
+
+    async def run() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+            return await erase_owner(session_factory(engine), engine, owner)
+        finally:
+            await engine.dispose()
+
+    typer.echo(json.dumps({"owner": owner, **asyncio.run(run())}))
+
+
+retention_cli = typer.Typer(help="Retention of results and metadata.", no_args_is_help=True)
+cli.add_typer(retention_cli, name="retention")
+
+
+@retention_cli.command("run")
+def retention_run(
+    dry_run: Annotated[bool, typer.Option(help="Count what would go; change nothing.")] = False,
+) -> None:
+    """Remove what outlived its period now (the service also does it on an interval)."""
+    from app.core.config import get_settings
+    from app.core.database import create_engine, session_factory
+    from app.core.migrate import upgrade
+    from app.retention.service import run as run_retention
+
+    settings = get_settings()
+
+    async def run() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+            return await run_retention(engine, session_factory(engine), settings, dry_run=dry_run)
+        finally:
+            await engine.dispose()
+
+    typer.echo(json.dumps(asyncio.run(run()).as_dict()))
 
 
 def main() -> None:

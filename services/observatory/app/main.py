@@ -18,11 +18,15 @@ from starlette.types import Scope
 
 from app import __version__
 from app.analyses import endpoints as analyses
+from app.api.body import ENVELOPE_ALLOWANCE, request_body_limit
 from app.api.openapi import install_openapi
+from app.apidocs import endpoints as apidocs
 from app.batches import endpoints as batches
 from app.core.config import Settings, get_settings
+from app.core.crypto import SealedResultError
 from app.core.errors import ObservatoryError
 from app.core.logging import configure_logging
+from app.examples import endpoints as examples
 from app.health import endpoints as health
 from app.metrics import endpoints as metrics_endpoints
 from app.middleware.limits import BodyLimitMiddleware
@@ -33,15 +37,9 @@ from app.webhooks import endpoints as webhook_endpoints
 
 log = structlog.get_logger(__name__)
 
-# A request body may exceed the conversation's text size: JSON escapes non-ASCII text
-# (`\u4e2d` is 6 bytes for a 3-byte character, an emoji 12 for 4) and adds keys and quotes.
-JSON_ESCAPE_FACTOR = 3
 BATCH_PATH = "/api/v1/analyze/batch"
-ENVELOPE_ALLOWANCE = 1024 * 1024
-
-
-def request_body_limit(settings: Settings) -> int:
-    return settings.max_conversation_bytes * JSON_ESCAPE_FACTOR + ENVELOPE_ALLOWANCE
+EXAMPLES_PATH = "/examples/"
+EXAMPLE_BODY_LIMIT = 64 * 1024
 
 
 def _encodable(value: Any) -> Any:
@@ -79,7 +77,10 @@ def _problem(
 
 def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
     """Every method some route accepts at this path (Starlette's 405 names only the first
-    route that matched the path)."""
+    route that matched the path). Routes written for exactly this path win over templates
+    it happens to fit: ``/api/v1/analyze/batch`` is the batch collection, not an analysis
+    whose id is "batch"."""
+    exact: set[str] = set()
     methods: set[str] = set()
     probe = {**scope, "method": "\x00"}
 
@@ -93,10 +94,10 @@ def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
                 and route.methods
                 and route.matches(probe)[0] == Match.PARTIAL
             ):
-                methods.update(route.methods)
+                (methods if route.param_convertors else exact).update(route.methods)
 
     walk(app.router.routes)
-    return sorted(methods)
+    return sorted(exact or methods)
 
 
 def _validation_detail(exc: RequestValidationError) -> str:
@@ -117,6 +118,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ObservatoryError)
     async def _observatory(_: Request, exc: ObservatoryError) -> JSONResponse:
         return _problem(exc.status_code, exc.detail, exc.title, exc.headers)
+
+    @app.exception_handler(SealedResultError)
+    async def _sealed(request: Request, exc: SealedResultError) -> JSONResponse:
+        log.error("result.unopenable", path=request.url.path, error=str(exc))
+        return _problem(
+            500,
+            f"the stored result cannot be opened: {exc}; the operator must configure the key "
+            "it was sealed with in OBSERVATORY_RESULT_KEYS",
+            "Internal Server Error",
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -164,6 +175,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "themes and a confidence score."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served from vendored assets by app.apidocs
+        redoc_url=None,
     )
 
     def limit_for(path: str) -> int | None:
@@ -171,6 +184,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return settings.max_batch_bytes + ENVELOPE_ALLOWANCE
         if path.startswith("/api/"):
             return request_body_limit(settings)
+        if path.startswith(EXAMPLES_PATH):
+            return EXAMPLE_BODY_LIMIT  # options only: the conversation is the example's
         return None
 
     install_error_handlers(app)
@@ -188,5 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analyses.router)
     app.include_router(metrics_endpoints.router)
     app.include_router(webhook_endpoints.router)
+    app.include_router(examples.router)
+    apidocs.install(app)
     web.install(app)
     return app

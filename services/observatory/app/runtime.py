@@ -18,6 +18,7 @@ from app.api.deps import ServiceState
 from app.auth.tokens import TokenVerifier
 from app.batches import service as batch_service
 from app.core.config import Settings
+from app.core.crypto import cipher_from_settings, fingerprinter_from
 from app.core.database import create_engine, session_factory
 from app.core.migrate import upgrade
 from app.jobs.base import JobQueue
@@ -30,6 +31,7 @@ from app.keys.service import KeyCache
 from app.limits.service import RateLimiter
 from app.metrics.service import Metrics
 from app.observer import Observer
+from app.retention.service import Scheduler as Retention
 from app.webhooks import service as webhooks
 from app.webhooks.service import Sender as WebhookSender
 
@@ -86,9 +88,12 @@ async def runtime(settings: Settings, role: Role = "serve") -> AsyncIterator[Ser
     pool.start()
     metrics = Metrics()
     tokens = TokenVerifier(settings) if api else None
+    cipher = cipher_from_settings(
+        settings.result_keys, settings.result_key_file, settings.database_url
+    )
     queue = _queue(
         settings,
-        JobContext(sessions, pool, settings.analysis_timeout_seconds, metrics=metrics),
+        JobContext(sessions, pool, settings.analysis_timeout_seconds, cipher, metrics=metrics),
         role,
     )
     runner = REDIS_RUNNER if redis else (runners.runner_id if runners else None)
@@ -98,6 +103,8 @@ async def runtime(settings: Settings, role: Role = "serve") -> AsyncIterator[Ser
         sessions,
         queue,
         pool,
+        cipher,
+        fingerprinter_from(settings.fingerprint_secret, cipher),
         observer,
         runner,
         runners,
@@ -111,6 +118,10 @@ async def runtime(settings: Settings, role: Role = "serve") -> AsyncIterator[Ser
     state.webhooks = sender
     if sender is not None:
         sender.start()
+    # Retention runs beside the API (one scheduler per API process, as before).
+    retention = Retention(engine, sessions, settings, metrics) if api else None
+    if retention is not None:
+        retention.start()
 
     async def finished(analysis_id: str) -> None:
         if await webhooks.analysis_finished(sessions, analysis_id) is not None and sender:
@@ -129,6 +140,8 @@ async def runtime(settings: Settings, role: Role = "serve") -> AsyncIterator[Ser
     try:
         yield state
     finally:
+        if retention is not None:
+            await retention.stop()
         await queue.stop()
         if sender is not None:
             await sender.stop()

@@ -92,6 +92,7 @@ async def main() -> None:
             database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
             log_level="WARNING",
             environment="test",
+            result_key_file=f"{tmp}/result.key",
             # The generated messages average ~100 words, so 10,000 of them (6.5 MB) exceed the
             # default 5 MB conversation limit; raise it so the figures are conservative.
             max_conversation_bytes=32 * 1024 * 1024,

@@ -91,6 +91,7 @@ async def measure(redis: bool, cache_seconds: float, clients: int, n: int) -> No
             "OBSERVATORY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/auth.db",
             "OBSERVATORY_LOG_LEVEL": "WARNING",
             "OBSERVATORY_ENVIRONMENT": "test",
+            "OBSERVATORY_RESULT_KEY_FILE": f"{tmp}/result.key",
             "OBSERVATORY_OBSERVER_MODE": "off",
             "OBSERVATORY_RATE_LIMIT_PUBLIC": HIGH,
             "OBSERVATORY_RATE_LIMIT_API_KEY": HIGH,

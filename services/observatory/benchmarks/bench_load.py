@@ -109,6 +109,7 @@ async def main() -> None:
             "OBSERVATORY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/load.db",
             "OBSERVATORY_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             "OBSERVATORY_ENVIRONMENT": "test",
+            "OBSERVATORY_RESULT_KEY_FILE": f"{tmp}/result.key",
             "OBSERVATORY_MAX_CONVERSATION_BYTES": str(32 * 1024 * 1024),
             "OBSERVATORY_WORKER_CONCURRENCY": "2",
             "OBSERVATORY_QUEUE_MAX_SIZE": "100",

@@ -102,6 +102,8 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+# Stored results are encrypted; outside development the key is configured.
+TEST_RESULT_KEYS = "t1:" + "A" * 43 + "="
 UNLIMITED = {
     "rate_limit_public": "1000000/minute;10000000/day",
     "rate_limit_api_key": "1000000/minute;10000000/day",
@@ -119,6 +121,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
         "environment": "test",
+        "result_keys": TEST_RESULT_KEYS,
         "log_level": "WARNING",
         "worker_concurrency": 2,
         "observer_url": CLOSED_PORT_URL,

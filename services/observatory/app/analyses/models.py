@@ -1,7 +1,8 @@
 """The ``analyses`` table.
 
-The raw conversation text is never a column: an analysis keeps a SHA-256 fingerprint of the
-normalised conversation, its sizes, the options and the derived (masked) result.
+The raw conversation text is never a column: an analysis keeps a keyed fingerprint (HMAC of
+the SHA-256 of the normalised conversation, app/core/crypto.py), its sizes, the options and
+the derived (masked) result, sealed.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ class Analysis(Base):
     char_count: Mapped[int] = mapped_column(Integer)
     source_format: Mapped[str] = mapped_column(String(32))
     options: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # The result document as UTF-8 JSON bytes: written once, served as it is (no re-encoding
-    # of a multi-megabyte document on every read).
+    # The result document, UTF-8 JSON sealed with AES-256-GCM (app/core/crypto.py) under the
+    # key ``result_key`` names: written once, opened and served as it is (no re-encoding of a
+    # multi-megabyte document on every read). ``result_key`` None: stored in clear by a
+    # version before encryption (``observatory keys reencrypt`` seals those).
     result: Mapped[bytes | None] = mapped_column(LargeBinary)
+    result_key: Mapped[str | None] = mapped_column(String(32), index=True)
     error: Mapped[str | None] = mapped_column(Text)
     stage: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -39,6 +43,8 @@ class Analysis(Base):
     finished_at: Mapped[datetime | None]
     processing_ms: Mapped[float | None] = mapped_column(Float)
     last_accessed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the analysis was erased: the row is then a tombstone (status "deleted").
+    deleted_at: Mapped[datetime | None]
     expires_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_analyses_status_created_at", "status", "created_at"),)

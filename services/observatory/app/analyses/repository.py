@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.analyses.models import Analysis
 from app.analyses.status import (
@@ -21,7 +22,9 @@ from app.analyses.status import (
     FINISHED,
     PENDING,
     PROCESSING,
+    TOMBSTONE,
 )
+from app.core.crypto import ResultCipher, SealedResultError
 from app.core.database import utcnow
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "FINISHED",
     "PENDING",
     "PROCESSING",
+    "TOMBSTONE",
 ]
 
 
@@ -72,7 +76,8 @@ async def create(session: AsyncSession, **values: Any) -> Analysis:
 
 
 async def get(session: AsyncSession, analysis_id: str) -> Analysis | None:
-    return await session.get(Analysis, analysis_id)
+    row = await session.get(Analysis, analysis_id)
+    return None if row is None or row.status == TOMBSTONE else row
 
 
 async def transition(
@@ -118,8 +123,36 @@ async def touch(session: AsyncSession, row: Analysis, result_ttl: timedelta) -> 
 
 
 async def remove(session: AsyncSession, analysis_id: str) -> bool:
+    """Delete a row that never ran (its submission failed): nothing to keep."""
     res = await session.execute(delete(Analysis).where(Analysis.id == analysis_id))
     return bool(getattr(res, "rowcount", 0))
+
+
+async def tombstone(session: AsyncSession, ids: list[str]) -> int:
+    """Erase analyses at once: the result, the fingerprint, the options and the counts go;
+    id, owner and timestamps stay as a tombstone until the metadata period ends (retention
+    removes it then). Reads treat a tombstone as gone."""
+    now = utcnow()
+    res = await session.execute(
+        update(Analysis)
+        .where(Analysis.id.in_(ids), Analysis.status != TOMBSTONE)
+        .values(
+            status=TOMBSTONE,
+            result=None,
+            result_key=None,
+            fingerprint="",
+            options={},
+            error=None,
+            stage=None,
+            runner=None,
+            message_count=0,
+            char_count=0,
+            source_format="",
+            deleted_at=now,
+            expires_at=now,
+        )
+    )
+    return int(getattr(res, "rowcount", 0))
 
 
 async def still_active(session: AsyncSession, ids: list[str]) -> set[str]:
@@ -157,3 +190,59 @@ async def fail_active(session: AsyncSession, which: Any, reason: str) -> list[st
 
 def elapsed_ms(start: datetime | None, end: datetime) -> float | None:
     return None if start is None else round((end - start).total_seconds() * 1000, 3)
+
+
+@dataclass(slots=True)
+class Reencrypted:
+    sealed: int = 0
+    """Rows now sealed with the current key."""
+    unreadable: int = 0
+    """Rows whose key is not configured (or that fail authentication): left as they are."""
+
+
+async def reencrypt(
+    sessions: async_sessionmaker[AsyncSession], cipher: ResultCipher, batch_size: int = 200
+) -> Reencrypted:
+    """Seal every stored result with ``cipher.current``: results under another key, and
+    those stored in clear before encryption. Rows are taken in id order, ``batch_size`` per
+    short transaction, and each is rewritten only if its key did not change meanwhile, so
+    reads (which open each row with the key it names) and new results go on throughout."""
+    done = Reencrypted()
+    after = ""
+    while True:
+        async with sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Analysis.id, Analysis.result, Analysis.result_key)
+                    .where(
+                        Analysis.id > after,
+                        Analysis.result.is_not(None),
+                        or_(Analysis.result_key.is_(None), Analysis.result_key != cipher.current),
+                    )
+                    .order_by(Analysis.id)
+                    .limit(batch_size)
+                )
+            ).all()
+        if not rows:
+            return done
+        async with sessions() as session, session.begin():
+            for row_id, blob, key_id in rows:
+                if blob is None:
+                    continue
+                try:
+                    sealed = cipher.seal(cipher.open(blob, key_id, row_id), row_id)
+                except SealedResultError:
+                    done.unreadable += 1
+                    continue
+                was = (
+                    Analysis.result_key.is_(None)
+                    if key_id is None
+                    else (Analysis.result_key == key_id)
+                )
+                updated = await session.execute(
+                    update(Analysis)
+                    .where(Analysis.id == row_id, was)
+                    .values(result=sealed.blob, result_key=sealed.key_id)
+                )
+                done.sealed += updated.rowcount  # type: ignore[attr-defined]
+        after = rows[-1][0]

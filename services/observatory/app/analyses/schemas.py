@@ -23,7 +23,12 @@ class AnalysisOptionsIn(BaseModel):
         min_length=1,
         description="Which pattern families to compute (default: all four).",
     )
-    include_insights: bool = Field(True, description="Add themes, key moments, summary points.")
+    include_insights: bool = Field(
+        # Strict: 0, 1 or "false" are not taken for a boolean.
+        True,
+        strict=True,
+        description="Add themes, key moments, summary points.",
+    )
     observer: ObserverMode | None = Field(
         None,
         description=(
@@ -125,3 +130,43 @@ class AnalysisResult(BaseModel):
 class CancelResponse(BaseModel):
     id: str
     status: Status
+
+
+class SubmissionHelp(BaseModel):
+    content_type: str
+    one_of: dict[str, str] = Field(
+        description="Exactly one of these fields holds the conversation."
+    )
+    optional: dict[str, str]
+    example: dict[str, Any]
+
+
+class SubmissionLimits(BaseModel):
+    max_messages: int
+    max_conversation_bytes: int = Field(description="UTF-8 bytes of all message texts.")
+    max_message_chars: int
+    max_body_bytes: int = Field(description="The request body (JSON escapes count).")
+    max_wait_seconds: float = Field(description="The longest `Prefer: wait=N` honoured.")
+    max_batch_conversations: int
+    max_batch_bytes: int
+
+
+class AnalyzeCollection(BaseModel):
+    """What `/api/v1/analyze` offers."""
+
+    methods: dict[str, str]
+    request: SubmissionHelp
+    formats: list[str] = Field(description="Values of `format` (auto: detect).")
+    pattern_types: list[str]
+    observer_modes: list[str]
+    priorities: list[str]
+    limits: SubmissionLimits
+    links: dict[str, str]
+
+
+class Erased(BaseModel):
+    """What ``DELETE /api/v1/analyze`` erased."""
+
+    analyses: int = Field(description="Analyses erased (each leaves a tombstone of its id).")
+    batches: int = Field(description="Batches deleted, with their aggregates.")
+    deliveries: int = Field(description="Callback deliveries deleted.")

@@ -8,20 +8,24 @@ from __future__ import annotations
 from datetime import timedelta
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.analyses import repository as repo
 from app.analyses.models import Analysis
 from app.analyses.schemas import AnalysisOptionsIn
+from app.analyses.status import ACTIVE
 from app.analysis import AnalysisOptions
 from app.api.deps import ServiceState
 from app.auth.principal import Principal
-from app.core.database import utcnow
+from app.batches.models import Batch, BatchItem
+from app.core.database import checkpoint, utcnow
 from app.core.errors import Conflict, NotFound, ServiceUnavailable
 from app.core.problems import printable
-from app.jobs.base import AnalysisJob, QueueFull
+from app.jobs.base import AnalysisJob, JobQueue, QueueFull
 from app.jobs.work import Submission
 from app.webhooks import service as webhooks
+from app.webhooks.models import WebhookDelivery
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +45,7 @@ async def create(state: ServiceState, prepared: Submission, principal: Principal
     async with state.sessions() as session, session.begin():
         row = await repo.create(
             session,
-            fingerprint=prepared.fingerprint,
+            fingerprint=state.fingerprints.of(prepared.fingerprint),
             message_count=prepared.message_count,
             char_count=prepared.char_count,
             source_format=prepared.source_format,
@@ -116,6 +120,69 @@ async def erase(
         await repo.transition(session, analysis_id, repo.ACTIVE, repo.CANCELLED)
         await session.commit()
         await state.queue.cancel(analysis_id)
-    await repo.remove(session, analysis_id)
+    await repo.tombstone(session, [analysis_id])
     await session.commit()
+    await checkpoint(state.engine)
     log.info("analysis.delete", analysis_id=analysis_id)
+
+
+ERASE_BATCH = 500
+
+
+async def erase_owner(
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    owner: str,
+    queue: JobQueue | None = None,
+) -> dict[str, int]:
+    """Erase everything ``owner`` created, for a data subject's request: its running work is
+    cancelled (stopped here through ``queue``; a worker elsewhere notices within its watch
+    interval), every analysis becomes a tombstone, its batches (aggregates included) and
+    callback deliveries are deleted. In short transactions of ``ERASE_BATCH`` rows."""
+    async with sessions() as session, session.begin():
+        active = list(
+            (
+                await session.scalars(
+                    select(Analysis.id).where(Analysis.owner == owner, Analysis.status.in_(ACTIVE))
+                )
+            ).all()
+        )
+        for analysis_id in active:
+            await repo.transition(
+                session, analysis_id, repo.ACTIVE, repo.CANCELLED, finished_at=utcnow()
+            )
+    if queue is not None:
+        for analysis_id in active:
+            await queue.cancel(analysis_id)
+    erased = 0
+    while True:
+        async with sessions() as session, session.begin():
+            ids = list(
+                (
+                    await session.scalars(
+                        select(Analysis.id)
+                        .where(Analysis.owner == owner, Analysis.status != repo.TOMBSTONE)
+                        .limit(ERASE_BATCH)
+                    )
+                ).all()
+            )
+            if not ids:
+                break
+            erased += await repo.tombstone(session, ids)
+    async with sessions() as session, session.begin():
+        batch_ids = list(
+            (await session.scalars(select(Batch.id).where(Batch.owner == owner))).all()
+        )
+        await session.execute(delete(BatchItem).where(BatchItem.batch_id.in_(batch_ids)))
+        batches = await session.execute(delete(Batch).where(Batch.id.in_(batch_ids)))
+        deliveries = await session.execute(
+            delete(WebhookDelivery).where(WebhookDelivery.owner == owner)
+        )
+    await checkpoint(engine)
+    counts = {
+        "analyses": erased,
+        "batches": int(getattr(batches, "rowcount", 0)),
+        "deliveries": int(getattr(deliveries, "rowcount", 0)),
+    }
+    log.info("analysis.erase_owner", **counts)
+    return counts

@@ -13,5 +13,9 @@ COMPLETED: Final = "completed"
 FAILED: Final = "failed"
 CANCELLED: Final = "cancelled"
 
+# Not a status an analysis is ever read in: what an erased analysis leaves (id, owner,
+# timestamps) until its metadata period ends. Reads treat it as gone.
+TOMBSTONE: Final = "deleted"
+
 ACTIVE: Final = (PENDING, PROCESSING)
 FINISHED: Final = (COMPLETED, FAILED, CANCELLED)

@@ -35,6 +35,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.analysis.cues import (
+    AGREEMENT_OPENINGS,
+    ERROR_REPORT,
+    PUSHBACK_ANYWHERE,
+    PUSHBACK_ANYWHERE_HINTS,
+    PUSHBACK_OPENINGS,
+)
 from app.analysis.privacy import mask_pii
 from app.analysis.text import (
     AUXILIARIES,
@@ -57,6 +64,8 @@ _TARGET_WINDOW = 3  # agreement/disagreement/correction refer to one of the last
 _ACCEPT_WINDOW = 3  # the corrected party accepts within three messages
 _TAS_WINDOW = 4  # thesis → antithesis → synthesis, each at most four messages apart
 _TAS_REACH = 10  # how far a synthesis may follow an explicit objection
+_TENTATIVE_WORDS = 8
+_ARGUMENT_REACH = 4  # an argument goes on while its rounds are at most four messages apart
 _ACCEPTED_PROPOSAL = 0.7  # reconciling strength of a proposal the other side accepts
 _OPENING_CHARS = 160  # reactions ("I agree", "that's incorrect") sit at the start of a reply
 # Content words, claims and reconciling cues are read from the start of each message: that
@@ -240,6 +249,20 @@ _WEAK_AGREEMENT = frozenset(
     )
 )
 _NEGATED = patterns.compile(r"(?:\bnot|n't|\bnever|\bhardly)\s+(?:\w+\s+){0,2}$")
+_PUSHBACK_OPENING = patterns.compile(r"(?:" + "|".join(PUSHBACK_OPENINGS) + r")")
+_PUSHBACK_ANYWHERE = patterns.compile("|".join(PUSHBACK_ANYWHERE))
+_CONCESSION = patterns.compile(r"(?:" + "|".join(AGREEMENT_OPENINGS) + r")")
+_ERROR_REPORT = patterns.compile("|".join(ERROR_REPORT))
+_PROPOSAL = patterns.compile(
+    r"\b(?:what if|how about|why don't we|let's|maybe we|perhaps we|could we|"
+    r"shall we|we could)\b"
+)
+# A reply that opens by countering: "But…", "No, …", "Not if…", "Still, …", "Yet…".
+_ROUND_OPENING = patterns.compile(
+    r"(?:(?:well|ok|okay|sure|yes|yeah|hmm|fair|right|true)[,.!]?\s+)?"
+    r"(?:but|however|though|yet|still|no|not|nope|except|only)\b"
+)
+_CONCEDE_THEN_OBJECT = patterns.compile(r"\b(?:but|though|however|aber|pero)\b")
 
 _CORRECTION = patterns.compile(
     r"\b(?:that's (?:incorrect|not quite right|not quite correct|not correct|wrong|a mistake|"
@@ -336,6 +359,7 @@ class _Turn:
 
     index: int
     speaker: str
+    role: str
     text: str
     head: str  # the prose of the first _HEAD_CHARS characters, lower-cased, ’ → '
     opening: str  # the start of ``head`` with list/heading markup removed
@@ -381,9 +405,14 @@ def detect_dialectic(conversation: Conversation, token: CancelToken = NEVER) -> 
         if position % _CHECK_EVERY == 0:
             token.check()  # each structure quotes and masks text: not free at 20,000 messages
         structures.append(_qa_structure(turns[q], turns[a], strength))
-    structures.extend(_socratic(turns, pairs, token))
-    structures.extend(_reactions(turns, token))
-    structures.extend(_thesis_antithesis_synthesis(turns, token))
+    socratic = _socratic(turns, pairs, token)
+    socratic.extend(_guided_questioning(turns, socratic, token))
+    structures.extend(socratic)
+    reactions = _reactions(turns, token)
+    structures.extend(reactions)
+    syntheses = _thesis_antithesis_synthesis(turns, token)
+    syntheses.extend(_negotiated_syntheses(turns, reactions, syntheses))
+    structures.extend(syntheses)
     structures.sort(key=lambda s: (s["messages"][0], s["type"], s["messages"]))
     return DialecticFindings(structures, [turns[q].index for q in unanswered])
 
@@ -406,6 +435,7 @@ def _read(message: Message) -> _Turn:
     turn = _Turn(
         index=message.index,
         speaker=message.speaker,
+        role=message.role,
         text=text,
         head=head,
         opening=_unmarked(head[:_OPENING_CHARS].lstrip()),
@@ -607,30 +637,59 @@ def _question_answers(
             continue
         answered = False
         first_reply = True
+        fallback: int | None = None
         repliers: set[str] = set()
         for a in range(q + 1, min(q + 1 + _ANSWER_WINDOW, len(turns))):
             reply = turns[a]
             if reply.speaker == question.speaker or reply.speaker in repliers:
                 continue
             cue = _answer_cue(question, reply)
+            adjacent = a == q + 1
+            if adjacent and _tentative_answer(reply):
+                pairs.append((q, a, 0.4))  # "It's tilted?": an answer said with a rising tone
+                answered = True
+                if not multiparty:
+                    break
+                repliers.add(reply.speaker)
+                first_reply = False
+                continue
             if reply.only_question or (not cue and reply.question_share >= _COUNTER_QUESTION):
                 continue
             # A second answer in a group chat must be about the question, not just sound
             # like an answer ("No promises 😂" after someone else's "Yes!!").
-            strength = _answer_strength(question, reply, cue and not answered, adjacent=a == q + 1)
+            strength = _answer_strength(question, reply, cue and not answered, adjacent=adjacent)
             if strength is None and first_reply and not multiparty:
-                strength = 0.3 + (0.1 if a == q + 1 else 0.0)
+                strength = 0.3 + (0.1 if adjacent else 0.0)
+            if strength is None and adjacent and multiparty:
+                # The direct reply may answer in words of its own ("Perfect.", "Grabbed a
+                # sandwich"); in a group chat it is taken when nobody else answers.
+                fallback = a
             first_reply = False
             if strength is None:
                 continue
+            if fallback is not None and len(question.question_content & _content_of(reply)) < 2:
+                continue  # to pass over the direct reply, a later one must be clearly on topic
             pairs.append((q, a, strength))
             answered = True
             if not multiparty:
                 break
             repliers.add(reply.speaker)
+        if not answered and fallback is not None:
+            pairs.append((q, fallback, 0.35))
+            answered = True
         if not answered:
             unanswered.append(q)
     return pairs, unanswered
+
+
+def _tentative_answer(reply: _Turn) -> bool:
+    """A short reply whose only question is a statement with a question mark ("Summer
+    too, I guess?", "It's tilted?"): an answer offered tentatively, not a new question."""
+    if not reply.only_question or len(reply.text.split()) > _TENTATIVE_WORDS:
+        return False
+    return not any(
+        _AUX_OPENER.match(q.lower()) or _WH_START.match(q.lower()) for q in reply.questions
+    )
 
 
 def _answer_cue(question: _Turn, reply: _Turn) -> bool:
@@ -739,6 +798,76 @@ def _socratic_structure(
     }
 
 
+def _guided_questioning(
+    turns: Sequence[_Turn], found: Sequence[dict[str, Any]], token: CancelToken
+) -> list[dict[str, Any]]:
+    """Socratic teaching read from the turns rather than from question–answer pairs: two
+    people alternate, one asks a question in each of at least three turns in a row, the
+    other answers each in fewer words than the questions took (a student's answer may
+    itself end in "?": "Summer too, I guess?"), and at least two of the questions build
+    on the answer before them (shared words, or "so", "and", "now", "then" leading in).
+    An interview, whose answers run longer than its questions, and a quiz, whose
+    questions ignore the answers, do not qualify."""
+    taken = [(min(f["messages"]), max(f["messages"])) for f in found]
+    result: list[dict[str, Any]] = []
+    position = 0
+    n = len(turns)
+    while position < n - 1:
+        if position % _CHECK_EVERY == 0:
+            token.check()
+        leader = turns[position]
+        if not leader.questions:
+            position += 1
+            continue
+        chain = [position]
+        links = 0
+        k = position
+        while k + 2 < n:
+            answer, following = k + 1, k + 2
+            if turns[answer].speaker == leader.speaker:
+                break
+            if turns[following].speaker != leader.speaker or not turns[following].questions:
+                break
+            if turns[answer].speaker != turns[position + 1].speaker:
+                break  # one student answering throughout
+            links += _leads_on(turns[following], turns[answer]) > 0
+            chain.append(following)
+            k = following
+        answers = [q + 1 for q in chain if q + 1 < n and turns[q + 1].speaker != leader.speaker]
+        asked = sum(len(turns[q].text.split()) for q in chain)
+        answered = sum(len(turns[a].text.split()) for a in answers)
+        start, end = chain[0], answers[-1] if answers else chain[-1]
+        overlaps = any(turns[start].index <= b and turns[end].index >= a for a, b in taken)
+        if len(chain) >= 3 and links >= 2 and answered <= asked and not overlaps:
+            members = [turns[p] for p in range(start, end + 1)]
+            result.append(
+                {
+                    "type": "socratic_sequence",
+                    "messages": [m.index for m in members],
+                    "speakers": _speakers(members),
+                    "excerpt": _pair_excerpt(
+                        " ".join(leader.questions), " ".join(turns[chain[-1]].questions)
+                    ),
+                    "strength": _round(_clamp(0.45 + 0.1 * links)),
+                    "leader": leader.speaker,
+                    "questions": [turns[q].index for q in chain],
+                }
+            )
+            position = end + 1
+        else:
+            position += 1
+    return result
+
+
+_LEADS_ON = patterns.compile(r"^(?:so|and|now|then|right|good|exactly|yes|ok|okay|but)\b")
+
+
+def _leads_on(question: _Turn, answer: _Turn) -> float:
+    if _LEADS_ON.match(question.opening):
+        return 1.0
+    return _builds_on(question, answer)
+
+
 # --- agreement, disagreement, correction ---------------------------------------------------
 
 
@@ -751,11 +880,17 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
     disagreement or a correction on its own, never an agreement.
     """
     found: list[dict[str, Any]] = []
+    # Pairs of speakers who have just disagreed, with the position of their latest
+    # disagreement: in an open argument a reply that only says "but" or negates the other's
+    # words is one more round of it.
+    arguing: dict[frozenset[str], int] = {}
     for position, turn in enumerate(turns):
         if position % _CHECK_EVERY == 0:
             token.check()
         opening = turn.opening
-        if not _may_react(opening):
+        if arguing and min(position - last for last in arguing.values()) > _ARGUMENT_REACH:
+            arguing.clear()  # the argument has died down
+        if not arguing and not _may_react(opening):
             continue
         target = _target(turns, position)
         if target is None and position > 0:
@@ -767,8 +902,20 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
             if acceptance is not None:
                 found.append(_correction_structure(turns, target, position, acceptance))
                 continue
+        concedes = earlier is not None and _CONCESSION.match(opening) is not None
+        if concedes and not _CONCEDE_THEN_OBJECT.search(_first_clause(opening)):
+            found.append(_reaction_structure("agreement", turns, target, position, 0.6))
+            continue
         disagreement = _disagreement_strength(turn, earlier)
+        if disagreement > 0 and _reports_error(turn, earlier, disagreement):
+            continue
+        if disagreement == 0.0 and earlier is not None:
+            disagreement = _pushback_strength(turn, earlier)
+            if disagreement == 0.0 and _still_arguing(turn, earlier, position, arguing):
+                disagreement = 0.45
         if disagreement > 0:
+            if earlier is not None:
+                arguing[frozenset((turn.speaker, earlier.speaker))] = position
             found.append(_reaction_structure("disagreement", turns, target, position, disagreement))
             continue
         if earlier is None:
@@ -837,6 +984,9 @@ _REACTION_HINTS = (
 def _may_react(opening: str) -> bool:
     return (
         any(map(opening.__contains__, _REACTION_HINTS))
+        or _PUSHBACK_OPENING.match(opening) is not None
+        or _CONCESSION.match(opening) is not None
+        or _pushes_back_within(_first_clause(opening))
         or _DISAGREE_OPENING.match(opening) is not None
         or _AGREE_OPENING.match(opening) is not None
         or _CORRECTION_OPENING.match(opening) is not None
@@ -871,6 +1021,65 @@ def _disagreement_strength(turn: _Turn, target: _Turn | None) -> float:
     if _DISAGREE_OPENING.match(opening) and not (target and target.interrogative):
         return 0.6  # after a question, "No, …" answers it rather than disagrees
     return 0.0
+
+
+def _first_clause(opening: str) -> str:
+    """The opening up to the end of its second sentence: where pushback shows."""
+    ends = [m.end() for m in _TERMINATOR.finditer(opening)]
+    return opening[: ends[1]] if len(ends) > 1 else opening
+
+
+def _pushes_back_within(clause: str) -> bool:
+    return (
+        any(map(clause.__contains__, PUSHBACK_ANYWHERE_HINTS))
+        and _PUSHBACK_ANYWHERE.search(clause) is not None
+    )
+
+
+def _pushback_strength(turn: _Turn, target: _Turn) -> float:
+    """Pushback without the words "I disagree": a counter-claim ("But…", "That assumes…",
+    "X, not Y"), a challenge ("Which studies?"), dismissal ("That's nonsense") or a refusal
+    in a negotiation, answering someone else's message."""
+    if target.speaker == turn.speaker or target.only_question:
+        return 0.0  # an answer to a question is not pushback
+    opening = turn.opening
+    if _PUSHBACK_OPENING.match(opening):
+        return 0.55
+    if not target.interrogative and _pushes_back_within(_first_clause(opening)):
+        return 0.5
+    return 0.0
+
+
+def _still_arguing(
+    turn: _Turn, target: _Turn, position: int, arguing: dict[frozenset[str], int]
+) -> bool:
+    """Whether ``turn`` continues an argument with the author of ``target``: the two
+    disagreed within the last few messages and the reply opens by countering ("But…",
+    "No, …", "Still, …") or its first sentence negates the other's words."""
+    last = arguing.get(frozenset((turn.speaker, target.speaker)))
+    if last is None or position - last > _ARGUMENT_REACH or target.only_question:
+        return False
+    opening = turn.opening
+    end = _TERMINATOR.search(opening)
+    sentence = opening[: end.end()] if end else opening
+    if _PROPOSAL.search(sentence) or _synthesis_strength(sentence) > 0.0:
+        return False  # a way out of the argument, not one more round of it
+    if _ROUND_OPENING.match(opening):
+        return True
+    return bool(_negated_words(sentence) & _content_of(target))
+
+
+def _reports_error(turn: _Turn, target: _Turn | None, strength: float) -> bool:
+    """A person telling an assistant that the next thing broke ("Hmm, now I get TypeError…")
+    continues the troubleshooting rather than opposing the assistant; an explicit "I
+    disagree" still counts."""
+    return (
+        target is not None
+        and target.role == "ai"
+        and turn.role != "ai"
+        and strength < 0.85
+        and _ERROR_REPORT.search(turn.opening) is not None
+    )
 
 
 def _agreement_strength(turn: _Turn, target: _Turn) -> float:
@@ -1007,10 +1216,12 @@ def _thesis_antithesis_synthesis(
 
 
 _ACCEPTS_PROPOSAL = patterns.compile(
-    r"^(?:(?:ok|okay|yes|yeah|sure|alright|fine)[,.!]?\s+)?(?:that works|that could work|"
-    r"works for me|i (?:could|can) live with (?:that|it)|deal|agreed|sounds (?:good|great|fair)|"
+    r"^(?:(?:ok|okay|yes|yeah|sure|alright|fine|vale|ja|oui|sí|si)[,.!]?\s+)?(?:that works|"
+    r"that could work|works for me|i (?:could|can) live with (?:that|it)|deal|agreed|"
+    r"sounds (?:good|great|fair)|(?:that )?i (?:could|can) get behind|that's fair|"
     r"sounds like a plan|fair enough|good idea|great idea|let's do (?:that|it)|"
-    r"i like (?:that|it|this))\b"
+    r"i like (?:that|it|this)|me parece (?:bien|justo)|de acuerdo|einverstanden|passt|"
+    r"d'accord|vale|trato hecho)\b"
 )
 
 
@@ -1027,6 +1238,66 @@ def _accepted_proposals(turns: Sequence[_Turn]) -> list[bool]:
             if turns[k].speaker != reply.speaker:
                 accepted[k] = True
     return accepted
+
+
+def _negotiated_syntheses(
+    turns: Sequence[_Turn],
+    reactions: Sequence[dict[str, Any]],
+    found: Sequence[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Thesis → antithesis → synthesis settled by a proposal: after a disagreement
+    (thesis = the message disagreed with, antithesis = the disagreement), someone proposes
+    a way forward within ``_TAS_REACH`` messages and the other side accepts it in one of
+    the next two ("That I could get behind", "Deal"). The proposal is the synthesis."""
+    accepted = _accepted_proposals(turns)
+    if not any(accepted):
+        return []
+    by_index = {t.index: p for p, t in enumerate(turns)}
+    # Messages inside a structure already found: a debate is reported once.
+    covered = {i for f in found for i in range(min(f["messages"]), max(f["messages"]) + 1)}
+    result: list[dict[str, Any]] = []
+    for reaction in reactions:
+        if reaction["type"] != "disagreement" or "target" not in reaction["roles"]:
+            continue
+        thesis = by_index[reaction["roles"]["target"]]
+        antithesis = by_index[reaction["roles"]["response"]]
+        if covered.intersection(range(turns[thesis].index, turns[antithesis].index + 1)):
+            continue
+        for k in range(antithesis + 1, min(len(turns), antithesis + 1 + _TAS_REACH)):
+            if not accepted[k]:
+                continue
+            if turns[k].only_question and not _PROPOSAL.search(turns[k].opening):
+                continue  # "What if we…?" proposes; "Which day?" does not
+            acceptance = next(
+                (
+                    j
+                    for j in range(k + 1, min(len(turns), k + 3))
+                    if turns[j].speaker != turns[k].speaker
+                    and _ACCEPTS_PROPOSAL.match(turns[j].opening)
+                ),
+                None,
+            )
+            if acceptance is None:
+                continue
+            members = (turns[thesis], turns[antithesis], turns[k], turns[acceptance])
+            result.append(
+                {
+                    "type": "thesis_antithesis_synthesis",
+                    "messages": [m.index for m in members],
+                    "speakers": _speakers(members),
+                    "excerpt": _excerpt(turns[k].text),
+                    "strength": _round(_ACCEPTED_PROPOSAL),
+                    "roles": {
+                        "thesis": turns[thesis].index,
+                        "antithesis": turns[antithesis].index,
+                        "synthesis": turns[k].index,
+                        "acceptance": turns[acceptance].index,
+                    },
+                }
+            )
+            covered.update(range(turns[thesis].index, turns[acceptance].index + 1))
+            break
+    return result
 
 
 _SYNTHESIS_HINTS = (

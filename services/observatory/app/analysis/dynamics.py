@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 import string
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -33,6 +34,8 @@ from app.core.cancellation import NEVER, CancelToken
 
 # Messages are processed in chunks of this size; the token is checked after each chunk.
 _CHUNK = 256
+_REPLY_WINDOW = 3600.0  # seconds
+_SILENCE_FACTOR = 10.0
 
 # A message opens a topic when it brings at least this many content words and hardly any of
 # them, relative to the smaller vocabulary, occur in the previous few messages.
@@ -153,8 +156,9 @@ def analyze_dynamics(conversation: Conversation, token: CancelToken = NEVER) -> 
 
     Response latency, in seconds, is measured for each message that starts a speaker turn:
     the delay since the message just before it (the last message of the previous speaker's
-    turn), when both carry timestamps. Negative delays (messages out of order) are left out
-    and counted in ``response_latency_skipped``. A timestamp without a time zone is taken
+    turn), when both carry timestamps. Negative delays (messages out of order) and delays
+    after a long silence (over an hour and over ten times the median delay: a new exchange,
+    not a reply) are left out and counted in ``response_latency_skipped``. A timestamp without a time zone is taken
     as UTC when compared with one that has a time zone. ``p90`` interpolates linearly
     between closest ranks (numpy's default ``percentile`` method). ``response_latency`` is
     null when fewer than two non-system messages carry a timestamp.
@@ -280,12 +284,25 @@ def _latencies(
     """Delays before each speaker turn by responder, and how many were negative."""
     delays: dict[str, list[float]] = {}
     skipped = 0
+    gaps: list[tuple[str, float]] = []
     for start, _ in runs[1:]:
         gap = _gap_seconds(spoken[start - 1], spoken[start])
         if gap is not None and gap < 0:
             skipped += 1
         elif gap is not None:
-            delays.setdefault(spoken[start].speaker, []).append(gap)
+            gaps.append((spoken[start].speaker, gap))
+    if not gaps:
+        return delays, skipped
+    # A message after a long silence opens a new exchange rather than replying: a gap
+    # counts when it is within an hour, or within ten times the conversation's median
+    # gap for correspondence that is slow throughout (e-mail threads).
+    typical = statistics.median(gap for _, gap in gaps)
+    limit = max(_REPLY_WINDOW, _SILENCE_FACTOR * typical)
+    for speaker, gap in gaps:
+        if gap <= limit:
+            delays.setdefault(speaker, []).append(gap)
+        else:
+            skipped += 1
     return delays, skipped
 
 

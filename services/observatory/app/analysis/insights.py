@@ -27,6 +27,10 @@ _QUOTE_CHARS = 70
 _TONE_NEUTRAL_BAND = 0.05
 _NOTABLE_LATENCY_SECONDS = 60.0
 _DOMINANT_SHARE = 0.6
+# Below these a conversation is too short for shares of its words to mean anything.
+_MIN_WORDS_FOR_SHARES = 60
+_MIN_MESSAGES_FOR_SHARES = 4
+_NAMED_SPEAKERS = 6
 _TONE_ORDER = {"negative": -1, "mixed": 0, "neutral": 0, "positive": 1}
 
 
@@ -359,6 +363,13 @@ def _participation_point(conversation: Conversation, dynamics: Mapping[str, Any]
         (name, w / total_words if total_words else m / total_messages) for name, (w, m) in ranked
     ]
     top, top_share = share[0]
+    if total_words < _MIN_WORDS_FOR_SHARES or total_messages < _MIN_MESSAGES_FOR_SHARES:
+        # Shares of a handful of words say nothing about who carried the conversation.
+        names = _listing([name for name, _ in ranked])
+        return (
+            f"{names} exchanged {_count(total_messages, 'message')} "
+            f"({_count(total_words, 'word')})."
+        )
     if len(ranked) == 2:
         other, other_share = share[1]
         if top_share >= _DOMINANT_SHARE:
@@ -371,14 +382,25 @@ def _participation_point(conversation: Conversation, dynamics: Mapping[str, Any]
             f"{top} and {other} shared the conversation fairly evenly: {top_share:.0%} and "
             f"{other_share:.0%} of {total_words:,} words over {total_messages} messages."
         )
-    listed = ", ".join(f"{name} ({s:.0%})" for name, s in share[1:3])
-    rest = len(share) - 3
-    tail = f" and {_count(rest, 'other speaker')}" if rest > 0 else ""
+    # Everyone is named up to _NAMED_SPEAKERS; "and 1 other speaker" never hides a name.
+    limit = len(share) if len(share) <= _NAMED_SPEAKERS + 1 else _NAMED_SPEAKERS
+    named = share[1:limit]
+    rest = len(share) - 1 - len(named)
+    items = [f"{name} ({s:.0%})" for name, s in named]
+    if rest > 0:
+        items.append(_count(rest, "other speaker"))
     verb = "dominated" if top_share >= _DOMINANT_SHARE else "led"
     return (
         f"{top} {verb} with {top_share:.0%} of the {total_words:,} words, followed by "
-        f"{listed}{tail}, over {total_messages} messages."
+        f"{_listing(items)}, over {total_messages} messages."
     )
+
+
+def _listing(items: Sequence[str]) -> str:
+    """ "A", "A and B", "A, B and C"."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + f" and {items[-1]}"
 
 
 def _words_by_speaker(

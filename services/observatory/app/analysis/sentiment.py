@@ -61,6 +61,20 @@ from vaderSentiment.vaderSentiment import (
     SentimentIntensityAnalyzer,
 )
 
+from app.analysis.cues import (
+    DISCOURSE_WORDS,
+    HOSTILE_PHRASE,
+    HOSTILE_WORDS,
+    NEGATIVE_PHRASES,
+    OTHER_LANGUAGE_WORDS,
+    PHRASE_ANCHOR_PAIRS,
+    PHRASE_ANCHORS,
+    POSITIVE_PHRASES,
+    SARCASM_PHRASES,
+    SOFTENERS,
+    TOPIC_WORDS,
+    WEAK_SARCASM_PHRASES,
+)
 from app.analysis.text import (
     is_sentence_end,
     sentences,
@@ -79,6 +93,8 @@ _EMOJIS: dict[str, str] = {k: v for k, v in _ANALYZER.emojis.items() if len(k) =
 _EMOJI_RE = patterns.compile("[" + "".join(re.escape(k) for k in sorted(_EMOJIS)) + "]")
 
 _TECHNICAL_DAMPING = 0.4
+# Words that name a subject ("ban cars", "cancer screening"); see app.analysis.cues.
+_TOPIC_DAMPING = 0.1
 # Words whose technical sense dominates in programming talk; words with a strong
 # everyday sense ("lost", "empty", "dead", "missing") keep their full weight.
 _TECHNICAL_TERMS = frozenset(
@@ -131,6 +147,8 @@ _DELIBERATIVE_TERMS = frozenset(
 
 
 def _adjusted(word: str, value: float) -> float:
+    if word in TOPIC_WORDS:
+        return value * _TOPIC_DAMPING
     if word in _TECHNICAL_TERMS or word in _DELIBERATIVE_TERMS:
         return value * _TECHNICAL_DAMPING
     if word in _POLITENESS_TERMS:
@@ -141,8 +159,10 @@ def _adjusted(word: str, value: float) -> float:
 
 
 LEXICON: dict[str, float] = {
-    **{w: _adjusted(w, v) for w, v in VADER_LEXICON.items()},
+    **{w: _adjusted(w, v) for w, v in VADER_LEXICON.items() if w not in DISCOURSE_WORDS},
     **_RESOLUTION_TERMS,
+    **OTHER_LANGUAGE_WORDS,
+    **HOSTILE_WORDS,
 }
 # "like" is VADER's 1.5 only as a verb ("I like it", "we'd really like that"); as a
 # preposition ("places like the Bay of Fundy", "looks like a bug") it carries no tone.
@@ -181,9 +201,12 @@ _PUNCT = string.punctuation
 _QUOTE_WEIGHT = 0.25
 _NEUTRAL_SENTENCE_WEIGHT = 0.5
 
-POSITIVE_THRESHOLD = 0.05
-"""VADER's published cut-offs: compound ≥ 0.05 positive, ≤ −0.05 negative."""
-NEGATIVE_THRESHOLD = -0.05
+POSITIVE_THRESHOLD = 0.15
+"""A message is positive from 0.15 and negative from −0.15. VADER publishes ±0.05 for a
+single text; a conversation's messages carry many weak lexicon hits ("fine", "risk",
+"free") that move a factual message a little either way, and people read those as
+neutral. On the quality set's development part ±0.15 labels messages best."""
+NEGATIVE_THRESHOLD = -0.15
 
 # Smoothed-tone bands for shifts: a smoothed value is "positive"/"negative" only beyond
 # ±0.15. Per-message labels use VADER's ±0.05, but a window average of mostly neutral
@@ -200,6 +223,9 @@ _MIN_SHIFT = 0.5
 _MIN_SHIFT_SHORT = 0.4
 _SHORT_CHAT = 20
 _SHIFT_GAP = 3
+_MIN_SPEAKER_SHIFT = 0.4
+_MAX_SIGNALS = 5
+_SPEAKER_SHIFT_MAX = 200  # messages; a long conversation's curve shows its moods itself
 _MAX_SHIFTS = 25
 _STRONG = 0.3
 _OVERALL_BAND = 0.05
@@ -373,6 +399,32 @@ _CUE_ANCHORS = frozenset(
     """.split()  # noqa: SIM905
 )
 _CUE_COMPOUND = -0.5
+# Complaint, hostility and sarcasm phrases (negative), and warm phrasings VADER misses
+# (positive), from app.analysis.cues. A sarcastic message's positive sentences are its
+# irony: they are dropped before the cue is counted.
+_TONE_CUES = patterns.compile(
+    r"\b(?:(?P<negative>"
+    + "|".join(NEGATIVE_PHRASES)
+    + r")|(?P<sarcasm>"
+    + "|".join(SARCASM_PHRASES)
+    + r")|(?P<weak_sarcasm>"
+    + "|".join(WEAK_SARCASM_PHRASES)
+    + r")|(?P<positive>"
+    + "|".join(POSITIVE_PHRASES)
+    + r")|(?P<hostile>"
+    + HOSTILE_PHRASE
+    + r"))"
+)
+_PHRASE_COMPOUND = {"negative": -0.5, "sarcasm": -0.6, "positive": 0.5, "hostile": 0.0}
+# How each kind of cue is named among a message's tone signals.
+_SIGNAL_NAMES = {
+    "negative": "complaint or frustration",
+    "sarcasm": "sarcasm",
+    "weak_sarcasm": "sarcasm",
+    "positive": "warmth",
+    "hostile": "hostile word",
+}
+# Weak sarcasm markers count as sarcasm only beside a complaint or a negative sentence.
 
 # Classes of a token, as bits: what it is in VADER's tables and what its surface shows.
 _IS_LEXICON = 1
@@ -388,6 +440,12 @@ _IS_CUE = 512
 _IS_SOLVER = 1024
 _SENTENCE_FINAL = 2048  # ends a sentence if the next token can start one
 _STARTS_SENTENCE = 4096
+_IS_SOFTENER = 8192
+_IS_CUE_HEAD = 16384  # a phrase anchor only when the next word fits (PHRASE_ANCHOR_PAIRS)
+_IS_PHRASE_ANCHOR = 32768
+# Tone phrases are searched in a window of this many words either side of an anchor:
+# the longest phrase spans seven words, and a window is far shorter than a long message.
+_PHRASE_REACH = 7
 # Words that matter when they follow a lexicon word: only idioms reach forward ("bad ass",
 # "kiss of death"; "no" before another lexicon word is itself the lexicon word).
 _IDIOM_WORDS = frozenset(
@@ -406,6 +464,12 @@ for _word in _SOLVERS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_SOLVER
 for _word in _CUE_ANCHORS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_CUE
+for _word in PHRASE_ANCHORS:
+    _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_PHRASE_ANCHOR
+for _word in SOFTENERS:
+    _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_SOFTENER
+for _word in PHRASE_ANCHOR_PAIRS:
+    _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_CUE_HEAD
 _SENTENCE_CHARS = ".!?…"
 _CLOSING_CHARS = "\"')]"
 
@@ -459,9 +523,10 @@ def _sentence_compounds(
     split: bool = True,
     faithful: bool = False,
     cache: _TokenCache | None = None,
-) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """VADER's compound score of every sentence in ``blocks`` (paragraphs of prose), and
-    the block each sentence belongs to.
+) -> tuple[np.ndarray, np.ndarray, list[int], list[tuple[int, str]]]:
+    """VADER's compound score of every sentence in ``blocks`` (paragraphs of prose), the
+    block each sentence belongs to, the blocks holding a distress-cue anchor, and the
+    windows of words around tone-phrase anchors as (block, lower-cased text).
 
     With ``split`` false each block is scored as one sentence; with ``faithful`` true the
     score is plain VADER (its own lexicon, none of the conversational adjustments), which
@@ -478,12 +543,12 @@ def _sentence_compounds(
         block_len.append(len(toks))
     n = len(raw)
     if n == 0:
-        return np.zeros(0), np.zeros(0, dtype=np.int64), []
+        return np.zeros(0), np.zeros(0, dtype=np.int64), [], []
     lexicon = VADER_LEXICON if faithful else LEXICON
     cache = cache or _TokenCache()
     cache.add(raw)
     class_of, low_of = cache.classes, cache.lower_forms
-    classes = np.fromiter(map(class_of.__getitem__, raw), dtype=np.int16, count=n)
+    classes = np.fromiter(map(class_of.__getitem__, raw), dtype=np.int32, count=n)
 
     block_ends = np.cumsum(block_len)
     ends: set[int] = set(block_ends.tolist())
@@ -499,10 +564,11 @@ def _sentence_compounds(
     count = len(bounds)
     cue_at = np.flatnonzero(classes & _IS_CUE)
     cue_blocks: list[int] = np.unique(np.searchsorted(block_ends, cue_at, side="right")).tolist()
+    windows = _phrase_windows(raw, classes, low_of, block_ends) if not faithful else []
 
     hits = np.flatnonzero(classes & _IS_LEXICON)
     if len(hits) == 0:
-        return np.zeros(count), sentence_block, cue_blocks
+        return np.zeros(count), sentence_block, cue_blocks, windows
     hit_list = hits.tolist()
     hit_sentence = np.searchsorted(bounds, hits, side="right")
     values = np.fromiter(
@@ -552,6 +618,9 @@ def _sentence_compounds(
                 >= starts[hit_sentence]
             )
             values[(solved > 0) & in_sentence & (values < 0)] = 0.0
+        # "make it less sad", "without errors": what the speaker wants less of.
+        softened = (hits > 0) & ((classes[np.maximum(hits - 1, 0)] & _IS_SOFTENER) != 0)
+        values[softened & (values < 0)] = 0.0
         for k in np.flatnonzero(classes[hits] & _IS_LIKE).tolist():
             i = hit_list[k]
             if i == int(starts[hit_sentence[k]]) or low_of[raw[i - 1]] not in _LIKE_SUBJECTS:
@@ -603,12 +672,37 @@ def _sentence_compounds(
     )
     total = sums + np.sign(sums) * amp
     compound = np.clip(total / np.sqrt(total * total + 15), -1.0, 1.0)
-    return compound, sentence_block, cue_blocks
+    return compound, sentence_block, cue_blocks, windows
+
+
+def _phrase_windows(
+    raw: list[str], classes: np.ndarray, low_of: dict[str, str], block_ends: np.ndarray
+) -> list[tuple[int, str]]:
+    """(block, text) of the words within _PHRASE_REACH of each tone-phrase anchor, windows
+    that touch merged. "still" and "nobody" anchor only before a word that can complete a
+    phrase ("still not", "nobody rang")."""
+    at = np.flatnonzero(classes & _IS_PHRASE_ANCHOR).tolist()
+    heads = np.flatnonzero(classes[:-1] & _IS_CUE_HEAD).tolist()
+    at += [i for i in heads if low_of[raw[i + 1]] in PHRASE_ANCHOR_PAIRS.get(low_of[raw[i]], ())]
+    if not at:
+        return []
+    at.sort()
+    block_of = np.searchsorted(block_ends, at, side="right").tolist()
+    ends = block_ends.tolist()
+    spans: list[list[int]] = []  # [block, lo, hi]
+    for i, b in zip(at, block_of, strict=True):
+        start = ends[b - 1] if b > 0 else 0
+        lo, hi = max(start, i - _PHRASE_REACH), min(ends[b], i + _PHRASE_REACH + 1)
+        if spans and spans[-1][0] == b and lo <= spans[-1][2]:
+            spans[-1][2] = max(spans[-1][2], hi)
+        else:
+            spans.append([b, lo, hi])
+    return [(b, " ".join(raw[lo:hi]).lower()) for b, lo, hi in spans]
 
 
 def _vader_compound(text: str, faithful: bool = False) -> float:
     """The compound score of ``text`` taken as one sentence."""
-    compound, _, _ = _sentence_compounds([text], split=False, faithful=faithful)
+    compound, _, _, _ = _sentence_compounds([text], split=False, faithful=faithful)
     return round(float(compound[0]), 4) if len(compound) else 0.0
 
 
@@ -635,8 +729,9 @@ def _own_and_quoted(text: str) -> tuple[str, str]:
 
 def _score_messages(
     texts: Sequence[str], cache: _TokenCache | None = None
-) -> tuple[list[float | None], list[str]]:
-    """Tone of each text in [−1, 1] (None when it has no prose), and its own prose.
+) -> tuple[list[float | None], list[str], dict[int, list[str]]]:
+    """Tone of each text in [−1, 1] (None when it has no prose), its own prose, and the
+    phrase cues that moved the tone of the texts that have any (by position).
 
     A message's tone is the mean of its sentences' compound scores, quoted sentences at
     a quarter weight and neutral sentences at half weight.
@@ -657,21 +752,57 @@ def _score_messages(
                     blocks.append(block)
                     owner.append(k)
                     weight.append(part_weight)
-    compound, sentence_block, cue_blocks = _sentence_compounds(blocks, cache=cache)
+    compound, sentence_block, cue_blocks, windows = _sentence_compounds(blocks, cache=cache)
     if len(compound) == 0:
-        return [None] * len(texts), prose
+        return [None] * len(texts), prose, {}
     sentence_owner = np.asarray(owner)[sentence_block]
     w = np.asarray(weight)[sentence_block] * np.where(compound != 0, 1.0, _NEUTRAL_SENTENCE_WEIGHT)
     num = np.bincount(sentence_owner, weights=compound * w, minlength=len(texts))
     den = np.bincount(sentence_owner, weights=w, minlength=len(texts))
+    positive_part = np.bincount(
+        sentence_owner, weights=np.maximum(compound, 0.0) * w, minlength=len(texts)
+    )
+    distress: dict[int, int] = {}
     for k in sorted({owner[b] for b in cue_blocks if weight[b] == 1.0}):
         found = len(_DISTRESS_CUES.findall(prose[k].lower()))
         num[k] += found * _CUE_COMPOUND
         den[k] += found
+        distress[k] = found
+    phrases: dict[int, list[str | None]] = {}
+    signals: dict[int, list[str]] = {}
+    weak: dict[int, list[str]] = {}  # weak sarcasm markers, named only if they count
+    for k, found in distress.items():
+        if found:
+            signals[k] = ["distress or exasperation"] * found
+    for b, window in windows:
+        if weight[b] == 1.0:
+            for m in _TONE_CUES.finditer(window):
+                kind = m.lastgroup or "negative"
+                phrases.setdefault(owner[b], []).append(kind)
+                quoted = f"{_SIGNAL_NAMES[kind]}: “{m.group().strip(' .,!?')}”"
+                if kind == "weak_sarcasm":
+                    weak.setdefault(owner[b], []).append(quoted)
+                else:
+                    signals.setdefault(owner[b], []).append(quoted)
+    for k, kinds in phrases.items():
+        found = distress.get(k, 0)
+        if "weak_sarcasm" in kinds:
+            complaint = "negative" in kinds or "sarcasm" in kinds or found > 0
+            negative_sentence = num[k] < positive_part[k]  # some sentence scored below zero
+            keep = complaint or negative_sentence
+            if keep:
+                signals.setdefault(k, []).extend(weak.get(k, ()))
+            kinds = [("sarcasm" if keep else None) if c == "weak_sarcasm" else c for c in kinds]
+        if "sarcasm" in kinds:
+            num[k] -= positive_part[k]
+        for counted in kinds:
+            if counted is not None and _PHRASE_COMPOUND[counted] != 0.0:
+                num[k] += _PHRASE_COMPOUND[counted]
+                den[k] += 1
     scores: list[float | None] = [
         float(a / b) if b > 0 else None for a, b in zip(num.tolist(), den.tolist(), strict=True)
     ]
-    return scores, prose
+    return scores, prose, signals
 
 
 def score_message(text: str) -> float | None:
@@ -922,7 +1053,7 @@ def _hostile_messages(prose: list[str], scores: list[float | None], token: Cance
                 insulting.add(i)
             owners.append(i)
             texts.append(sentence)
-    compounds, _, _ = _sentence_compounds(texts, split=False)
+    compounds, _, _, _ = _sentence_compounds(texts, split=False)
     strongly_negative = {owners[k] for k in np.flatnonzero(compounds <= _HOSTILE_SENTENCE).tolist()}
     return len(insulting | strongly_negative)
 
@@ -1017,6 +1148,51 @@ def _collaboration(
     }
 
 
+def _with_speaker_shifts(
+    shifts: list[dict[str, Any]], messages: Sequence[Message], scores: list[float | None]
+) -> list[dict[str, Any]]:
+    """``shifts`` plus changes of mood in one person's own messages that the whole
+    conversation's curve hides: a user who starts frustrated and ends fixed and thankful
+    while the assistant's replies stay even. Each person's scored messages are split where
+    the means before and after differ most; the split counts when the two means lie in
+    different bands, one of them negative, and differ by at least _MIN_SPEAKER_SHIFT, and
+    no shift is already within _SHIFT_GAP messages. Only short chats are read this way."""
+    if len(messages) > _SPEAKER_SHIFT_MAX:
+        return shifts
+    own: dict[str, list[tuple[int, float]]] = {}
+    for m, s in zip(messages, scores, strict=True):
+        if s is not None and m.role not in ("ai", "system"):
+            own.setdefault(m.speaker, []).append((m.index, s))
+    added = list(shifts)
+    for series in own.values():
+        if len(series) < 3:
+            continue
+        values = [v for _, v in series]
+        best: tuple[float, int, float, float] | None = None
+        for cut in range(1, len(values)):
+            before = sum(values[:cut]) / cut
+            after = sum(values[cut:]) / (len(values) - cut)
+            if best is None or abs(after - before) > best[0]:
+                best = (abs(after - before), cut, before, after)
+        if best is None:
+            continue
+        magnitude, cut, before, after = best
+        frm, to = _band(before), _band(after)
+        index = series[cut][0]
+        if magnitude < _MIN_SPEAKER_SHIFT or frm == to or "negative" not in (frm, to):
+            continue  # warming up from neutral to thanks is courtesy, not a change of mood
+        near = [s for s in added if abs(index - s["index"]) < _SHIFT_GAP]
+        if any({s["from"], s["to"]} == {"negative", "positive"} for s in near):
+            continue
+        if near and {frm, to} != {"negative", "positive"}:
+            continue
+        # The person's own swing from negative to positive (or back) says more than the
+        # conversation's milder change at the same place.
+        added = [s for s in added if s not in near]
+        added.append({"index": index, "from": frm, "to": to, "magnitude": round(magnitude, 4)})
+    return sorted(added, key=lambda s: (-s["magnitude"], s["index"]))
+
+
 def _overall(
     scored: list[float], weights: list[float], shifts: list[dict[str, Any]], smoothed: np.ndarray
 ) -> str:
@@ -1072,14 +1248,19 @@ def analyze_sentiment(
     n = len(messages)
     scores: list[float | None] = []
     prose: list[str] = []
+    signals: dict[int, list[str]] = {}
     cache = _TokenCache()
     for start in range(0, n, _CHUNK):
         token.check()
-        chunk_scores, chunk_prose = _score_messages(
-            [m.text for m in messages[start : start + _CHUNK]], cache
+        # A system prompt instructs a model ("Be friendly and concise"); it has no tone of
+        # its own, so it is read as empty.
+        chunk_scores, chunk_prose, chunk_signals = _score_messages(
+            ["" if m.role == "system" else m.text for m in messages[start : start + _CHUNK]],
+            cache,
         )
         scores.extend(chunk_scores)
         prose.extend(chunk_prose)
+        signals.update((start + k, found[:_MAX_SIGNALS]) for k, found in chunk_signals.items())
     values = np.array([0.0 if s is None else s for s in scores], dtype=float)
     smoothed = _smooth(values)
     rounded = np.round(values, 4).tolist()
@@ -1088,8 +1269,13 @@ def analyze_sentiment(
         {"index": i, "score": rounded[i], "label": label(rounded[i]), "smoothed": rounded_smooth[i]}
         for i in range(n)
     ]
+    # What moved a message's tone beyond its words' lexicon values, where anything did:
+    # "hostile word: “nonsense”", "sarcasm: “oh great”".
+    for i, found in signals.items():
+        trajectory[i]["signals"] = found
     token.check()
     shifts = _shifts(values, smoothed)
+    shifts = _with_speaker_shifts(shifts, messages, scores)
 
     per_speaker: dict[str, list[float | None]] = {name: [] for name in conversation.speakers}
     for m, s in zip(messages, scores, strict=True):
@@ -1104,7 +1290,7 @@ def analyze_sentiment(
     overall_score = sum(scored) / len(scored) if scored else 0.0
     pairs = _turn_pairs(messages)
     overlap = _overlap(prose, pairs, token)
-    level, signals = _engagement(messages, prose, pairs, overlap, token) if n else ("low", {})
+    level, engagement = _engagement(messages, prose, pairs, overlap, token) if n else ("low", {})
     return {
         "overall_tone": _overall(scored, _tone_weights(messages, scores), shifts, smoothed),
         "score": round(max(-1.0, min(1.0, overall_score)), 4),
@@ -1112,6 +1298,6 @@ def analyze_sentiment(
         "trajectory": trajectory,
         "shifts": shifts,
         "engagement_level": level,
-        "engagement_signals": signals,
+        "engagement_signals": engagement,
         "collaboration": _collaboration(messages, scores, prose, pairs, overlap, dialectic, token),
     }

@@ -21,6 +21,7 @@ boundaries, deepest first, keeping every segment at least ``min_len`` messages l
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Any
@@ -55,8 +56,37 @@ _GENERIC = frozenset(
     sound sounds different same sure fine true definitely probably maybe course
     de la el los las que en un una por para con del al le les et du des der die das und ist
     nicht ein eine zu mit
+    literally haha lol lmao omg guys folks user users assistant human system bot chatbot
+    ich habe hab bin du er sie wir ihr es ja nein auch aber oder noch schon mal doch nur
+    wenn dann dass wie was gut guten tag danke bitte für auf aus bei nach von vom zum zur
+    im am den dem einen einem einer mein dein sein ihre unser heute jetzt hier da
+    yo tú tu te me mi se lo nos es está están estoy soy son fue ser estar hay muy más menos
+    bien mal sí pero como cuando donde porque qué quién cada mes mejor peor todo todos nada
+    algo vale hola gracias ya también aquí eso esto este esta ese esa
+    je il elle nous vous ils sont suis pas ne oui non mais ou donc car avec sur dans pour
+    par ce cette ces mon ton son très merci bonjour
     """.split()  # noqa: SIM905 - a word list reads better than quoted strings
 )
+# Words that may be keywords but do not name a subject, so never label one: judgements,
+# common verbs and adjectives, time words, family roles.
+_NOT_A_LABEL = frozenset(
+    """
+    last actual half clearly listed badly bother bring brings brought chance asks anymore
+    everyone anyone people point question answer kind sort pretty little whole fair
+    happen happens happened happening ready quick quickly soon later earlier tonight
+    weekend monday tuesday wednesday thursday friday saturday sunday january february
+    march april june july august september october november december mum dad mom reply
+    message messages said say tell let lets able glad love like loved really awesome cool
+    perfect amazing wonderful brilliant lovely super exactly totally agree disagree read
+    choose wait waiting close apart far available case careful cutting longer bigger
+    smaller higher lower real full free easy hard wrong worth check checked mind guess hope
+    wish
+    """.split()  # noqa: SIM905
+)
+# Adverbs ("clearly", "badly") and past participles ("listed", "modelled") describe rather
+# than name a subject; a label is made of nouns. Short words and "-eed" words ("need",
+# "speed", "bed") are nouns often enough to keep.
+_MODIFIER_FORM = patterns.compile(r"^[a-z]{2,}(?:ly|[^e]ed)$")
 _CHUNK = 256
 _GAP_BLOCK = 512
 # np.unique sorts; above this many values the sort is split by value range so the token
@@ -72,11 +102,25 @@ _FIRST_MESSAGES = 5
 # Hearst's cutoff alone): a depth of at least _MIN_DEPTH, which keeps a conversation on
 # one subject, whose dips are all shallow, in one segment; and no segmentation at all
 # below _MIN_MESSAGES messages.
-_MIN_DEPTH = 0.2
+_MIN_DEPTH = 0.3
 _CUTOFF_SD = 0.5
 _RELATIVE_DEPTH = 0.5
 _STATISTICAL_FROM = 5
-_MIN_MESSAGES = 10
+_MIN_MESSAGES = 16
+# An announced change of subject starts a segment whatever the words do.
+_TOPIC_CHANGE = patterns.compile(
+    r"(?:^|(?<=[.!?] ))\W*(?:random (?:one|question|thought)|changing (?:the )?(?:subject|topic)|"
+    r"(?:also|oh|and),? (?:totally |completely |slightly )?(?:unrelated|off[- ]topic)|"
+    r"(?:on )?(?:a |an )?(?:different|other|another|unrelated|separate) (?:note|topic|subject|"
+    r"thing|question)|moving on|next (?:item|topic|point|up)|last item|new topic|"
+    r"unrelated|off[- ]topic|btw|by the way|before i forget|also,? (?:quick|one more)|"
+    r"one more thing|cambiando de tema|otra cosa|anderes thema|übrigens|autre chose)\b",
+    re.IGNORECASE,
+)
+_LABEL_IDF = 0.25
+_LABEL_POOL = 12
+_MIN_ANNOUNCED = 3  # messages on each side of an announced change
+_ANNOUNCE_CHARS = 120  # the announcement opens the message or its second sentence
 _SMOOTH_FROM = 30
 
 
@@ -96,9 +140,10 @@ class _Vocabulary:
     alphabetical ranks, merging plurals into singulars the conversation also uses.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, excluded: frozenset[str] = frozenset()) -> None:
         self.codes: dict[str, int] = {}
         self.ids: dict[str, int] = {}
+        self.excluded = excluded
 
     def encode(self, tokens: list[str]) -> np.ndarray:
         # Provisional ids follow set order, but finish() ranks words alphabetically, so
@@ -119,6 +164,7 @@ class _Vocabulary:
             1 < len(word) <= 30
             and word not in STOPWORDS
             and word not in _GENERIC
+            and word not in self.excluded
             and (word.isalpha() or _WORDLIKE.fullmatch(word) is not None)
             and (core.islower() or _IDENTIFIER.search(core) is None)
         ):
@@ -168,9 +214,11 @@ class _Counts:
         return " ".join(self.words[w] for w in self.phrases[f])
 
 
-def _count_phrases(prose: Sequence[str], token: CancelToken) -> _Counts:
+def _count_phrases(
+    prose: Sequence[str], token: CancelToken, excluded: frozenset[str] = frozenset()
+) -> _Counts:
     n = len(prose)
-    vocabulary = _Vocabulary()
+    vocabulary = _Vocabulary(excluded)
     chunks: list[np.ndarray] = []
     lengths: list[int] = []
     # Read in chunks and keep only integer codes: the token strings of a long
@@ -469,11 +517,40 @@ def _plateau_centres(gaps: np.ndarray, values: np.ndarray) -> list[int]:
     return out
 
 
+def _names_a_subject(phrase: str) -> bool:
+    words = phrase.split()
+    return not any(w in _NOT_A_LABEL for w in words) and not _MODIFIER_FORM.search(words[-1])
+
+
 def _label(phrases: list[str]) -> str:
     if not phrases:
         return "general"
     text = ", ".join(phrases[:3] if len(phrases[0].split()) == 1 else phrases[:2])
     return text[0].upper() + text[1:]
+
+
+def _announced_changes(prose: Sequence[str], starts: Sequence[int]) -> list[int]:
+    """Messages that announce a new subject ("Random one: …", "Great. Moving on — …"), at least
+    _MIN_ANNOUNCED messages from the ends and from every other segment start."""
+    n = len(prose)
+    found: list[int] = []
+    for i in range(_MIN_ANNOUNCED, n - _MIN_ANNOUNCED + 1):
+        head = prose[i][:_ANNOUNCE_CHARS]
+        if not head or _TOPIC_CHANGE.search(head) is None:
+            continue
+        if all(abs(i - s) >= _MIN_ANNOUNCED for s in (*starts[1:], *found)):
+            found.append(i)
+    return found
+
+
+def _speaker_words(conversation: Conversation) -> frozenset[str]:
+    """Words of the speakers' names: who speaks is not what they speak about."""
+    words: set[str] = set()
+    for name in conversation.speakers:
+        for part in _WORDLIKE.findall(name.lower()):
+            words.add(part)
+            words.add(part + "s")
+    return frozenset(words)
 
 
 def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> dict[str, Any]:
@@ -486,9 +563,12 @@ def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> di
     for start in range(0, n, _CHUNK):
         token.check()
         for m in messages[start : start + _CHUNK]:
+            if m.role == "system":
+                prose.append("")  # instructions to a model are not what the people discuss
+                continue
             text = _PLAIN_INLINE.sub(r"\1", m.text) if "`" in m.text else m.text
             prose.append(strip_code(text))
-    counts = _count_phrases(prose, token)
+    counts = _count_phrases(prose, token, _speaker_words(conversation))
     # Shares count every word written, code included; most messages are all prose, and
     # their tokens were just counted.
     word_counts = [
@@ -531,6 +611,9 @@ def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> di
         token.check()
         starts += _boundaries(similarity, lambda gaps: _similarities(x, half, gaps), min_len)
     token.check()
+    announced = _announced_changes(prose, starts)
+    if announced:
+        starts = sorted({*starts, *announced})
 
     total_words = max(sum(word_counts), 1)
     prefix_words = np.concatenate([[0], np.cumsum(word_counts)])
@@ -546,9 +629,12 @@ def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> di
         row = np.asarray(seg_counts[s].todense()).ravel()
         chosen = _top_phrases(counts, row * idf * seg_idf * weight, _SEGMENT_KEYWORDS)
         keywords = [counts.text(f) for f in chosen]
+        # A label names what the segment keeps coming back to, so it leans less on rarity.
+        named = _top_phrases(counts, row * idf**_LABEL_IDF * seg_idf * weight, _LABEL_POOL)
+        nouns = [counts.text(f) for f in named if _names_a_subject(counts.text(f))]
         segments.append(
             {
-                "label": _label(keywords),
+                "label": _label(nouns),
                 "keywords": keywords,
                 "start": a,
                 "end": b - 1,

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
+from app.core.crypto import Fingerprinter, ResultCipher
 from app.jobs.base import JobQueue
 from app.jobs.pool import WorkerPool
 
@@ -21,6 +22,8 @@ class ServiceState:
     sessions: async_sessionmaker[AsyncSession]
     queue: JobQueue
     pool: WorkerPool
+    cipher: ResultCipher
+    fingerprints: Fingerprinter
     observer: Any | None = None
     runner: str | None = None
     runners: Any = None

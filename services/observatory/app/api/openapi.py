@@ -12,14 +12,18 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from app.analyses.schemas import AnalyzeRequest
-from app.batches.schemas import BatchRequest
+from app.batches.schemas import BatchConversation, BatchRequest
 from app.core.problems import Problem, ValidationProblem
+from app.examples.schemas import ExampleAnalyzeRequest
 from app.middleware.limits import BODY_METHODS
 
 PROBLEM = "application/problem+json"
 _REF = "#/components/schemas/{model}"
 # Bodies declared through ``openapi_extra`` (read as bytes by their endpoint).
-RAW_BODY_MODELS: tuple[type[BaseModel], ...] = (AnalyzeRequest, BatchRequest)
+RAW_BODY_MODELS: tuple[type[BaseModel], ...] = (AnalyzeRequest, BatchRequest, ExampleAnalyzeRequest)
+# Schemas the document points at by hand (a batch item is checked on its own, not by the
+# envelope's schema).
+REFERENCED_MODELS: tuple[type[BaseModel], ...] = (BatchConversation,)
 # FastAPI's own error schemas, replaced by our problem documents.
 _FASTAPI_ERRORS = ("HTTPValidationError", "ValidationError")
 
@@ -64,11 +68,22 @@ def install_openapi(app: FastAPI, *, body_limited: Callable[[str], bool]) -> Non
             routes=app.routes,
         )
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-        models: tuple[type[BaseModel], ...] = (*RAW_BODY_MODELS, Problem, ValidationProblem)
+        models: tuple[type[BaseModel], ...] = (
+            *RAW_BODY_MODELS,
+            *REFERENCED_MODELS,
+            Problem,
+            ValidationProblem,
+        )
         for model in models:
             schema = model.model_json_schema(ref_template=_REF)
             schemas.update(schema.pop("$defs", {}))
             schemas[model.__name__] = schema
+        # Items are checked one by one: anything is accepted into the batch and a bad item is
+        # refused on its own, so the envelope's schema may not reject it.
+        conversations = schemas[BatchRequest.__name__]["properties"]["conversations"]
+        conversations["items"] = {
+            "anyOf": [{"$ref": _REF.format(model=BatchConversation.__name__)}, {}]
+        }
         for name in _FASTAPI_ERRORS:
             schemas.pop(name, None)
         for path, item in doc.get("paths", {}).items():

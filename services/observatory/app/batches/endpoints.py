@@ -11,10 +11,11 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from app.analyses.endpoints import ERRORS, render
 from app.analyses.models import Analysis
+from app.analyses.status import TOMBSTONE
 from app.api.body import json_body
 from app.api.deps import SessionDep, StateDep
 from app.auth.dependencies import AnalystDep
@@ -35,6 +36,7 @@ from app.core.problems import Problem
 
 JSON = "application/json"
 EXPORT_PAGE = 50
+MAX_OFFSET = 1_000_000  # far past any batch; bounds the SQL OFFSET
 EVENT_POLL_SECONDS = 0.5
 EVENT_HEARTBEAT_SECONDS = 15.0
 router = APIRouter(prefix="/api/v1/analyze/batch", tags=["batches"])
@@ -120,7 +122,7 @@ async def read(
     session: SessionDep,
     state: StateDep,
     principal: AnalystDep,
-    offset: int = Query(0, ge=0, description="First item of the page (0-based)."),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="First item of the page (0-based)."),
     limit: int = Query(100, ge=1, le=1000, description="Items per page."),
     format: Literal["json", "jsonl", "csv", "markdown"] = Query(
         "json",
@@ -158,7 +160,10 @@ async def _items(state: StateDep, batch_id: str) -> AsyncIterator[tuple[BatchIte
             rows = (
                 await session.execute(
                     select(BatchItem, Analysis)
-                    .outerjoin(Analysis, Analysis.id == BatchItem.analysis_id)
+                    .outerjoin(
+                        Analysis,
+                        and_(Analysis.id == BatchItem.analysis_id, Analysis.status != TOMBSTONE),
+                    )
                     .where(BatchItem.batch_id == batch_id, BatchItem.position > position)
                     .order_by(BatchItem.position)
                     .limit(EXPORT_PAGE)
@@ -196,10 +201,10 @@ async def _export(
                 "error": error,
             }
             if analysis is not None:
-                line["result"] = orjson.Fragment(render(analysis))
+                line["result"] = orjson.Fragment(render(analysis, state.cipher))
             yield orjson.dumps(line) + b"\n"
         elif format == "csv":
-            doc = orjson.loads(render(analysis)) if analysis is not None else {}
+            doc = orjson.loads(render(analysis, state.cipher)) if analysis is not None else {}
             leading = {"item_position": item.position, "item_id": item.ref}
             leading |= {"analysis_id": item.analysis_id, "item_status": item_status}
             yield export.csv_rows(doc, leading, header).encode()
@@ -207,7 +212,7 @@ async def _export(
         else:
             title = export.md(f"Item {item.position}: {item.ref} ({item_status})")
             if analysis is not None and analysis.status == "completed":
-                body = export.to_markdown(orjson.loads(render(analysis)))
+                body = export.to_markdown(orjson.loads(render(analysis, state.cipher)))
             else:
                 body = export.md(error or f"no result ({item_status})") + "\n"
             yield f"\n---\n\n## {title}\n\n{body}".encode()

@@ -33,8 +33,11 @@ class BatchConversation(BaseModel):
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    conversations: list[BatchConversation] = Field(
-        min_length=1, description="Up to 1,000 conversations (and the batch byte limit)."
+    conversations: list[Any] = Field(
+        min_length=1,
+        description="Up to 1,000 conversations (and the batch byte limit). Each should be a "
+        "`BatchConversation`; one that is not is refused on its own, with its reason in "
+        "`rejected`, and the others go on.",
     )
     options: AnalysisOptionsIn = Field(default_factory=AnalysisOptionsIn)
 

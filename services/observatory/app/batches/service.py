@@ -16,12 +16,13 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.analyses import repository as analyses_repo
 from app.analyses.models import Analysis
 from app.analyses.schemas import AnalysisOptionsIn
+from app.analyses.status import TOMBSTONE
 from app.analysis import AnalysisOptions
 from app.api.deps import ServiceState
 from app.auth.principal import Principal
@@ -80,7 +81,7 @@ async def create(state: ServiceState, prepared: BatchSubmission, principal: Prin
             )
             continue
         analysis = analyses_repo.new_row(
-            fingerprint=outcome.fingerprint,
+            fingerprint=state.fingerprints.of(outcome.fingerprint),
             message_count=outcome.message_count,
             char_count=outcome.char_count,
             source_format=outcome.source_format,
@@ -158,7 +159,7 @@ async def counts(session: AsyncSession, batch: Batch) -> dict[str, int]:
     rows = await session.execute(
         select(Analysis.status, func.count())
         .select_from(BatchItem)
-        .join(Analysis, Analysis.id == BatchItem.analysis_id)
+        .join(Analysis, and_(Analysis.id == BatchItem.analysis_id, Analysis.status != TOMBSTONE))
         .where(BatchItem.batch_id == batch.id)
         .group_by(Analysis.status)
     )
@@ -188,7 +189,9 @@ async def items_page(
 ) -> list[dict[str, Any]]:
     rows = await session.execute(
         select(BatchItem, Analysis.status, Analysis.error)
-        .outerjoin(Analysis, Analysis.id == BatchItem.analysis_id)
+        .outerjoin(
+            Analysis, and_(Analysis.id == BatchItem.analysis_id, Analysis.status != TOMBSTONE)
+        )
         .where(BatchItem.batch_id == batch.id)
         .order_by(BatchItem.position)
         .offset(offset)
@@ -256,16 +259,15 @@ async def finish(state: ServiceState, batch_id: str) -> bool:
         by_status = await counts(session, batch)
         if finished(by_status) < batch.total and batch.cancelled_at is None:
             return False
+        rows = await session.execute(
+            select(Analysis.id, Analysis.result, Analysis.result_key)
+            .join(BatchItem, BatchItem.analysis_id == Analysis.id)
+            .where(BatchItem.batch_id == batch_id, Analysis.status == "completed")
+        )
         documents = [
-            r
-            for r in (
-                await session.scalars(
-                    select(Analysis.result)
-                    .join(BatchItem, BatchItem.analysis_id == Analysis.id)
-                    .where(BatchItem.batch_id == batch_id, Analysis.status == "completed")
-                )
-            ).all()
-            if r
+            state.cipher.open(result, key_id, analysis_id)
+            for analysis_id, result, key_id in rows
+            if result
         ]
         total = batch.total
         callback, owner = batch.options.get("callback_url"), batch.owner

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.crypto import KeyConfigError, parse_key_specs
+
 PLACEHOLDERS = frozenset({"changeme", "change-me", "secret", "placeholder", "test", "example"})
 
 
@@ -234,9 +236,47 @@ class Settings(BaseSettings):
                 )
         return self
 
+    # Results encrypted at rest (SPEC §8, app/core/crypto.py): `id:key[,id:key…]`, the first
+    # seals. Without it, development keeps a key in `result_key_file` (created on first start,
+    # default beside the SQLite database); elsewhere a key must be configured.
+    result_keys: str = Field("", repr=False)
+    result_key_file: str = ""
+    # Stored fingerprints are HMAC-SHA-256 under this secret (at least 32 characters); empty:
+    # derived from the sealing result key, so they change when that key rotates.
+    fingerprint_secret: str = Field("", repr=False)
+
+    @field_validator("fingerprint_secret")
+    @classmethod
+    def _fingerprint_secret(cls, value: str) -> str:
+        if value and len(value.encode()) < 32:
+            raise ValueError("OBSERVATORY_FINGERPRINT_SECRET must be at least 32 bytes")
+        return value
+
+    @model_validator(mode="after")
+    def _result_keys(self) -> Settings:
+        if self.result_keys.strip():
+            try:
+                parse_key_specs(self.result_keys)
+            except KeyConfigError as exc:
+                raise ValueError(f"OBSERVATORY_RESULT_KEYS: {exc}") from None
+        elif self.environment != "development" and not self.result_key_file:
+            raise ValueError(
+                "stored results are encrypted, and outside development the key must be "
+                "configured: set OBSERVATORY_RESULT_KEYS to the output of `observatory keys "
+                "encryption-key` (or OBSERVATORY_RESULT_KEY_FILE to a file holding it)"
+            )
+        return self
+
+    # Curated example conversations (GET /examples): a folder with a manifest.json; empty:
+    # the examples shipped with the service.
+    examples_dir: str = ""
+
     # Retention (SPEC §8).
     result_ttl_days: int = Field(30, ge=1)
     metadata_ttl_days: int = Field(90, ge=1)
+    # How often the service removes what outlived its period (0: never; then run
+    # `observatory retention run` from cron).
+    retention_interval_seconds: float = Field(3600.0, ge=0)
 
     # The observer: an LLM behind Ollama's HTTP API (SPEC §4, docs/decisions/0002).
     observer_mode: Literal["auto", "off", "required"] = "auto"

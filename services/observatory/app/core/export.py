@@ -144,8 +144,14 @@ def _rows(doc: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
             "speakers": name,
             "label": stats.get("role"),
             "score": stats.get("share"),
-            "text": f"{stats.get('messages')} messages, {stats.get('words')} words, "
-            f"{stats.get('questions_asked')} questions",
+            "text": ", ".join(
+                _counted(stats.get(key), noun)
+                for key, noun in (
+                    ("messages", "message"),
+                    ("words", "word"),
+                    ("questions_asked", "question"),
+                )
+            ),
         }
     for theme in doc.get("themes") or ():
         start, end, msgs = _indices(theme.get("messages"))
@@ -304,3 +310,8 @@ def to_markdown(doc: Mapping[str, Any]) -> str:
         lines += ["", "## Security", ""]
         lines += [f"- {md(f.get('kind'))}: {_msgs(f.get('messages'))}" for f in flags]
     return "\n".join(lines) + "\n"
+
+
+def _counted(number: object, noun: str) -> str:
+    """ "1 message", "3 messages": the noun agrees with the number."""
+    return f"{number} {noun}" + ("" if number == 1 else "s")

@@ -20,6 +20,7 @@ from app.analyses import repository as repo
 from app.analysis import analyze
 from app.core.cancellation import AnalysisTimedOut
 from app.core.config import Settings
+from app.core.crypto import ResultCipher
 from app.core.database import utcnow
 from app.jobs.base import AnalysisJob
 from app.jobs.pool import WorkerLost, WorkerPool
@@ -52,11 +53,13 @@ class JobContext:
         sessions: async_sessionmaker[AsyncSession],
         pool: WorkerPool,
         timeout: float,
+        cipher: ResultCipher,
         observer_enabled: bool = True,
         analyze_fn: Callable[..., dict[str, Any]] = analyze,
         metrics: Any = None,
     ) -> None:
         self.sessions = sessions
+        self.cipher = cipher
         self.pool = pool
         self.timeout = timeout
         self.observer_enabled = observer_enabled
@@ -159,12 +162,15 @@ async def execute(
             ctx.observed(observed)
             document = _unwrap(analysis_id, observed)
         del payload
+        sealed = ctx.cipher.seal(document, analysis_id)
+        del document
         stored = await _transition(
             ctx,
             analysis_id,
             (repo.PROCESSING,),
             repo.COMPLETED,
-            result=document,
+            result=sealed.blob,
+            result_key=sealed.key_id,
             finished_at=utcnow(),
             processing_ms=round((time.perf_counter() - t0) * 1000, 3),
             stage=None,

@@ -23,6 +23,7 @@ from app.jobs.execute import INTERNAL_ERROR, JobContext, TransientFailure, execu
 log = structlog.get_logger(__name__)
 
 WATCH_SECONDS = 1.0
+STOPPED = "the analysis was stopped before it ended; submit it again"
 
 
 class InProcessQueue(JobQueue):
@@ -158,17 +159,25 @@ class InProcessQueue(JobQueue):
         here, which kills their worker process."""
         while True:
             await asyncio.sleep(WATCH_SECONDS)
-            if not self._running:
-                continue
             try:
-                async with self._ctx.sessions() as session:
-                    still = await repo.still_active(session, list(self._running))
+                await self._sweep()
             except Exception as exc:
                 log.error("analysis.cancel_watch_failed", error=type(exc).__name__)
-                continue
-            for analysis_id in set(self._running) - still:
-                log.info("analysis.stopped_elsewhere", analysis_id=analysis_id)
-                await self.cancel(analysis_id)
+
+    async def _sweep(self) -> None:
+        # Only the jobs that were asked about: one that started while the query ran is not
+        # in its answer, and must not be taken for stopped.
+        asked = list(self._running)
+        if not asked:
+            return
+        async with self._ctx.sessions() as session:
+            still = await repo.still_active(session, asked)
+        for analysis_id in set(asked) - still:
+            task = self._running.get(analysis_id)
+            if task is None or task.done():
+                continue  # it ended on its own meanwhile
+            log.info("analysis.stopped_elsewhere", analysis_id=analysis_id)
+            await self.cancel(analysis_id)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -222,8 +231,17 @@ class InProcessQueue(JobQueue):
                 if isinstance(failure, TransientFailure) and payload is not None:
                     again = True
                     self._again(job, payload, tries)
+                elif task.cancelled():
+                    # Whoever cancelled it has ended the row (cancelled or deleted); should
+                    # that not be so, the row is failed rather than left processing.
+                    await self._last_resort(job.analysis_id, STOPPED)
                 elif failure is not None:
-                    await self._last_resort(job.analysis_id, failure)
+                    log.error(
+                        "analysis.worker_error",
+                        analysis_id=job.analysis_id,
+                        error=type(failure).__name__,
+                    )
+                    await self._last_resort(job.analysis_id, INTERNAL_ERROR)
             finally:
                 del payload
                 if not again:
@@ -249,10 +267,10 @@ class InProcessQueue(JobQueue):
 
         self._retrying[job.analysis_id] = asyncio.create_task(later())
 
-    async def _last_resort(self, analysis_id: str, exc: BaseException | None) -> None:
+    async def _last_resort(self, analysis_id: str, error: str) -> None:
         """``execute`` ends every row itself; if even that failed (the database went away),
-        try once more so no row stays ``processing`` for ever."""
-        log.error("analysis.worker_error", analysis_id=analysis_id, error=type(exc).__name__)
+        or the job was stopped without its row being ended, fail the row (if it is still
+        pending or processing) so none stays ``processing`` for ever."""
         try:
             async with self._ctx.sessions() as session, session.begin():
                 await repo.transition(
@@ -262,7 +280,7 @@ class InProcessQueue(JobQueue):
                     repo.FAILED,
                     finished_at=utcnow(),
                     stage=None,
-                    error=INTERNAL_ERROR,
+                    error=error,
                 )
         except Exception as again:
             log.error("analysis.unrecoverable", analysis_id=analysis_id, error=type(again).__name__)

@@ -179,6 +179,12 @@ def deserialise(payload: bytes) -> Conversation:
     return conversation
 
 
+NOT_JSON_HINT = (
+    "; the body must be a JSON object sent with the header Content-Type: application/json "
+    '(a transcript goes inside it: {"conversation_text": "Human: ...\\nAI: ..."})'
+)
+
+
 def json_error(exc: orjson.JSONDecodeError) -> Refusal:
     message = str(exc.msg)
     if "surrogate" in message:
@@ -187,6 +193,11 @@ def json_error(exc: orjson.JSONDecodeError) -> Refusal:
             f"request body holds an unpaired UTF-16 surrogate escape at position {exc.pos}; "
             "text must be valid Unicode (pair the surrogates or send the character as UTF-8)",
         )
+    # Text that does not even start like a JSON object (a transcript, a form) gets told how
+    # to send one; a typo inside JSON only needs its position.
+    doc = exc.doc if isinstance(exc.doc, str) else ""
+    if doc[:4096].lstrip()[:1] not in ("{", "["):
+        message += NOT_JSON_HINT
     return Refusal(
         422,
         f"body is not valid JSON at position {exc.pos}: {message}",

@@ -69,6 +69,13 @@ class Metrics:
             registry=r,
         )
 
+        self.retention_removed = Counter(
+            "observatory_retention_removed",
+            "What the scheduled retention removed: results, analyses (metadata), batch_items, "
+            "deliveries.",
+            ["kind"],
+            registry=r,
+        )
         self.observer_calls = Counter(
             "observatory_observer_calls",
             "Calls to Ollama by outcome: ok, failed (bad answer or timeout), unavailable "
@@ -83,6 +90,10 @@ class Metrics:
             states=["closed", "half_open", "open"],
             registry=r,
         )
+
+    def retained(self, removed: Any) -> None:
+        for kind in ("results", "analyses", "batch_items", "deliveries"):
+            self.retention_removed.labels(kind).inc(getattr(removed, kind))
 
     def observed(self, stats: dict[str, Any]) -> None:
         """What a worker's observer stage reported: its calls since its last report, and its

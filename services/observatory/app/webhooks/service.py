@@ -38,7 +38,7 @@ from app.analyses.models import Analysis
 from app.auth.principal import Principal
 from app.core.config import Settings
 from app.core.database import utcnow
-from app.core.errors import InputError
+from app.core.errors import Forbidden, InputError
 from app.webhooks import ssrf
 from app.webhooks.models import DisabledEndpoint, WebhookDelivery, WebhookSecret, url_hash
 
@@ -76,11 +76,12 @@ async def check_callback(
     principal: Principal,
     url: str,
 ) -> None:
-    """Refuse (400) a callback the submitter cannot have: no owner, no secret yet, an
-    address that is not public, or an endpoint that answered 410."""
+    """Refuse a callback the submitter cannot have: 403 for the public tier (no owner to
+    sign for); 400 for no secret yet, an address that is not public, or an endpoint that
+    answered 410."""
     owner = principal.owner
     if owner is None:
-        raise InputError(
+        raise Forbidden(
             "callback_url needs an API key or a partner token: callbacks are signed with a "
             "secret of their owner, and the public tier has none"
         )

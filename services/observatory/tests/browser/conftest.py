@@ -117,8 +117,9 @@ class Watched:
         return path
 
 
-# Until the service offers examples, the page's probe of /examples is answered 404 and the
-# picker stays hidden; Chromium logs every failed load as a console error.
+# A service started without examples (OBSERVATORY_EXAMPLES_DIR pointing at none) answers the
+# page's probe of /examples with 404 and the picker stays hidden; Chromium logs every failed
+# load as a console error.
 EXPECTED_MISSING = ("/examples",)
 
 

@@ -104,6 +104,9 @@ async def test_pages_of_items(client: httpx.AsyncClient) -> None:
     assert last["page"]["next_offset"] is None
     r = await client.get(f"/api/v1/analyze/batch/{batch_id}?limit=1001")
     assert r.status_code == 422
+    # An offset past any batch is refused, not handed to the database to overflow on.
+    r = await client.get(f"/api/v1/analyze/batch/{batch_id}?offset=32589158477190044730")
+    assert r.status_code == 422 and "offset" in r.text
 
 
 async def test_over_the_conversation_limit_is_400_naming_it(client: httpx.AsyncClient) -> None:
@@ -113,13 +116,40 @@ async def test_over_the_conversation_limit_is_400_naming_it(client: httpx.AsyncC
 
 
 async def test_an_envelope_that_is_not_a_batch_is_422(client: httpx.AsyncClient) -> None:
-    for body in ({"conversations": []}, {"conversation_text": "A: hi"}, [1, 2]):
+    for body in (
+        {"conversations": []},
+        {"conversation_text": "A: hi"},
+        [1, 2],
+        # Options are checked strictly: 0 is not a boolean.
+        {"conversations": [{"text": "A: hi\nB: hello"}], "options": {"include_insights": 0}},
+    ):
         r = await client.post("/api/v1/analyze/batch", json=body)
         assert r.status_code == 422, r.text
     r = await client.post(
         "/api/v1/analyze/batch", content=b"{", headers={"content-type": "application/json"}
     )
     assert r.status_code == 422
+
+
+async def test_any_item_is_taken_and_a_bad_one_refused_alone(client: httpx.AsyncClient) -> None:
+    """The envelope's schema accepts any item (OpenAPI says so too): an item that is no
+    conversation is refused on its own, with its position and reason."""
+    body = {"conversations": [None, "text", {"text": 5}, {"text": "A: hi\nB: hello"}]}
+    r = await client.post("/api/v1/analyze/batch", json=body)
+    assert r.status_code == 202, r.text
+    refused = {item["position"]: item["error"] for item in r.json()["rejected"]}
+    assert sorted(refused) == [0, 1, 2] and r.json()["accepted"] == 1
+    assert "NoneType" in refused[0] and "object with 'text'" in refused[1]
+    schema = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    items = schema["BatchRequest"]["properties"]["conversations"]["items"]
+    assert {"$ref": "#/components/schemas/BatchConversation"} in items["anyOf"]
+
+
+async def test_the_batch_collection_allows_post_only(client: httpx.AsyncClient) -> None:
+    """``/api/v1/analyze/batch`` also fits ``/api/v1/analyze/{analysis_id}``; its 405 names
+    the methods of the batch collection, not of that template."""
+    r = await client.request("OPTIONS", "/api/v1/analyze/batch")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
 
 
 @pytest.mark.parametrize("settings_overrides", [{"max_batch_bytes": 1024}])

@@ -102,7 +102,7 @@ async def test_callbacks_need_an_owner_and_a_secret(
     client: httpx.AsyncClient, app: Any, receiver: Receiver
 ) -> None:
     r = await client.post("/api/v1/analyze", json=submit(receiver.url()))
-    assert r.status_code == 400 and "needs an API key" in r.json()["detail"]
+    assert r.status_code == 403 and "needs an API key" in r.json()["detail"]
     key = await new_key(app)
     r = await client.post(
         "/api/v1/analyze", json=submit(receiver.url()), headers=bearer(key.secret)

@@ -14,6 +14,7 @@ from app.analyses import repository as repo
 from app.analysis import analyze
 from app.core.database import create_engine, session_factory
 from app.core.migrate import upgrade
+from app.jobs import inprocess
 from app.main import create_app
 from tests.contract.test_analyze import submit, wait_done
 from tests.factories import messages
@@ -372,3 +373,22 @@ async def test_a_dead_parse_process_is_replaced_not_a_lasting_500(
     assert codes[-1] == 202, codes
     ready = (await client.get("/health/ready")).json()
     assert ready["checks"]["queue"]["pools_ok"] is True
+
+
+async def test_the_cancel_watch_never_stops_work_that_started_while_it_looked(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watch asks the database which running jobs are still active; a job that started
+    while it asked is not in the answer and must not be taken for stopped elsewhere. The
+    watch runs without pause here so that the window is hit; every analysis must end
+    completed, none stays pending or processing."""
+    monkeypatch.setattr(inprocess, "WATCH_SECONDS", 0.0)
+    application = create_app(
+        settings.model_copy(update={"worker_concurrency": 2, "queue_max_size": 200})
+    )
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            ids = [(await submit(client, SMALL)).json()["id"] for _ in range(150)]
+            statuses = [(await wait_done(client, i)).get("status") for i in ids]
+    assert statuses == ["completed"] * len(ids)

@@ -94,6 +94,8 @@ class Workers:
             "queue_redis_url": s.queue_redis_url,
             "queue_name": s.queue_name,
             "queue_encryption_key": s.queue_encryption_key,
+            "result_keys": s.result_keys,
+            "fingerprint_secret": s.fingerprint_secret,
             "worker_concurrency": 2,
             "analysis_timeout_seconds": s.analysis_timeout_seconds,
             "job_lost_after_seconds": s.job_lost_after_seconds,

@@ -191,7 +191,7 @@ def test_summary_points_are_specific_to_the_conversation():
     points = result["summary_points"]
     assert 3 <= len(points) <= 7
     text = "\n".join(points)
-    assert "Ana dominated with 60% of the 100 words, followed by Bob (30%), Carol (10%)" in text
+    assert "Ana dominated with 60% of the 100 words, followed by Bob (30%) and Carol (10%)" in text
     assert "“deploy cache”, “config loader”, then “database migration”" in text
     assert "from negative in the first third" in text
     assert "to positive in the last" in text
@@ -214,14 +214,23 @@ def test_fast_replies_and_answered_questions_are_not_mentioned():
 
 
 def test_summary_without_dynamics_counts_words_itself():
-    rows = [("Ana", "one two three four five six seven eight"), ("Bob", "nine ten")]
+    long = " ".join(["word"] * 48)
+    rows = [("Ana", long), ("Bob", "nine ten three four"), ("Ana", long), ("Bob", "a b c d")]
     conv = conversation(rows)
     points = build_insights(conv, {"sentiment": {"overall_tone": "neutral", "score": 0.0}})[
         "summary_points"
     ]
     assert points[0] == (
-        "Ana dominated, writing 80% of the 10 words across 1 of the 2 messages; Bob wrote 20%."
+        "Ana dominated, writing 92% of the 104 words across 2 of the 4 messages; Bob wrote 8%."
     )
+
+
+def test_summary_of_a_tiny_chat_gives_no_shares():
+    rows = [("Ana", "one two three four five six seven eight"), ("Bob", "nine ten")]
+    points = build_insights(
+        conversation(rows), {"sentiment": {"overall_tone": "neutral", "score": 0.0}}
+    )["summary_points"]
+    assert points[0] == "Ana and Bob exchanged 2 messages (10 words)."
 
 
 def test_quotes_in_moments_are_masked():

@@ -433,8 +433,8 @@ def test_courtesy_and_one_word_acknowledgements_weigh_less_than_feeling() -> Non
     # Plain VADER reads "Great, thanks." as 0.79, nearly as warm as real delight.
     assert polite < _vader_compound("Great, thanks.", faithful=True) - 0.2
     assert polite < delighted - 0.3
-    # "Oh, brilliant." after a mistake is not praise.
-    assert abs(score_message("Oh, brilliant. So it's my fault now.")) < 0.05
+    # "Oh, brilliant." after a mistake is not praise: it is sarcasm.
+    assert score_message("Oh, brilliant. So it's my fault now.") <= -0.15
 
 
 def test_a_problem_that_is_solved_is_not_a_complaint() -> None:

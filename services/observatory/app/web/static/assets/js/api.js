@@ -109,11 +109,12 @@ export async function example(name) {
  * The analysis's server-sent events, read with fetch (EventSource cannot send the
  * Authorization header). Calls ``onEvent(name, data)`` until the stream ends.
  */
-export async function followEvents(id, onEvent, signal) {
-  const response = await call("GET", `${analysisPath(id)}/events`, {
-    signal,
-    accept: "text/event-stream",
-  });
+export function followEvents(id, onEvent, signal) {
+  return readEvents(`${analysisPath(id)}/events`, onEvent, signal);
+}
+
+async function readEvents(path, onEvent, signal) {
+  const response = await call("GET", path, { signal, accept: "text/event-stream" });
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   for (;;) {
@@ -144,4 +145,37 @@ export async function followEvents(id, onEvent, signal) {
       onEvent(name, parsed);
     }
   }
+}
+
+// ---- batches ----------------------------------------------------------------------------
+
+const batchPath = (id) => `/api/v1/analyze/batch/${encodeURIComponent(id)}`;
+
+export async function submitBatch(body, signal) {
+  return (await call("POST", "/api/v1/analyze/batch", { body, signal })).json();
+}
+
+/** The batch's status, counts and the page of items from ``offset``. */
+export async function batch(id, { offset = 0, limit = 100, signal } = {}) {
+  return (await call("GET", `${batchPath(id)}?offset=${offset}&limit=${limit}`, { signal })).json();
+}
+
+export async function cancelBatch(id) {
+  return (await call("POST", `${batchPath(id)}/cancel`)).json();
+}
+
+/** Move the batch's queued items to ``priority`` (low, normal, high). */
+export async function prioritiseBatch(id, priority) {
+  return (await call("POST", `${batchPath(id)}/priority`, { body: { priority } })).json();
+}
+
+/** The batch's ``progress`` events (then one ``aggregate``), like ``followEvents``. */
+export function followBatchEvents(id, onEvent, signal) {
+  return readEvents(`${batchPath(id)}/events`, onEvent, signal);
+}
+
+/** An export of every item as a Blob: ``format`` jsonl, csv or markdown. */
+export async function exportedBatch(id, format) {
+  const accept = { jsonl: "application/x-ndjson", csv: "text/csv", markdown: "text/markdown" }[format];
+  return (await call("GET", `${batchPath(id)}?format=${format}`, { accept })).blob();
 }

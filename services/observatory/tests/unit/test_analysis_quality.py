@@ -1,0 +1,357 @@
+"""Regression tests for failures seen on fresh conversations: each conversation here was
+written for one failure class (hostility read as neutral, complaints told as facts,
+mild words in friendly requests, missed shifts, disagreement in open arguments, debate
+structures, question-answer pairing, topic labels, summary wording)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app.analysis import analyze
+from app.analysis.dialectic import analyze_dialectic
+from app.analysis.dynamics import analyze_dynamics
+from app.analysis.insights import build_insights
+from app.analysis.sentiment import analyze_sentiment, score_message
+from app.analysis.topics import analyze_topics
+from app.conversation import Conversation, Message
+
+
+def chat(*rows: tuple[str, str] | tuple[str, str, str]) -> Conversation:
+    """Messages from (speaker, text) or (speaker, role, text) rows; role human by default."""
+    messages = []
+    for i, row in enumerate(rows):
+        speaker, role, text = row if len(row) == 3 else (row[0], "human", row[1])
+        messages.append(Message(index=i, speaker=speaker, role=role, text=text))  # type: ignore[arg-type]
+    return Conversation(messages=tuple(messages))
+
+
+def responses(found: list[dict[str, Any]], kind: str) -> set[int]:
+    return {s["roles"]["response"] for s in found if s["type"] == kind}
+
+
+def negative(text: str) -> bool:
+    score = score_message(text)
+    return score is not None and score <= -0.15
+
+
+def positive(text: str) -> bool:
+    score = score_message(text)
+    return score is not None and score >= 0.15
+
+
+# --- tone ------------------------------------------------------------------------------
+
+
+def test_insults_and_dismissal_read_as_negative() -> None:
+    assert negative("Your product is garbage and your support team is useless.")
+    assert negative("That's a ridiculous generalisation.")
+    assert negative("That's nonsense.")
+    assert negative("You're twisting this into an attack on me.")
+
+
+def test_complaints_told_as_facts_read_as_negative() -> None:
+    assert negative("We stood two hours in line, then they sent us home.")
+    assert negative("The flight was cancelled four hours before departure, no email, nothing.")
+    assert negative("The parcel still says out for delivery. Nobody rang the bell.")
+
+
+def test_polite_frustration_is_not_positive() -> None:
+    assert negative("Thanks for getting back to me, but honestly it's pretty frustrating.")
+    assert negative("I'm just so tired of chasing this.")
+
+
+def test_sarcasm_is_negative_and_sincere_delight_is_not() -> None:
+    assert negative("Oh great, another update that logs me out every hour. Love it.")
+    assert negative("Truly the highlight of my week, forty minutes on hold.")
+    assert positive("Love it. This is going to be so much fun!")
+
+
+def test_a_message_names_the_signals_behind_its_tone() -> None:
+    conv = chat(
+        ("Ana", "That's nonsense."),
+        ("Ben", "Oh great, another update that logs me out every hour."),
+        ("Ana", "The meeting is at ten."),
+    )
+    trajectory = analyze_sentiment(conv)["trajectory"]
+    assert any("nonsense" in s for s in trajectory[0]["signals"])
+    assert any(s.startswith("sarcasm") for s in trajectory[1]["signals"])
+    assert "signals" not in trajectory[2]
+
+
+def test_mild_words_in_friendly_requests_and_subject_words_stay_neutral() -> None:
+    for text in (
+        "Could you make the ending a bit less sad?",
+        "Should the council ban cars from the old town?",
+        "What's the usual cancer screening schedule at fifty?",
+    ):
+        score = score_message(text)
+        assert score is not None and score > -0.15, text
+    assert not negative("You're right… it starts now!")
+
+
+def test_a_friendly_chat_with_a_mild_request_stays_positive() -> None:
+    conv = chat(
+        ("Ada", "Hi! I love the poem you wrote for my gran, thank you so much!"),
+        ("Poet", "ai", "I'm so glad she liked it!"),
+        ("Ada", "Could you make the last verse a little less sad?"),
+        ("Poet", "ai", "Of course, here is a warmer ending with the garden in spring."),
+        ("Ada", "Perfect, that's lovely. Thanks!"),
+    )
+    assert analyze_sentiment(conv)["overall_tone"] == "positive"
+
+
+def test_a_user_who_turns_from_frustrated_to_thankful_shows_a_shift() -> None:
+    conv = chat(
+        ("Sam", "This is driving me nuts, the build fails again and nothing works."),
+        ("Bot", "ai", "Which error do you see?"),
+        ("Sam", "Same one as before. Honestly it's pretty frustrating."),
+        ("Bot", "ai", "Clear the cache folder and run the build again."),
+        ("Sam", "That fixed it! Thank you so much, you saved my evening."),
+        ("Bot", "ai", "Happy to help."),
+    )
+    shifts = analyze_sentiment(conv)["shifts"]
+    assert any(
+        abs(s["index"] - 4) <= 2 and s["from"] == "negative" and s["to"] == "positive"
+        for s in shifts
+    ), shifts
+
+
+def test_a_system_prompt_has_no_tone_and_feeds_no_keyphrases() -> None:
+    conv = chat(
+        ("system", "system", "You are a helpful, friendly and wonderful travel assistant."),
+        ("Lea", "Which train goes from Vienna to Graz in the morning?"),
+        ("Guide", "ai", "The Railjet leaves Vienna at 7:25 and reaches Graz at 10:00."),
+    )
+    result = analyze(conv)
+    assert result["patterns"]["sentiment"]["trajectory"][0]["label"] == "neutral"
+    phrases = {k["phrase"] for k in result["patterns"]["topics"]["keyphrases"]}
+    assert not phrases & {"helpful", "friendly", "assistant", "wonderful"}
+
+
+# --- disagreement and agreement ---------------------------------------------------------
+
+
+def test_disagreement_in_an_open_argument_is_found() -> None:
+    found = analyze_dialectic(
+        chat(
+            ("Ines", "Working from home makes everyone more productive."),
+            ("Tom", "That's nonsense. Which studies show that?"),
+            ("Ines", "Plenty of them. You're just attacking me now."),
+            ("Tom", "I'm not attacking you. I'm saying your argument is weak."),
+        )
+    )
+    assert {1, 3} <= responses(found, "disagreement")
+
+
+def test_an_error_report_to_an_assistant_is_not_disagreement() -> None:
+    found = analyze_dialectic(
+        chat(
+            ("Ravi", "How do I read a JSON file in Node?"),
+            ("Bot", "ai", "Use fs.readFileSync and JSON.parse on the result."),
+            ("Ravi", "Hmm, now I get TypeError: data is undefined."),
+        )
+    )
+    assert 2 not in responses(found, "disagreement")
+
+
+def test_a_concession_opening_with_no_is_agreement() -> None:
+    found = analyze_dialectic(
+        chat(
+            ("Lena", "You never let anyone help and then complain nobody helps."),
+            ("Omar", "That's not fair and you know it."),
+            ("Lena", "No. You're right, it isn't. That was a cheap shot."),
+        )
+    )
+    assert 2 in responses(found, "agreement")
+    assert 2 not in responses(found, "disagreement")
+
+
+def test_concede_then_object_is_disagreement() -> None:
+    found = analyze_dialectic(
+        chat(
+            ("Ana", "The candidate was too quiet in the panel."),
+            ("Ben", "Fair, he was a bit quiet. But the role is mostly technical."),
+        )
+    )
+    assert 1 in responses(found, "disagreement")
+
+
+# --- debate structures ------------------------------------------------------------------
+
+
+def test_a_compromise_proposed_and_accepted_is_a_synthesis() -> None:
+    found = analyze_dialectic(
+        chat(
+            ("Nora", "I think we should go fully remote, the office is empty most days."),
+            ("Felix", "I don't buy that. The juniors learn by sitting next to people."),
+            ("Nora", "Is that a remote problem or a mentoring problem?"),
+            ("Felix", "Both, honestly. Two of the new hires said they felt isolated."),
+            ("Nora", "So what if remote stays the default, with two office days a week?"),
+            ("Felix", "That I could get behind. Tuesdays and Thursdays?"),
+        )
+    )
+    spans = [s["messages"] for s in found if s["type"] == "thesis_antithesis_synthesis"]
+    assert any(m[0] <= 1 and m[-1] >= 4 for m in spans), spans
+
+
+def test_socratic_teaching_with_answers_from_the_student_is_found() -> None:
+    found = analyze_dialectic(
+        chat(
+            ("Kim", "Why is it colder in winter? Is the sun further away?"),
+            ("Teacher", "Good question. If distance mattered, what season would Chile have now?"),
+            ("Kim", "Winter too, I guess?"),
+            ("Teacher", "And what season do they actually have in Chile in December?"),
+            ("Kim", "Summer. Oh. So distance doesn't explain it."),
+            ("Teacher", "So what else could differ between the two halves of the Earth?"),
+            ("Kim", "The tilt?"),
+            ("Teacher", "Right. Then which half gets the sunlight more directly in June?"),
+            ("Kim", "Ours."),
+        )
+    )
+    assert any(s["type"] == "socratic_sequence" for s in found)
+
+
+def test_an_interview_with_long_answers_is_not_socratic() -> None:
+    answer = (
+        "It depends on the district, but broadly the plan closes the centre to through "
+        "traffic between seven and eight, with exemptions for residents and deliveries."
+    )
+    found = analyze_dialectic(
+        chat(
+            ("Reporter", "What does the plan change for drivers?"),
+            ("Planner", answer),
+            ("Reporter", "And what about deliveries to the shops?"),
+            ("Planner", answer),
+            ("Reporter", "So how will the council enforce it?"),
+            ("Planner", answer),
+        )
+    )
+    assert not any(s["type"] == "socratic_sequence" for s in found)
+
+
+# --- questions and answers ---------------------------------------------------------------
+
+
+def pairs(found: list[dict[str, Any]]) -> set[tuple[int, int]]:
+    return {
+        (s["roles"]["question"], s["roles"]["answer"])
+        for s in found
+        if s["type"] == "question_answer"
+    }
+
+
+def test_the_direct_short_reply_in_a_family_chat_is_the_answer() -> None:
+    found = analyze_dialectic(
+        chat(
+            ("Mum", "Has anyone eaten yet?"),
+            ("Sam", "Grabbed a sandwich."),
+            ("Dad", "Anyone seen my glasses? I think I left them near the lunch boxes."),
+        )
+    )
+    assert (0, 1) in pairs(found)
+    assert (0, 2) not in pairs(found)
+
+
+def test_a_tentative_answer_with_a_question_mark_answers() -> None:
+    found = analyze_dialectic(
+        chat(
+            ("Teacher", "What holds the planets in orbit around the sun?"),
+            ("Pupil", "Gravity?"),
+        )
+    )
+    assert (0, 1) in pairs(found)
+
+
+# --- topics ------------------------------------------------------------------------------
+
+
+def test_topic_labels_leave_out_speaker_names_and_roles() -> None:
+    rows = []
+    for i in range(6):
+        rows.append(("User", f"Can you help with the invoice template, part {i}? User here."))
+        rows.append(("Assistant", "ai", "The invoice template needs the tax field and the total."))
+    topics = analyze_topics(chat(*rows))
+    for segment in topics["segments"]:
+        words = set(segment["label"].lower().replace(",", " ").split())
+        assert not words & {"user", "assistant"}, segment["label"]
+    assert "invoice" in topics["segments"][0]["label"].lower()
+
+
+def test_a_single_topic_chat_stays_one_segment() -> None:
+    lines = [
+        "Our tomatoes have brown patches on the leaves.",
+        "That sounds like blight on the tomato plants.",
+        "Is the fruit still safe to eat?",
+        "Green firm tomatoes are fine, anything with patches goes in the bin.",
+        "Should I compost the plants?",
+        "No, blight survives in a cold compost heap.",
+        "What about the greenhouse tomatoes?",
+        "Keep the greenhouse dry and water the tomatoes at the base.",
+        "Would a copper spray help the plants?",
+        "Only before blight arrives, once it is in it just buys a few days.",
+        "Next year I'll grow a blight-resistant tomato variety.",
+        "Good plan, resistant tomatoes hardly ever get blight.",
+    ]
+    rows = [("Sunil" if i % 2 == 0 else "Doreen", line) for i, line in enumerate(lines)]
+    assert analyze_topics(chat(*rows))["transitions"] == []
+
+
+def test_an_announced_change_of_subject_starts_a_segment() -> None:
+    rows = [
+        ("Ravi", "Gig on the 14th, soundcheck at six at the Crown."),
+        ("Kofi", "Rehearsal Wednesday then? The set list needs work."),
+        ("Nell", "Wednesday works, let's run the set twice."),
+        ("Ravi", "Open the set with the new song."),
+        ("Kofi", "Agreed, the set starts strong."),
+        ("Ravi", "Random one: I'm selling my old amp. Anyone want it?"),
+        ("Stu", "Which amp? The valve one?"),
+        ("Ravi", "Yes, the valve amp, new valves last year."),
+        ("Stu", "I'll take the amp if it's cheap."),
+    ]
+    assert 5 in analyze_topics(chat(*rows))["transitions"]
+
+
+# --- summary and dynamics ----------------------------------------------------------------
+
+
+def test_a_three_message_chat_gets_no_word_shares() -> None:
+    conv = chat(
+        ("Human", "What's the capital of Peru?"),
+        ("Assistant", "ai", "Lima."),
+        ("Human", "Thanks!"),
+    )
+    points = build_insights(conv, {"dynamics": analyze_dynamics(conv)})["summary_points"]
+    assert points[0] == "Human and Assistant exchanged 3 messages (7 words)."
+    assert not any("%" in p for p in points)
+
+
+def test_every_speaker_of_a_small_group_is_named() -> None:
+    names = ["Ana", "Bo", "Cy", "Di"]
+    rows = [(names[i % 4], " ".join(["word"] * (20 - 4 * (i % 4)))) for i in range(8)]
+    conv = chat(*rows)
+    text = " ".join(build_insights(conv, {"dynamics": analyze_dynamics(conv)})["summary_points"])
+    assert all(name in text for name in names)
+    assert "other speaker" not in text
+
+
+def test_a_message_after_a_long_silence_is_not_a_reply_time() -> None:
+    start = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    minutes = [0, 1, 2, 3, 4, 78]
+    rows = [("Ana", "Lunch?"), ("Bo", "Sure"), ("Ana", "Noon?"), ("Bo", "Ok")]
+    rows += [("Ana", "See you"), ("Bo", "Back home now, that was fun")]
+    conv = Conversation(
+        messages=tuple(
+            Message(
+                index=i,
+                speaker=s,
+                role="human",
+                text=t,
+                timestamp=start + timedelta(minutes=m),
+            )
+            for i, ((s, t), m) in enumerate(zip(rows, minutes, strict=True))
+        )
+    )
+    latency = analyze_dynamics(conv)["response_latency"]
+    assert latency["Bo"]["median"] <= 60
+    assert max(latency["Bo"]["p90"], latency["Ana"]["p90"]) <= 60
