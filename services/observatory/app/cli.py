@@ -1,4 +1,5 @@
-"""The ``observatory`` command line: serve, analyze a file locally, migrate the database."""
+"""The ``observatory`` command line: serve, run queued jobs, analyze a file locally, migrate
+the database."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Start the HTTP API, the web docs and the embedded job runner in one process."""
+    """Start the HTTP API, the web docs and (unless the queue is Redis) the job runner."""
     import os
 
     import uvicorn
@@ -65,6 +66,40 @@ def serve(
         log_level=settings.log_level.lower(),
         **uvicorn_options(settings),
     )
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="Analyses run at once (default OBSERVATORY_WORKER_CONCURRENCY)."),
+    ] = None,
+) -> None:
+    """Run analyses from the Redis queue (OBSERVATORY_QUEUE_BACKEND=redis) until SIGTERM: no
+    new job is taken, running ones may finish, what still runs then is handed back."""
+    import os
+
+    from app.core.config import get_settings
+
+    if concurrency is not None:
+        os.environ["OBSERVATORY_WORKER_CONCURRENCY"] = str(concurrency)
+        get_settings.cache_clear()
+    settings = get_settings()
+    if settings.queue_backend != "redis":
+        typer.echo("error: observatory worker needs OBSERVATORY_QUEUE_BACKEND=redis", err=True)
+        raise typer.Exit(2)
+    from app.core.logging import configure_logging
+    from app.jobs.redisqueue import RedisQueue
+    from app.runtime import runtime
+
+    configure_logging(settings.log_level, settings.log_json)
+
+    async def run() -> None:
+        async with runtime(settings, "worker") as state:
+            assert isinstance(state.queue, RedisQueue)
+            await state.queue.run_worker()
+
+    asyncio.run(run())
 
 
 def _fail(message: str) -> NoReturn:

@@ -19,36 +19,21 @@ from starlette.types import Scope
 from app import __version__
 from app.analyses import endpoints as analyses
 from app.api.body import ENVELOPE_ALLOWANCE, request_body_limit
-from app.api.deps import ServiceState
 from app.api.openapi import install_openapi
 from app.apidocs import endpoints as apidocs
-from app.auth.tokens import TokenVerifier
 from app.batches import endpoints as batches
-from app.batches import service as batch_service
 from app.core.config import Settings, get_settings
-from app.core.crypto import SealedResultError, cipher_from_settings, fingerprinter_from
-from app.core.database import create_engine, session_factory
+from app.core.crypto import SealedResultError
 from app.core.errors import ObservatoryError
 from app.core.logging import configure_logging
-from app.core.migrate import upgrade
 from app.examples import endpoints as examples
 from app.health import endpoints as health
-from app.jobs.execute import JobContext
-from app.jobs.inprocess import InProcessQueue
-from app.jobs.pool import WorkerPool
-from app.jobs.runners import RunnerRegistry, default_label
-from app.keys.service import KeyCache
-from app.limits.service import RateLimiter
 from app.metrics import endpoints as metrics_endpoints
-from app.metrics.service import Metrics
 from app.middleware.limits import BodyLimitMiddleware
 from app.middleware.request_id import RequestIdMiddleware
-from app.observer import Observer
-from app.retention.service import Scheduler as Retention
+from app.runtime import runtime
 from app.web import endpoints as web
 from app.webhooks import endpoints as webhook_endpoints
-from app.webhooks import service as webhooks
-from app.webhooks.service import Sender as WebhookSender
 
 log = structlog.get_logger(__name__)
 
@@ -178,81 +163,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
-        if settings.migrate_on_start:
-            await upgrade(engine)
-        sessions = session_factory(engine)
-        runners = RunnerRegistry(
-            sessions,
-            default_label(settings.instance_id),
-            interval=settings.runner_heartbeat_seconds,
-            stale_after=settings.runner_stale_seconds,
-        )
-        await runners.start()
-        runner = runners.runner_id
-        # The API's own observer client only answers readiness; analyses use the one in
-        # their worker process.
-        observer = Observer(settings)
-        pool = WorkerPool(
-            settings,
-            analysis_workers=settings.worker_concurrency,
-            parse_workers=settings.parse_workers,
-        )
-        pool.start()
-        metrics = Metrics()
-        tokens = TokenVerifier(settings)
-        cipher = cipher_from_settings(
-            settings.result_keys, settings.result_key_file, settings.database_url
-        )
-        queue = InProcessQueue(
-            JobContext(sessions, pool, settings.analysis_timeout_seconds, cipher, metrics=metrics),
-            concurrency=settings.worker_concurrency,
-            max_size=settings.queue_max_size,
-            max_batch_items=settings.queue_max_batch_items,
-        )
-        await queue.start()
-        state = app.state.service = ServiceState(
-            settings,
-            engine,
-            sessions,
-            queue,
-            pool,
-            cipher,
-            fingerprinter_from(settings.fingerprint_secret, cipher),
-            observer,
-            runner,
-            runners,
-            RateLimiter(settings),
-            metrics,
-            tokens,
-            KeyCache(settings.api_key_cache_seconds),
-        )
-        sender = state.webhooks = WebhookSender(sessions, settings)
-        sender.start()
-        retention = Retention(engine, sessions, settings, metrics)
-        retention.start()
-
-        async def finished(analysis_id: str) -> None:
-            if await webhooks.analysis_finished(sessions, analysis_id) is not None:
-                sender.wake()
-            await batch_service.finish_item(state, analysis_id)
-
-        queue.on_finished = finished
-        log.info(
-            "service.started", database=engine.dialect.name, workers=settings.worker_concurrency
-        )
-        try:
+        async with runtime(settings, "serve") as state:
+            app.state.service = state
             yield
-        finally:
-            await retention.stop()
-            await queue.stop()
-            await sender.stop()
-            await pool.stop()
-            await runners.stop()
-            await tokens.aclose()
-            if observer is not None:
-                await observer.aclose()
-            await engine.dispose()
 
     app = FastAPI(
         title="Observatory",

@@ -125,6 +125,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "log_level": "WARNING",
         "worker_concurrency": 2,
         "observer_url": CLOSED_PORT_URL,
+        # One try: a required observer that is down fails at once. Retries are tested on
+        # their own (test_queue_contract.py, test_redis_workers.py).
+        "job_max_tries": 1,
         # Limits are tested on their own (test_limits.py); elsewhere they stay out of the way.
         **UNLIMITED,
     }

@@ -102,3 +102,17 @@ def process_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+@dataclass(frozen=True)
+class SlowAnalysis:
+    """Takes ``seconds`` (checking its token like the real analysis), then analyses."""
+
+    seconds: float
+
+    def __call__(self, conversation: Any, options: Any, token: CancelToken) -> dict[str, Any]:
+        end = time.monotonic() + self.seconds
+        while time.monotonic() < end:
+            time.sleep(0.01)
+            token.check()
+        return analyze(conversation, options, token)

@@ -73,6 +73,66 @@ class Settings(BaseSettings):
     max_wait_seconds: float = Field(60.0, ge=0)
     queue_full_retry_after_seconds: int = Field(5, ge=1)
 
+    # Where jobs wait: "inprocess" (the embedded default: this process runs them) or "redis"
+    # (`observatory serve` only answers the API; `observatory worker` processes, on any
+    # number of machines, run the jobs). See docs/decisions/0011-redis-job-queue.md.
+    queue_backend: Literal["inprocess", "redis"] = "inprocess"
+    # The queue's Redis (empty: redis_url) and the prefix of its keys.
+    queue_redis_url: str = ""
+    queue_name: str = Field("observatory-jobs", min_length=1, max_length=64)
+    # Fernet keys (comma-separated, the first encrypts, any decrypts) for queued
+    # conversations; empty stores them unencrypted in Redis (refused in production).
+    queue_encryption_key: str = ""
+    # How long a queued conversation may wait in Redis before it expires (its analysis then
+    # fails with that reason).
+    queue_payload_ttl_seconds: int = Field(86_400, ge=10)
+    # Transient failures (the observer required but unreachable) are tried again, after
+    # job_retry_seconds doubled on each try (with jitter), up to job_max_tries tries in all.
+    job_max_tries: int = Field(3, ge=1, le=20)
+    job_retry_seconds: float = Field(5.0, ge=0)
+    # A job still marked running this long past its time limit is taken to be lost with its
+    # worker (killed) and handled again: failed with that reason.
+    job_lost_after_seconds: float = Field(30.0, ge=1)
+    # On SIGTERM a worker stops taking jobs and lets running ones finish for this long; what
+    # is still running then is handed back to the queue.
+    worker_shutdown_seconds: float = Field(30.0, ge=0)
+
+    @field_validator("queue_encryption_key")
+    @classmethod
+    def _queue_key(cls, value: str) -> str:
+        from cryptography.fernet import Fernet
+
+        try:
+            for part in value.split(","):
+                if part.strip():
+                    Fernet(part.strip())
+        except ValueError:
+            raise ValueError(
+                "OBSERVATORY_QUEUE_ENCRYPTION_KEY: comma-separated Fernet keys (make one with "
+                "`python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`)"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _queue(self) -> Settings:
+        if self.queue_backend == "redis":
+            if not (self.queue_redis_url or self.redis_url):
+                raise ValueError(
+                    "OBSERVATORY_QUEUE_BACKEND=redis needs OBSERVATORY_QUEUE_REDIS_URL "
+                    "or OBSERVATORY_REDIS_URL"
+                )
+            if self.environment == "production" and not self.queue_encryption_key:
+                raise ValueError(
+                    "OBSERVATORY_QUEUE_BACKEND=redis in production needs "
+                    "OBSERVATORY_QUEUE_ENCRYPTION_KEY (queued conversations are encrypted)"
+                )
+        return self
+
+    @property
+    def queue_redis(self) -> str:
+        return self.queue_redis_url or self.redis_url
+
     # Callbacks (webhooks): networks admitted although not public (comma-separated CIDRs,
     # for tests and intranets), the time one attempt may take, the delays between attempts
     # (seconds; one more attempt than delays), and how often due deliveries are looked for.

@@ -8,6 +8,7 @@ runs in :mod:`app.jobs.pool` processes; this coroutine only moves the row along 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.analyses import repository as repo
 from app.analysis import analyze
 from app.core.cancellation import AnalysisTimedOut
+from app.core.config import Settings
 from app.core.crypto import ResultCipher
 from app.core.database import utcnow
 from app.jobs.base import AnalysisJob
@@ -26,13 +28,19 @@ from app.jobs.work import INTERNAL_ERROR, Done, Failed
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["INTERNAL_ERROR", "JobContext", "execute"]
+__all__ = ["INTERNAL_ERROR", "JobContext", "TransientFailure", "execute", "retry_delay"]
 
 OBSERVER_SHARE_OF_REMAINING = 0.9
 WORKER_LOST = (
     "the worker process running this analysis stopped unexpectedly (it may have run out of "
     "memory); the conversation was not kept, so submit it again"
 )
+
+
+def retry_delay(settings: Settings, tries: int) -> float:
+    """The wait before try ``tries + 1``: doubled on each try, with up to 25 % jitter."""
+    base = settings.job_retry_seconds * 2 ** (tries - 1)
+    return float(base * (1 + random.uniform(0, 0.25)))
 
 
 class JobContext:
@@ -88,22 +96,38 @@ def _unwrap(analysis_id: str, outcome: Done | Failed) -> bytes:
             raise AnalysisTimedOut("analysis exceeded its time limit")
         if outcome.exception is not None:
             log.error("analysis.error", analysis_id=analysis_id, exception=outcome.exception)
-        raise _StepFailed(outcome.detail)
+        raise _StepFailed(outcome.detail, outcome.transient)
     return outcome.document
 
 
 class _StepFailed(Exception):
+    def __init__(self, detail: str, transient: bool = False) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.transient = transient
+
+
+class TransientFailure(Exception):
+    """The job failed for a reason that may pass (the observer is down) and its queue may try
+    it again: its row is ``pending`` again and nothing was stored."""
+
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
 
 
-async def execute(job: AnalysisJob, ctx: JobContext) -> str:
+async def execute(
+    job: AnalysisJob, ctx: JobContext, *, retryable: bool = False, tries: int = 1
+) -> str:
     """Run ``job`` to its end; returns the final status this worker wrote (or observed).
 
     Every path ends the row: completed, failed with a reason, or left cancelled by the
     caller. An unexpected error anywhere (including storing the result) fails the row.
     Cancelling the task that runs this kills the worker process doing the work.
+
+    With ``retryable``, a transient failure puts the row back to ``pending`` and raises
+    :class:`TransientFailure` for the queue to try again; ``tries`` (this one included) is
+    named in the reason when it fails for good.
     """
     analysis_id = job.analysis_id
     payload = job.payload
@@ -161,7 +185,17 @@ async def execute(job: AnalysisJob, ctx: JobContext) -> str:
     except _StepFailed as exc:
         # An expected failure (e.g. the observer was required and could not contribute), or
         # an internal error in the worker process (logged by _unwrap).
-        await _fail(ctx, analysis_id, exc.detail)
+        if exc.transient and retryable:
+            if await _transition(
+                ctx, analysis_id, (repo.PROCESSING,), repo.PENDING, started_at=None, stage=None
+            ):
+                ctx.count("retried")
+                raise TransientFailure(exc.detail) from None
+            return "skipped"  # cancelled meanwhile
+        detail = exc.detail
+        if exc.transient and tries > 1:
+            detail = f"{detail} (gave up after {tries} tries)"
+        await _fail(ctx, analysis_id, detail)
         ctx.count("failed")
         return repo.FAILED
     except WorkerLost:

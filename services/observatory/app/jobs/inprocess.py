@@ -18,7 +18,7 @@ import structlog
 from app.analyses import repository as repo
 from app.core.database import utcnow
 from app.jobs.base import PRIORITIES, AnalysisJob, JobQueue, QueueFull
-from app.jobs.execute import INTERNAL_ERROR, JobContext, execute
+from app.jobs.execute import INTERNAL_ERROR, JobContext, TransientFailure, execute
 
 log = structlog.get_logger(__name__)
 
@@ -28,9 +28,21 @@ STOPPED = "the analysis was stopped before it ended; submit it again"
 
 class InProcessQueue(JobQueue):
     def __init__(
-        self, ctx: JobContext, *, concurrency: int, max_size: int, max_batch_items: int = 10_000
+        self,
+        ctx: JobContext,
+        *,
+        concurrency: int,
+        max_size: int,
+        max_batch_items: int = 10_000,
+        max_tries: int = 1,
+        retry_delay: Callable[[int], float] = lambda tries: 0.0,
     ) -> None:
         self._ctx = ctx
+        self._max_tries = max_tries
+        self._retry_delay = retry_delay
+        # Tries so far of jobs that failed transiently and wait to be tried again.
+        self._tries: dict[str, int] = {}
+        self._retrying: dict[str, asyncio.Task[None]] = {}
         self._concurrency = concurrency
         self._max_size = max_size
         self._max_batch_items = max_batch_items
@@ -58,6 +70,10 @@ class InProcessQueue(JobQueue):
         self._watcher = asyncio.create_task(self._watch(), name="analysis-cancel-watch")
 
     async def stop(self) -> None:
+        for retry in list(self._retrying.values()):
+            retry.cancel()
+        await asyncio.gather(*self._retrying.values(), return_exceptions=True)
+        self._retrying.clear()
         for hook in list(self._hooks):
             hook.cancel()  # what a hook does (a batch's aggregate) is redone when next needed
         await asyncio.gather(*self._hooks, return_exceptions=True)
@@ -112,6 +128,12 @@ class InProcessQueue(JobQueue):
         return True
 
     async def cancel(self, analysis_id: str) -> None:
+        retry = self._retrying.pop(analysis_id, None)
+        if retry is not None:
+            retry.cancel()
+            self._tries.pop(analysis_id, None)
+            self._finished(analysis_id)
+            return
         queued = self._take(analysis_id)
         if queued is not None:
             queued.payload = None
@@ -193,29 +215,57 @@ class InProcessQueue(JobQueue):
                 self._queue.task_done()
                 continue
             self._take(job.analysis_id)
+            payload = job.payload
+            tries = self._tries.pop(job.analysis_id, 0) + 1
+            again = False
             try:
-                task = asyncio.create_task(execute(job, self._ctx))
+                task = asyncio.create_task(
+                    execute(job, self._ctx, retryable=tries < self._max_tries, tries=tries)
+                )
                 self._running[job.analysis_id] = task
                 try:
                     await asyncio.gather(task, return_exceptions=True)
                 finally:
                     self._running.pop(job.analysis_id, None)
-                if task.cancelled():
+                failure = None if task.cancelled() else task.exception()
+                if isinstance(failure, TransientFailure) and payload is not None:
+                    again = True
+                    self._again(job, payload, tries)
+                elif task.cancelled():
                     # Whoever cancelled it has ended the row (cancelled or deleted); should
                     # that not be so, the row is failed rather than left processing.
                     await self._last_resort(job.analysis_id, STOPPED)
-                elif task.exception() is not None:
+                elif failure is not None:
                     log.error(
                         "analysis.worker_error",
                         analysis_id=job.analysis_id,
-                        error=type(task.exception()).__name__,
+                        error=type(failure).__name__,
                     )
                     await self._last_resort(job.analysis_id, INTERNAL_ERROR)
             finally:
-                job.payload = None
-                self.processed += 1
-                self._finished(job.analysis_id)
+                del payload
+                if not again:
+                    job.payload = None
+                    self.processed += 1
+                    self._finished(job.analysis_id)
                 self._queue.task_done()
+
+    def _again(self, job: AnalysisJob, payload: bytes, tries: int) -> None:
+        """Queue ``job`` again after its retry delay (its row is ``pending`` again)."""
+        job.payload = payload
+        self._tries[job.analysis_id] = tries
+        delay = self._retry_delay(tries)
+        log.info("analysis.retry", analysis_id=job.analysis_id, tries=tries)
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            self._retrying.pop(job.analysis_id, None)
+            if job.batch_id is not None:
+                self._batch_waiting += 1
+            self._waiting[job.analysis_id] = job
+            self._put(job)
+
+        self._retrying[job.analysis_id] = asyncio.create_task(later())
 
     async def _last_resort(self, analysis_id: str, error: str) -> None:
         """``execute`` ends every row itself; if even that failed (the database went away),

@@ -81,6 +81,11 @@ class WorkerPool:
         for kind in self._sizes:
             self._pools[kind] = self._new(kind)
 
+    async def ready(self, timeout: float = 300.0) -> None:
+        """Return once an analysis process answers (the fork server has imported the
+        analysis), so a worker announces itself only when it can run jobs at once."""
+        await self._run("analysis", timeout, work.ping)
+
     def _pool(self, kind: str) -> ProcessPool:
         pool = self._pools.get(kind)
         if pool is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.analyses import repository as analyses
@@ -38,13 +38,21 @@ async def fail_runner_work(session: AsyncSession, runner_id: str, reason: str) -
     return await analyses.fail_active(session, Analysis.runner == runner_id, reason)
 
 
+# Work queued in Redis is held by no process: the Redis queue recovers it by its own rules.
+QUEUED_IN_REDIS = "redis-queue"
+
+
 async def fail_orphaned(session: AsyncSession, stale_after: timedelta, reason: str) -> list[str]:
     """Fail queued and running work whose runner is gone: no ``runners`` row, or a heartbeat
     older than ``stale_after``. Live runners' work is left alone, whatever their label, so
-    any number of processes can share one database. Dead runners' rows are removed."""
+    any number of processes can share one database, and so is work queued in Redis. Dead
+    runners' rows are removed."""
     cutoff = utcnow() - stale_after
     live = select(Runner.id).where(Runner.heartbeat_at >= cutoff)
-    orphaned = or_(Analysis.runner.is_(None), Analysis.runner.not_in(live))
+    orphaned = and_(
+        or_(Analysis.runner.is_(None), Analysis.runner.not_in(live)),
+        or_(Analysis.runner.is_(None), Analysis.runner != QUEUED_IN_REDIS),
+    )
     ids = await analyses.fail_active(session, orphaned, reason)
     await session.execute(delete(Runner).where(Runner.heartbeat_at < cutoff))
     return ids

@@ -31,7 +31,7 @@ from app.conversation import Conversation
 from app.conversation.parsers import Limits, parse_conversation
 from app.core.cancellation import AnalysisTimedOut, CancelToken
 from app.core.config import Settings
-from app.core.errors import InputError, ObservatoryError
+from app.core.errors import InputError, ObservatoryError, ServiceUnavailable
 from app.core.logging import configure_logging, describe_exception
 
 log = structlog.get_logger(__name__)
@@ -84,6 +84,8 @@ class Failed:
     timed_out: bool = False
     exception: str | None = None
     observer: dict[str, Any] | None = None
+    transient: bool = False
+    """The failure may pass if tried again later (the observer was required and down)."""
 
 
 INTERNAL_ERROR = "the analysis failed because of an internal error; it has been logged"
@@ -316,7 +318,11 @@ def run_observer(
             )
             return Done(orjson.dumps(enriched), _observer_stats())
     except ObservatoryError as exc:
-        return Failed(exc.detail, observer=_observer_stats())
+        return Failed(
+            exc.detail,
+            observer=_observer_stats(),
+            transient=isinstance(exc, ServiceUnavailable),
+        )
     except Exception as exc:
         return replace(_internal(exc), observer=_observer_stats())
 
