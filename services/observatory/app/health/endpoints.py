@@ -39,9 +39,20 @@ async def ready(state: StateDep) -> JSONResponse:
         checks["database"] = {"status": "error", "error": type(exc).__name__}
     stats = state.queue.stats()
     state.pool.heal()
-    queue_ok = stats["queued"] < stats["capacity"] and stats["workers"] > 0 and state.pool.healthy()
-    ok = ok and queue_ok
-    checks["queue"] = {"status": "ok" if queue_ok else "full", **stats, **state.pool.stats()}
+    # Not ready: nothing can run work. A full queue is reported but stays ready: it refuses
+    # new work with 503 and Retry-After by itself, and a probe that took replicas out while
+    # they are busy (or every replica, when they share a Redis queue) would turn load into
+    # an outage. Batch items wait under their own capacity and never count as full.
+    runs = stats["workers"] > 0 and state.pool.healthy()
+    singles = stats["queued"] - stats.get("batch_queued", 0)
+    ok = ok and runs
+    if not runs:
+        status = "error"
+    elif singles >= stats["capacity"]:
+        status = "full"
+    else:
+        status = "ok"
+    checks["queue"] = {"status": status, **stats, **state.pool.stats()}
     limiter = state.limiter
     if limiter is not None:
         # Limits fail open without their store, so readiness reports it without failing.

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
+
+from tests.workers import Release, blocking_analysis
 
 
 async def test_health(client: httpx.AsyncClient) -> None:
@@ -70,3 +73,30 @@ async def test_request_id_is_returned_and_kept_when_plain(client: httpx.AsyncCli
         "/api/v1/analyze", content=b"\xff", headers={"content-type": "application/json"}
     )
     assert r.status_code == 400 and r.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"worker_concurrency": 1, "queue_max_size": 2}])
+async def test_a_busy_queue_keeps_the_service_ready(client: httpx.AsyncClient, app: Any) -> None:
+    """Batch items wait under their own capacity, and even a full queue of single analyses
+    (which refuses more with 503 by itself) does not take the service out of rotation."""
+    release = Release()
+    app.state.service.queue._ctx.analyze_fn = blocking_analysis(release)
+    try:
+        texts = [
+            f"A: question {i} about the oven?\nB: answer {i} about the oven." for i in range(6)
+        ]
+        r = await client.post(
+            "/api/v1/analyze/batch", json={"conversations": [{"text": t} for t in texts]}
+        )
+        assert r.status_code == 202, r.text
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 200 and ready.json()["checks"]["queue"]["status"] == "ok"
+        for text in texts[:2]:
+            assert (
+                await client.post("/api/v1/analyze", json={"conversation_text": text})
+            ).status_code == 202
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["queue"]["status"] == "full"
+    finally:
+        release.set()
