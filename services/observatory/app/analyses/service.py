@@ -21,6 +21,7 @@ from app.auth.principal import Principal
 from app.batches.models import Batch, BatchItem
 from app.core.database import checkpoint, utcnow
 from app.core.errors import Conflict, NotFound, ServiceUnavailable
+from app.core.ids import is_id
 from app.core.problems import printable
 from app.jobs.base import AnalysisJob, JobQueue, QueueFull
 from app.jobs.work import Submission
@@ -80,7 +81,7 @@ async def load(
     """The row, or 404 — also when it belongs to another principal (its existence is not
     revealed). ``live``: a result past its retention is gone even before the cleanup
     deletes it (and reading it must not extend its life)."""
-    row = await repo.get(session, analysis_id)
+    row = await repo.get(session, analysis_id) if is_id(analysis_id) else None
     shown = printable(analysis_id)  # ids are 36 characters: longer is not one
     if row is None or (row.owner is not None and row.owner != principal.owner):
         raise NotFound(f"no analysis with id '{shown}' (it may have expired or been deleted)")

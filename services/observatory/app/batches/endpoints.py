@@ -307,7 +307,7 @@ async def cancel(
 @router.post(
     "/{batch_id}/priority",
     response_model=BatchPriorityChanged,
-    responses={404: {"model": Problem}, 422: {"model": Problem}},
+    responses={404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}},
 )
 async def priority(
     batch_id: str, body: BatchPriority, session: SessionDep, state: StateDep, principal: AnalystDep

@@ -7,6 +7,7 @@ reason while the others go on.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +82,7 @@ def _item(
     fallback = str(position)
     if not isinstance(entry, dict):
         return fallback, Rejected(
-            f"conversation {position} is a {type(entry).__name__}; each conversation is an "
+            f"conversation {position} is {_json_type(entry)}; each conversation is an "
             "object with 'text' or 'messages' (and an optional 'id')"
         )
     given = entry.get("id")
@@ -93,15 +94,23 @@ def _item(
             return fallback, Rejected(
                 f"conversation {position}: 'id' must be 1 to {MAX_REF_CHARS} characters"
             )
+        if any(unicodedata.category(c) in UNSEEN for c in ref):
+            return fallback, Rejected(
+                f"conversation {position}: 'id' holds a control or formatting character "
+                "(NUL, a line break, a direction override…); ids are printable text"
+            )
     else:
-        return fallback, Rejected(f"conversation {position}: 'id' must be a string or a number")
+        return fallback, Rejected(
+            f"conversation {position}: 'id' must be a string or an integer, not {_json_type(given)}"
+        )
     if ref in seen:
         return ref, Rejected(f"conversation {position}: id '{ref}' is used twice in this batch")
     seen.add(ref)
     unknown = sorted(set(entry) - set(ITEM_FIELDS))
     if unknown:
         return ref, Rejected(
-            f"conversation {position}: unknown field(s) {', '.join(unknown)}; a conversation "
+            f"conversation {position}: unknown field(s) "
+            f"{', '.join(repr(visible(u[:40])) for u in unknown[:5])}; a conversation "
             f"may have {', '.join(ITEM_FIELDS)} (options are given once, for the whole batch)"
         )
     fields = {k: v for k, v in entry.items() if k != "id"}
@@ -113,5 +122,24 @@ def _item(
         fields["conversation_text"] = fields.pop("text")
     prepared = prepare_object(fields, limits)
     if isinstance(prepared, Refusal):
-        return ref, Rejected(f"conversation {position}: {prepared.detail}")
+        return ref, Rejected(f"conversation {position}: {visible(prepared.detail)}")
     return ref, prepared
+
+
+# Control, format (bidi overrides, zero-width), surrogate and unassigned characters.
+UNSEEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "an integer" if isinstance(value, int) else "a non-integer number"
+    return _JSON_TYPES.get(type(value), "a value of another type")
+
+
+def visible(text: str) -> str:
+    """``text`` with characters that cannot be shown (or stored in PostgreSQL text, like
+    NUL) replaced by U+FFFD: refusal details quote what a client sent."""
+    return "".join("\ufffd" if unicodedata.category(c) in UNSEEN else c for c in text)

@@ -31,6 +31,7 @@ from app.batches.models import Batch, BatchItem
 from app.batches.parsing import BatchSubmission, Rejected
 from app.core.database import utcnow
 from app.core.errors import Conflict, NotFound, ServiceUnavailable
+from app.core.ids import is_id
 from app.core.problems import printable
 from app.jobs.base import AnalysisJob, QueueFull
 from app.webhooks import service as webhooks
@@ -148,7 +149,7 @@ async def _analysis_ids(session: AsyncSession, batch_id: str) -> list[str]:
 
 async def load(session: AsyncSession, batch_id: str, principal: Principal) -> Batch:
     """The batch, or 404 — also when it belongs to another principal."""
-    batch = await session.get(Batch, batch_id)
+    batch = await session.get(Batch, batch_id) if is_id(batch_id) else None
     if batch is None or (batch.owner is not None and batch.owner != principal.owner):
         raise NotFound(f"no batch with id '{printable(batch_id)}'")
     return batch
@@ -330,8 +331,18 @@ async def cancel(
             f"batch '{batch_id}' has already {'been cancelled' if batch.cancelled_at else 'ended'};"
             " only a batch with pending or processing items can be cancelled"
         )
-    ids = await _analysis_ids(session, batch_id)
     now = utcnow()
+    # Claim the cancel: of requests that race, one moves cancelled_at and goes on.
+    claimed = await session.execute(
+        update(Batch)
+        .where(Batch.id == batch_id, Batch.cancelled_at.is_(None))
+        .values(cancelled_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(claimed, "rowcount", 0):
+        await session.rollback()
+        raise Conflict(f"batch '{batch_id}' has already been cancelled")
+    ids = await _analysis_ids(session, batch_id)
     active = list(
         (
             await session.scalars(
@@ -348,7 +359,6 @@ async def cancel(
             .values(status=analyses_repo.CANCELLED, finished_at=now, stage=None)
             .execution_options(synchronize_session=False)
         )
-    batch.cancelled_at = now
     await session.commit()
     for analysis_id in active:
         await state.queue.cancel(analysis_id)
@@ -363,6 +373,12 @@ async def reprioritise(
     """Move every item that is still queued to ``priority``; running and ended items stay
     as they are."""
     batch = await load(session, batch_id, principal)
+    ended = batch.finished_at is not None or finished(await counts(session, batch)) >= batch.total
+    if batch.cancelled_at is not None or ended:
+        raise Conflict(
+            f"batch '{batch_id}' has already "
+            f"{'been cancelled' if batch.cancelled_at else 'ended'}; nothing of it is queued"
+        )
     ids = await _analysis_ids(session, batch_id)
     pending = list(
         (

@@ -12,7 +12,8 @@ from sqlalchemy import delete, select
 from app.api.deps import SessionDep
 from app.auth.dependencies import AnalystDep
 from app.auth.principal import Principal
-from app.core.errors import Forbidden, NotFound
+from app.core.errors import Forbidden, InputError, NotFound
+from app.core.ids import is_id
 from app.core.problems import Problem, printable
 from app.webhooks import service
 from app.webhooks.models import DisabledEndpoint, WebhookDelivery, url_hash
@@ -71,7 +72,14 @@ async def create_secret(session: SessionDep, principal: AnalystDep) -> SecretCre
     )
 
 
-@router.get("/deliveries", response_model=Deliveries, responses={403: {"model": Problem}})
+@router.get(
+    "/deliveries",
+    response_model=Deliveries,
+    responses={
+        400: {"model": Problem, "description": "`target_id` is not an id."},
+        403: {"model": Problem},
+    },
+)
 async def deliveries(
     session: SessionDep,
     principal: AnalystDep,
@@ -81,6 +89,10 @@ async def deliveries(
     """Your callbacks, newest first, with their attempts."""
     query = select(WebhookDelivery).where(WebhookDelivery.owner == _owner(principal))
     if target_id is not None:
+        if not is_id(target_id):
+            raise InputError(
+                f"target_id '{printable(target_id)}' is not an analysis or batch id (a UUID)"
+            )
         query = query.where(WebhookDelivery.target_id == target_id)
     rows = await session.scalars(query.order_by(WebhookDelivery.created_at.desc()).limit(limit))
     return {"deliveries": [service.view(row) for row in rows.all()]}

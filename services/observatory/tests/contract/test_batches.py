@@ -139,7 +139,7 @@ async def test_any_item_is_taken_and_a_bad_one_refused_alone(client: httpx.Async
     assert r.status_code == 202, r.text
     refused = {item["position"]: item["error"] for item in r.json()["rejected"]}
     assert sorted(refused) == [0, 1, 2] and r.json()["accepted"] == 1
-    assert "NoneType" in refused[0] and "object with 'text'" in refused[1]
+    assert "is null" in refused[0] and "is a string; each" in refused[1]
     schema = (await client.get("/openapi.json")).json()["components"]["schemas"]
     items = schema["BatchRequest"]["properties"]["conversations"]["items"]
     assert {"$ref": "#/components/schemas/BatchConversation"} in items["anyOf"]
@@ -193,8 +193,11 @@ async def test_cancel_stops_queued_and_running_items(client: httpx.AsyncClient, 
         if (await client.get(base)).json()["counts"]["processing"]:
             break
         await asyncio.sleep(0.05)
-    r = await client.post(f"{base}/cancel")
-    assert r.status_code == 200 and r.json()["cancelled"] == 6, r.text
+    # Cancels that race: one wins and counts the items, the others are told it is done.
+    answers = await asyncio.gather(*(client.post(f"{base}/cancel") for _ in range(5)))
+    won = [r for r in answers if r.status_code == 200]
+    assert len(won) == 1 and won[0].json()["cancelled"] == 6, [r.text for r in answers]
+    assert sorted(r.status_code for r in answers) == [200, 409, 409, 409, 409]
     release.set()
     done = await until_done(client, batch_id)
     assert done["status"] == "cancelled" and done["counts"]["cancelled"] == 6
@@ -238,6 +241,11 @@ async def test_priority_moves_what_is_still_queued(client: httpx.AsyncClient, ap
         f"/api/v1/analyze/batch/{low['batch_id']}/priority", json={"priority": "urgent"}
     )
     assert r.status_code == 422
+    # Once a batch has ended nothing of it is queued: 409, and its options stay.
+    r = await client.post(
+        f"/api/v1/analyze/batch/{low['batch_id']}/priority", json={"priority": "low"}
+    )
+    assert r.status_code == 409 and "ended" in r.json()["detail"]
 
 
 def _recorder(hook: Any, order: list[str]) -> Any:
@@ -311,3 +319,42 @@ async def test_a_batch_is_one_request_against_the_limits(client: httpx.AsyncClie
     r = await client.post("/api/v1/analyze/batch", json=batch(*BREAD[:2]))
     assert r.status_code == 202
     assert "x-ratelimit-limit" in r.headers
+
+
+async def test_what_no_database_should_see_is_refused_before_it(
+    client: httpx.AsyncClient,
+) -> None:
+    """NUL and other unseen characters in ids, formats and field names: refused alone with
+    a reason that shows them as U+FFFD (PostgreSQL text cannot hold NUL); an id that is
+    not one of ours is 404 before any query."""
+    body = {
+        "conversations": [
+            {"id": "a\u0000b", "text": "A: hi\nB: hello"},
+            {"id": "\u202eevil", "text": "A: hi\nB: hello"},
+            {"id": "ok", "text": "A: hi\nB: hello", "format": "te\u0000xt"},
+            {"id": "ok2", "text": "A: hi\nB: hello", "x\u0000": 1},
+            {"id": 1e308, "text": "A: hi\nB: hello"},
+            {"id": "fine", "text": "A: hi\nB: hello"},
+        ]
+    }
+    r = await client.post("/api/v1/analyze/batch", json=body)
+    assert r.status_code == 202, r.text
+    refused = {item["position"]: item["error"] for item in r.json()["rejected"]}
+    assert sorted(refused) == [0, 1, 2, 3, 4] and r.json()["accepted"] == 1
+    assert "control or formatting character" in refused[0] and "\u0000" not in r.text
+    assert "\ufffd" in refused[2] and "\ufffd" in refused[3]
+    assert "a non-integer number" in refused[4]
+    batch_id = r.json()["batch_id"]
+    export = await client.get(f"/api/v1/analyze/batch/{batch_id}?format=csv")
+    assert export.status_code == 200 and "\u0000" not in export.text
+    for path in (
+        "/api/v1/analyze/%00",
+        "/api/v1/analyze/%00/events",
+        "/api/v1/analyze/batch/%00",
+        "/api/v1/analyze/batch/a%00b/events",
+        "/api/v1/analyze/not-a-uuid",
+    ):
+        assert (await client.get(path)).status_code == 404, path
+    for path in ("/api/v1/analyze/%00/cancel", "/api/v1/analyze/batch/%00/cancel"):
+        assert (await client.post(path)).status_code == 404, path
+    assert (await client.delete("/api/v1/analyze/%00")).status_code == 404
