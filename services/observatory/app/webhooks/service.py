@@ -48,7 +48,6 @@ SECRET_PREFIX = "whsec_"
 ROTATION_GRACE = timedelta(hours=24)
 CLAIM_SECONDS = 120.0
 BATCH = 20
-MAX_RESPONSE_BYTES = 64 * 1024
 PENDING, DELIVERED, FAILED, DISABLED = "pending", "delivered", "failed", "disabled"
 
 
@@ -216,6 +215,9 @@ class Sender:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.sent = 0
+        # A claimed row is not taken by another replica for longer than any attempt lasts
+        # (each has an overall deadline), so no attempt is ever sent twice at once.
+        self._claim_seconds = max(CLAIM_SECONDS, 2 * settings.webhook_timeout_seconds + 30)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="webhook-sender")
@@ -275,7 +277,7 @@ class Sender:
                         WebhookDelivery.status == PENDING,
                         WebhookDelivery.next_attempt_at == row.next_attempt_at,
                     )
-                    .values(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
+                    .values(next_attempt_at=now + timedelta(seconds=self._claim_seconds))
                     .execution_options(synchronize_session=False)
                 )
                 if getattr(won, "rowcount", 0):
@@ -300,35 +302,10 @@ class Sender:
         status: int | None = None
         error: str | None = None
         outcome = PENDING
+        deadline = self._settings.webhook_timeout_seconds
         try:
-            target = await ssrf.resolve(row.url, self._settings.webhook_allowed_networks)
-            signature = await self._signature(row.owner, row.id, now, row.payload)
-            if signature is None:
-                raise RuntimeError("the owner's webhook secret is gone")
-            headers = {
-                "Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
-                "Content-Type": "application/json",
-                "webhook-id": row.id,
-                "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": signature,
-            }
-            request = self._client.build_request(
-                "POST",
-                target.request_url(),
-                content=row.payload,
-                headers=headers,
-                extensions={"sni_hostname": target.host},
-            )
-            response = await self._client.send(request, stream=True)
-            try:
-                status = response.status_code
-                received = 0
-                async for chunk in response.aiter_raw():
-                    received += len(chunk)
-                    if received > MAX_RESPONSE_BYTES:
-                        break
-            finally:
-                await response.aclose()
+            async with asyncio.timeout(deadline):
+                status = await self._send(row, now)
             if 200 <= status < 300:
                 outcome = DELIVERED
             elif status == 410:
@@ -337,6 +314,8 @@ class Sender:
                 error = f"answered {status} (redirects are not followed)"
             else:
                 error = f"answered {status}"
+        except TimeoutError:
+            error = f"no answer within {deadline:g} seconds"
         except ssrf.UnsafeURL as exc:
             error = str(exc)
         except httpx.HTTPError as exc:
@@ -344,6 +323,31 @@ class Sender:
         except Exception as exc:
             error = f"could not send ({type(exc).__name__})"
         await self._record(row, now, outcome, status, error)
+
+    async def _send(self, row: WebhookDelivery, now: datetime) -> int:
+        """POST one attempt; its status once the response headers are in (the body is not
+        read: a receiver that drips it cannot hold the sender)."""
+        target = await ssrf.resolve(row.url, self._settings.webhook_allowed_networks)
+        signature = await self._signature(row.owner, row.id, now, row.payload)
+        if signature is None:
+            raise RuntimeError("the owner's webhook secret is gone")
+        headers = {
+            "Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
+            "Content-Type": "application/json",
+            "webhook-id": row.id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signature,
+        }
+        request = self._client.build_request(
+            "POST",
+            target.request_url(),
+            content=row.payload,
+            headers=headers,
+            extensions={"sni_hostname": target.host},
+        )
+        response = await self._client.send(request, stream=True)
+        await response.aclose()
+        return response.status_code
 
     async def _record(
         self,

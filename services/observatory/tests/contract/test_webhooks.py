@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,6 +56,15 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             state.received.append(Received(self.path, dict(self.headers.items()), body))
+            if self.path == "/drip":  # the status line, one byte every 0.3 s
+                for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":
+                    try:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    time.sleep(0.3)
+                return
             status = state.answers.pop(0) if state.answers else 200
             self.send_response(status)
             if 300 <= status < 400:
@@ -287,3 +297,53 @@ async def test_the_batch_view_and_deliveries_belong_to_their_owner(
     )
     assert r.status_code == 200 and r.json()["deliveries"] == []
     assert json.loads(receiver.received[0].body)["data"]["id"] == analysis_id
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [
+        {
+            "webhook_allowed_networks": "127.0.0.0/8,::1/128",
+            "webhook_retry_seconds": "60",
+            "webhook_poll_seconds": 0.1,
+            "webhook_timeout_seconds": 1.0,
+        }
+    ],
+)
+async def test_a_receiver_that_drips_its_answer_holds_no_one(
+    client: httpx.AsyncClient, app: Any, receiver: Receiver
+) -> None:
+    """Each attempt has an overall deadline (not one per read), and the body of an answer
+    is never read: a receiver that sends its status line a byte at a time costs its own
+    attempt one timeout, and callbacks to others go out meanwhile."""
+    from sqlalchemy import select
+
+    from app.webhooks.models import WebhookDelivery
+
+    headers, _ = await owner_with_secret(client, app)
+    slow = await client.post(
+        "/api/v1/analyze",
+        json=submit(receiver.url("/drip")),
+        headers={**headers, "Prefer": "wait=10"},
+    )
+    fast = await client.post(
+        "/api/v1/analyze",
+        json=submit(receiver.url("/hook")),
+        headers={**headers, "Prefer": "wait=10"},
+    )
+    assert slow.status_code == fast.status_code == 200
+    got = await receiver.wait_for(2, seconds=10)
+    assert {r.path for r in got} == {"/drip", "/hook"}
+    for _ in range(100):
+        async with app.state.service.sessions() as session:
+            rows = {
+                r.url.rsplit("/", 1)[1]: r
+                for r in (await session.scalars(select(WebhookDelivery))).all()
+            }
+        if rows["drip"].attempts and rows["hook"].status == "delivered":
+            break
+        await asyncio.sleep(0.1)
+    assert rows["hook"].status == "delivered"
+    drip = rows["drip"]
+    assert drip.status == "pending" and drip.attempts == 1
+    assert drip.last_error == "no answer within 1 seconds"
