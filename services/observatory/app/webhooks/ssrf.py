@@ -23,10 +23,20 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_URL_CHARS = 2048
 RESOLVE_SECONDS = 5.0
 # Python calls these global, but they carry (or translate to) IPv4 addresses that may not
-# be: NAT64, 6to4, Teredo; and the discard-only and documentation prefixes.
+# be: NAT64, 6to4, Teredo, IPv4-compatible (::a.b.c.d, deprecated) and IPv4-translated
+# (::ffff:0:a.b.c.d); and the discard-only prefix. Reserved and site-local addresses are
+# refused as well.
 NEVER: tuple[IPNetwork, ...] = tuple(
     ipaddress.ip_network(n)
-    for n in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32", "100::/64")
+    for n in (
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+        "2002::/16",
+        "2001::/32",
+        "100::/64",
+        "::/96",
+        "::ffff:0:0:0/96",
+    )
 )
 
 
@@ -64,7 +74,8 @@ def _allowed(ip: IPAddress, allowed: tuple[IPNetwork, ...]) -> bool:
         return _allowed(ip.ipv4_mapped, allowed)
     if any(ip in net for net in NEVER if net.version == ip.version):
         return False
-    return ip.is_global and not ip.is_multicast
+    site_local = isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or site_local)
 
 
 def parse(url: str) -> SplitResult:
