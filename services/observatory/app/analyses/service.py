@@ -18,6 +18,7 @@ from app.analyses.status import ACTIVE
 from app.analysis import AnalysisOptions
 from app.api.deps import ServiceState
 from app.auth.principal import Principal
+from app.batches import service as batches
 from app.batches.models import Batch, BatchItem
 from app.core.database import checkpoint, utcnow
 from app.core.errors import Conflict, NotFound, ServiceUnavailable
@@ -123,6 +124,7 @@ async def erase(
         await state.queue.cancel(analysis_id)
     await repo.tombstone(session, [analysis_id])
     await session.commit()
+    await batches.item_erased(state, analysis_id)
     await checkpoint(state.engine)
     log.info("analysis.delete", analysis_id=analysis_id)
 

@@ -260,16 +260,7 @@ async def finish(state: ServiceState, batch_id: str) -> bool:
         by_status = await counts(session, batch)
         if finished(by_status) < batch.total and batch.cancelled_at is None:
             return False
-        rows = await session.execute(
-            select(Analysis.id, Analysis.result, Analysis.result_key)
-            .join(BatchItem, BatchItem.analysis_id == Analysis.id)
-            .where(BatchItem.batch_id == batch_id, Analysis.status == "completed")
-        )
-        documents = [
-            state.cipher.open(result, key_id, analysis_id)
-            for analysis_id, result, key_id in rows
-            if result
-        ]
+        documents = await _documents(state, session, batch_id)
         total = batch.total
         callback, owner = batch.options.get("callback_url"), batch.owner
     summary = await state.pool.compute(
@@ -307,6 +298,55 @@ async def finish(state: ServiceState, batch_id: str) -> bool:
         if callback and state.webhooks is not None:
             state.webhooks.wake()
     return done
+
+
+async def _documents(state: ServiceState, session: AsyncSession, batch_id: str) -> list[bytes]:
+    """The opened results of the batch's completed items (erased ones are not)."""
+    rows = await session.execute(
+        select(Analysis.id, Analysis.result, Analysis.result_key)
+        .join(BatchItem, BatchItem.analysis_id == Analysis.id)
+        .where(BatchItem.batch_id == batch_id, Analysis.status == "completed")
+    )
+    return [
+        state.cipher.open(result, key_id, analysis_id)
+        for analysis_id, result, key_id in rows
+        if result
+    ]
+
+
+async def item_erased(state: ServiceState, analysis_id: str) -> None:
+    """An item of a finished batch was erased: its aggregate is computed again without it,
+    so an erased conversation no longer counts anywhere (no second callback)."""
+    async with state.sessions() as session:
+        batch_ids = list(
+            (
+                await session.scalars(
+                    select(BatchItem.batch_id)
+                    .join(Batch, Batch.id == BatchItem.batch_id)
+                    .where(BatchItem.analysis_id == analysis_id, Batch.finished_at.is_not(None))
+                )
+            ).all()
+        )
+        for batch_id in batch_ids:
+            batch = await session.get(Batch, batch_id)
+            if batch is None:
+                continue
+            documents = await _documents(state, session, batch_id)
+            summary = await state.pool.compute(
+                aggregate,
+                documents,
+                state.settings.aggregate_min_conversations,
+                batch.total,
+                time_limit=AGGREGATE_SECONDS,
+            )
+            await session.execute(
+                update(Batch)
+                .where(Batch.id == batch_id)
+                .values(aggregate=orjson.dumps(summary))
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+            log.info("batch.aggregate_recomputed", batch_id=batch_id, reason="item erased")
 
 
 async def finish_item(state: ServiceState, analysis_id: str) -> None:

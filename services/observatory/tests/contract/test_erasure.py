@@ -3,6 +3,7 @@ SQLite WAL); an owner can erase everything it created; the tombstone goes with r
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -93,3 +94,23 @@ async def test_the_public_tier_cannot_erase_everything(client: httpx.AsyncClient
     r = await client.delete("/api/v1/analyze")
     assert r.status_code == 403
     assert "DELETE /api/v1/analyze/{id}" in r.json()["detail"]
+
+
+async def test_an_erased_item_no_longer_counts_in_its_batch_aggregate(
+    client: httpx.AsyncClient,
+) -> None:
+    batch_id = (await client.post("/api/v1/analyze/batch", json=batch(*BREAD[:4]))).json()[
+        "batch_id"
+    ]
+    done = await until_done(client, batch_id)
+    for _ in range(50):  # the aggregate is stored just after the last item ends
+        done = (await client.get(f"/api/v1/analyze/batch/{batch_id}")).json()
+        if done.get("aggregate"):
+            break
+        await asyncio.sleep(0.1)
+    assert done["aggregate"]["conversations"] == 4
+    erased = done["items"][0]["analysis_id"]
+    assert (await client.delete(f"/api/v1/analyze/{erased}")).status_code == 204
+    after = (await client.get(f"/api/v1/analyze/batch/{batch_id}")).json()
+    assert after["counts"]["deleted"] == 1 and after["counts"]["completed"] == 3
+    assert after["aggregate"]["conversations"] == 3
