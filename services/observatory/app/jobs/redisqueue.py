@@ -64,6 +64,7 @@ FUNCTION = "analyse"
 # A priority level is worth this many milliseconds of waiting (about three years).
 LEVEL_MS = 10**11
 WORKER_KEY_SECONDS = 15
+POLL_SECONDS = 0.02
 STATS_SECONDS = 1.0
 INTERRUPTED = (
     "the worker running this analysis stopped (it was killed or lost its connection); the "
@@ -188,7 +189,10 @@ class RedisQueue(JobQueue):
             # (job_max_tries, transient failures only) is applied in _run.
             max_tries=10_000,
             keep_result=0,
-            poll_delay=0.2,
+            # arq starts jobs only on a poll, at most max_jobs at a time: at 0.2 s a worker
+            # running one analysis at a time managed 5 short ones a second (measured with
+            # benchmarks/bench_batch.py --queue redis); an idle poll is three Redis calls.
+            poll_delay=POLL_SECONDS,
             allow_abort_jobs=True,
             retry_jobs=True,
             handle_signals=handle_signals,

@@ -237,7 +237,13 @@ def test_each_item_shows_its_own_status_while_the_batch_runs(
             "'Completed,Completed,Completed,Processing'",
             timeout=30_000,
         )
-        assert page.inner_text("#batch-progress-text").startswith("Running: 3 of 4")
+        # The progress line and the rows are updated from the same event, one after the
+        # other: wait for the line too rather than read it at once.
+        page.wait_for_function(
+            "() => document.querySelector('#batch-progress-text').textContent"
+            ".trim().startsWith('Running: 3 of 4')",
+            timeout=30_000,
+        )
         assert page.locator("#batch-items a.open-item").count() == 3
         assert page.is_visible("#batch-cancel")
         assert page.is_hidden("#batch-aggregate")

@@ -191,11 +191,11 @@ async def test_priority_moves_work_that_is_still_queued(
     # normal batch's items, although it was submitted first at the lowest priority.
     assert runner.order[0] == first
     assert set(runner.order[1:4]) == low_ids, runner.order
-    # Ended work does not move.
+    # Ended work does not move: a batch that has ended is told so.
     r = await client.post(
         f"/api/v1/analyze/batch/{low['batch_id']}/priority", json={"priority": "low"}
     )
-    assert r.status_code == 200 and r.json()["moved"] == 0
+    assert r.status_code == 409 and "ended" in r.json()["detail"]
 
 
 @pytest.mark.parametrize(
