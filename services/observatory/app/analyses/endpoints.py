@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any, Literal, NoReturn, get_args
 
@@ -31,6 +29,7 @@ from app.analyses.schemas import (
 )
 from app.api.body import json_body, request_body_limit
 from app.api.deps import ServiceState, SessionDep, StateDep
+from app.api.events import event, polled
 from app.auth.dependencies import AnalystDep
 from app.auth.principal import Principal
 from app.conversation.parsers import FORMATS, Limits
@@ -324,7 +323,6 @@ async def read(
 
 STAGE_PROGRESS = {"local": 0.2, "observer": 0.6}
 EVENT_POLL_SECONDS = 0.25
-EVENT_HEARTBEAT_SECONDS = 15.0
 
 
 def _event(row: Analysis) -> dict[str, Any]:
@@ -355,32 +353,21 @@ async def events(
     await service.load(session, analysis_id, principal, live=True)
     await session.close()
 
-    async def stream() -> AsyncIterator[bytes]:
-        last: dict[str, Any] | None = None
-        quiet = 0.0
-        while True:
-            async with state.sessions() as s:
-                row = await repo.get(s, analysis_id)
-            if row is None:
-                yield b"event: deleted\ndata: {}\n\n"
-                return
-            current = _event(row)
-            if current != last:
-                yield b"event: status\ndata: " + orjson.dumps(current) + b"\n\n"
-                last, quiet = current, 0.0
-            if row.status in repo.FINISHED:
-                return
-            if quiet >= EVENT_HEARTBEAT_SECONDS:
-                yield b": keep-alive\n\n"
-                quiet = 0.0
-            await asyncio.sleep(EVENT_POLL_SECONDS)
-            quiet += EVENT_POLL_SECONDS
+    last: dict[str, Any] | None = None
 
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    async def poll() -> tuple[list[bytes], bool]:
+        nonlocal last
+        async with state.sessions() as s:
+            row = await repo.get(s, analysis_id)
+        if row is None:
+            return [event("deleted", b"{}")], True
+        current, out = _event(row), []
+        if current != last:
+            out.append(event("status", orjson.dumps(current)))
+            last = current
+        return out, row.status in repo.FINISHED
+
+    return polled(poll, EVENT_POLL_SECONDS)
 
 
 @router.post(

@@ -3,7 +3,6 @@ and priority."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -18,6 +17,7 @@ from app.analyses.models import Analysis
 from app.analyses.status import TOMBSTONE
 from app.api.body import json_body
 from app.api.deps import SessionDep, StateDep
+from app.api.events import event, polled
 from app.auth.dependencies import AnalystDep
 from app.batches import service
 from app.batches.models import Batch, BatchItem
@@ -38,7 +38,6 @@ JSON = "application/json"
 EXPORT_PAGE = 50
 MAX_OFFSET = 1_000_000  # far past any batch; bounds the SQL OFFSET
 EVENT_POLL_SECONDS = 0.5
-EVENT_HEARTBEAT_SECONDS = 15.0
 router = APIRouter(prefix="/api/v1/analyze/batch", tags=["batches"])
 
 
@@ -249,45 +248,36 @@ async def events(
     await service.load(session, batch_id, principal)
     await session.close()
 
-    async def stream() -> AsyncIterator[bytes]:
-        last: dict[str, Any] | None = None
-        quiet = 0.0
-        while True:
-            async with state.sessions() as s:
-                batch = await s.get(Batch, batch_id)
-                if batch is None:
-                    yield b"event: deleted\ndata: {}\n\n"
-                    return
-                by_status = await service.counts(s, batch)
-                current = {
-                    "batch_id": batch_id,
-                    "status": service.status_of(batch, by_status),
-                    "counts": by_status,
-                    "progress": round(service.finished(by_status) / batch.total, 4)
-                    if batch.total
-                    else 1.0,
-                }
-            if current != last:
-                yield b"event: progress\ndata: " + orjson.dumps(current) + b"\n\n"
-                last, quiet = current, 0.0
-            if current["status"] in ("completed", "cancelled"):
-                await service.finish(state, batch_id)
-                async with state.sessions() as s:
-                    batch = await s.get(Batch, batch_id)
-                    summary = batch.aggregate if batch is not None else None
-                yield b"event: aggregate\ndata: " + (summary or b"null") + b"\n\n"
-                return
-            if quiet >= EVENT_HEARTBEAT_SECONDS:
-                yield b": keep-alive\n\n"
-                quiet = 0.0
-            await asyncio.sleep(EVENT_POLL_SECONDS)
-            quiet += EVENT_POLL_SECONDS
+    last: dict[str, Any] | None = None
 
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    async def poll() -> tuple[list[bytes], bool]:
+        nonlocal last
+        async with state.sessions() as s:
+            batch = await s.get(Batch, batch_id)
+            if batch is None:
+                return [event("deleted", b"{}")], True
+            by_status = await service.counts(s, batch)
+            current = {
+                "batch_id": batch_id,
+                "status": service.status_of(batch, by_status),
+                "counts": by_status,
+                "progress": round(service.finished(by_status) / batch.total, 4)
+                if batch.total
+                else 1.0,
+            }
+        out = []
+        if current != last:
+            out.append(event("progress", orjson.dumps(current)))
+            last = current
+        if current["status"] not in ("completed", "cancelled"):
+            return out, False
+        await service.finish(state, batch_id)
+        async with state.sessions() as s:
+            batch = await s.get(Batch, batch_id)
+            summary = batch.aggregate if batch is not None else None
+        return [*out, event("aggregate", summary or b"null")], True
+
+    return polled(poll, EVENT_POLL_SECONDS)
 
 
 @router.post(

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.analyses.schemas import AnalysisOptionsIn
 from app.conversation.parsers import Limits
-from app.jobs.work import Refusal, Submission, json_error, prepare_object, schema_errors
+from app.jobs.work import Refusal, Submission, json_error, prepare_object, schema_refusal
 
 ITEM_FIELDS = ("id", "text", "conversation_text", "messages", "data", "format")
 MAX_REF_CHARS = 128
@@ -65,9 +65,7 @@ def prepare_batch(body: bytes, limits: Limits, max_items: int) -> BatchSubmissio
     try:
         envelope = _Envelope.model_validate(raw)
     except ValidationError as exc:
-        errors = schema_errors(exc)
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:10])
-        return Refusal(422, detail or "invalid batch", errors)
+        return schema_refusal(exc, "invalid batch")
     seen: set[str] = set()
     items = []
     for position, entry in enumerate(envelope.conversations):

@@ -14,6 +14,20 @@ from app.core.crypto import KeyConfigError, parse_key_specs
 PLACEHOLDERS = frozenset({"changeme", "change-me", "secret", "placeholder", "test", "example"})
 
 
+def _network_list(name: str, value: str) -> str:
+    """``value`` if it is a comma-separated list of networks; else what is wrong in it."""
+    for part in value.split(","):
+        if part.strip():
+            try:
+                ipaddress.ip_network(part.strip())
+            except ValueError as exc:
+                raise ValueError(
+                    f"{name}: '{part.strip()}' is not a network ({exc}); write networks such "
+                    "as 10.0.0.0/8 or 127.0.0.1/32"
+                ) from None
+    return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OBSERVATORY_", env_file=".env", extra="ignore", frozen=True
@@ -157,16 +171,7 @@ class Settings(BaseSettings):
     @field_validator("webhook_allowed_networks")
     @classmethod
     def _webhook_networks(cls, value: str) -> str:
-        for part in value.split(","):
-            if part.strip():
-                try:
-                    ipaddress.ip_network(part.strip())
-                except ValueError as exc:
-                    raise ValueError(
-                        f"OBSERVATORY_WEBHOOK_ALLOWED_NETWORKS: '{part.strip()}' is not a "
-                        f"network ({exc})"
-                    ) from None
-        return value
+        return _network_list("OBSERVATORY_WEBHOOK_ALLOWED_NETWORKS", value)
 
     # Redis for limits shared by every replica (empty: in memory, one process).
     redis_url: str = ""
@@ -192,16 +197,7 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:
-        for part in value.split(","):
-            if part.strip():
-                try:
-                    ipaddress.ip_network(part.strip())
-                except ValueError as exc:
-                    raise ValueError(
-                        f"OBSERVATORY_TRUSTED_PROXIES: '{part.strip()}' is not a network "
-                        f"({exc}); write networks such as 10.0.0.0/8 or 127.0.0.1/32"
-                    ) from None
-        return value
+        return _network_list("OBSERVATORY_TRUSTED_PROXIES", value)
 
     # Partner tokens (JWT): keys from a JWKS URL, a PEM public key, or an HS256 secret; the
     # accepted algorithms are fixed here ("none" is never accepted). Issuer and audience are

@@ -218,14 +218,19 @@ def schema_errors(exc: ValidationError) -> tuple[dict[str, Any], ...]:
     )
 
 
+def schema_refusal(exc: ValidationError, fallback: str) -> Refusal:
+    """A 422 for a body that does not fit its schema, its first errors in the detail."""
+    errors = schema_errors(exc)
+    detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:10])
+    return Refusal(422, detail or fallback, errors)
+
+
 def _request(raw: Any, limits: Limits) -> tuple[AnalyzeRequest, Conversation] | Refusal:
     """Validate and parse one decoded analysis request."""
     try:
         request = AnalyzeRequest.model_validate(raw)
     except ValidationError as exc:
-        errors = schema_errors(exc)
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:10])
-        return Refusal(422, detail or "invalid request", errors)
+        return schema_refusal(exc, "invalid request")
     try:
         conversation = parse_conversation(
             conversation_text=request.conversation_text,
