@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
+import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from alembic import command
@@ -32,7 +37,24 @@ def _upgrade(connection: Connection, revision: str) -> None:
     command.upgrade(cfg, revision)
 
 
+@contextlib.asynccontextmanager
+async def _sqlite_turn(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Processes starting together on one SQLite file (an API and its workers) take turns
+    migrating, by a lock on a file beside the database; PostgreSQL's turn is in
+    ``_upgrade``."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    fd = os.open(f"{path}.migrate.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema of ``engine``'s database to ``revision``."""
-    async with engine.begin() as conn:
+    async with _sqlite_turn(engine), engine.begin() as conn:
         await conn.run_sync(_upgrade, revision)
