@@ -58,6 +58,31 @@ def test_an_unreadable_file_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
     assert "permission denied" in one_error_line(run("analyze", str(secret)))
 
 
+def test_a_read_refused_by_the_system_is_one_line_and_exit_code_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same path as above for a run as root (which reads any file, so the test above
+    cannot make one unreadable there): the system's refusal is simulated at the read."""
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    secret = tmp_path / "chat.txt"
+    secret.write_text("Human: hi\nAI: hello")
+    real_read_text = Path.read_text
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> str:
+        if self == secret:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read_text(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    result = CliRunner().invoke(cli, ["analyze", str(secret)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert lines == [f"error: {secret}: permission denied"], result.output
+
+
 def test_format_text_prints_a_readable_summary() -> None:
     proc = run("analyze", str(EXAMPLES / "prompt-injection.txt"), "--format", "text")
     assert proc.returncode == 0, proc.stderr
