@@ -295,19 +295,18 @@ def db_upgrade(
     typer.echo(f"database at {target.split('@')[-1]} is at revision {revision}")
 
 
-def _with_session(work: Any) -> Any:
-    """Run ``await work(session)`` in one committed transaction on the configured database
-    (migrated first), turning expected errors into a message and exit code 1."""
+def _on_database(work: Any, url: str | None = None) -> Any:
+    """Run ``await work(engine, sessions)`` on the configured database (migrated first),
+    turning expected errors into a message and exit code 1."""
     from app.core.config import get_settings
     from app.core.database import create_engine, session_factory
     from app.core.migrate import upgrade
 
     async def run() -> Any:
-        engine = create_engine(get_settings().database_url)
+        engine = create_engine(url or get_settings().database_url)
         try:
             await upgrade(engine)
-            async with session_factory(engine)() as session, session.begin():
-                return await work(session)
+            return await work(engine, session_factory(engine))
         finally:
             await engine.dispose()
 
@@ -316,6 +315,32 @@ def _with_session(work: Any) -> Any:
     except ObservatoryError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from None
+
+
+def _audited(sessions: Any, action: str, target: str | None = None, **detail: Any) -> Any:
+    """Writes the audit event of a command that changed something (done by the server's
+    operator: the principal is the operating-system user)."""
+    from app.audit import service as audit
+
+    return audit.append(
+        sessions,
+        [audit.Event(action, audit.cli_principal(), "ok", target=target, detail=detail or None)],
+    )
+
+
+def _with_session(work: Any, action: str | None = None) -> Any:
+    """Run ``await work(session)`` in one committed transaction, then, when ``action`` is
+    given, write its audit event (the target is the id of what ``work`` returned)."""
+
+    async def run(_engine: Any, sessions: Any) -> Any:
+        async with sessions() as session, session.begin():
+            done = await work(session)
+        if action is not None:
+            key = getattr(done, "key", done)
+            await _audited(sessions, action, getattr(key, "id", None))
+        return done
+
+    return _on_database(run)
 
 
 def _key_row(key: Any) -> dict[str, Any]:
@@ -358,7 +383,7 @@ def keys_create(
     async def work(session: Any) -> Any:
         return await service.create(session, name=name, tier=tier, scopes=scope, expires_at=expires)
 
-    created = _with_session(work)
+    created = _with_session(work, "key.create")
     typer.echo(json.dumps({**_key_row(created.key), "key": created.secret}, indent=2))
     typer.echo("Store the key now: it is not shown again.", err=True)
 
@@ -380,7 +405,7 @@ def keys_revoke(ref: Annotated[str, typer.Argument(help="Key id or prefix.")]) -
     async def work(session: Any) -> Any:
         return await service.revoke(session, ref)
 
-    typer.echo(json.dumps(_key_row(_with_session(work)), indent=2))
+    typer.echo(json.dumps(_key_row(_with_session(work, "key.revoke")), indent=2))
 
 
 @keys_cli.command("rotate")
@@ -396,7 +421,7 @@ def keys_rotate(
     async def work(session: Any) -> Any:
         return await service.rotate(session, ref, timedelta(hours=grace_hours))
 
-    created = _with_session(work)
+    created = _with_session(work, "key.rotate")
     typer.echo(json.dumps({**_key_row(created.key), "key": created.secret}, indent=2))
     typer.echo("Store the new key now: it is not shown again.", err=True)
 
@@ -427,23 +452,24 @@ def keys_reencrypt(
     from app.analyses.repository import reencrypt
     from app.core.config import get_settings
     from app.core.crypto import cipher_from_settings
-    from app.core.database import create_engine, session_factory
-    from app.core.migrate import upgrade
 
     settings = get_settings()
     cipher = cipher_from_settings(
         settings.result_keys, settings.result_key_file, settings.database_url
     )
 
-    async def run() -> Any:
-        engine = create_engine(settings.database_url)
-        try:
-            await upgrade(engine)
-            return await reencrypt(session_factory(engine), cipher, batch_size)
-        finally:
-            await engine.dispose()
+    async def run(_engine: Any, sessions: Any) -> Any:
+        done = await reencrypt(sessions, cipher, batch_size)
+        await _audited(
+            sessions,
+            "result_key.reencrypt",
+            cipher.current,
+            sealed=done.sealed,
+            unreadable=done.unreadable,
+        )
+        return done
 
-    done = asyncio.run(run())
+    done = _on_database(run)
     typer.echo(
         json.dumps({"key": cipher.current, "sealed": done.sealed, "unreadable": done.unreadable})
     )
@@ -463,21 +489,13 @@ def erase(
     """Erase everything OWNER created (a data subject's request): analyses become tombstones,
     batches and callback deliveries go. Running work on a server notices within seconds."""
     from app.analyses.service import erase_owner
-    from app.core.config import get_settings
-    from app.core.database import create_engine, session_factory
-    from app.core.migrate import upgrade
 
-    settings = get_settings()
+    async def run(engine: Any, sessions: Any) -> Any:
+        counts = await erase_owner(sessions, engine, owner)
+        await _audited(sessions, "analysis.erase_owner", owner, **counts)
+        return counts
 
-    async def run() -> Any:
-        engine = create_engine(settings.database_url)
-        try:
-            await upgrade(engine)
-            return await erase_owner(session_factory(engine), engine, owner)
-        finally:
-            await engine.dispose()
-
-    typer.echo(json.dumps({"owner": owner, **asyncio.run(run())}))
+    typer.echo(json.dumps({"owner": owner, **_on_database(run)}))
 
 
 retention_cli = typer.Typer(help="Retention of results and metadata.", no_args_is_help=True)
@@ -490,21 +508,87 @@ def retention_run(
 ) -> None:
     """Remove what outlived its period now (the service also does it on an interval)."""
     from app.core.config import get_settings
-    from app.core.database import create_engine, session_factory
-    from app.core.migrate import upgrade
     from app.retention.service import run as run_retention
 
-    settings = get_settings()
+    async def run(engine: Any, sessions: Any) -> Any:
+        return await run_retention(engine, sessions, get_settings(), dry_run=dry_run)
 
-    async def run() -> Any:
-        engine = create_engine(settings.database_url)
-        try:
-            await upgrade(engine)
-            return await run_retention(engine, session_factory(engine), settings, dry_run=dry_run)
-        finally:
-            await engine.dispose()
+    typer.echo(json.dumps(_on_database(run).as_dict()))
 
-    typer.echo(json.dumps(asyncio.run(run()).as_dict()))
+
+audit_cli = typer.Typer(help="The append-only audit log.", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain end to end: edited, removed or reordered events are
+    reported by id (exit code 1)."""
+    from app.audit import service as audit
+
+    async def run(_engine: Any, sessions: Any) -> Any:
+        return await audit.verify(sessions)
+
+    report = _on_database(run)
+    typer.echo(
+        json.dumps(
+            {
+                "ok": report.ok,
+                "events": report.events,
+                "first_id": report.first_id,
+                "last_id": report.last_id,
+                "problems": report.problems,
+            }
+        )
+    )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _since(value: str) -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    from app.core import patterns
+
+    relative = patterns.compile(r"^(\d{1,6})([dh])$").match(value)
+    if relative:
+        amount, unit = int(relative[1]), relative[2]
+        return datetime.now(UTC) - timedelta(**{"days" if unit == "d" else "hours": amount})
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is neither an ISO 8601 date or time (2026-12-01, "
+            "2026-12-01T09:00:00+00:00) nor an age such as 7d or 12h"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@audit_cli.command("export")
+def audit_export(
+    since: Annotated[
+        str | None,
+        typer.Option(help="From this ISO 8601 date or time, or an age (7d, 12h); default: all."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
+    ] = None,
+) -> None:
+    """Write audit events as JSON lines, oldest first, each with its id and hashes."""
+    from app.audit import service as audit
+
+    start = _since(since) if since is not None else None
+    out = output.open("w", encoding="utf-8") if output is not None else sys.stdout
+
+    async def run(_engine: Any, sessions: Any) -> Any:
+        return await audit.export(sessions, out, start)
+
+    try:
+        count = _on_database(run)
+    finally:
+        if output is not None:
+            out.close()
+    typer.echo(f"{count} event(s) written", err=True)
 
 
 def main() -> None:

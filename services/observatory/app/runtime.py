@@ -15,6 +15,7 @@ from typing import Literal
 import structlog
 
 from app.api.deps import ServiceState
+from app.audit.service import AuditLog, DenialSampler
 from app.auth.tokens import TokenVerifier
 from app.batches import service as batch_service
 from app.core.config import Settings
@@ -118,6 +119,23 @@ async def runtime(settings: Settings, role: Role = "serve") -> AsyncIterator[Ser
     state.webhooks = sender
     if sender is not None:
         sender.start()
+    # Requests' audit events are queued and written in the background (API processes).
+    audit = (
+        AuditLog(
+            sessions,
+            interval=settings.audit_flush_seconds,
+            metrics=metrics,
+            sampler=DenialSampler(
+                f"{settings.audit_denials_per_principal}/minute",
+                f"{settings.audit_denials_overall}/minute",
+            ),
+        )
+        if api
+        else None
+    )
+    state.audit = audit
+    if audit is not None:
+        audit.start()
     # Retention runs beside the API (one scheduler per API process, as before).
     retention = Retention(engine, sessions, settings, metrics) if api else None
     if retention is not None:
@@ -148,6 +166,8 @@ async def runtime(settings: Settings, role: Role = "serve") -> AsyncIterator[Ser
         await pool.stop()
         if runners is not None:
             await runners.stop()
+        if audit is not None:
+            await audit.close()
         if tokens is not None:
             await tokens.aclose()
         if observer is not None:

@@ -167,6 +167,7 @@ async def answer_submission(
     if isinstance(prepared, Refusal):
         refuse(prepared)
     row = await service.create(state, prepared, principal)
+    request.state.audit_target = row.id
     del prepared  # the serialised conversation now lives only in its job
     log.info("analysis.submitted", analysis_id=row.id, messages=row.message_count)
     wait = _prefer_wait(request.headers.getlist("prefer"), settings.max_wait_seconds)
@@ -388,7 +389,7 @@ async def cancel(
     response_model=Erased,
     responses={403: {"model": Problem, "description": "The public tier owns nothing to erase."}},
 )
-async def erase_all(state: StateDep, principal: AnalystDep) -> Erased:
+async def erase_all(request: Request, state: StateDep, principal: AnalystDep) -> Erased:
     """Erase everything your credential created (a data subject's request): running work
     is cancelled, every analysis is erased (a tombstone of id and timestamps stays until
     the metadata period ends), batches and their aggregates and callback deliveries go."""
@@ -398,6 +399,7 @@ async def erase_all(state: StateDep, principal: AnalystDep) -> Erased:
             "nothing; erase a public analysis with DELETE /api/v1/analyze/{id}"
         )
     counts = await service.erase_owner(state.sessions, state.engine, principal.owner, state.queue)
+    request.state.audit_detail = counts
     return Erased(**counts)
 
 

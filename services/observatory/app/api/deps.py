@@ -32,6 +32,7 @@ class ServiceState:
     tokens: Any = None
     key_cache: Any = None
     webhooks: Any = None
+    audit: Any = None
 
 
 def get_state(request: Request) -> ServiceState:

@@ -91,8 +91,7 @@ def client_address(request: Request, trusted_proxies: str) -> str:
     return peer
 
 
-def _public(request: Request, trusted_proxies: str) -> Principal:
-    address = client_address(request, trusted_proxies)
+def _public(address: str) -> Principal:
     digest = hashlib.sha256(address.encode()).hexdigest()[:16]
     return Principal("public", f"ip:{digest}", "public")
 
@@ -137,7 +136,11 @@ async def get_principal(
     _b: Annotated[object, Depends(_bearer)] = None,
     _k: Annotated[object, Depends(_api_key)] = None,
 ) -> Principal:
-    client = _public(request, state.settings.trusted_proxies)
+    address = client_address(request, state.settings.trusted_proxies)
+    client = _public(address)
+    # For the audit log: who asked (the address is hashed, with a key, before it is written).
+    request.state.client_address = address
+    request.state.principal = client
     try:
         credential = _presented(request)
         if credential is None:
@@ -149,7 +152,9 @@ async def get_principal(
                 f"credentials are not checked for {spent.reset_seconds} seconds",
                 headers={**_limit_headers(spent), "Retry-After": str(max(1, spent.reset_seconds))},
             )
-        return await _verify(credential, state)
+        principal = await _verify(credential, state)
+        request.state.principal = principal
+        return principal
     except (Unauthorized, CredentialError) as exc:
         decision = await state.limiter.auth_failure(client, count=True)
         if decision is not None:

@@ -93,6 +93,7 @@ async def submit(
         if isinstance(i.outcome, Rejected)
     ]
     del prepared
+    request.state.audit_target = batch.id
     response.headers["Location"] = f"/api/v1/analyze/batch/{batch.id}"
     return BatchAccepted(
         batch_id=batch.id,

@@ -274,6 +274,14 @@ class Settings(BaseSettings):
     # `observatory retention run` from cron).
     retention_interval_seconds: float = Field(3600.0, ge=0)
 
+    # The audit log (SPEC §8, docs/decisions/0015): its own retention, how often queued
+    # events are written, and how many refusals (401/403/429) a minute are written per
+    # principal and in all (the rest are counted in one summary event).
+    audit_retention_days: int = Field(365, ge=1)
+    audit_flush_seconds: float = Field(0.2, gt=0, le=10)
+    audit_denials_per_principal: int = Field(10, ge=1)
+    audit_denials_overall: int = Field(600, ge=1)
+
     # The observer: an LLM behind Ollama's HTTP API (SPEC §4, docs/decisions/0002).
     observer_mode: Literal["auto", "off", "required"] = "auto"
     observer_url: str = "http://127.0.0.1:11434"

@@ -69,9 +69,17 @@ class Metrics:
             registry=r,
         )
 
+        self.audit_events = Counter(
+            "observatory_audit_events",
+            "Audit events: written, suppressed (refusals over the sampling budget), dropped "
+            "(the writer's queue was full).",
+            ["outcome"],
+            registry=r,
+        )
         self.retention_removed = Counter(
             "observatory_retention_removed",
             "What the scheduled retention removed: results, analyses (metadata), batch_items, "
+            "audit_events, "
             "deliveries.",
             ["kind"],
             registry=r,
@@ -92,7 +100,7 @@ class Metrics:
         )
 
     def retained(self, removed: Any) -> None:
-        for kind in ("results", "analyses", "batch_items", "deliveries"):
+        for kind in ("results", "analyses", "batch_items", "deliveries", "audit_events"):
             self.retention_removed.labels(kind).inc(getattr(removed, kind))
 
     def observed(self, stats: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.audit.requests import event_for
 from app.core import patterns
 from app.core.problems import send_problem
 
@@ -32,6 +33,21 @@ def _record(scope: Scope, status: int, seconds: float) -> None:
     route = getattr(scope.get("route"), "path", None) or "unmatched"
     metrics.requests.labels(route, scope["method"], str(status)).inc()
     metrics.latency.labels(route, scope["method"]).observe(seconds)
+
+
+def _audit(scope: Scope, status: int, request_id: str) -> None:
+    """Hand the request's audit event, if it makes one, to the app's audit log (queued: the
+    answer has been sent and nothing here waits for the database)."""
+    service = getattr(getattr(scope.get("app"), "state", None), "service", None)
+    audit = getattr(service, "audit", None)
+    if audit is None:
+        return
+    try:
+        event = event_for(scope, status, request_id, getattr(service, "fingerprints", None))
+        if event is not None:
+            audit.record(event)
+    except Exception:
+        log.exception("audit.record_failed", method=scope["method"], path=scope["path"])
 
 
 class RequestIdMiddleware:
@@ -93,6 +109,7 @@ class RequestIdMiddleware:
                 )
         finally:
             _record(scope, status, time.perf_counter() - started)
+            _audit(scope, status, request_id)
             (log.info if status != CLIENT_CLOSED_REQUEST else log.warning)(
                 "request" if status != CLIENT_CLOSED_REQUEST else "request.client_disconnected",
                 method=scope["method"],

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import app.analyses.models
+import app.audit.models
 import app.batches.models
 import app.jobs.models
 import app.keys.models

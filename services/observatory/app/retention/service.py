@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.analyses.models import Analysis
 from app.analyses.status import ACTIVE
+from app.audit import service as audit
 from app.batches.models import Batch, BatchItem
 from app.core.config import Settings
 from app.core.database import utcnow
@@ -47,6 +48,8 @@ class Removed:
     analyses: int = 0
     batch_items: int = 0
     deliveries: int = 0
+    # The audit log's own events older than its period (``audit_retention_days``).
+    audit_events: int = 0
     dry_run: bool = False
     skipped: bool = False
     """Another replica held the lock: nothing was done here."""
@@ -120,8 +123,22 @@ async def run(
             removed.analyses, removed.deliveries = await _drop_analyses(
                 sessions, batch_size, expired_rows
             )
+        audit_before = now - timedelta(days=settings.audit_retention_days)
+        removed.audit_events = await audit.prune(sessions, audit_before, dry_run=dry_run)
+        if not dry_run and (removed.results or removed.analyses or removed.batch_items):
+            await audit.append(sessions, [_audited(removed)])
     log.info("retention.done", **removed.as_dict())
     return removed
+
+
+def _audited(removed: Removed) -> audit.Event:
+    counts = {
+        "results": removed.results,
+        "analyses": removed.analyses,
+        "batch_items": removed.batch_items,
+        "deliveries": removed.deliveries,
+    }
+    return audit.Event("retention.delete", "system:retention", "ok", detail=counts)
 
 
 async def _count(session: AsyncSession, model: Any, *where: Any) -> int:
