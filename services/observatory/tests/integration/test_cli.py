@@ -150,3 +150,44 @@ def test_keys_create_list_rotate_revoke(tmp_path: Path) -> None:
     assert zero.returncode == 1 and "must be more than 0" in zero.stderr
     missing = run("keys", "revoke", "nope", env=env)
     assert missing.returncode == 1 and "no single key" in missing.stderr
+
+
+def test_audit_verify_and_export(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "audit.db"
+    env = {"OBSERVATORY_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
+    key = json.loads(run("keys", "create", "--name", "lab", env=env).stdout)
+    assert run("keys", "revoke", key["id"], env=env).returncode == 0
+    exported = run("audit", "export", "--since", "1d", env=env)
+    assert exported.returncode == 0, exported.stderr
+    lines = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [(e["action"], e["target"]) for e in lines] == [
+        ("key.create", key["id"]),
+        ("key.revoke", key["id"]),
+    ]
+    assert lines[0]["principal"].startswith("cli:") and key["key"] not in exported.stdout
+    assert lines[1]["prev_hash"] == lines[0]["hash"]
+    assert "2 event(s) written" in exported.stderr
+    later = run("audit", "export", "--since", "2999-01-01", env=env)
+    assert later.returncode == 0 and later.stdout == ""
+    bad = run("audit", "export", "--since", "yesterday", env=env)
+    assert bad.returncode == 2 and "neither an ISO 8601 date" in bad.stderr
+
+    verified = run("audit", "verify", env=env)
+    assert verified.returncode == 0, verified.stdout
+    assert json.loads(verified.stdout) == {
+        "ok": True,
+        "events": 2,
+        "first_id": lines[0]["id"],
+        "last_id": lines[1]["id"],
+        "problems": [],
+    }
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TRIGGER audit_events_no_update")
+        conn.execute(
+            "UPDATE audit_events SET principal = 'cli:someone-else' WHERE id = ?", (lines[0]["id"],)
+        )
+    broken = run("audit", "verify", env=env)
+    assert broken.returncode == 1
+    assert f"event {lines[0]['id']}: its content does not match its hash" in broken.stdout
