@@ -381,6 +381,7 @@ class AuditLog:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_summary = 0.0
+        self._closing = False
         self.sampler = sampler or DenialSampler()
 
     def record(self, event: Event) -> None:
@@ -406,11 +407,19 @@ class AuditLog:
         self._task = asyncio.create_task(self._loop(), name="audit-writer")
 
     async def close(self) -> None:
+        """Stops the writer after the write it is doing (a cancelled commit could land and
+        then be written again), then writes what is left."""
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            self._closing = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 10)
+            except (TimeoutError, Exception):
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        self._summarise(force=True)
+            self._closing = False
+        self._summarise()
         try:
             await self.flush()
         except Exception as exc:
@@ -419,10 +428,12 @@ class AuditLog:
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         self._last_summary = loop.time()
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
+            if self._closing:
+                return
             if loop.time() - self._last_summary >= 60:
                 self._last_summary = loop.time()
                 self._summarise()
@@ -432,7 +443,7 @@ class AuditLog:
                 log.error("audit.write_failed", pending=len(self._pending), error=repr(exc))
                 await asyncio.sleep(min(5.0, self._interval * 10))
 
-    def _summarise(self, force: bool = False) -> None:
+    def _summarise(self) -> None:
         suppressed, principals = self.sampler.take_suppressed()
         if suppressed or self._dropped:
             detail: dict[str, int | str] = {"refusals": suppressed, "principals": principals}
