@@ -95,7 +95,8 @@ class Settings(BaseSettings):
     queue_redis_url: str = ""
     queue_name: str = Field("observatory-jobs", min_length=1, max_length=64)
     # Fernet keys (comma-separated, the first encrypts, any decrypts) for queued
-    # conversations; empty stores them unencrypted in Redis (refused in production).
+    # conversations; empty: keys derived from the result keys (OBSERVATORY_RESULT_KEYS), so
+    # queued conversations are always encrypted and authenticated.
     queue_encryption_key: str = ""
     # How long a queued conversation may wait in Redis before it expires (its analysis then
     # fails with that reason).
@@ -130,17 +131,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _queue(self) -> Settings:
-        if self.queue_backend == "redis":
-            if not (self.queue_redis_url or self.redis_url):
-                raise ValueError(
-                    "OBSERVATORY_QUEUE_BACKEND=redis needs OBSERVATORY_QUEUE_REDIS_URL "
-                    "or OBSERVATORY_REDIS_URL"
-                )
-            if self.environment == "production" and not self.queue_encryption_key:
-                raise ValueError(
-                    "OBSERVATORY_QUEUE_BACKEND=redis in production needs "
-                    "OBSERVATORY_QUEUE_ENCRYPTION_KEY (queued conversations are encrypted)"
-                )
+        if self.queue_backend == "redis" and not (self.queue_redis_url or self.redis_url):
+            raise ValueError(
+                "OBSERVATORY_QUEUE_BACKEND=redis needs OBSERVATORY_QUEUE_REDIS_URL "
+                "or OBSERVATORY_REDIS_URL"
+            )
         return self
 
     @property

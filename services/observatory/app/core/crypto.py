@@ -90,6 +90,15 @@ class ResultCipher:
         self.current = keys[0][0]
         self.current_key = keys[0][1]
         self._keys = {key_id: AESGCM(key) for key_id, key in keys}
+        self._raw = [key for _, key in keys]
+
+    def derived_keys(self, purpose: bytes) -> list[bytes]:
+        """32-byte keys for another use (HKDF-SHA-256 with ``purpose`` as its info), one per
+        configured key, the current key's first: what one sealed, the others still open."""
+        return [
+            HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(key)
+            for key in self._raw
+        ]
 
     @property
     def key_ids(self) -> tuple[str, ...]:

@@ -2,17 +2,19 @@
 and the conversation sealed apart from it.
 
 The envelope never holds conversation text; the payload (the parsed conversation) is kept
-under a key of its own, encrypted with Fernet when a key is configured, so it can be given a
-time to live and deleted the moment a worker takes it.
+under a key of its own, encrypted with Fernet (configured keys, or keys derived from the
+result keys), so it can be given a time to live and deleted the moment a worker takes it.
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from app.analysis import AnalysisOptions
+from app.core.crypto import ResultCipher
 from app.jobs.base import PRIORITIES, AnalysisJob
 
 ENVELOPE_VERSION = 1
@@ -64,6 +66,16 @@ class Sealer:
     def __init__(self, keys: str) -> None:
         parsed = [k.strip() for k in keys.split(",") if k.strip()]
         self._fernet = MultiFernet([Fernet(k) for k in parsed]) if parsed else None
+
+    @classmethod
+    def for_queue(cls, configured: str, cipher: ResultCipher) -> Sealer:
+        """The configured queue keys, or else keys derived from the result keys: every
+        process that can seal results (API and workers) can open what the others queued,
+        and a payload in Redis is always encrypted and authenticated (it is unpickled)."""
+        if configured.strip():
+            return cls(configured)
+        derived = cipher.derived_keys(b"observatory queue payload")
+        return cls(",".join(base64.urlsafe_b64encode(key).decode() for key in derived))
 
     @property
     def encrypts(self) -> bool:

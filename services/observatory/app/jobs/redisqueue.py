@@ -119,7 +119,7 @@ class RedisQueue(JobQueue):
         self._ctx = ctx
         self._consume = consume
         self._name = settings.queue_name
-        self._sealer = Sealer(settings.queue_encryption_key)
+        self._sealer = Sealer.for_queue(settings.queue_encryption_key, ctx.cipher)
         self._capacity = settings.queue_max_size + settings.queue_max_batch_items
         self._redis: ArqRedis | None = None
         self._worker: Worker | None = None

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from app.analysis import AnalysisOptions
 from app.conversation.parsers import parse_conversation
 from app.core.config import Settings
+from app.core.crypto import ResultCipher
 from app.jobs.base import AnalysisJob
 from app.jobs.envelope import PayloadSealError, Sealer, envelope, from_envelope
 from app.jobs.work import deserialise, serialise
@@ -82,10 +83,33 @@ def test_the_redis_queue_settings_are_checked() -> None:
         Settings(_env_file=None, queue_backend="redis")  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="Fernet"):
         Settings(_env_file=None, queue_encryption_key="not-a-key")  # type: ignore[call-arg]
-    with pytest.raises(ValidationError, match="ENCRYPTION_KEY"):
-        Settings(  # type: ignore[call-arg]
-            _env_file=None,
-            environment="production",
-            queue_backend="redis",
-            queue_redis_url="redis://127.0.0.1:6379/0",
-        )
+    # Production needs no queue key of its own: payloads use keys derived from the result keys.
+    Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        environment="production",
+        queue_backend="redis",
+        queue_redis_url="redis://127.0.0.1:6379/0",
+        result_keys="k1:" + "A" * 43 + "=",
+    )
+
+
+def test_without_a_queue_key_payloads_are_sealed_with_keys_derived_from_the_result_keys() -> None:
+    first = ("k1", b"\x01" * 32)
+    second = ("k2", b"\x02" * 32)
+    api = Sealer.for_queue("", ResultCipher([first]))
+    sealed = api.seal(b"the conversation")
+    assert b"the conversation" not in sealed and sealed.startswith(b"F")
+    # A worker with the same result keys opens it; after a rotation (new key first) too.
+    assert Sealer.for_queue("", ResultCipher([first])).open(sealed) == b"the conversation"
+    assert Sealer.for_queue(" ", ResultCipher([second, first])).open(sealed) == b"the conversation"
+    # A process with other result keys cannot, and nothing is ever stored in clear.
+    with pytest.raises(PayloadSealError, match="cannot be decrypted"):
+        Sealer.for_queue("", ResultCipher([second])).open(sealed)
+    with pytest.raises(PayloadSealError, match="unencrypted"):
+        api.open(Sealer("").seal(b"x"))
+    # A configured queue key wins over derivation.
+    configured = Fernet.generate_key().decode()
+    assert (
+        Sealer(configured).open(Sealer.for_queue(configured, ResultCipher([first])).seal(b"y"))
+        == b"y"
+    )
