@@ -102,6 +102,11 @@ def _item(
             f"conversation {position}: 'id' must be a string or an integer, not {_json_type(given)}"
         )
     if ref in seen:
+        if given is None:
+            return ref, Rejected(
+                f"conversation {position} has no 'id', and its position '{ref}', which would "
+                "name it, is the 'id' of another conversation; give it an 'id'"
+            )
         return ref, Rejected(f"conversation {position}: id '{ref}' is used twice in this batch")
     seen.add(ref)
     unknown = sorted(set(entry) - set(ITEM_FIELDS))

@@ -58,6 +58,22 @@ def settings_overrides() -> dict[str, Any]:
     return {"aggregate_min_conversations": 3, "max_batch_conversations": 10}
 
 
+async def test_an_item_without_an_id_whose_position_is_taken_is_told_so(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {
+        "conversations": [
+            {"id": "1", "text": "A: first?\nB: yes."},
+            {"text": "A: second?\nB: yes."},
+        ]
+    }
+    r = await client.post("/api/v1/analyze/batch", json=body)
+    assert r.status_code == 202, r.text
+    (refused,) = r.json()["rejected"]
+    assert refused["position"] == 1
+    assert "has no 'id'" in refused["error"] and "give it an 'id'" in refused["error"]
+
+
 async def test_a_batch_runs_every_item_and_refuses_bad_ones_alone(
     client: httpx.AsyncClient,
 ) -> None:
