@@ -157,7 +157,9 @@ async def test_verify_reports_an_edit_a_gap_and_a_cut_end(app: Any) -> None:
     sessions = app.state.service.sessions
     await app.state.service.audit.flush()
     for n in range(6):
-        await audit.append(sessions, [audit.Event("test.event", "system:test", "ok", target=str(n))])
+        await audit.append(
+            sessions, [audit.Event("test.event", "system:test", "ok", target=str(n))]
+        )
     report = await audit.verify(sessions)
     assert report.ok, report.problems
     ids = [r.id for r in await events(app)]
