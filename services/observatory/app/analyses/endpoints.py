@@ -30,6 +30,7 @@ from app.analyses.schemas import (
 from app.api.body import json_body, request_body_limit
 from app.api.deps import ServiceState, SessionDep, StateDep
 from app.api.events import event, polled
+from app.api.openapi import json_body as openapi_body
 from app.auth.dependencies import AnalystDep
 from app.auth.principal import Principal
 from app.conversation.parsers import FORMATS, Limits
@@ -209,14 +210,7 @@ PREFER = Header(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AnalysisAccepted,
     responses=SUBMIT_RESPONSES,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/AnalyzeRequest"}}
-            },
-        }
-    },
+    openapi_extra=openapi_body("AnalyzeRequest"),
 )
 async def submit(
     state: StateDep,

@@ -18,6 +18,7 @@ from app.analyses.status import TOMBSTONE
 from app.api.body import json_body
 from app.api.deps import SessionDep, StateDep
 from app.api.events import event, polled
+from app.api.openapi import json_body as openapi_body
 from app.auth.dependencies import AnalystDep
 from app.batches import service
 from app.batches.models import Batch, BatchItem
@@ -57,14 +58,7 @@ router = APIRouter(prefix="/api/v1/analyze/batch", tags=["batches"])
         },
         **ERRORS,
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/BatchRequest"}}
-            },
-        }
-    },
+    openapi_extra=openapi_body("BatchRequest"),
 )
 async def submit(
     state: StateDep, principal: AnalystDep, request: Request, response: Response

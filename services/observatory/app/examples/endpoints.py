@@ -13,6 +13,7 @@ from app.analyses.endpoints import PREFER, SUBMIT_RESPONSES, answer_submission, 
 from app.analyses.schemas import AnalysisAccepted
 from app.api.body import json_body
 from app.api.deps import StateDep
+from app.api.openapi import json_body as openapi_body
 from app.auth.dependencies import AnalystDep
 from app.core.problems import Problem
 from app.examples.schemas import (
@@ -71,16 +72,7 @@ async def show_example(name: str, state: StateDep, request: Request) -> ExampleD
     status_code=202,
     response_model=AnalysisAccepted,
     responses={**SUBMIT_RESPONSES, 404: {"model": Problem}},
-    openapi_extra={
-        "requestBody": {
-            "required": False,
-            "content": {
-                "application/json": {
-                    "schema": {"$ref": "#/components/schemas/ExampleAnalyzeRequest"}
-                }
-            },
-        }
-    },
+    openapi_extra=openapi_body("ExampleAnalyzeRequest", required=False),
 )
 async def analyze_example(
     name: str,

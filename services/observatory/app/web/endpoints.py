@@ -15,6 +15,7 @@ from starlette.types import Scope
 from app.analyses.endpoints import ERRORS
 from app.api.body import json_body
 from app.api.deps import StateDep
+from app.api.openapi import json_body as openapi_body
 from app.auth.dependencies import AnalystDep
 from app.conversation.parsers import Limits
 from app.core.errors import InputError, ServiceUnavailable
@@ -81,14 +82,7 @@ api = APIRouter(prefix="/api/v1", tags=["analysis"])
     "/transcript",
     response_model=Transcript,
     responses=ERRORS,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/AnalyzeRequest"}}
-            },
-        }
-    },
+    openapi_extra=openapi_body("AnalyzeRequest"),
 )
 async def transcript(state: StateDep, principal: AnalystDep, request: Request) -> Response:
     """The messages an analysis of the same body would index (personal data masked); nothing is stored."""
