@@ -5,11 +5,16 @@ one runs."""
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from app.analysis import AnalysisOptions
+
+log = structlog.get_logger(__name__)
 
 PRIORITIES = {"high": 0, "normal": 1, "low": 2}
 
@@ -36,6 +41,31 @@ class JobQueue(abc.ABC):
     on_finished: Callable[[str], Awaitable[None]] | None = None
     """Called with the id of every job that ended (any outcome), after its row was written;
     errors are logged, never raised."""
+    _hooks: set[asyncio.Task[None]]  # set up empty by each queue's __init__
+
+    def _fire_finished(self, analysis_id: str) -> None:
+        """Run ``on_finished`` for ``analysis_id`` in a task of its own (kept in ``_hooks``
+        until it ends, so a stop can cancel what is still running)."""
+        if self.on_finished is None:
+            return
+        task = asyncio.create_task(self._notify(self.on_finished, analysis_id))
+        self._hooks.add(task)
+        task.add_done_callback(self._hooks.discard)
+
+    async def _stop_hooks(self) -> None:
+        """Cancel hooks still running: what one does (a batch's aggregate) is redone when
+        next needed."""
+        hooks = list(self._hooks)
+        for hook in hooks:
+            hook.cancel()
+        await asyncio.gather(*hooks, return_exceptions=True)
+
+    @staticmethod
+    async def _notify(hook: Callable[[str], Awaitable[None]], analysis_id: str) -> None:
+        try:
+            await hook(analysis_id)
+        except Exception as exc:
+            log.error("analysis.finished_hook_failed", analysis_id=analysis_id, error=repr(exc))
 
     @abc.abstractmethod
     async def start(self) -> None: ...

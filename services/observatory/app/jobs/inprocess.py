@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -74,9 +74,7 @@ class InProcessQueue(JobQueue):
             retry.cancel()
         await asyncio.gather(*self._retrying.values(), return_exceptions=True)
         self._retrying.clear()
-        for hook in list(self._hooks):
-            hook.cancel()  # what a hook does (a batch's aggregate) is redone when next needed
-        await asyncio.gather(*self._hooks, return_exceptions=True)
+        await self._stop_hooks()
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
@@ -195,16 +193,7 @@ class InProcessQueue(JobQueue):
         event = self._done.pop(analysis_id, None)
         if event is not None:
             event.set()
-        if self.on_finished is not None:
-            task = asyncio.create_task(self._notify(self.on_finished, analysis_id))
-            self._hooks.add(task)
-            task.add_done_callback(self._hooks.discard)
-
-    async def _notify(self, hook: Callable[[str], Awaitable[None]], analysis_id: str) -> None:
-        try:
-            await hook(analysis_id)
-        except Exception as exc:
-            log.error("analysis.finished_hook_failed", analysis_id=analysis_id, error=repr(exc))
+        self._fire_finished(analysis_id)
 
     async def _work(self) -> None:
         while True:

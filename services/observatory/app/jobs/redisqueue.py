@@ -27,7 +27,6 @@ import contextlib
 import os
 import secrets
 import socket
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, cast
 
@@ -248,9 +247,7 @@ class RedisQueue(JobQueue):
             self._stats_task.cancel()
             await asyncio.gather(self._stats_task, return_exceptions=True)
             self._stats_task = None
-        for hook in list(self._hooks):
-            hook.cancel()
-        await asyncio.gather(*self._hooks, return_exceptions=True)
+        await self._stop_hooks()
         if self._redis is not None:
             with contextlib.suppress(Exception):
                 await self._redis.delete(self._worker_key())
@@ -459,16 +456,7 @@ class RedisQueue(JobQueue):
             await self.redis.publish(self.done_channel(analysis_id), b"1")
         except Exception as exc:
             log.warning("queue.publish_failed", error=type(exc).__name__)
-        if self.on_finished is not None:
-            task = asyncio.create_task(self._notify(self.on_finished, analysis_id))
-            self._hooks.add(task)
-            task.add_done_callback(self._hooks.discard)
-
-    async def _notify(self, hook: Callable[[str], Awaitable[None]], analysis_id: str) -> None:
-        try:
-            await hook(analysis_id)
-        except Exception as exc:
-            log.error("analysis.finished_hook_failed", analysis_id=analysis_id, error=repr(exc))
+        self._fire_finished(analysis_id)
 
 
 __all__ = ["INTERNAL_ERROR", "REDIS_RUNNER", "RedisQueue"]
