@@ -50,7 +50,7 @@ class InProcessQueue(JobQueue):
         # The queue entry that counts for each waiting job (a reprioritised job leaves its
         # old entry behind as a husk).
         self._entry: dict[str, int] = {}
-        self._queue: asyncio.PriorityQueue[tuple[int, int, AnalysisJob]] = asyncio.PriorityQueue()
+        self._queue: asyncio.PriorityQueue[tuple[int, int, int, AnalysisJob]] = asyncio.PriorityQueue()
         self._seq = itertools.count()
         self._workers: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[str]] = {}
@@ -107,7 +107,10 @@ class InProcessQueue(JobQueue):
     def _put(self, job: AnalysisJob) -> None:
         seq = next(self._seq)
         self._entry[job.analysis_id] = seq
-        self._queue.put_nowait((PRIORITIES.get(job.priority, 1), seq, job))
+        # Within a priority, single analyses (someone is waiting for one answer) go before
+        # the items of batches, then first come first served.
+        single_first = 0 if job.batch_id is None else 1
+        self._queue.put_nowait((PRIORITIES.get(job.priority, 1), single_first, seq, job))
 
     def _take(self, analysis_id: str) -> AnalysisJob | None:
         job = self._waiting.pop(analysis_id, None)
@@ -197,7 +200,7 @@ class InProcessQueue(JobQueue):
 
     async def _work(self) -> None:
         while True:
-            _, seq, job = await self._queue.get()
+            _, _, seq, job = await self._queue.get()
             if self._entry.get(job.analysis_id) != seq:
                 # Cancelled while it waited (already finished), or queued again at another
                 # priority (its newer entry counts).

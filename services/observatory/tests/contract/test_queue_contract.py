@@ -198,6 +198,22 @@ async def test_priority_moves_work_that_is_still_queued(
     assert r.status_code == 409 and "ended" in r.json()["detail"]
 
 
+@pytest.mark.parametrize("settings_overrides", [{"worker_concurrency": 1}])
+async def test_within_a_priority_single_analyses_go_before_batch_items(
+    client: httpx.AsyncClient, runner: Runner
+) -> None:
+    release = runner.block()
+    first = (await submit(client, {"conversation_text": TEXT})).json()["id"]
+    await until_status(client, first, "processing")
+    waiting = (await client.post("/api/v1/analyze/batch", json=batch(*BREAD[:3]))).json()
+    single = (await submit(client, {"conversation_text": TEXT + " Later."})).json()["id"]
+    release.set()
+    await until_done(client, waiting["batch_id"])
+    await until_status(client, single, "completed")
+    # Submitted after the three items, at the same priority, it ran before them.
+    assert runner.order[:2] == [first, single], runner.order
+
+
 @pytest.mark.parametrize(
     "settings_overrides",
     [{"worker_concurrency": 1, "queue_max_size": 1, "queue_max_batch_items": 2}],
