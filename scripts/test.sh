@@ -82,4 +82,5 @@ step "benchmark (smoke run)"
 "$UV" run --frozen python benchmarks/bench_auth.py --smoke
 "$UV" run --frozen python benchmarks/bench_batch.py --smoke
 "$UV" run --frozen python benchmarks/bench_batch.py --smoke --queue redis
+"$UV" run --frozen python benchmarks/bench_retention.py --smoke
 "$UV" run --frozen python benchmarks/bench_observer.py --delay 0.05 --sizes 1000
