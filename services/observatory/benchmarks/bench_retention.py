@@ -31,6 +31,7 @@ import json
 import math
 import os
 import random
+import resource
 import subprocess
 import sys
 import time
@@ -43,6 +44,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from sqlalchemy import event
 
 THIS = Path(__file__).resolve()
 ROOT = THIS.parents[1]
@@ -347,19 +349,45 @@ async def cleanup_process(pause: float | None) -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     engine = create_engine(settings.database_url)
+    backends: set[int] = set()  # server processes of this process's connections
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _remember(dbapi_connection: Any, _record: Any) -> None:
+        backends.add(dbapi_connection.driver_connection.get_server_pid())
+
     try:
         await upgrade(engine)
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
+        mine, theirs = process_cpu(), backend_cpu(backends)
         removed = await run(
             engine,
             session_factory(engine),
             settings,
             pause=DEFAULT_PAUSE if pause is None else pause,
         )
-        print("removed " + json.dumps(removed.as_dict()), flush=True)
+        cpu = {"cpu_process": process_cpu() - mine, "cpu_database": backend_cpu(backends) - theirs}
+        print("removed " + json.dumps(removed.as_dict() | cpu), flush=True)
     finally:
         await engine.dispose()
+
+
+def process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def backend_cpu(pids: set[int]) -> float:
+    """CPU seconds of these PostgreSQL server processes so far (NaN if the server is not on
+    this machine)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return math.nan
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 async def main() -> int:
@@ -490,6 +518,12 @@ async def main() -> int:
             print(
                 f"cleanup: {took:.2f} s wall, {removed['analyses'] / took:,.0f} analyses/s, "
                 f"{gone / took:,.0f} rows/s (analyses, batch items and deliveries deleted)"
+            )
+            busy = removed["cpu_process"] + removed["cpu_database"]
+            print(
+                f"cleanup CPU: {removed['cpu_process']:.1f} s in its process + "
+                f"{removed['cpu_database']:.1f} s in its database connections = "
+                f"{busy / took:.2f} of a core while it ran"
             )
 
             print(
