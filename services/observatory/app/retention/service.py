@@ -9,7 +9,9 @@
   period is over, only its items are removed.
 
 Each step deletes at most ``batch_size`` rows per short transaction, so a large backlog
-never holds a long lock. With PostgreSQL, one replica at a time runs it (an advisory lock
+never holds a long lock, and after each transaction waits ``pause`` times as long as the
+transaction took: with the default of 1 a large backlog keeps the database and the
+processor busy at most half of the time while it lasts, and the API keeps the rest. With PostgreSQL, one replica at a time runs it (an advisory lock
 tried, never waited for); SQLite is one machine's file. ``dry_run`` counts without
 changing anything.
 """
@@ -21,6 +23,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from time import perf_counter
 from typing import Any
 
 import structlog
@@ -40,6 +43,8 @@ log = structlog.get_logger(__name__)
 # pg_try_advisory_lock key: "obs-retention" read as a number.
 LOCK_KEY = 0x6F62732D726574
 DEFAULT_BATCH = 1000
+# After each batch, wait this many times as long as the batch took (0: no wait).
+DEFAULT_PAUSE = 1.0
 
 
 @dataclass(slots=True)
@@ -82,8 +87,10 @@ async def run(
     now: datetime | None = None,
     dry_run: bool = False,
     batch_size: int = DEFAULT_BATCH,
+    pause: float = DEFAULT_PAUSE,
 ) -> Removed:
     now = now or utcnow()
+    pace = _Pace(pause)
     removed = Removed(dry_run=dry_run)
     async with _only_one(engine) as mine:
         if not mine:
@@ -109,6 +116,7 @@ async def run(
         else:
             removed.results = await _in_batches(
                 sessions,
+                pace,
                 batch_size,
                 select(Analysis.id).where(*expired_results),
                 lambda ids: (
@@ -118,10 +126,10 @@ async def run(
                 ),
             )
             removed.batch_items = await _drop_batch_items(
-                sessions, BatchItem.batch_id.in_(old_batches)
+                sessions, pace, BatchItem.batch_id.in_(old_batches)
             )
             removed.analyses, removed.deliveries = await _drop_analyses(
-                sessions, batch_size, expired_rows
+                sessions, pace, batch_size, expired_rows
             )
         audit_before = now - timedelta(days=settings.audit_retention_days)
         removed.audit_events = await audit.prune(sessions, audit_before, dry_run=dry_run)
@@ -145,38 +153,66 @@ async def _count(session: AsyncSession, model: Any, *where: Any) -> int:
     return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
+class _Pace:
+    """Times each batch and then waits ``pause`` times as long; also lets the event loop
+    run requests in between when the cleanup runs inside the API process."""
+
+    def __init__(self, pause: float) -> None:
+        self._pause = pause
+        self._started = perf_counter()
+
+    def start(self) -> None:
+        self._started = perf_counter()
+
+    async def rest(self) -> None:
+        await _wait(max(0.0, (perf_counter() - self._started) * self._pause))
+
+
+async def _wait(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
 async def _in_batches(
-    sessions: async_sessionmaker[AsyncSession], size: int, ids_query: Any, change: Any
+    sessions: async_sessionmaker[AsyncSession],
+    pace: _Pace,
+    size: int,
+    ids_query: Any,
+    change: Any,
 ) -> int:
     total = 0
     while True:
+        pace.start()
         async with sessions() as session, session.begin():
             ids = list((await session.scalars(ids_query.limit(size))).all())
             if not ids:
                 return total
             await session.execute(change(ids))
         total += len(ids)
-        await asyncio.sleep(0)  # let requests in between batches
+        await pace.rest()
 
 
-async def _drop_batch_items(sessions: async_sessionmaker[AsyncSession], where: Any) -> int:
+async def _drop_batch_items(
+    sessions: async_sessionmaker[AsyncSession], pace: _Pace, where: Any
+) -> int:
     """Items of one batch per transaction (a batch holds at most the batch limit)."""
     total = 0
     while True:
+        pace.start()
         async with sessions() as session, session.begin():
             batch_id = await session.scalar(select(BatchItem.batch_id).where(where).limit(1))
             if batch_id is None:
                 return total
             gone = await session.execute(delete(BatchItem).where(BatchItem.batch_id == batch_id))
         total += gone.rowcount  # type: ignore[attr-defined]
-        await asyncio.sleep(0)
+        await pace.rest()
 
 
 async def _drop_analyses(
-    sessions: async_sessionmaker[AsyncSession], size: int, where: Any
+    sessions: async_sessionmaker[AsyncSession], pace: _Pace, size: int, where: Any
 ) -> tuple[int, int]:
     rows = deliveries = 0
     while True:
+        pace.start()
         async with sessions() as session, session.begin():
             ids = list((await session.scalars(select(Analysis.id).where(*where).limit(size))).all())
             if not ids:
@@ -190,7 +226,7 @@ async def _drop_analyses(
             await session.execute(delete(Analysis).where(Analysis.id.in_(ids)))
         rows += len(ids)
         deliveries += gone.rowcount  # type: ignore[attr-defined]
-        await asyncio.sleep(0)
+        await pace.rest()
 
 
 class Scheduler:

@@ -122,3 +122,27 @@ async def test_only_one_process_runs_it_on_postgresql(app: Any) -> None:
         finally:
             await holder.scalar(text("SELECT pg_advisory_unlock(:k)"), {"k": retention.LOCK_KEY})
     assert not (await run(app)).skipped
+
+
+async def test_it_waits_after_each_batch_as_long_as_the_batch_took(
+    client: httpx.AsyncClient, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [(await submit(client, {"conversation_text": TEXT})).json()["id"] for _ in range(3)]
+    for analysis_id in ids:
+        await wait_done(client, analysis_id)
+    async with app.state.service.sessions() as session:
+        row = await session.get(Analysis, ids[0])
+        assert row is not None
+        later = row.created_at + timedelta(days=91)
+    ticks = iter(range(0, 1000, 2))  # every batch "takes" 2 s on this clock
+    waits: list[float] = []
+
+    async def wait(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(retention, "perf_counter", lambda: float(next(ticks)))
+    monkeypatch.setattr(retention, "_wait", wait)
+    removed = await run(app, now=later, batch_size=2, pause=0.5)
+    assert (removed.results, removed.analyses) == (3, 3)
+    # Two batches of results and two of rows, each followed by a wait of half its time.
+    assert waits == [1.0] * 4
