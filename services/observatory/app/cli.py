@@ -329,15 +329,18 @@ def _audited(sessions: Any, action: str, target: str | None = None, **detail: An
 
 
 def _with_session(work: Any, action: str | None = None) -> Any:
-    """Run ``await work(session)`` in one committed transaction, then, when ``action`` is
-    given, write its audit event (the target is the id of what ``work`` returned)."""
+    """Run ``await work(session)`` in one committed transaction with, when ``action`` is
+    given, its audit event (the target is the id of what ``work`` returned): the change and
+    its event are committed together or not at all."""
+    from app.audit import service as audit
 
     async def run(_engine: Any, sessions: Any) -> Any:
         async with sessions() as session, session.begin():
             done = await work(session)
-        if action is not None:
-            key = getattr(done, "key", done)
-            await _audited(sessions, action, getattr(key, "id", None))
+            if action is not None:
+                key = getattr(done, "key", done)
+                event = audit.Event(action, audit.cli_principal(), "ok", target=key.id)
+                await audit.append_in(session, [event])
         return done
 
     return _on_database(run)
@@ -520,11 +523,28 @@ audit_cli = typer.Typer(help="The append-only audit log.", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")
 
 
+def _existing_database() -> None:
+    """The audit commands read a log: pointed at a SQLite file that is not there, they say
+    so (exit code 2) instead of creating an empty database and finding nothing wrong."""
+    from sqlalchemy.engine import make_url
+
+    from app.core.config import get_settings
+
+    url = make_url(get_settings().database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database)
+        if not path.exists():
+            typer.echo(f"error: no database at {path} (OBSERVATORY_DATABASE_URL)", err=True)
+            raise typer.Exit(2)
+
+
 @audit_cli.command("verify")
 def audit_verify() -> None:
     """Check the audit log's hash chain end to end: edited, removed or reordered events are
     reported by id (exit code 1)."""
     from app.audit import service as audit
+
+    _existing_database()
 
     async def run(_engine: Any, sessions: Any) -> Any:
         return await audit.verify(sessions)
@@ -551,17 +571,17 @@ def _since(value: str) -> Any:
     from app.core import patterns
 
     relative = patterns.compile(r"^(\d{1,6})([dh])$").match(value)
-    if relative:
-        amount, unit = int(relative[1]), relative[2]
-        return datetime.now(UTC) - timedelta(**{"days" if unit == "d" else "hours": amount})
     try:
+        if relative:
+            amount, unit = int(relative[1]), relative[2]
+            return datetime.now(UTC) - timedelta(**{"days" if unit == "d" else "hours": amount})
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise typer.BadParameter(
-            f"{value!r} is neither an ISO 8601 date or time (2026-12-01, "
-            "2026-12-01T09:00:00+00:00) nor an age such as 7d or 12h"
+            f"{value!r} is neither an ISO 8601 date or time between the years 1 and 9999 "
+            "(2026-12-01, 2026-12-01T09:00:00+00:00) nor an age such as 7d or 12h"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @audit_cli.command("export")
@@ -578,6 +598,7 @@ def audit_export(
     from app.audit import service as audit
 
     start = _since(since) if since is not None else None
+    _existing_database()
     out = output.open("w", encoding="utf-8") if output is not None else sys.stdout
 
     async def run(_engine: Any, sessions: Any) -> Any:

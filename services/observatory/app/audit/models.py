@@ -27,7 +27,8 @@ class AuditEvent(Base):
     # "key:<id>", "sub:<token subject>", "client:<keyed hash of the address>", "cli:<user>",
     # "system:<task>": never a credential.
     principal: Mapped[str] = mapped_column(String(160), index=True)
-    target: Mapped[str | None] = mapped_column(String(64), index=True)
+    # An analysis or batch id, a key id, or an owner (``sub:`` and a token subject).
+    target: Mapped[str | None] = mapped_column(String(160), index=True)
     outcome: Mapped[str] = mapped_column(String(24))
     status: Mapped[int | None]
     request_id: Mapped[str | None] = mapped_column(String(64))

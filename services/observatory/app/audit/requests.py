@@ -38,6 +38,10 @@ ACTIONS: dict[tuple[str, str], str] = {
 }
 # A read with ?format= other than json is an export of the whole result.
 EXPORTABLE = frozenset({"analysis.read", "batch.read"})
+FORMATS = frozenset({"csv", "markdown", "jsonl"})
+# Paths without parameters, for a request refused before it was routed (a body too large,
+# compressed or not UTF-8 is answered by the middleware).
+UNROUTED = {(method, path): action for (method, path), action in ACTIONS.items() if "{" not in path}
 
 OUTCOMES = {
     401: "unauthenticated",
@@ -63,6 +67,8 @@ def principal_of(state: dict[str, Any], scope: Any, fingerprints: Any) -> str:
     principal = state.get("principal")
     if principal is not None and principal.kind != "public":
         return str(principal.owner)
+    # No credential, a refused one, or a request refused before its credential was checked
+    # (a body the middleware turned away): the client address, hashed with a key.
     address = state.get("client_address") or (scope.get("client") or ("unknown",))[0]
     digest = hashlib.sha256(str(address).encode()).hexdigest()
     keyed = fingerprints.of(digest) if fingerprints is not None else digest
@@ -75,7 +81,9 @@ def _export_format(scope: Any) -> str | None:
         return None
     for name, value in parse_qsl(query, keep_blank_values=True):
         if name == "format" and value != "json":
-            return str(value)
+            # Only a format the endpoint offers is written: what else stands there may be
+            # anything a client typed, a credential included.
+            return str(value) if value in FORMATS else "(not a format)"
     return None
 
 
@@ -83,7 +91,10 @@ def event_for(scope: Any, status: int, request_id: str, fingerprints: Any) -> Ev
     """The event a finished request makes, or None when it is not audited."""
     method = "GET" if scope["method"] == "HEAD" else scope["method"]
     route = getattr(scope.get("route"), "path", None)
-    action = ACTIONS.get((method, route)) if route else None
+    if route:
+        action = ACTIONS.get((method, route))
+    else:
+        action = UNROUTED.get((method, scope.get("path", "").rstrip("/") or "/"))
     if action is None:
         if status not in DENIALS:
             return None
@@ -104,6 +115,11 @@ def event_for(scope: Any, status: int, request_id: str, fingerprints: Any) -> Ev
         raw = params.get("analysis_id") or params.get("batch_id")
         if raw is not None:
             target = raw if is_id(raw) else "(not an id)"
+    principal = state.get("principal")
+    if principal is not None and principal.kind != "public" and principal.label:
+        # Which secret of the principal: after a rotation, the old key's and the new one's
+        # prefixes tell them apart (a prefix is shown in key lists; it is not the secret).
+        detail["key"] = principal.label[:24]
     return Event(
         action,
         principal_of(state, scope, fingerprints),
@@ -113,3 +129,28 @@ def event_for(scope: Any, status: int, request_id: str, fingerprints: Any) -> Ev
         request_id=request_id,
         detail=detail or None,
     )
+
+
+def events_for(scope: Any, status: int, request_id: str, fingerprints: Any) -> list[Event]:
+    """The request's event, then one for each further thing it did (each analysis a batch
+    created), with the same principal, outcome and request id."""
+    event = event_for(scope, status, request_id, fingerprints)
+    if event is None:
+        return []
+    more = (scope.get("state") or {}).get("audit_more") or ()
+    return [
+        event,
+        *(
+            Event(
+                action,
+                event.principal,
+                event.outcome,
+                target=target,
+                status=event.status,
+                request_id=request_id,
+                detail=detail,
+                at=event.at,
+            )
+            for action, target, detail in more
+        ),
+    ]

@@ -27,7 +27,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 import structlog
@@ -35,7 +35,7 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.models import GENESIS, AuditEvent, AuditHead
@@ -47,6 +47,11 @@ Sessions = async_sessionmaker[AsyncSession]
 
 DENIALS = frozenset({401, 403, 429})
 APPEND_ATTEMPTS = 5
+VERIFY_ATTEMPTS = 3
+# The database lets a prune delete only events older than a day (migration 0007's
+# triggers), so the newest can never be removed, even by a session that sets the pruning
+# flag; a prune stays an hour clear of that, whatever the clocks of service and database.
+PRUNE_FLOOR = timedelta(days=1, hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +99,27 @@ def cli_principal() -> str:
 
 
 # Column widths (models.py): a value that does not fit is cut, never a failed write.
-_WIDTHS = {"action": 48, "principal": 160, "target": 64, "outcome": 24, "request_id": 64}
+_WIDTHS = {"action": 48, "principal": 160, "target": 160, "outcome": 24, "request_id": 64}
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with NUL, which PostgreSQL's text cannot hold, shown as U+FFFD (a token
+    subject may carry one): an event the database refuses would hold up every later one."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 def _clipped(fields: dict[str, Any]) -> dict[str, Any]:
     for name, width in _WIDTHS.items():
         value = fields.get(name)
-        if isinstance(value, str) and len(value) > width:
-            fields[name] = value[:width]
+        if isinstance(value, str):
+            fields[name] = _storable(value)[:width]
+    fields["detail"] = _storable(fields.get("detail"))
     fields["at"] = _moment(fields["at"])
     return fields
 
@@ -133,27 +151,35 @@ async def _retrying(attempt: Any) -> Any:
     raise AssertionError("unreachable")
 
 
+async def append_in(session: AsyncSession, events: Sequence[Event]) -> int:
+    """Writes ``events`` at the end of the chain inside the caller's transaction (so a
+    change and its event commit together, or neither); returns the last id."""
+    if not events:
+        return 0
+    head = await _take_head(session)
+    prev = head.hash
+    rows = []
+    for event in events:
+        fields = _clipped(asdict(event))
+        digest = chain_hash(prev, fields)
+        rows.append(AuditEvent(**fields, prev_hash=prev, hash=digest))
+        prev = digest
+    session.add_all(rows)
+    await session.flush()
+    head.last_id = rows[-1].id
+    head.hash = prev
+    return rows[-1].id
+
+
 async def append(sessions: Sessions, events: Sequence[Event]) -> int:
-    """Writes ``events`` at the end of the chain, in order, in one transaction; returns the
-    id of the last one (0 when there were none)."""
+    """Writes ``events`` at the end of the chain, in order, in one transaction of their
+    own; returns the id of the last one (0 when there were none)."""
     if not events:
         return 0
 
     async def attempt() -> int:
         async with sessions() as session, session.begin():
-            head = await _take_head(session)
-            prev = head.hash
-            rows = []
-            for event in events:
-                fields = _clipped(asdict(event))
-                digest = chain_hash(prev, fields)
-                rows.append(AuditEvent(**fields, prev_hash=prev, hash=digest))
-                prev = digest
-            session.add_all(rows)
-            await session.flush()
-            head.last_id = rows[-1].id
-            head.hash = prev
-            return rows[-1].id
+            return await append_in(session, events)
 
     last: int = await _retrying(attempt)
     return last
@@ -200,14 +226,30 @@ async def verify(sessions: Sessions) -> Verification:
     content no longer matches its hash (edited), whose predecessor is not the event before
     it (removed, inserted or reordered), and a head that the last event does not reach
     (events removed from the end)."""
+    for _ in range(VERIFY_ATTEMPTS):
+        async with sessions() as session:
+            head = await session.scalar(select(AuditHead).where(AuditHead.id == 1))
+        if head is None:
+            report = Verification()
+            report.note("the audit head row is missing: the log cannot be anchored")
+            return report
+        report = await _walk(sessions, head)
+        if report.ok:
+            return report
+        # A prune while the walk ran moves the start of the log: walk again from there.
+        async with sessions() as session:
+            anchor = await session.scalar(select(AuditHead.anchor).where(AuditHead.id == 1))
+        if anchor == head.anchor:
+            return report
+    return report
+
+
+async def _walk(sessions: Sessions, head: AuditHead) -> Verification:
+    """The chain from the anchor to ``head`` as it was read: events appended after it are
+    not this walk's business (they are committed with a newer head)."""
     report = Verification()
-    async with sessions() as session:
-        head = await session.scalar(select(AuditHead).where(AuditHead.id == 1))
-    if head is None:
-        report.note("the audit head row is missing: the log cannot be anchored")
-        return report
     expected = head.anchor
-    async for row in _events(sessions):
+    async for row in _events(sessions, AuditEvent.id <= head.last_id):
         report.events += 1
         report.first_id = report.first_id if report.first_id is not None else row.id
         report.last_id = row.id
@@ -269,7 +311,7 @@ async def prune(
     """The log's own retention: removes the oldest events, in id order, while they are older
     than ``before`` (an unbroken run from the start, so the chain stays whole), records the
     hash of the last one removed as the new anchor, and writes an ``audit.pruned`` event."""
-    before = _moment(before)
+    before = min(_moment(before), utcnow() - PRUNE_FLOOR)
     if dry_run:
         due = 0
         async for row in _events(sessions):
@@ -325,6 +367,17 @@ async def prune(
     return total
 
 
+PRINCIPALS_COUNTED = 10_000
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether a failed write may succeed later as it is (the database is away, busy or
+    restarting), rather than being refused for what the event holds."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 class DenialSampler:
     """Decides which refusals are written: per principal, ``per_principal`` a minute, and
     ``overall`` a minute in all (a moving window, in memory: each process samples its own).
@@ -336,22 +389,34 @@ class DenialSampler:
         self._all = parse(overall)
         self._suppressed = 0
         self._principals: set[str] = set()
+        self._uncounted = False
 
     def admit(self, principal: str) -> bool:
-        if self._limiter.hit(self._each, "audit-denial", principal) and self._limiter.hit(
-            self._all, "audit-denial-all"
-        ):
+        """Whether to write this refusal. Anonymous clients (any number of addresses) share
+        the overall budget, tried first so a flood of new addresses keeps no state per
+        address; a key or a token subject has its own budget only, so a flood cannot hide
+        what an authenticated principal was refused."""
+        if principal.startswith("client:") and not self._limiter.hit(self._all, "audit-denial-all"):
+            return self._suppress(principal)
+        if self._limiter.hit(self._each, "audit-denial", principal):
             return True
+        return self._suppress(principal)
+
+    def _suppress(self, principal: str) -> bool:
         self._suppressed += 1
-        if len(self._principals) < 10_000:
+        if len(self._principals) < PRINCIPALS_COUNTED:
             self._principals.add(principal)
+        else:
+            self._uncounted = True
         return False
 
-    def take_suppressed(self) -> tuple[int, int]:
-        """(refusals not written, distinct principals among them) since the last call."""
-        taken = (self._suppressed, len(self._principals))
+    def take_suppressed(self) -> tuple[int, int, bool]:
+        """(refusals not written, distinct principals among them, whether there were more
+        principals than are counted) since the last call."""
+        taken = (self._suppressed, len(self._principals), self._uncounted)
         self._suppressed = 0
         self._principals = set()
+        self._uncounted = False
         return taken
 
 
@@ -367,6 +432,7 @@ class AuditLog:
         *,
         interval: float = 0.2,
         batch: int = 500,
+        chunk: int = 100,
         max_pending: int = 50_000,
         metrics: Any = None,
         sampler: DenialSampler | None = None,
@@ -374,6 +440,7 @@ class AuditLog:
         self._sessions = sessions
         self._interval = interval
         self._batch = batch
+        self._chunk = chunk
         self._max_pending = max_pending
         self._metrics = metrics
         self._pending: list[Event] = []
@@ -444,9 +511,11 @@ class AuditLog:
                 await asyncio.sleep(min(5.0, self._interval * 10))
 
     def _summarise(self) -> None:
-        suppressed, principals = self.sampler.take_suppressed()
+        suppressed, principals, uncounted = self.sampler.take_suppressed()
         if suppressed or self._dropped:
             detail: dict[str, int | str] = {"refusals": suppressed, "principals": principals}
+            if uncounted:
+                detail["principals_at_least"] = 1
             if self._dropped:
                 log.error("audit.dropped", events=self._dropped)
                 detail["dropped"] = self._dropped
@@ -454,13 +523,42 @@ class AuditLog:
             self._pending.append(Event("audit.suppressed", "system:audit", "ok", detail=detail))
 
     async def flush(self) -> int:
-        """Writes every queued event now, ``batch`` per transaction; returns how many."""
+        """Writes every queued event now, ``chunk`` per transaction, letting requests in
+        between; returns how many were written. A chunk the database refuses for what it
+        holds (not for being away) is written one event at a time, and an event refused
+        on its own is set aside (logged and counted), so it never holds up the rest."""
         written = 0
         while self._pending:
-            chunk = self._pending[: self._batch]
-            await append(self._sessions, chunk)
+            chunk = self._pending[: self._chunk]
+            try:
+                await append(self._sessions, chunk)
+            except Exception as exc:
+                if _transient(exc):
+                    raise
+                written += await self._one_by_one(len(chunk))
+                continue
             del self._pending[: len(chunk)]
             written += len(chunk)
-            if self._metrics is not None:
-                self._metrics.audit_events.labels("written").inc(len(chunk))
+            self._count("written", len(chunk))
+            await asyncio.sleep(0)
         return written
+
+    async def _one_by_one(self, count: int) -> int:
+        written = 0
+        for _ in range(count):
+            event = self._pending[0]
+            try:
+                await append(self._sessions, [event])
+                written += 1
+                self._count("written", 1)
+            except Exception as exc:
+                if _transient(exc):
+                    raise
+                log.error("audit.event_refused", action=event.action, error=type(exc).__name__)
+                self._count("dropped", 1)
+            del self._pending[0]
+        return written
+
+    def _count(self, outcome: str, n: int) -> None:
+        if self._metrics is not None:
+            self._metrics.audit_events.labels(outcome).inc(n)

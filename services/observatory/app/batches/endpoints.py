@@ -88,6 +88,10 @@ async def submit(
     ]
     del prepared
     request.state.audit_target = batch.id
+    request.state.audit_more = [
+        ("analysis.create", analysis_id, {"batch": batch.id})
+        for analysis_id in await service.analysis_ids(state, batch.id)
+    ]
     response.headers["Location"] = f"/api/v1/analyze/batch/{batch.id}"
     return BatchAccepted(
         batch_id=batch.id,

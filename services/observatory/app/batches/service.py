@@ -43,6 +43,17 @@ DELETED = "deleted"  # its analysis was erased by its owner
 AGGREGATE_SECONDS = 120.0
 
 
+async def analysis_ids(state: ServiceState, batch_id: str) -> list[str]:
+    """The ids of the analyses a batch created, in item order."""
+    async with state.sessions() as session:
+        ids = await session.scalars(
+            select(BatchItem.analysis_id)
+            .where(BatchItem.batch_id == batch_id, BatchItem.analysis_id.is_not(None))
+            .order_by(BatchItem.position)
+        )
+        return [i for i in ids.all() if i is not None]
+
+
 async def create(state: ServiceState, prepared: BatchSubmission, principal: Principal) -> Batch:
     """Store the batch, its analyses (``pending``) and its refused items in one transaction,
     then queue every accepted conversation; a queue that cannot take them all undoes the

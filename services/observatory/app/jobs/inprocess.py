@@ -50,7 +50,9 @@ class InProcessQueue(JobQueue):
         # The queue entry that counts for each waiting job (a reprioritised job leaves its
         # old entry behind as a husk).
         self._entry: dict[str, int] = {}
-        self._queue: asyncio.PriorityQueue[tuple[int, int, int, AnalysisJob]] = asyncio.PriorityQueue()
+        self._queue: asyncio.PriorityQueue[tuple[int, int, int, AnalysisJob]] = (
+            asyncio.PriorityQueue()
+        )
         self._seq = itertools.count()
         self._workers: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[str]] = {}

@@ -14,11 +14,12 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.audit.requests import event_for
+from app.audit.requests import events_for
 from app.core import patterns
 from app.core.problems import send_problem
 
 _SAFE = patterns.compile(r"^[A-Za-z0-9._-]{1,64}$")
+CREDENTIAL_PREFIX = "obs_"  # API keys (app.keys.service.KEY_PREFIX) and anything like them
 # The client went away before the answer (nginx's code): not a server error.
 CLIENT_CLOSED_REQUEST = 499
 log = structlog.get_logger("app.access")
@@ -43,8 +44,7 @@ def _audit(scope: Scope, status: int, request_id: str) -> None:
     if audit is None:
         return
     try:
-        event = event_for(scope, status, request_id, getattr(service, "fingerprints", None))
-        if event is not None:
+        for event in events_for(scope, status, request_id, getattr(service, "fingerprints", None)):
             audit.record(event)
     except Exception:
         log.exception("audit.record_failed", method=scope["method"], path=scope["path"])
@@ -61,7 +61,10 @@ class RequestIdMiddleware:
         supplied = next(
             (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), ""
         )
-        request_id = supplied if _SAFE.match(supplied) else uuid.uuid4().hex
+        # A credential sent as the request id (a client's mix-up) is not kept: the id is
+        # logged and written to the audit log.
+        plain = _SAFE.match(supplied) and not supplied.lower().startswith(CREDENTIAL_PREFIX)
+        request_id = supplied if plain else uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500

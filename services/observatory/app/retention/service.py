@@ -131,10 +131,13 @@ async def run(
             removed.analyses, removed.deliveries = await _drop_analyses(
                 sessions, pace, batch_size, expired_rows
             )
-        audit_before = now - timedelta(days=settings.audit_retention_days)
-        removed.audit_events = await audit.prune(sessions, audit_before, dry_run=dry_run)
         if not dry_run and (removed.results or removed.analyses or removed.batch_items):
             await audit.append(sessions, [_audited(removed)])
+        audit_before = now - timedelta(days=settings.audit_retention_days)
+        try:
+            removed.audit_events = await audit.prune(sessions, audit_before, dry_run=dry_run)
+        except Exception as exc:  # the next run tries again; the deletions are recorded
+            log.error("retention.audit_prune_failed", error=repr(exc))
     log.info("retention.done", **removed.as_dict())
     return removed
 

@@ -18,11 +18,15 @@ depends_on: str | Sequence[str] | None = None
 
 GENESIS = "0" * 64
 
+# Events: no UPDATE, no TRUNCATE, and a DELETE only inside a prune and only of events older
+# than a day (so the newest can never go, whoever sets the flag). The head: it only moves
+# forward and is never deleted (so events cut off the end are noticed by `audit verify`).
 POSTGRES_GUARD = (
     """
 CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'DELETE' AND (SELECT pruning FROM audit_head WHERE id = 1) THEN
+    IF TG_OP = 'DELETE' AND (SELECT pruning FROM audit_head WHERE id = 1)
+            AND OLD.at < now() - interval '1 day' THEN
         RETURN OLD;
     END IF;
     RAISE EXCEPTION 'audit_events is append-only: % refused', TG_OP
@@ -38,6 +42,26 @@ CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
 CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
     FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()
 """,
+    """
+CREATE FUNCTION audit_head_forward_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND (NEW.last_id > OLD.last_id
+            OR (NEW.last_id = OLD.last_id AND NEW.hash = OLD.hash)) THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'audit_head only moves forward: % refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$
+""",
+    """
+CREATE TRIGGER audit_head_forward_only BEFORE UPDATE OR DELETE ON audit_head
+    FOR EACH ROW EXECUTE FUNCTION audit_head_forward_only()
+""",
+    """
+CREATE TRIGGER audit_head_no_truncate BEFORE TRUNCATE ON audit_head
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_head_forward_only()
+""",
 )
 
 SQLITE_GUARD = (
@@ -50,8 +74,30 @@ END
     """
 CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
 WHEN NOT COALESCE((SELECT pruning FROM audit_head WHERE id = 1), 0)
+    OR OLD.at >= datetime('now', '-1 day')
 BEGIN
     SELECT RAISE(ABORT, 'audit_events is append-only: DELETE refused');
+END
+""",
+    # INSERT OR REPLACE deletes the row it replaces without firing the DELETE trigger.
+    """
+CREATE TRIGGER audit_events_no_replace BEFORE INSERT ON audit_events
+WHEN NEW.id IS NOT NULL AND EXISTS (SELECT 1 FROM audit_events WHERE id = NEW.id)
+BEGIN
+    SELECT RAISE(ABORT, 'audit_events is append-only: REPLACE refused');
+END
+""",
+    """
+CREATE TRIGGER audit_head_forward_only BEFORE UPDATE ON audit_head
+WHEN NEW.last_id < OLD.last_id OR (NEW.last_id = OLD.last_id AND NEW.hash <> OLD.hash)
+BEGIN
+    SELECT RAISE(ABORT, 'audit_head only moves forward: UPDATE refused');
+END
+""",
+    """
+CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON audit_head
+BEGIN
+    SELECT RAISE(ABORT, 'audit_head only moves forward: DELETE refused');
 END
 """,
 )
@@ -69,7 +115,7 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("action", sa.String(length=48), nullable=False),
         sa.Column("principal", sa.String(length=160), nullable=False),
-        sa.Column("target", sa.String(length=64), nullable=True),
+        sa.Column("target", sa.String(length=160), nullable=True),
         sa.Column("outcome", sa.String(length=24), nullable=False),
         sa.Column("status", sa.Integer(), nullable=True),
         sa.Column("request_id", sa.String(length=64), nullable=True),
@@ -105,5 +151,8 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS audit_events_no_truncate ON audit_events")
         op.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
         op.execute("DROP FUNCTION IF EXISTS audit_events_append_only()")
+        op.execute("DROP TRIGGER IF EXISTS audit_head_no_truncate ON audit_head")
+        op.execute("DROP TRIGGER IF EXISTS audit_head_forward_only ON audit_head")
+        op.execute("DROP FUNCTION IF EXISTS audit_head_forward_only()")
     op.drop_table("audit_head")
     op.drop_table("audit_events")
