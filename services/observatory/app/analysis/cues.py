@@ -93,6 +93,27 @@ OTHER_LANGUAGE_WORDS: dict[str, float] = {
     "déçue": -2.0,
 }
 
+# Reaction emoji whose names in VADER's emoji table carry no tone ("thumbs up", "folded
+# hands", "raising hands") or the wrong one ("fire" for praise): in chats they approve,
+# thank, celebrate or show exasperation. Values on VADER's −4..4 scale.
+EMOJI_VALENCE: dict[str, float] = {
+    "👍": 1.5,
+    "👌": 1.5,
+    "🙌": 1.8,
+    "👏": 1.8,
+    "🤝": 1.2,
+    "🙏": 1.2,
+    "💪": 1.2,
+    "🔥": 1.5,
+    "🥳": 2.4,
+    "👎": -1.5,
+    "🙄": -1.5,
+    "🤦": -1.5,
+    "😤": -1.8,
+    "😡": -2.4,
+    "😠": -2.2,
+}
+
 # Words that name a subject more often than a feeling: a proposal to "ban cars", "cancer
 # screening", "killer brownies", "work has been insane", "no spoilers". They keep a tenth
 # of their lexicon valence.

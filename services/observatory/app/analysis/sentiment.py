@@ -63,6 +63,7 @@ from vaderSentiment.vaderSentiment import (
 
 from app.analysis.cues import (
     DISCOURSE_WORDS,
+    EMOJI_VALENCE,
     HOSTILE_PHRASE,
     HOSTILE_WORDS,
     NEGATIVE_PHRASES,
@@ -91,6 +92,10 @@ _ANALYZER = SentimentIntensityAnalyzer()
 VADER_LEXICON: dict[str, float] = dict(_ANALYZER.lexicon)
 _EMOJIS: dict[str, str] = {k: v for k, v in _ANALYZER.emojis.items() if len(k) == 1}
 _EMOJI_RE = patterns.compile("[" + "".join(re.escape(k) for k in sorted(_EMOJIS)) + "]")
+# Outside faithful mode the reaction emoji of app.analysis.cues stand for themselves, as
+# one token with a lexicon value of its own.
+_CHAT_EMOJIS: dict[str, str] = {**_EMOJIS, **{e: f"{e} " for e in EMOJI_VALENCE}}
+_CHAT_EMOJI_RE = patterns.compile("[" + "".join(re.escape(k) for k in sorted(_CHAT_EMOJIS)) + "]")
 
 _TECHNICAL_DAMPING = 0.4
 # Words that name a subject ("ban cars", "cancer screening"); see app.analysis.cues.
@@ -163,6 +168,7 @@ LEXICON: dict[str, float] = {
     **_RESOLUTION_TERMS,
     **OTHER_LANGUAGE_WORDS,
     **HOSTILE_WORDS,
+    **EMOJI_VALENCE,
 }
 # "like" is VADER's 1.5 only as a verb ("I like it", "we'd really like that"); as a
 # preposition ("places like the Bay of Fundy", "looks like a bug") it carries no tone.
@@ -175,6 +181,19 @@ _LIKE_SUBJECTS = frozenset(
 )
 
 _ANSWER_PARTICLES = frozenset({"yes", "yeah", "yep", "yup", "okay", "sure"})
+_MISS = frozenset({"miss", "missed", "misses"})
+# After "missed", these open the thing not caught or attended: "missed the train".
+_DETERMINERS = frozenset(
+    "a an the his my your our their its one two another every both".split()  # noqa: SIM905
+)
+# "has no fallback", "there's no card": a lack asserted, often the complaint itself.
+_LACK = frozenset("has have had got is are was were there's theres".split())  # noqa: SIM905
+# An exclamation without a word of feeling scores as a sentence of this VADER sum.
+_EXCLAIMED = 1.2
+_EXCLAIMED_COMPOUND = _EXCLAIMED / math.sqrt(_EXCLAIMED * _EXCLAIMED + 15)
+# A complaint, sarcasm or distress phrase counts as this many sentences of the message:
+# it is the point of the message, not one remark among neutral ones.
+_CUE_WEIGHT = 2.0
 # "Great." or "Perfect, thanks" opening a sentence acknowledges what was said; as a
 # one-word reply it is as often courtesy or sarcasm ("Oh, brilliant.") as delight, so it
 # keeps only 30% of its valence. "Great!" and "Great work" keep theirs.
@@ -198,6 +217,7 @@ _MODIFIERS = frozenset(
     | {w for phrase in BOOSTER_DICT if " " in phrase for w in phrase.split() if w != "of"}
 )
 _PUNCT = string.punctuation
+_CLAUSE_BREAKS = ",;:"
 _QUOTE_WEIGHT = 0.25
 _NEUTRAL_SENTENCE_WEIGHT = 0.5
 
@@ -350,16 +370,19 @@ def _valence(
     return valence
 
 
-def _replace_emojis(text: str) -> str:
+def _replace_emojis(text: str, faithful: bool = True) -> str:
     if text.isascii():
         return text
+    names, pattern = (_EMOJIS, _EMOJI_RE) if faithful else (_CHAT_EMOJIS, _CHAT_EMOJI_RE)
+    if not faithful and "\ufe0f" in text:
+        text = text.replace("\ufe0f", "")  # the emoji presentation selector: "❤️" is "❤"
 
     def describe(m: re.Match[str]) -> str:
         start = m.start()
         lead = "" if start == 0 or text[start - 1] == " " else " "
-        return lead + _EMOJIS[m.group()]
+        return lead + names[m.group()]
 
-    return _EMOJI_RE.sub(describe, text).strip()
+    return pattern.sub(describe, text).strip()
 
 
 # Complaint, hostility and grief in words VADER's lexicon does not weigh: rhetorical and
@@ -443,6 +466,9 @@ _STARTS_SENTENCE = 4096
 _IS_SOFTENER = 8192
 _IS_CUE_HEAD = 16384  # a phrase anchor only when the next word fits (PHRASE_ANCHOR_PAIRS)
 _IS_PHRASE_ANCHOR = 32768
+_IS_TITLE = 65536  # "Agreement", "Bunny": capitalised, not all capitals
+_IS_ELONGATED = 131072  # "yesss", "sooo": read as the word, with emphasis
+_IS_LITERAL = 262144  # "no", "miss", "dear": a sense without feeling is common
 # Tone phrases are searched in a window of this many words either side of an anchor:
 # the longest phrase spans seven words, and a window is far shorter than a long message.
 _PHRASE_REACH = 7
@@ -468,6 +494,8 @@ for _word in PHRASE_ANCHORS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_PHRASE_ANCHOR
 for _word in SOFTENERS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_SOFTENER
+for _word in ("no", "dear", *_MISS):
+    _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_LITERAL
 for _word in PHRASE_ANCHOR_PAIRS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_CUE_HEAD
 _SENTENCE_CHARS = ".!?…"
@@ -493,12 +521,33 @@ class _TokenCache:
             _classify(new, self.classes, self.lower_forms)
 
 
+_LENGTHENED = patterns.compile(r"([^\W\d_])\1\1")
+
+
+def _collapse(word: str, longest: int) -> str:
+    """``word`` with every run of one letter cut to ``longest`` letters."""
+    out: list[str] = []
+    run = 0
+    for k, c in enumerate(word):
+        run = run + 1 if k and c == word[k - 1] else 1
+        if run <= longest:
+            out.append(c)
+    return "".join(out)
+
+
 def _classify(tokens: set[str], classes: dict[str, int], lower_forms: dict[str, str]) -> None:
     for w in tokens:
         lowered = w.lower()
         stripped = lowered.strip(_PUNCT)
         low = lowered if len(stripped) <= 2 else stripped
         cls = _WORD_CLASS.get(low, 0)
+        if not cls and len(low) > 3 and _LENGTHENED.search(low):
+            # Expressive lengthening ("yesss", "sooo good", "noooo") is the word itself.
+            for longest in (2, 1):
+                collapsed = _collapse(low, longest)
+                if collapsed != low and collapsed in _WORD_CLASS:
+                    low, cls = collapsed, _WORD_CLASS[collapsed] | _IS_ELONGATED
+                    break
         if "n't" in low:
             cls |= _IS_MODIFIER
         last = w[-1]
@@ -510,6 +559,8 @@ def _classify(tokens: set[str], classes: dict[str, int], lower_forms: dict[str, 
             cls |= _STARTS_SENTENCE
         if w.isupper():
             cls |= _IS_UPPER
+        elif w[0].isupper():
+            cls |= _IS_TITLE
         if "!" in w:
             cls |= _HAS_BANG
         if "?" in w:
@@ -538,7 +589,7 @@ def _sentence_compounds(
     raw: list[str] = []
     block_len: list[int] = []
     for block in blocks:
-        toks = _replace_emojis(block).split()
+        toks = _replace_emojis(block, faithful).split()
         raw.extend(toks)
         block_len.append(len(toks))
     n = len(raw)
@@ -568,7 +619,10 @@ def _sentence_compounds(
 
     hits = np.flatnonzero(classes & _IS_LEXICON)
     if len(hits) == 0:
-        return np.zeros(count), sentence_block, cue_blocks, windows
+        if faithful:
+            return np.zeros(count), sentence_block, cue_blocks, windows
+        exclaimed = punctuation_count(raw, classes, bounds, count, _HAS_BANG, "!") > 0
+        return exclaimed * _EXCLAIMED_COMPOUND, sentence_block, cue_blocks, windows
     hit_list = hits.tolist()
     hit_sentence = np.searchsorted(bounds, hits, side="right")
     values = np.fromiter(
@@ -608,7 +662,15 @@ def _sentence_compounds(
         ):
             values[k] = 0.0
         else:
-            values[k] = _valence(local, words_, lows_, lexicon, cap_diff)
+            scope = lows_
+            if not faithful:
+                # Negation and degree words reach no further back than the clause:
+                # in "No worries, thanks" the "no" does not negate "thanks".
+                for j in range(local - 1, max(local - 4, -1), -1):
+                    if words_[j][-1] in _CLAUSE_BREAKS:
+                        scope = [""] * (j + 1) + lows_[j + 1 :]
+                        break
+            values[k] = _valence(local, words_, scope, lexicon, cap_diff)
     if not faithful:
         solver_at = np.flatnonzero(classes & _IS_SOLVER)
         if len(solver_at):
@@ -632,14 +694,16 @@ def _sentence_compounds(
         for k in opening.tolist():
             i = hit_list[k]
             w = raw[i]
-            if w[-1] not in ",.;:":
-                continue
             if i != int(sentence_start[k]) and raw[i - 1].lower() not in _INTERJECTIONS:
                 continue
             if low_of[w] in _ANSWER_PARTICLES:
-                values[k] = 0.0
-            elif low_of[w] in _ACKNOWLEDGEMENTS:
+                # "Yes please", "Yep", "Yeah, fair": an answer, unless exclaimed ("Yes!")
+                # or drawn out ("Yesss").
+                if "!" not in w and not classes[i] & _IS_ELONGATED:
+                    values[k] = 0.0
+            elif w[-1] in ",.;:" and low_of[w] in _ACKNOWLEDGEMENTS:
                 values[k] *= _ACKNOWLEDGEMENT_WEIGHT
+        _literal_senses(values, hit_list, hit_sentence, starts, bounds, raw, classes, low_of)
 
     but_positions = np.flatnonzero(classes & _IS_BUT)
     if len(but_positions):
@@ -652,27 +716,82 @@ def _sentence_compounds(
         values = values * factor
     sums = np.bincount(hit_sentence, weights=values, minlength=count)
 
-    def punctuation(bit: int, char: str) -> np.ndarray:
-        where = np.flatnonzero(classes & bit)
-        if len(where) == 0:
-            return np.zeros(count)
-        per_token = np.fromiter(
-            map(str.count, map(raw.__getitem__, where.tolist()), repeat(char)),
-            dtype=np.float64,
-            count=len(where),
-        )
-        sentence_of = np.searchsorted(bounds, where, side="right")
-        result: np.ndarray = np.bincount(sentence_of, weights=per_token, minlength=count)
-        return result
-
-    exclaim = punctuation(_HAS_BANG, "!")
-    question = punctuation(_HAS_QUESTION, "?")
+    exclaim = punctuation_count(raw, classes, bounds, count, _HAS_BANG, "!")
+    question = punctuation_count(raw, classes, bounds, count, _HAS_QUESTION, "?")
     amp = np.minimum(exclaim, 4) * 0.292 + np.where(
         question > 1, np.where(question <= 3, question * 0.18, 0.96), 0.0
     )
     total = sums + np.sign(sums) * amp
+    if not faithful:
+        # "Morning!", "Gig confirmed at The Crown!!", "More directly!": in a chat an
+        # exclamation without a word of feeling is news told with excitement or a warm
+        # greeting; it reads as mildly positive.
+        total = np.where((sums == 0) & (exclaim > 0), _EXCLAIMED, total)
     compound = np.clip(total / np.sqrt(total * total + 15), -1.0, 1.0)
     return compound, sentence_block, cue_blocks, windows
+
+
+def punctuation_count(
+    raw: list[str], classes: np.ndarray, bounds: np.ndarray, count: int, bit: int, char: str
+) -> np.ndarray:
+    """How many ``char`` each of the ``count`` sentences ending at ``bounds`` holds."""
+    where = np.flatnonzero(classes & bit)
+    if len(where) == 0:
+        return np.zeros(count)
+    per_token = np.fromiter(
+        map(str.count, map(raw.__getitem__, where.tolist()), repeat(char)),
+        dtype=np.float64,
+        count=len(where),
+    )
+    sentence_of = np.searchsorted(bounds, where, side="right")
+    result: np.ndarray = np.bincount(sentence_of, weights=per_token, minlength=count)
+    return result
+
+
+def _literal_senses(
+    values: np.ndarray,
+    hit_list: list[int],
+    hit_sentence: np.ndarray,
+    starts: np.ndarray,
+    bounds: np.ndarray,
+    raw: list[str],
+    classes: np.ndarray,
+    low_of: dict[str, str],
+) -> None:
+    """Lexicon words used in a sense that carries no feeling lose their value, in place:
+
+    - "no" as a determiner ("no changes", "no spoilers please", "no worries"); only the
+      answer or exclamation "No." / "No!" / "no," keeps VADER's −1.2;
+    - a lexicon word inside a name ("the Paris Agreement", "Bad Bunny", "Mountain
+      Magic"): capitalised, not opening its sentence, next to another capitalised word;
+    - "miss"/"missed" in the sense of failing to catch or attend ("missed the train",
+      "the missed slot"), not of longing ("I miss him");
+    - "dear" in "oh dear", which is dismay, not affection.
+    """
+    hits = np.asarray(hit_list)
+    for k in np.flatnonzero(classes[hits] & (_IS_LITERAL | _IS_TITLE)).tolist():
+        if values[k] == 0.0:
+            continue
+        i = hit_list[k]
+        low = low_of[raw[i]]
+        sentence = int(hit_sentence[k])
+        start, end = int(starts[sentence]), int(bounds[sentence])
+        if low == "no":
+            lack = i > start and low_of[raw[i - 1]] in _LACK
+            if raw[i][-1] not in _PUNCT and i + 1 < end and not lack:
+                values[k] = 0.0
+        elif classes[i] & _IS_TITLE and i > start:
+            if (classes[i - 1] & _IS_TITLE and i - 1 > start) or (
+                i + 1 < end and classes[i + 1] & _IS_TITLE
+            ):
+                values[k] = 0.0
+        elif low in _MISS:
+            after = low_of[raw[i + 1]] if i + 1 < end else ""
+            before = low_of[raw[i - 1]] if i > start else ""
+            if after in _DETERMINERS or before in ("the", "a"):
+                values[k] = 0.0
+        elif low == "dear" and i > start and low_of[raw[i - 1]] in ("oh", "oh,"):
+            values[k] = 0.0
 
 
 def _phrase_windows(
@@ -765,8 +884,8 @@ def _score_messages(
     distress: dict[int, int] = {}
     for k in sorted({owner[b] for b in cue_blocks if weight[b] == 1.0}):
         found = len(_DISTRESS_CUES.findall(prose[k].lower()))
-        num[k] += found * _CUE_COMPOUND
-        den[k] += found
+        num[k] += found * _CUE_COMPOUND * _CUE_WEIGHT
+        den[k] += found * _CUE_WEIGHT
         distress[k] = found
     phrases: dict[int, list[str | None]] = {}
     signals: dict[int, list[str]] = {}
@@ -797,8 +916,9 @@ def _score_messages(
             num[k] -= positive_part[k]
         for counted in kinds:
             if counted is not None and _PHRASE_COMPOUND[counted] != 0.0:
-                num[k] += _PHRASE_COMPOUND[counted]
-                den[k] += 1
+                cw = _CUE_WEIGHT if _PHRASE_COMPOUND[counted] < 0 else 1.0
+                num[k] += _PHRASE_COMPOUND[counted] * cw
+                den[k] += cw
     scores: list[float | None] = [
         float(a / b) if b > 0 else None for a, b in zip(num.tolist(), den.tolist(), strict=True)
     ]

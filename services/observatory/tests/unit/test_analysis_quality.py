@@ -117,6 +117,60 @@ def test_a_user_who_turns_from_frustrated_to_thankful_shows_a_shift() -> None:
     ), shifts
 
 
+def neutral(text: str) -> bool:
+    score = score_message(text)
+    return score is not None and -0.15 < score < 0.15
+
+
+def test_no_as_a_determiner_carries_no_feeling() -> None:
+    assert neutral("It's a direct train, about four hours, no changes.")
+    assert not negative("Two chapters left, so no spoilers about the ending")
+    assert not negative("Okay, 30 days, no sugar, gym every weekday. Who's in?")
+    # A refusal, or a lack asserted as the complaint, keeps its weight.
+    assert negative("No, that's not good.")
+    assert score_message("Your service has no fallback when the database is slow.") < 0
+
+
+def test_negation_stops_at_the_clause() -> None:
+    assert positive("No worries, thanks anyway.")
+    assert not positive("Not great.")
+
+
+def test_words_inside_names_and_literal_senses_carry_no_feeling() -> None:
+    assert neutral("The Paris Agreement was signed by most countries.")
+    assert neutral("Are we opening the set with Ghost Train?")
+    assert neutral("I'll refund the fee for the missed slot.")
+    assert neutral("He missed the bus this morning.")
+    assert negative("I miss him so much.")
+    assert not positive("Oh dear, that sounds like blight.")
+
+
+def test_answer_particles_answer_and_exclamations_warm() -> None:
+    assert neutral("Yeah I'll email her this afternoon.")
+    assert neutral("Yep")
+    assert positive("Yes! Finally.")
+    assert positive("Yesss, see you there")
+    # News told with excitement and a warm greeting, without a word of feeling.
+    assert positive("Gig confirmed for Saturday!!")
+    assert positive("Morning! How was the trip?")
+
+
+def test_reaction_emoji_carry_their_tone() -> None:
+    assert positive("Done 👍")
+    assert positive("Legend 🙌")
+    assert positive("Le van a encantar ❤️")
+    assert negative("Another meeting moved to Friday evening 🙄")
+
+
+def test_a_complaint_phrase_outweighs_neutral_sentences_around_it() -> None:
+    assert negative(
+        "Node 20, plain script. I call the API and read the body. This is driving me nuts."
+    )
+    assert negative(
+        "The exam is on Monday and I'm panicking. I've read the notes twice. Where do I start?"
+    )
+
+
 def test_a_system_prompt_has_no_tone_and_feeds_no_keyphrases() -> None:
     conv = chat(
         ("system", "system", "You are a helpful, friendly and wonderful travel assistant."),
