@@ -161,6 +161,8 @@ NEGATIVE_PHRASES = (
     r"cancelled (?:\w{1,30} )?(?:hours|days|minutes) before|without (?:any )?(?:notice|warning)",
     r"charged (?:me |us )?(?:twice|double)|double[- ]charged|overcharged|never (?:arrived|came)",
     r"nobody (?:rang|called|came|told|answered|replied|showed)",
+    r"(?:system|site|app|server|website|service|portal|network|wifi|internet|line)"
+    r"(?:'s| is| was| has been| went)(?: \w{1,20})? down\b",
     r"(?:another|a whole|one more) day off work|wasted (?:a|my|the|two|three) ",
     r"(?:not|isn'?t|wasn'?t) (?:doable|acceptable|good enough|what i (?:ordered|paid for|asked for))",
     r"i'?ll have to (?:start looking|go elsewhere|cancel|complain)",
@@ -201,6 +203,18 @@ POSITIVE_PHRASES = (
     r"no way[!?]|that'?s wild|so (?:proud|happy|excited)|can'?t wait(?:!| to see| for)",
     r"less like a (?:disaster|problem|failure)|not (?:so|that) bad after all|feel (?:much )?better",
     r"any ?time[.!]|my pleasure|you'?re a star|you'?re a lifesaver",
+)
+
+# Apologies for one's own conduct and concessions of one's own mistake: conciliatory, not
+# distress ("Sorry for coming in hot", "I owe you an apology", "I was wrong about the
+# dates", "I'm sorry too"). A bare "Sorry, quick question" is a discourse marker and not
+# among them.
+APOLOGY_PHRASES = (
+    r"sorry (?:for|about) (?:my|me|that|the|coming|being|not|missing|snapping|earlier)\b",
+    r"(?:i'?m|i am) (?:so |really |very |truly )?sorry(?: too)?[.!]",
+    r"(?:i'?m|i am) sorry,? i (?:shouldn'?t|should|was|didn'?t)\b",
+    r"i (?:apologi[sz]e|owe you (?:an|a proper|an honest) apology)|my apologies",
+    r"i was wrong\b|i stand corrected|my (?:bad|mistake)\b",
 )
 
 # --- reactions ------------------------------------------------------------------------
@@ -322,6 +336,7 @@ PHRASE_ANCHORS = frozenset(
     lovely fantastic love loving wait needed wanted highlight nothing made thanks use
     helpful lasted went convenient yeah sure surprise forward missed course who's count
     i'm way wild proud happy excited less bad better anytime any pleasure star lifesaver
+    down sorry apologise apologize apologies apology bad mistake corrected
     """.split()  # noqa: SIM905
 ) | frozenset(HOSTILE_WORDS)
 

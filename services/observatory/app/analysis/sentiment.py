@@ -62,6 +62,7 @@ from vaderSentiment.vaderSentiment import (
 )
 
 from app.analysis.cues import (
+    APOLOGY_PHRASES,
     DISCOURSE_WORDS,
     EMOJI_VALENCE,
     HOSTILE_PHRASE,
@@ -196,14 +197,16 @@ _EXCLAIMED_COMPOUND = _EXCLAIMED / math.sqrt(_EXCLAIMED * _EXCLAIMED + 15)
 _CUE_WEIGHT = 2.0
 # "Great." or "Perfect, thanks" opening a sentence acknowledges what was said; as a
 # one-word reply it is as often courtesy or sarcasm ("Oh, brilliant.") as delight, so it
-# keeps only 30% of its valence. "Great!" and "Great work" keep theirs.
+# keeps only 40% of its valence (enough that "Perfect. Back around 7" reads as the
+# pleased reply people take it for). "Fair, …" and "Agreed." concede or accept.
+# "Great!" and "Great work" keep theirs.
 _ACKNOWLEDGEMENTS = frozenset(
     """
     great perfect lovely wonderful brilliant fine nice cool awesome amazing excellent
-    fantastic good ok alright right super splendid marvellous marvelous terrific
+    fantastic good ok alright right super splendid marvellous marvelous terrific fair agreed
     """.split()  # noqa: SIM905
 )
-_ACKNOWLEDGEMENT_WEIGHT = 0.3
+_ACKNOWLEDGEMENT_WEIGHT = 0.4
 _INTERJECTIONS = frozenset({"oh", "oh,", "ah", "ah,", "well", "well,", "wow,", "just"})
 _NEGATE = frozenset(NEGATE)
 # Words that can change a lexicon word's valence within VADER's three-word reach:
@@ -434,17 +437,26 @@ _TONE_CUES = patterns.compile(
     + "|".join(WEAK_SARCASM_PHRASES)
     + r")|(?P<positive>"
     + "|".join(POSITIVE_PHRASES)
+    + r")|(?P<apology>"
+    + "|".join(APOLOGY_PHRASES)
     + r")|(?P<hostile>"
     + HOSTILE_PHRASE
     + r"))"
 )
-_PHRASE_COMPOUND = {"negative": -0.5, "sarcasm": -0.6, "positive": 0.5, "hostile": 0.0}
+_PHRASE_COMPOUND = {
+    "negative": -0.5,
+    "sarcasm": -0.6,
+    "positive": 0.5,
+    "apology": 0.5,
+    "hostile": 0.0,
+}
 # How each kind of cue is named among a message's tone signals.
 _SIGNAL_NAMES = {
     "negative": "complaint or frustration",
     "sarcasm": "sarcasm",
     "weak_sarcasm": "sarcasm",
     "positive": "warmth",
+    "apology": "apology or concession",
     "hostile": "hostile word",
 }
 # Weak sarcasm markers count as sarcasm only beside a complaint or a negative sentence.

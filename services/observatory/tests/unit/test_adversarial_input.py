@@ -64,6 +64,8 @@ REPLAYED = {
     "lengthened words": _run("yesss sooo "),
     "emoji with selectors": _run("❤\ufe0f👍"),
     "capitalised words": _run("Great Bad "),
+    "service down": _run("the site is down "),
+    "apologies": _run("sorry for my sorry "),
 }
 
 

@@ -171,6 +171,29 @@ def test_a_complaint_phrase_outweighs_neutral_sentences_around_it() -> None:
     )
 
 
+def test_a_service_that_is_down_is_a_complaint_and_names_its_signal() -> None:
+    assert negative("Finally got through and they said the system's down, call back tomorrow.")
+    conv = chat(("Bea", "The website was down all morning again."), ("Cy", "Which one?"))
+    signals = analyze_sentiment(conv)["trajectory"][0]["signals"]
+    assert any("down" in s for s in signals), signals
+
+
+def test_an_apology_or_concession_is_conciliatory_not_negative() -> None:
+    assert not negative("Fair point, I was wrong about the dates. Sorry for coming in hot.")
+    assert not negative("And I'm sorry too, I shouldn't have said that.")
+    conv = chat(("Dan", "I owe you an apology for Saturday."), ("Eve", "Thanks for saying so."))
+    signals = analyze_sentiment(conv)["trajectory"][0]["signals"]
+    assert any(s.startswith("apology") for s in signals), signals
+    # "Sorry," as a discourse marker is no apology and no feeling.
+    assert neutral("Sorry, quick question: is it platform 4 or 5?")
+
+
+def test_a_conceding_acknowledgement_is_not_praise() -> None:
+    assert neutral("Fair, he was a bit brusque.")
+    assert neutral("Agreed. I'll draft it this morning.")
+    assert positive("Perfect. Back around 7")
+
+
 def test_a_system_prompt_has_no_tone_and_feeds_no_keyphrases() -> None:
     conv = chat(
         ("system", "system", "You are a helpful, friendly and wonderful travel assistant."),
