@@ -114,15 +114,16 @@ EMOJI_VALENCE: dict[str, float] = {
     "😠": -2.2,
 }
 
-# Words that name a subject more often than a feeling: a proposal to "ban cars", "cancer
-# screening", "killer brownies", "work has been insane", "no spoilers". They keep a tenth
-# of their lexicon valence.
+# Words that name a subject more often than a feeling: a proposal to "ban cars" or
+# "restrict them", "cancer screening", "killer brownies", "work has been insane", "no
+# spoilers". They keep a tenth of their lexicon valence.
 TOPIC_WORDS = frozenset(
     """
     ban bans banned banning cancer cancers tumour tumor disease illness killer mad insane
     crazy worst mess pain kill kills spoiler spoilers spoil worried worries worry limitation
     limitations broke struggled struggling isolated shame dentist debt tax taxes war weapon
-    weapons gun guns crime crimes
+    weapons gun guns crime crimes restrict restricts restricted restricting restriction
+    restrictions
     """.split()  # noqa: SIM905 - a word list reads better than quoted strings
 )
 # Lexicon words that in conversation are mostly degree adverbs or discourse markers:

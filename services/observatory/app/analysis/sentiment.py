@@ -207,6 +207,8 @@ _ACKNOWLEDGEMENTS = frozenset(
     """.split()  # noqa: SIM905
 )
 _ACKNOWLEDGEMENT_WEIGHT = 0.4
+_LAUGHTER = frozenset({"lol", "haha", "hahaha", "hehe", "lmao", "ha"})
+_LAUGHTER_WEIGHT = 0.25
 _INTERJECTIONS = frozenset({"oh", "oh,", "ah", "ah,", "well", "well,", "wow,", "just"})
 _NEGATE = frozenset(NEGATE)
 # Words that can change a lexicon word's valence within VADER's three-word reach:
@@ -253,6 +255,7 @@ _MAX_SHIFTS = 25
 _STRONG = 0.3
 _OVERALL_BAND = 0.05
 _MIXED_SHARE = 0.25
+_TONE_SHARE = 0.25
 _LARGE_SHIFT = 0.6
 _ASSISTANT_WEIGHT = 0.5
 _SAMPLE_PAIRS = 1000
@@ -481,6 +484,9 @@ _IS_PHRASE_ANCHOR = 32768
 _IS_TITLE = 65536  # "Agreement", "Bunny": capitalised, not all capitals
 _IS_ELONGATED = 131072  # "yesss", "sooo": read as the word, with emphasis
 _IS_LITERAL = 262144  # "no", "miss", "dear": a sense without feeling is common
+_IS_FAR_SOFTENER = 524288  # softens the rest of its noun phrase, not only the next word
+_ENDS_CLAUSE = 1048576  # "word," "word;" "word:"
+_SOFTENER_REACH = 3
 # Tone phrases are searched in a window of this many words either side of an anchor:
 # the longest phrase spans seven words, and a window is far shorter than a long message.
 _PHRASE_REACH = 7
@@ -506,6 +512,8 @@ for _word in PHRASE_ANCHORS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_PHRASE_ANCHOR
 for _word in SOFTENERS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_SOFTENER
+for _word in SOFTENERS - {"stop"}:  # "stop being so rude" still complains
+    _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_FAR_SOFTENER
 for _word in ("no", "dear", *_MISS):
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_LITERAL
 for _word in PHRASE_ANCHOR_PAIRS:
@@ -569,6 +577,8 @@ def _classify(tokens: set[str], classes: dict[str, int], lower_forms: dict[str, 
                 cls |= _SENTENCE_FINAL
         if starts_sentence(w):
             cls |= _STARTS_SENTENCE
+        if last in _CLAUSE_BREAKS:
+            cls |= _ENDS_CLAUSE
         if w.isupper():
             cls |= _IS_UPPER
         elif w[0].isupper():
@@ -674,15 +684,24 @@ def _sentence_compounds(
         ):
             values[k] = 0.0
         else:
-            scope = lows_
+            broken = -1
             if not faithful:
                 # Negation and degree words reach no further back than the clause:
                 # in "No worries, thanks" the "no" does not negate "thanks".
                 for j in range(local - 1, max(local - 4, -1), -1):
                     if words_[j][-1] in _CLAUSE_BREAKS:
-                        scope = [""] * (j + 1) + lows_[j + 1 :]
+                        broken = j
                         break
-            values[k] = _valence(local, words_, scope, lexicon, cap_diff)
+            if broken < 0:
+                values[k] = _valence(local, words_, lows_, lexicon, cap_diff)
+            else:
+                # The rules look three words back and two ahead: score the word in that
+                # window, the words before the break blanked.
+                lo, hi = broken + 1, min(len(lows_), local + 3)
+                scope = [""] * 3 + lows_[lo:hi]
+                values[k] = _valence(
+                    local - lo + 3, ["", "", "", *words_[lo:hi]], scope, lexicon, cap_diff
+                )
     if not faithful:
         solver_at = np.flatnonzero(classes & _IS_SOLVER)
         if len(solver_at):
@@ -692,8 +711,21 @@ def _sentence_compounds(
                 >= starts[hit_sentence]
             )
             values[(solved > 0) & in_sentence & (values < 0)] = 0.0
-        # "make it less sad", "without errors": what the speaker wants less of.
+        # "make it less sad", "without errors": what the speaker wants less of. "less",
+        # "fewer", "without", "avoid" and "reduce" reach over the rest of their noun
+        # phrase ("less like a disaster", "without any fuss") up to a clause break.
         softened = (hits > 0) & ((classes[np.maximum(hits - 1, 0)] & _IS_SOFTENER) != 0)
+        reach_at = np.flatnonzero(classes & _IS_FAR_SOFTENER)
+        if len(reach_at):
+            nearest = reach_at[np.maximum(np.searchsorted(reach_at, hits) - 1, 0)]
+            breaks = np.flatnonzero(classes & _ENDS_CLAUSE)
+            unbroken = np.searchsorted(breaks, hits) == np.searchsorted(breaks, nearest)
+            softened |= (
+                (nearest < hits)
+                & (hits - nearest <= _SOFTENER_REACH)
+                & (nearest >= starts[hit_sentence])
+                & unbroken
+            )
         values[softened & (values < 0)] = 0.0
         for k in np.flatnonzero(classes[hits] & _IS_LIKE).tolist():
             i = hit_list[k]
@@ -715,6 +747,10 @@ def _sentence_compounds(
                     values[k] = 0.0
             elif w[-1] in ",.;:" and low_of[w] in _ACKNOWLEDGEMENTS:
                 values[k] *= _ACKNOWLEDGEMENT_WEIGHT
+            elif low_of[w] in _LAUGHTER and not classes[i] & (_IS_UPPER | _IS_ELONGATED):
+                # "lol which one?", "haha good luck": laughter opening a sentence softens
+                # what follows more than it shows amusement.
+                values[k] *= _LAUGHTER_WEIGHT
         _literal_senses(values, hit_list, hit_sentence, starts, bounds, raw, classes, low_of)
 
     but_positions = np.flatnonzero(classes & _IS_BUT)
@@ -1342,9 +1378,16 @@ def _overall(
     if any({s["from"], s["to"]} == {"negative", "positive"} for s in shifts):
         return "mixed"
     mean = sum(s * w for s, w in zip(scored, weights, strict=True)) / total
-    return (
-        "positive" if mean >= _OVERALL_BAND else "negative" if mean <= -_OVERALL_BAND else "neutral"
-    )
+    # One closing "Thanks!" after a factual exchange, or one sharp remark in a calm
+    # debate, does not set the tone: the side the mean leans to must hold a real share
+    # of the messages.
+    if mean >= _OVERALL_BAND:
+        share = sum(w for s, w in zip(scored, weights, strict=True) if s >= POSITIVE_THRESHOLD)
+        return "positive" if share / total >= _TONE_SHARE else "neutral"
+    if mean <= -_OVERALL_BAND:
+        share = sum(w for s, w in zip(scored, weights, strict=True) if s <= NEGATIVE_THRESHOLD)
+        return "negative" if share / total >= _TONE_SHARE else "neutral"
+    return "neutral"
 
 
 def _tone_weights(messages: Sequence[Message], scores: list[float | None]) -> list[float]:

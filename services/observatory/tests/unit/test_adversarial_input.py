@@ -66,6 +66,7 @@ REPLAYED = {
     "capitalised words": _run("Great Bad "),
     "service down": _run("the site is down "),
     "apologies": _run("sorry for my sorry "),
+    "softeners": _run("less like a bad, without "),
 }
 
 

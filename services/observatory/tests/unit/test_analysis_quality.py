@@ -194,6 +194,44 @@ def test_a_conceding_acknowledgement_is_not_praise() -> None:
     assert positive("Perfect. Back around 7")
 
 
+def test_laughter_opening_a_question_is_not_delight() -> None:
+    assert neutral("lol is this still the parking thing?")
+    assert positive("HAHA yes, that was the best night")
+
+
+def test_a_softener_reaches_over_its_noun_phrase() -> None:
+    assert not negative("Put like that, it sounds less like a disaster and more like a plan.")
+    assert neutral("Could the ending be less of a sad one?")
+    assert negative("Please stop being so rude.")
+    assert negative("Less money, more problems.")
+
+
+def test_policy_verbs_name_the_subject() -> None:
+    assert neutral("Is the plan to restrict parking in the centre, or to ban it outright?")
+
+
+def test_one_closing_thanks_does_not_make_a_factual_chat_positive() -> None:
+    conv = chat(
+        ("Ida", "Which platform does the 8:40 to Leeds leave from?"),
+        ("Bot", "ai", "Platform 4, and it usually runs on time."),
+        ("Ida", "Do I need a reservation?"),
+        ("Bot", "ai", "No, seats on that service are unreserved."),
+        ("Ida", "And is there a later one?"),
+        ("Bot", "ai", "The next departure is at 9:40 from the same platform."),
+        ("Ida", "Is the 9:40 slower?"),
+        ("Bot", "ai", "It stops twice more, about ten minutes longer."),
+        ("Ida", "Perfect, thank you so much!"),
+    )
+    assert analyze_sentiment(conv)["overall_tone"] == "neutral"
+    # A chat where warmth runs through the messages stays positive.
+    warm = chat(
+        ("Jo", "Package arrived, the scarf is even softer than in the photos!"),
+        ("Kim", "So glad you love it! Enjoy it."),
+        ("Jo", "I wore it all day, thank you so much."),
+    )
+    assert analyze_sentiment(warm)["overall_tone"] == "positive"
+
+
 def test_a_system_prompt_has_no_tone_and_feeds_no_keyphrases() -> None:
     conv = chat(
         ("system", "system", "You are a helpful, friendly and wonderful travel assistant."),
