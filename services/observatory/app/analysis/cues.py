@@ -105,6 +105,7 @@ EMOJI_VALENCE: dict[str, float] = {
     "🙏": 1.2,
     "💪": 1.2,
     "🔥": 1.5,
+    "😅": 0.5,  # "grinning face with sweat": awkward or nervous, not joy
     "🥳": 2.4,
     "👎": -1.5,
     "🙄": -1.5,
@@ -116,14 +117,15 @@ EMOJI_VALENCE: dict[str, float] = {
 
 # Words that name a subject more often than a feeling: a proposal to "ban cars" or
 # "restrict them", "cancer screening", "killer brownies", "work has been insane", "no
-# spoilers". They keep a tenth of their lexicon valence.
+# spoilers", "the support team" (or a stance: "I'd support that"). They keep a tenth of
+# their lexicon valence.
 TOPIC_WORDS = frozenset(
     """
     ban bans banned banning cancer cancers tumour tumor disease illness killer mad insane
     crazy worst mess pain kill kills spoiler spoilers spoil worried worries worry limitation
     limitations broke struggled struggling isolated shame dentist debt tax taxes war weapon
     weapons gun guns crime crimes restrict restricts restricted restricting restriction
-    restrictions
+    restrictions support
     """.split()  # noqa: SIM905 - a word list reads better than quoted strings
 )
 # Lexicon words that in conversation are mostly degree adverbs or discourse markers:

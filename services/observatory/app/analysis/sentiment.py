@@ -187,6 +187,10 @@ _MISS = frozenset({"miss", "missed", "misses"})
 _DETERMINERS = frozenset(
     "a an the his my your our their its one two another every both".split()  # noqa: SIM905
 )
+# After "best", these make it a ranking of options, not praise.
+_PLAIN_SUPERLATIVE = frozenset(
+    "way ways route option options bet practice practices case i we you".split()  # noqa: SIM905
+)
 # "has no fallback", "there's no card": a lack asserted, often the complaint itself.
 _LACK = frozenset("has have had got is are was were there's theres".split())  # noqa: SIM905
 # An exclamation without a word of feeling scores as a sentence of this VADER sum.
@@ -514,7 +518,7 @@ for _word in SOFTENERS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_SOFTENER
 for _word in SOFTENERS - {"stop"}:  # "stop being so rude" still complains
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_FAR_SOFTENER
-for _word in ("no", "dear", *_MISS):
+for _word in ("no", "dear", "best", *_MISS):
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_LITERAL
 for _word in PHRASE_ANCHOR_PAIRS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_CUE_HEAD
@@ -814,7 +818,9 @@ def _literal_senses(
       Magic"): capitalised, not opening its sentence, next to another capitalised word;
     - "miss"/"missed" in the sense of failing to catch or attend ("missed the train",
       "the missed slot"), not of longing ("I miss him");
-    - "dear" in "oh dear", which is dismay, not affection.
+    - "dear" in "oh dear", which is dismay, not affection;
+    - "best" in advice and bargaining ("the best way to get there", "best I can do",
+      "your best bet"), which ranks options rather than praises.
     """
     hits = np.asarray(hit_list)
     for k in np.flatnonzero(classes[hits] & (_IS_LITERAL | _IS_TITLE)).tolist():
@@ -839,6 +845,8 @@ def _literal_senses(
             if after in _DETERMINERS or before in ("the", "a"):
                 values[k] = 0.0
         elif low == "dear" and i > start and low_of[raw[i - 1]] in ("oh", "oh,"):
+            values[k] = 0.0
+        elif low == "best" and i + 1 < end and low_of[raw[i + 1]] in _PLAIN_SUPERLATIVE:
             values[k] = 0.0
 
 

@@ -232,6 +232,18 @@ def test_one_closing_thanks_does_not_make_a_factual_chat_positive() -> None:
     assert analyze_sentiment(warm)["overall_tone"] == "positive"
 
 
+def test_ranking_options_and_naming_a_function_is_not_praise() -> None:
+    assert neutral("What's the best way to get from Berlin to Prague by train on Friday?")
+    assert neutral("Best I can stretch to is $650 cash today.")
+    assert neutral("We hired two people for support last year.")
+    assert neutral("I'd support that.")
+    assert positive("That was the best concert of my life.")
+
+
+def test_an_awkward_grin_is_not_delight() -> None:
+    assert neutral("Sorry, my Spanish is slow 😅 which house is it at?")
+
+
 def test_a_system_prompt_has_no_tone_and_feeds_no_keyphrases() -> None:
     conv = chat(
         ("system", "system", "You are a helpful, friendly and wonderful travel assistant."),
