@@ -844,10 +844,13 @@ def _literal_senses(
             before = low_of[raw[i - 1]] if i > start else ""
             if after in _DETERMINERS or before in ("the", "a"):
                 values[k] = 0.0
-        elif low == "dear" and i > start and low_of[raw[i - 1]] in ("oh", "oh,"):
-            values[k] = 0.0
-        elif low == "best" and i + 1 < end and low_of[raw[i + 1]] in _PLAIN_SUPERLATIVE:
-            values[k] = 0.0
+        else:
+            before = low_of[raw[i - 1]] if i > start else ""
+            after = low_of[raw[i + 1]] if i + 1 < end else ""
+            if (low == "dear" and before in ("oh", "oh,")) or (
+                low == "best" and after in _PLAIN_SUPERLATIVE
+            ):
+                values[k] = 0.0
 
 
 def _phrase_windows(
