@@ -518,7 +518,7 @@ for _word in SOFTENERS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_SOFTENER
 for _word in SOFTENERS - {"stop"}:  # "stop being so rude" still complains
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_FAR_SOFTENER
-for _word in ("no", "dear", "best", *_MISS):
+for _word in ("no", "dear", "best", "die", *_MISS):
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_LITERAL
 for _word in PHRASE_ANCHOR_PAIRS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_CUE_HEAD
@@ -820,7 +820,8 @@ def _literal_senses(
       "the missed slot"), not of longing ("I miss him");
     - "dear" in "oh dear", which is dismay, not affection;
     - "best" in advice and bargaining ("the best way to get there", "best I can do",
-      "your best bet"), which ranks options rather than praises.
+      "your best bet"), which ranks options rather than praises;
+    - "die" before a capitalised noun, the German article ("die Küche").
     """
     hits = np.asarray(hit_list)
     for k in np.flatnonzero(classes[hits] & (_IS_LITERAL | _IS_TITLE)).tolist():
@@ -847,8 +848,10 @@ def _literal_senses(
         else:
             before = low_of[raw[i - 1]] if i > start else ""
             after = low_of[raw[i + 1]] if i + 1 < end else ""
-            if (low == "dear" and before in ("oh", "oh,")) or (
-                low == "best" and after in _PLAIN_SUPERLATIVE
+            if (
+                (low == "dear" and before in ("oh", "oh,"))
+                or (low == "best" and after in _PLAIN_SUPERLATIVE)
+                or (low == "die" and i + 1 < end and classes[i + 1] & _IS_TITLE)
             ):
                 values[k] = 0.0
 
@@ -1372,8 +1375,28 @@ def _with_speaker_shifts(
     return sorted(added, key=lambda s: (-s["magnitude"], s["index"]))
 
 
+def _complainant(messages: Sequence[Message], scores: list[float | None]) -> bool:
+    """Whether one person's messages are mostly negative (at least half, and at least two)
+    while nobody's are mostly positive: a complaint met with even, polite replies."""
+    own: dict[str, list[float]] = {}
+    for m, s in zip(messages, scores, strict=True):
+        if s is not None and m.role != "system":
+            own.setdefault(m.speaker, []).append(s)
+    negative = positive = False
+    for values in own.values():
+        if len(values) >= 2 and 2 * sum(v <= NEGATIVE_THRESHOLD for v in values) >= len(values):
+            negative = True
+        if 2 * sum(v >= POSITIVE_THRESHOLD for v in values) >= len(values):
+            positive = True
+    return negative and not positive
+
+
 def _overall(
-    scored: list[float], weights: list[float], shifts: list[dict[str, Any]], smoothed: np.ndarray
+    scored: list[float],
+    weights: list[float],
+    shifts: list[dict[str, Any]],
+    smoothed: np.ndarray,
+    complaint: bool = False,
 ) -> str:
     if not scored:
         return "neutral"
@@ -1389,6 +1412,9 @@ def _overall(
     if any({s["from"], s["to"]} == {"negative", "positive"} for s in shifts):
         return "mixed"
     mean = sum(s * w for s, w in zip(scored, weights, strict=True)) / total
+    # A complaint met with even, polite replies is a complaint conversation.
+    if complaint and mean < _OVERALL_BAND:
+        return "negative"
     # One closing "Thanks!" after a factual exchange, or one sharp remark in a calm
     # debate, does not set the tone: the side the mean leans to must hold a real share
     # of the messages.
@@ -1478,7 +1504,13 @@ def analyze_sentiment(
     overlap = _overlap(prose, pairs, token)
     level, engagement = _engagement(messages, prose, pairs, overlap, token) if n else ("low", {})
     return {
-        "overall_tone": _overall(scored, _tone_weights(messages, scores), shifts, smoothed),
+        "overall_tone": _overall(
+            scored,
+            _tone_weights(messages, scores),
+            shifts,
+            smoothed,
+            _complainant(messages, scores),
+        ),
         "score": round(max(-1.0, min(1.0, overall_score)), 4),
         "by_speaker": by_speaker,
         "trajectory": trajectory,

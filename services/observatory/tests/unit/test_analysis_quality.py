@@ -244,6 +244,24 @@ def test_an_awkward_grin_is_not_delight() -> None:
     assert neutral("Sorry, my Spanish is slow 😅 which house is it at?")
 
 
+def test_a_complaint_met_with_polite_replies_is_a_negative_conversation() -> None:
+    conv = chat(
+        ("Tom", "The engineer was booked for Monday morning. I took the day off. Nobody came."),
+        ("Desk", "Good afternoon, thank you for getting in touch. May I have your reference?"),
+        ("Tom", "It's 4471. The app still says the visit is scheduled."),
+        ("Desk", "I can see the visit was marked as missed at 11:05."),
+        ("Tom", "I was home all day. This keeps happening and I've had enough."),
+        ("Desk", "The next free slot is Thursday afternoon, I have booked it for you."),
+        ("Tom", "Fine. Send me the confirmation by email."),
+    )
+    assert analyze_sentiment(conv)["overall_tone"] == "negative"
+
+
+def test_the_german_article_die_is_not_the_verb() -> None:
+    assert neutral("Ich nehme die Küche und den Flur, danach die Treppe.")
+    assert negative("I could die of embarrassment.")
+
+
 def test_a_system_prompt_has_no_tone_and_feeds_no_keyphrases() -> None:
     conv = chat(
         ("system", "system", "You are a helpful, friendly and wonderful travel assistant."),
