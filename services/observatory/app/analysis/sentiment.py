@@ -36,9 +36,14 @@ Conversation awareness, on top of VADER:
 - rhetorical and indignant questions ("Was I supposed to guess?", "Really?") and idioms
   of grief and exasperation ("passed away", "so sick of", "as usual") count as negative
   sentences;
+- words in a sense without feeling carry none ("no changes", "the Paris Agreement",
+  "missed the train", "the best way to", "Yes please"), negation stops at a clause
+  break, reaction emoji and drawn-out words ("yesss") count, an exclamation without a
+  word of feeling is mildly warm, and a complaint phrase weighs two sentences;
 - the overall tone weighs an assistant's replies at half next to the people's own, and a
   shift between negative and positive makes it mixed; in short chats a smaller change of
-  mood counts as a shift.
+  mood counts as a shift. A direction needs a quarter of the messages behind it, and one
+  person complaining to even replies makes the conversation negative.
 """
 
 from __future__ import annotations
