@@ -41,6 +41,19 @@ HOSTILE_WORDS: dict[str, float] = {
     "ugh": -2.0,
 }
 
+# Informal praise and dismay of chats that VADER's lexicon lacks: "Legend 🙌", "Legendary
+# cake", "I'm chuffed", "so bummed", "yikes".
+CHAT_WORDS: dict[str, float] = {
+    "legend": 2.2,
+    "legendary": 2.4,
+    "chuffed": 2.4,
+    "stoked": 2.4,
+    "bummed": -2.0,
+    "knackered": -1.2,
+    "yikes": -1.2,
+    "oof": -1.0,
+}
+
 # The commonest words of feeling in Spanish, German and French, which people mix into
 # English chats ("Eres la mejor", "qué mal", "Es ist wirklich ärgerlich"); VADER's lexicon
 # is English only.
@@ -206,6 +219,8 @@ POSITIVE_PHRASES = (
     r"no way[!?]|that'?s wild|so (?:proud|happy|excited)|can'?t wait(?:!| to see| for)",
     r"less like a (?:disaster|problem|failure)|not (?:so|that) bad after all|feel (?:much )?better",
     r"any ?time[.!]|my pleasure|you'?re a star|you'?re a lifesaver",
+    # a proposal accepted or an answer confirmed in one word: "Deal.", "Exactly!"
+    r"(?:^|[.!?] )(?:deal|exactly)[.!]",
 )
 
 # Apologies for one's own conduct and concessions of one's own mistake: conciliatory, not
@@ -339,7 +354,7 @@ PHRASE_ANCHORS = frozenset(
     lovely fantastic love loving wait needed wanted highlight nothing made thanks use
     helpful lasted went convenient yeah sure surprise forward missed course who's count
     i'm way wild proud happy excited less bad better anytime any pleasure star lifesaver
-    down sorry apologise apologize apologies apology bad mistake corrected
+    down sorry apologise apologize apologies apology bad mistake corrected deal exactly
     """.split()  # noqa: SIM905
 ) | frozenset(HOSTILE_WORDS)
 

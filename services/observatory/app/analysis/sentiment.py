@@ -68,6 +68,7 @@ from vaderSentiment.vaderSentiment import (
 
 from app.analysis.cues import (
     APOLOGY_PHRASES,
+    CHAT_WORDS,
     DISCOURSE_WORDS,
     EMOJI_VALENCE,
     HOSTILE_PHRASE,
@@ -173,6 +174,7 @@ LEXICON: dict[str, float] = {
     **{w: _adjusted(w, v) for w, v in VADER_LEXICON.items() if w not in DISCOURSE_WORDS},
     **_RESOLUTION_TERMS,
     **OTHER_LANGUAGE_WORDS,
+    **CHAT_WORDS,
     **HOSTILE_WORDS,
     **EMOJI_VALENCE,
 }

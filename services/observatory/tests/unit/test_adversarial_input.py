@@ -67,6 +67,7 @@ REPLAYED = {
     "service down": _run("the site is down "),
     "apologies": _run("sorry for my sorry "),
     "softeners": _run("less like a bad, without "),
+    "one-word acceptances": _run("Deal. Exactly! "),
 }
 
 

@@ -262,6 +262,17 @@ def test_the_german_article_die_is_not_the_verb() -> None:
     assert negative("I could die of embarrassment.")
 
 
+def test_one_word_acceptance_and_chat_praise_read_as_warm() -> None:
+    assert positive("Deal. I'll bring the snacks.")
+    assert positive("Exactly. So what changes between the two hemispheres?")
+    assert positive("Legendary cake. I'll bring the gazebos.")
+    assert negative("So bummed, the gig got cancelled.")
+    # "deal" inside a sentence is no acceptance.
+    assert neutral("We need to deal with the invoices on Monday.")
+    signals = analyze_sentiment(chat(("Ana", "Deal."), ("Ben", "Great")))["trajectory"][0]
+    assert any(s.startswith("warmth") for s in signals["signals"]), signals
+
+
 def test_a_system_prompt_has_no_tone_and_feeds_no_keyphrases() -> None:
     conv = chat(
         ("system", "system", "You are a helpful, friendly and wonderful travel assistant."),
