@@ -654,7 +654,7 @@ def _sentence_compounds(
     if len(hits) == 0:
         if faithful:
             return np.zeros(count), sentence_block, cue_blocks, windows
-        exclaimed = punctuation_count(raw, classes, bounds, count, _HAS_BANG, "!") > 0
+        exclaimed = _punctuation_count(raw, classes, bounds, count, _HAS_BANG, "!") > 0
         return exclaimed * _EXCLAIMED_COMPOUND, sentence_block, cue_blocks, windows
     hit_list = hits.tolist()
     hit_sentence = np.searchsorted(bounds, hits, side="right")
@@ -775,8 +775,8 @@ def _sentence_compounds(
         values = values * factor
     sums = np.bincount(hit_sentence, weights=values, minlength=count)
 
-    exclaim = punctuation_count(raw, classes, bounds, count, _HAS_BANG, "!")
-    question = punctuation_count(raw, classes, bounds, count, _HAS_QUESTION, "?")
+    exclaim = _punctuation_count(raw, classes, bounds, count, _HAS_BANG, "!")
+    question = _punctuation_count(raw, classes, bounds, count, _HAS_QUESTION, "?")
     amp = np.minimum(exclaim, 4) * 0.292 + np.where(
         question > 1, np.where(question <= 3, question * 0.18, 0.96), 0.0
     )
@@ -790,7 +790,7 @@ def _sentence_compounds(
     return compound, sentence_block, cue_blocks, windows
 
 
-def punctuation_count(
+def _punctuation_count(
     raw: list[str], classes: np.ndarray, bounds: np.ndarray, count: int, bit: int, char: str
 ) -> np.ndarray:
     """How many ``char`` each of the ``count`` sentences ending at ``bounds`` holds."""
@@ -819,8 +819,9 @@ def _literal_senses(
 ) -> None:
     """Lexicon words used in a sense that carries no feeling lose their value, in place:
 
-    - "no" as a determiner ("no changes", "no spoilers please", "no worries"); only the
-      answer or exclamation "No." / "No!" / "no," keeps VADER's −1.2;
+    - "no" as a determiner ("no changes", "no spoilers", "no worries"); the answer or
+      exclamation ("No!", "no,") and a lack asserted ("there's no card", "has no
+      fallback") keep VADER's −1.2;
     - a lexicon word inside a name ("the Paris Agreement", "Bad Bunny", "Mountain
       Magic"): capitalised, not opening its sentence, next to another capitalised word;
     - "miss"/"missed" in the sense of failing to catch or attend ("missed the train",
@@ -830,8 +831,7 @@ def _literal_senses(
       "your best bet"), which ranks options rather than praises;
     - "die" before a capitalised noun, the German article ("die Küche").
     """
-    hits = np.asarray(hit_list)
-    for k in np.flatnonzero(classes[hits] & (_IS_LITERAL | _IS_TITLE)).tolist():
+    for k in np.flatnonzero(classes[hit_list] & (_IS_LITERAL | _IS_TITLE)).tolist():
         if values[k] == 0.0:
             continue
         i = hit_list[k]
