@@ -41,6 +41,19 @@ HOSTILE_WORDS: dict[str, float] = {
     "ugh": -2.0,
 }
 
+# Informal praise and dismay of chats that VADER's lexicon lacks: "Legend 🙌", "Legendary
+# cake", "I'm chuffed", "so bummed", "yikes".
+CHAT_WORDS: dict[str, float] = {
+    "legend": 2.2,
+    "legendary": 2.4,
+    "chuffed": 2.4,
+    "stoked": 2.4,
+    "bummed": -2.0,
+    "knackered": -1.2,
+    "yikes": -1.2,
+    "oof": -1.0,
+}
+
 # The commonest words of feeling in Spanish, German and French, which people mix into
 # English chats ("Eres la mejor", "qué mal", "Es ist wirklich ärgerlich"); VADER's lexicon
 # is English only.
@@ -93,15 +106,39 @@ OTHER_LANGUAGE_WORDS: dict[str, float] = {
     "déçue": -2.0,
 }
 
-# Words that name a subject more often than a feeling: a proposal to "ban cars", "cancer
-# screening", "killer brownies", "work has been insane", "no spoilers". They keep a tenth
-# of their lexicon valence.
+# Reaction emoji whose names in VADER's emoji table carry no tone ("thumbs up", "folded
+# hands", "raising hands") or the wrong one ("fire" for praise): in chats they approve,
+# thank, celebrate or show exasperation. Values on VADER's −4..4 scale.
+EMOJI_VALENCE: dict[str, float] = {
+    "👍": 1.5,
+    "👌": 1.5,
+    "🙌": 1.8,
+    "👏": 1.8,
+    "🤝": 1.2,
+    "🙏": 1.2,
+    "💪": 1.2,
+    "🔥": 1.5,
+    "😅": 0.5,  # "grinning face with sweat": awkward or nervous, not joy
+    "🥳": 2.4,
+    "👎": -1.5,
+    "🙄": -1.5,
+    "🤦": -1.5,
+    "😤": -1.8,
+    "😡": -2.4,
+    "😠": -2.2,
+}
+
+# Words that name a subject more often than a feeling: a proposal to "ban cars" or
+# "restrict them", "cancer screening", "killer brownies", "work has been insane", "no
+# spoilers", "the support team" (or a stance: "I'd support that"). They keep a tenth of
+# their lexicon valence.
 TOPIC_WORDS = frozenset(
     """
     ban bans banned banning cancer cancers tumour tumor disease illness killer mad insane
     crazy worst mess pain kill kills spoiler spoilers spoil worried worries worry limitation
     limitations broke struggled struggling isolated shame dentist debt tax taxes war weapon
-    weapons gun guns crime crimes
+    weapons gun guns crime crimes restrict restricts restricted restricting restriction
+    restrictions support
     """.split()  # noqa: SIM905 - a word list reads better than quoted strings
 )
 # Lexicon words that in conversation are mostly degree adverbs or discourse markers:
@@ -140,6 +177,8 @@ NEGATIVE_PHRASES = (
     r"cancelled (?:\w{1,30} )?(?:hours|days|minutes) before|without (?:any )?(?:notice|warning)",
     r"charged (?:me |us )?(?:twice|double)|double[- ]charged|overcharged|never (?:arrived|came)",
     r"nobody (?:rang|called|came|told|answered|replied|showed)",
+    r"(?:system|site|app|server|website|service|portal|network|wifi|internet|line)"
+    r"(?:'s| is| was| has been| went)(?: \w{1,20})? down\b",
     r"(?:another|a whole|one more) day off work|wasted (?:a|my|the|two|three) ",
     r"(?:not|isn'?t|wasn'?t) (?:doable|acceptable|good enough|what i (?:ordered|paid for|asked for))",
     r"i'?ll have to (?:start looking|go elsewhere|cancel|complain)",
@@ -180,6 +219,20 @@ POSITIVE_PHRASES = (
     r"no way[!?]|that'?s wild|so (?:proud|happy|excited)|can'?t wait(?:!| to see| for)",
     r"less like a (?:disaster|problem|failure)|not (?:so|that) bad after all|feel (?:much )?better",
     r"any ?time[.!]|my pleasure|you'?re a star|you'?re a lifesaver",
+    # a proposal accepted or an answer confirmed in one word: "Deal.", "Exactly!"
+    r"(?:^|[.!?] )(?:deal|exactly)[.!]",
+)
+
+# Apologies for one's own conduct and concessions of one's own mistake: conciliatory, not
+# distress ("Sorry for coming in hot", "I owe you an apology", "I was wrong about the
+# dates", "I'm sorry too"). A bare "Sorry, quick question" is a discourse marker and not
+# among them.
+APOLOGY_PHRASES = (
+    r"sorry (?:for|about) (?:my|me|that|the|coming|being|not|missing|snapping|earlier)\b",
+    r"(?:i'?m|i am) (?:so |really |very |truly )?sorry(?: too)?[.!]",
+    r"(?:i'?m|i am) sorry,? i (?:shouldn'?t|should|was|didn'?t)\b",
+    r"i (?:apologi[sz]e|owe you (?:an|a proper|an honest) apology)|my apologies",
+    r"i was wrong\b|i stand corrected|my (?:bad|mistake)\b",
 )
 
 # --- reactions ------------------------------------------------------------------------
@@ -301,6 +354,7 @@ PHRASE_ANCHORS = frozenset(
     lovely fantastic love loving wait needed wanted highlight nothing made thanks use
     helpful lasted went convenient yeah sure surprise forward missed course who's count
     i'm way wild proud happy excited less bad better anytime any pleasure star lifesaver
+    down sorry apologise apologize apologies apology bad mistake corrected deal exactly
     """.split()  # noqa: SIM905
 ) | frozenset(HOSTILE_WORDS)
 

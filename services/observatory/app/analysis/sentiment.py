@@ -36,9 +36,14 @@ Conversation awareness, on top of VADER:
 - rhetorical and indignant questions ("Was I supposed to guess?", "Really?") and idioms
   of grief and exasperation ("passed away", "so sick of", "as usual") count as negative
   sentences;
+- words in a sense without feeling carry none ("no changes", "the Paris Agreement",
+  "missed the train", "the best way to", "Yes please"), negation stops at a clause
+  break, reaction emoji and drawn-out words ("yesss") count, an exclamation without a
+  word of feeling is mildly warm, and a complaint phrase weighs two sentences;
 - the overall tone weighs an assistant's replies at half next to the people's own, and a
   shift between negative and positive makes it mixed; in short chats a smaller change of
-  mood counts as a shift.
+  mood counts as a shift. A direction needs a quarter of the messages behind it, and one
+  person complaining to even replies makes the conversation negative.
 """
 
 from __future__ import annotations
@@ -62,7 +67,10 @@ from vaderSentiment.vaderSentiment import (
 )
 
 from app.analysis.cues import (
+    APOLOGY_PHRASES,
+    CHAT_WORDS,
     DISCOURSE_WORDS,
+    EMOJI_VALENCE,
     HOSTILE_PHRASE,
     HOSTILE_WORDS,
     NEGATIVE_PHRASES,
@@ -91,6 +99,10 @@ _ANALYZER = SentimentIntensityAnalyzer()
 VADER_LEXICON: dict[str, float] = dict(_ANALYZER.lexicon)
 _EMOJIS: dict[str, str] = {k: v for k, v in _ANALYZER.emojis.items() if len(k) == 1}
 _EMOJI_RE = patterns.compile("[" + "".join(re.escape(k) for k in sorted(_EMOJIS)) + "]")
+# Outside faithful mode the reaction emoji of app.analysis.cues stand for themselves, as
+# one token with a lexicon value of its own.
+_CHAT_EMOJIS: dict[str, str] = {**_EMOJIS, **{e: f"{e} " for e in EMOJI_VALENCE}}
+_CHAT_EMOJI_RE = patterns.compile("[" + "".join(re.escape(k) for k in sorted(_CHAT_EMOJIS)) + "]")
 
 _TECHNICAL_DAMPING = 0.4
 # Words that name a subject ("ban cars", "cancer screening"); see app.analysis.cues.
@@ -162,7 +174,9 @@ LEXICON: dict[str, float] = {
     **{w: _adjusted(w, v) for w, v in VADER_LEXICON.items() if w not in DISCOURSE_WORDS},
     **_RESOLUTION_TERMS,
     **OTHER_LANGUAGE_WORDS,
+    **CHAT_WORDS,
     **HOSTILE_WORDS,
+    **EMOJI_VALENCE,
 }
 # "like" is VADER's 1.5 only as a verb ("I like it", "we'd really like that"); as a
 # preposition ("places like the Bay of Fundy", "looks like a bug") it carries no tone.
@@ -175,16 +189,37 @@ _LIKE_SUBJECTS = frozenset(
 )
 
 _ANSWER_PARTICLES = frozenset({"yes", "yeah", "yep", "yup", "okay", "sure"})
+_MISS = frozenset({"miss", "missed", "misses"})
+# After "missed", these open the thing not caught or attended: "missed the train".
+_DETERMINERS = frozenset(
+    "a an the his my your our their its one two another every both".split()  # noqa: SIM905
+)
+# After "best", these make it a ranking of options, not praise.
+_PLAIN_SUPERLATIVE = frozenset(
+    "way ways route option options bet practice practices case i we you".split()  # noqa: SIM905
+)
+# "has no fallback", "there's no card": a lack asserted, often the complaint itself.
+_LACK = frozenset("has have had got is are was were there's theres".split())  # noqa: SIM905
+# An exclamation without a word of feeling scores as a sentence of this VADER sum.
+_EXCLAIMED = 1.2
+_EXCLAIMED_COMPOUND = _EXCLAIMED / math.sqrt(_EXCLAIMED * _EXCLAIMED + 15)
+# A complaint, sarcasm or distress phrase counts as this many sentences of the message:
+# it is the point of the message, not one remark among neutral ones.
+_CUE_WEIGHT = 2.0
 # "Great." or "Perfect, thanks" opening a sentence acknowledges what was said; as a
 # one-word reply it is as often courtesy or sarcasm ("Oh, brilliant.") as delight, so it
-# keeps only 30% of its valence. "Great!" and "Great work" keep theirs.
+# keeps only 40% of its valence (enough that "Perfect. Back around 7" reads as the
+# pleased reply people take it for). "Fair, …" and "Agreed." concede or accept.
+# "Great!" and "Great work" keep theirs.
 _ACKNOWLEDGEMENTS = frozenset(
     """
     great perfect lovely wonderful brilliant fine nice cool awesome amazing excellent
-    fantastic good ok alright right super splendid marvellous marvelous terrific
+    fantastic good ok alright right super splendid marvellous marvelous terrific fair agreed
     """.split()  # noqa: SIM905
 )
-_ACKNOWLEDGEMENT_WEIGHT = 0.3
+_ACKNOWLEDGEMENT_WEIGHT = 0.4
+_LAUGHTER = frozenset({"lol", "haha", "hahaha", "hehe", "lmao", "ha"})
+_LAUGHTER_WEIGHT = 0.25
 _INTERJECTIONS = frozenset({"oh", "oh,", "ah", "ah,", "well", "well,", "wow,", "just"})
 _NEGATE = frozenset(NEGATE)
 # Words that can change a lexicon word's valence within VADER's three-word reach:
@@ -198,6 +233,7 @@ _MODIFIERS = frozenset(
     | {w for phrase in BOOSTER_DICT if " " in phrase for w in phrase.split() if w != "of"}
 )
 _PUNCT = string.punctuation
+_CLAUSE_BREAKS = ",;:"
 _QUOTE_WEIGHT = 0.25
 _NEUTRAL_SENTENCE_WEIGHT = 0.5
 
@@ -230,6 +266,7 @@ _MAX_SHIFTS = 25
 _STRONG = 0.3
 _OVERALL_BAND = 0.05
 _MIXED_SHARE = 0.25
+_TONE_SHARE = 0.25
 _LARGE_SHIFT = 0.6
 _ASSISTANT_WEIGHT = 0.5
 _SAMPLE_PAIRS = 1000
@@ -350,16 +387,19 @@ def _valence(
     return valence
 
 
-def _replace_emojis(text: str) -> str:
+def _replace_emojis(text: str, faithful: bool = True) -> str:
     if text.isascii():
         return text
+    names, pattern = (_EMOJIS, _EMOJI_RE) if faithful else (_CHAT_EMOJIS, _CHAT_EMOJI_RE)
+    if not faithful and "\ufe0f" in text:
+        text = text.replace("\ufe0f", "")  # the emoji presentation selector: "❤️" is "❤"
 
     def describe(m: re.Match[str]) -> str:
         start = m.start()
         lead = "" if start == 0 or text[start - 1] == " " else " "
-        return lead + _EMOJIS[m.group()]
+        return lead + names[m.group()]
 
-    return _EMOJI_RE.sub(describe, text).strip()
+    return pattern.sub(describe, text).strip()
 
 
 # Complaint, hostility and grief in words VADER's lexicon does not weigh: rhetorical and
@@ -411,17 +451,26 @@ _TONE_CUES = patterns.compile(
     + "|".join(WEAK_SARCASM_PHRASES)
     + r")|(?P<positive>"
     + "|".join(POSITIVE_PHRASES)
+    + r")|(?P<apology>"
+    + "|".join(APOLOGY_PHRASES)
     + r")|(?P<hostile>"
     + HOSTILE_PHRASE
     + r"))"
 )
-_PHRASE_COMPOUND = {"negative": -0.5, "sarcasm": -0.6, "positive": 0.5, "hostile": 0.0}
+_PHRASE_COMPOUND = {
+    "negative": -0.5,
+    "sarcasm": -0.6,
+    "positive": 0.5,
+    "apology": 0.5,
+    "hostile": 0.0,
+}
 # How each kind of cue is named among a message's tone signals.
 _SIGNAL_NAMES = {
     "negative": "complaint or frustration",
     "sarcasm": "sarcasm",
     "weak_sarcasm": "sarcasm",
     "positive": "warmth",
+    "apology": "apology or concession",
     "hostile": "hostile word",
 }
 # Weak sarcasm markers count as sarcasm only beside a complaint or a negative sentence.
@@ -443,6 +492,12 @@ _STARTS_SENTENCE = 4096
 _IS_SOFTENER = 8192
 _IS_CUE_HEAD = 16384  # a phrase anchor only when the next word fits (PHRASE_ANCHOR_PAIRS)
 _IS_PHRASE_ANCHOR = 32768
+_IS_TITLE = 65536  # "Agreement", "Bunny": capitalised, not all capitals
+_IS_ELONGATED = 131072  # "yesss", "sooo": read as the word, with emphasis
+_IS_LITERAL = 262144  # "no", "miss", "dear": a sense without feeling is common
+_IS_FAR_SOFTENER = 524288  # softens the rest of its noun phrase, not only the next word
+_ENDS_CLAUSE = 1048576  # "word," "word;" "word:"
+_SOFTENER_REACH = 3
 # Tone phrases are searched in a window of this many words either side of an anchor:
 # the longest phrase spans seven words, and a window is far shorter than a long message.
 _PHRASE_REACH = 7
@@ -468,6 +523,10 @@ for _word in PHRASE_ANCHORS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_PHRASE_ANCHOR
 for _word in SOFTENERS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_SOFTENER
+for _word in SOFTENERS - {"stop"}:  # "stop being so rude" still complains
+    _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_FAR_SOFTENER
+for _word in ("no", "dear", "best", "die", *_MISS):
+    _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_LITERAL
 for _word in PHRASE_ANCHOR_PAIRS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_CUE_HEAD
 _SENTENCE_CHARS = ".!?…"
@@ -493,12 +552,33 @@ class _TokenCache:
             _classify(new, self.classes, self.lower_forms)
 
 
+_LENGTHENED = patterns.compile(r"([^\W\d_])\1\1")
+
+
+def _collapse(word: str, longest: int) -> str:
+    """``word`` with every run of one letter cut to ``longest`` letters."""
+    out: list[str] = []
+    run = 0
+    for k, c in enumerate(word):
+        run = run + 1 if k and c == word[k - 1] else 1
+        if run <= longest:
+            out.append(c)
+    return "".join(out)
+
+
 def _classify(tokens: set[str], classes: dict[str, int], lower_forms: dict[str, str]) -> None:
     for w in tokens:
         lowered = w.lower()
         stripped = lowered.strip(_PUNCT)
         low = lowered if len(stripped) <= 2 else stripped
         cls = _WORD_CLASS.get(low, 0)
+        if not cls and len(low) > 3 and _LENGTHENED.search(low):
+            # Expressive lengthening ("yesss", "sooo good", "noooo") is the word itself.
+            for longest in (2, 1):
+                collapsed = _collapse(low, longest)
+                if collapsed != low and collapsed in _WORD_CLASS:
+                    low, cls = collapsed, _WORD_CLASS[collapsed] | _IS_ELONGATED
+                    break
         if "n't" in low:
             cls |= _IS_MODIFIER
         last = w[-1]
@@ -508,8 +588,12 @@ def _classify(tokens: set[str], classes: dict[str, int], lower_forms: dict[str, 
                 cls |= _SENTENCE_FINAL
         if starts_sentence(w):
             cls |= _STARTS_SENTENCE
+        if last in _CLAUSE_BREAKS:
+            cls |= _ENDS_CLAUSE
         if w.isupper():
             cls |= _IS_UPPER
+        elif w[0].isupper():
+            cls |= _IS_TITLE
         if "!" in w:
             cls |= _HAS_BANG
         if "?" in w:
@@ -538,7 +622,7 @@ def _sentence_compounds(
     raw: list[str] = []
     block_len: list[int] = []
     for block in blocks:
-        toks = _replace_emojis(block).split()
+        toks = _replace_emojis(block, faithful).split()
         raw.extend(toks)
         block_len.append(len(toks))
     n = len(raw)
@@ -568,7 +652,10 @@ def _sentence_compounds(
 
     hits = np.flatnonzero(classes & _IS_LEXICON)
     if len(hits) == 0:
-        return np.zeros(count), sentence_block, cue_blocks, windows
+        if faithful:
+            return np.zeros(count), sentence_block, cue_blocks, windows
+        exclaimed = _punctuation_count(raw, classes, bounds, count, _HAS_BANG, "!") > 0
+        return exclaimed * _EXCLAIMED_COMPOUND, sentence_block, cue_blocks, windows
     hit_list = hits.tolist()
     hit_sentence = np.searchsorted(bounds, hits, side="right")
     values = np.fromiter(
@@ -608,7 +695,24 @@ def _sentence_compounds(
         ):
             values[k] = 0.0
         else:
-            values[k] = _valence(local, words_, lows_, lexicon, cap_diff)
+            broken = -1
+            if not faithful:
+                # Negation and degree words reach no further back than the clause:
+                # in "No worries, thanks" the "no" does not negate "thanks".
+                for j in range(local - 1, max(local - 4, -1), -1):
+                    if words_[j][-1] in _CLAUSE_BREAKS:
+                        broken = j
+                        break
+            if broken < 0:
+                values[k] = _valence(local, words_, lows_, lexicon, cap_diff)
+            else:
+                # The rules look three words back and two ahead: score the word in that
+                # window, the words before the break blanked.
+                lo, hi = broken + 1, min(len(lows_), local + 3)
+                scope = [""] * 3 + lows_[lo:hi]
+                values[k] = _valence(
+                    local - lo + 3, ["", "", "", *words_[lo:hi]], scope, lexicon, cap_diff
+                )
     if not faithful:
         solver_at = np.flatnonzero(classes & _IS_SOLVER)
         if len(solver_at):
@@ -618,8 +722,21 @@ def _sentence_compounds(
                 >= starts[hit_sentence]
             )
             values[(solved > 0) & in_sentence & (values < 0)] = 0.0
-        # "make it less sad", "without errors": what the speaker wants less of.
+        # "make it less sad", "without errors": what the speaker wants less of. "less",
+        # "fewer", "without", "avoid" and "reduce" reach over the rest of their noun
+        # phrase ("less like a disaster", "without any fuss") up to a clause break.
         softened = (hits > 0) & ((classes[np.maximum(hits - 1, 0)] & _IS_SOFTENER) != 0)
+        reach_at = np.flatnonzero(classes & _IS_FAR_SOFTENER)
+        if len(reach_at):
+            nearest = reach_at[np.maximum(np.searchsorted(reach_at, hits) - 1, 0)]
+            breaks = np.flatnonzero(classes & _ENDS_CLAUSE)
+            unbroken = np.searchsorted(breaks, hits) == np.searchsorted(breaks, nearest)
+            softened |= (
+                (nearest < hits)
+                & (hits - nearest <= _SOFTENER_REACH)
+                & (nearest >= starts[hit_sentence])
+                & unbroken
+            )
         values[softened & (values < 0)] = 0.0
         for k in np.flatnonzero(classes[hits] & _IS_LIKE).tolist():
             i = hit_list[k]
@@ -632,14 +749,20 @@ def _sentence_compounds(
         for k in opening.tolist():
             i = hit_list[k]
             w = raw[i]
-            if w[-1] not in ",.;:":
-                continue
             if i != int(sentence_start[k]) and raw[i - 1].lower() not in _INTERJECTIONS:
                 continue
             if low_of[w] in _ANSWER_PARTICLES:
-                values[k] = 0.0
-            elif low_of[w] in _ACKNOWLEDGEMENTS:
+                # "Yes please", "Yep", "Yeah, fair": an answer, unless exclaimed ("Yes!")
+                # or drawn out ("Yesss").
+                if "!" not in w and not classes[i] & _IS_ELONGATED:
+                    values[k] = 0.0
+            elif w[-1] in ",.;:" and low_of[w] in _ACKNOWLEDGEMENTS:
                 values[k] *= _ACKNOWLEDGEMENT_WEIGHT
+            elif low_of[w] in _LAUGHTER and not classes[i] & (_IS_UPPER | _IS_ELONGATED):
+                # "lol which one?", "haha good luck": laughter opening a sentence softens
+                # what follows more than it shows amusement.
+                values[k] *= _LAUGHTER_WEIGHT
+        _literal_senses(values, hit_list, hit_sentence, starts, bounds, raw, classes, low_of)
 
     but_positions = np.flatnonzero(classes & _IS_BUT)
     if len(but_positions):
@@ -652,27 +775,92 @@ def _sentence_compounds(
         values = values * factor
     sums = np.bincount(hit_sentence, weights=values, minlength=count)
 
-    def punctuation(bit: int, char: str) -> np.ndarray:
-        where = np.flatnonzero(classes & bit)
-        if len(where) == 0:
-            return np.zeros(count)
-        per_token = np.fromiter(
-            map(str.count, map(raw.__getitem__, where.tolist()), repeat(char)),
-            dtype=np.float64,
-            count=len(where),
-        )
-        sentence_of = np.searchsorted(bounds, where, side="right")
-        result: np.ndarray = np.bincount(sentence_of, weights=per_token, minlength=count)
-        return result
-
-    exclaim = punctuation(_HAS_BANG, "!")
-    question = punctuation(_HAS_QUESTION, "?")
+    exclaim = _punctuation_count(raw, classes, bounds, count, _HAS_BANG, "!")
+    question = _punctuation_count(raw, classes, bounds, count, _HAS_QUESTION, "?")
     amp = np.minimum(exclaim, 4) * 0.292 + np.where(
         question > 1, np.where(question <= 3, question * 0.18, 0.96), 0.0
     )
     total = sums + np.sign(sums) * amp
+    if not faithful:
+        # "Morning!", "Gig confirmed at The Crown!!", "More directly!": in a chat an
+        # exclamation without a word of feeling is news told with excitement or a warm
+        # greeting; it reads as mildly positive.
+        total = np.where((sums == 0) & (exclaim > 0), _EXCLAIMED, total)
     compound = np.clip(total / np.sqrt(total * total + 15), -1.0, 1.0)
     return compound, sentence_block, cue_blocks, windows
+
+
+def _punctuation_count(
+    raw: list[str], classes: np.ndarray, bounds: np.ndarray, count: int, bit: int, char: str
+) -> np.ndarray:
+    """How many ``char`` each of the ``count`` sentences ending at ``bounds`` holds."""
+    where = np.flatnonzero(classes & bit)
+    if len(where) == 0:
+        return np.zeros(count)
+    per_token = np.fromiter(
+        map(str.count, map(raw.__getitem__, where.tolist()), repeat(char)),
+        dtype=np.float64,
+        count=len(where),
+    )
+    sentence_of = np.searchsorted(bounds, where, side="right")
+    result: np.ndarray = np.bincount(sentence_of, weights=per_token, minlength=count)
+    return result
+
+
+def _literal_senses(
+    values: np.ndarray,
+    hit_list: list[int],
+    hit_sentence: np.ndarray,
+    starts: np.ndarray,
+    bounds: np.ndarray,
+    raw: list[str],
+    classes: np.ndarray,
+    low_of: dict[str, str],
+) -> None:
+    """Lexicon words used in a sense that carries no feeling lose their value, in place:
+
+    - "no" as a determiner ("no changes", "no spoilers", "no worries"); the answer or
+      exclamation ("No!", "no,") and a lack asserted ("there's no card", "has no
+      fallback") keep VADER's −1.2;
+    - a lexicon word inside a name ("the Paris Agreement", "Bad Bunny", "Mountain
+      Magic"): capitalised, not opening its sentence, next to another capitalised word;
+    - "miss"/"missed" in the sense of failing to catch or attend ("missed the train",
+      "the missed slot"), not of longing ("I miss him");
+    - "dear" in "oh dear", which is dismay, not affection;
+    - "best" in advice and bargaining ("the best way to get there", "best I can do",
+      "your best bet"), which ranks options rather than praises;
+    - "die" before a capitalised noun, the German article ("die Küche").
+    """
+    for k in np.flatnonzero(classes[hit_list] & (_IS_LITERAL | _IS_TITLE)).tolist():
+        if values[k] == 0.0:
+            continue
+        i = hit_list[k]
+        low = low_of[raw[i]]
+        sentence = int(hit_sentence[k])
+        start, end = int(starts[sentence]), int(bounds[sentence])
+        if low == "no":
+            lack = i > start and low_of[raw[i - 1]] in _LACK
+            if raw[i][-1] not in _PUNCT and i + 1 < end and not lack:
+                values[k] = 0.0
+        elif classes[i] & _IS_TITLE and i > start:
+            if (classes[i - 1] & _IS_TITLE and i - 1 > start) or (
+                i + 1 < end and classes[i + 1] & _IS_TITLE
+            ):
+                values[k] = 0.0
+        elif low in _MISS:
+            after = low_of[raw[i + 1]] if i + 1 < end else ""
+            before = low_of[raw[i - 1]] if i > start else ""
+            if after in _DETERMINERS or before in ("the", "a"):
+                values[k] = 0.0
+        else:
+            before = low_of[raw[i - 1]] if i > start else ""
+            after = low_of[raw[i + 1]] if i + 1 < end else ""
+            if (
+                (low == "dear" and before in ("oh", "oh,"))
+                or (low == "best" and after in _PLAIN_SUPERLATIVE)
+                or (low == "die" and i + 1 < end and classes[i + 1] & _IS_TITLE)
+            ):
+                values[k] = 0.0
 
 
 def _phrase_windows(
@@ -765,8 +953,8 @@ def _score_messages(
     distress: dict[int, int] = {}
     for k in sorted({owner[b] for b in cue_blocks if weight[b] == 1.0}):
         found = len(_DISTRESS_CUES.findall(prose[k].lower()))
-        num[k] += found * _CUE_COMPOUND
-        den[k] += found
+        num[k] += found * _CUE_COMPOUND * _CUE_WEIGHT
+        den[k] += found * _CUE_WEIGHT
         distress[k] = found
     phrases: dict[int, list[str | None]] = {}
     signals: dict[int, list[str]] = {}
@@ -797,8 +985,9 @@ def _score_messages(
             num[k] -= positive_part[k]
         for counted in kinds:
             if counted is not None and _PHRASE_COMPOUND[counted] != 0.0:
-                num[k] += _PHRASE_COMPOUND[counted]
-                den[k] += 1
+                cw = _CUE_WEIGHT if _PHRASE_COMPOUND[counted] < 0 else 1.0
+                num[k] += _PHRASE_COMPOUND[counted] * cw
+                den[k] += cw
     scores: list[float | None] = [
         float(a / b) if b > 0 else None for a, b in zip(num.tolist(), den.tolist(), strict=True)
     ]
@@ -1193,8 +1382,28 @@ def _with_speaker_shifts(
     return sorted(added, key=lambda s: (-s["magnitude"], s["index"]))
 
 
+def _complainant(messages: Sequence[Message], scores: list[float | None]) -> bool:
+    """Whether one person's messages are mostly negative (at least half, and at least two)
+    while nobody's are mostly positive: a complaint met with even, polite replies."""
+    own: dict[str, list[float]] = {}
+    for m, s in zip(messages, scores, strict=True):
+        if s is not None and m.role != "system":
+            own.setdefault(m.speaker, []).append(s)
+    negative = positive = False
+    for values in own.values():
+        if len(values) >= 2 and 2 * sum(v <= NEGATIVE_THRESHOLD for v in values) >= len(values):
+            negative = True
+        if 2 * sum(v >= POSITIVE_THRESHOLD for v in values) >= len(values):
+            positive = True
+    return negative and not positive
+
+
 def _overall(
-    scored: list[float], weights: list[float], shifts: list[dict[str, Any]], smoothed: np.ndarray
+    scored: list[float],
+    weights: list[float],
+    shifts: list[dict[str, Any]],
+    smoothed: np.ndarray,
+    complaint: bool = False,
 ) -> str:
     if not scored:
         return "neutral"
@@ -1210,9 +1419,19 @@ def _overall(
     if any({s["from"], s["to"]} == {"negative", "positive"} for s in shifts):
         return "mixed"
     mean = sum(s * w for s, w in zip(scored, weights, strict=True)) / total
-    return (
-        "positive" if mean >= _OVERALL_BAND else "negative" if mean <= -_OVERALL_BAND else "neutral"
-    )
+    # A complaint met with even, polite replies is a complaint conversation.
+    if complaint and mean < _OVERALL_BAND:
+        return "negative"
+    # One closing "Thanks!" after a factual exchange, or one sharp remark in a calm
+    # debate, does not set the tone: the side the mean leans to must hold a real share
+    # of the messages.
+    if mean >= _OVERALL_BAND:
+        share = sum(w for s, w in zip(scored, weights, strict=True) if s >= POSITIVE_THRESHOLD)
+        return "positive" if share / total >= _TONE_SHARE else "neutral"
+    if mean <= -_OVERALL_BAND:
+        share = sum(w for s, w in zip(scored, weights, strict=True) if s <= NEGATIVE_THRESHOLD)
+        return "negative" if share / total >= _TONE_SHARE else "neutral"
+    return "neutral"
 
 
 def _tone_weights(messages: Sequence[Message], scores: list[float | None]) -> list[float]:
@@ -1292,7 +1511,13 @@ def analyze_sentiment(
     overlap = _overlap(prose, pairs, token)
     level, engagement = _engagement(messages, prose, pairs, overlap, token) if n else ("low", {})
     return {
-        "overall_tone": _overall(scored, _tone_weights(messages, scores), shifts, smoothed),
+        "overall_tone": _overall(
+            scored,
+            _tone_weights(messages, scores),
+            shifts,
+            smoothed,
+            _complainant(messages, scores),
+        ),
         "score": round(max(-1.0, min(1.0, overall_score)), 4),
         "by_speaker": by_speaker,
         "trajectory": trajectory,

@@ -60,6 +60,14 @@ REPLAYED = {
     "list markup": _run("- "),
     "e-mail-like": _run("@a."),
     "url-like": _run("a") + "://x",
+    "lengthened word": "y" + _run("e") + "s",
+    "lengthened words": _run("yesss sooo "),
+    "emoji with selectors": _run("❤\ufe0f👍"),
+    "capitalised words": _run("Great Bad "),
+    "service down": _run("the site is down "),
+    "apologies": _run("sorry for my sorry "),
+    "softeners": _run("less like a bad, without "),
+    "one-word acceptances": _run("Deal. Exactly! "),
 }
 
 
@@ -119,6 +127,7 @@ PIECES = [
     *("é", "ß", "Ω", "Ж", "中文", "١٢٣", "ー", "😀", "\u200b", "\u200e", "\u2028", "\ufeff"),
     *("＝", "４", "．", "\x00", "\x01", "\x1b", "\x7f", "\ud800", "\udfff", "\ud83d"),
     *("why", "what", "can you", "I disagree", "you're right", "because", "but"),
+    *("noooo", "Yesss", "No worries,", "👍", "❤\ufe0f", "Great Bad"),
 ]
 
 piece = st.sampled_from(PIECES)

@@ -117,6 +117,162 @@ def test_a_user_who_turns_from_frustrated_to_thankful_shows_a_shift() -> None:
     ), shifts
 
 
+def neutral(text: str) -> bool:
+    score = score_message(text)
+    return score is not None and -0.15 < score < 0.15
+
+
+def test_no_as_a_determiner_carries_no_feeling() -> None:
+    assert neutral("It's a direct train, about four hours, no changes.")
+    assert not negative("Two chapters left, so no spoilers about the ending")
+    assert not negative("Okay, 30 days, no sugar, gym every weekday. Who's in?")
+    # A refusal, or a lack asserted as the complaint, keeps its weight.
+    assert negative("No, that's not good.")
+    assert score_message("Your service has no fallback when the database is slow.") < 0
+
+
+def test_negation_stops_at_the_clause() -> None:
+    assert positive("No worries, thanks anyway.")
+    assert not positive("Not great.")
+
+
+def test_words_inside_names_and_literal_senses_carry_no_feeling() -> None:
+    assert neutral("The Paris Agreement was signed by most countries.")
+    assert neutral("Are we opening the set with Ghost Train?")
+    assert neutral("I'll refund the fee for the missed slot.")
+    assert neutral("He missed the bus this morning.")
+    assert negative("I miss him so much.")
+    assert not positive("Oh dear, that sounds like blight.")
+
+
+def test_answer_particles_answer_and_exclamations_warm() -> None:
+    assert neutral("Yeah I'll email her this afternoon.")
+    assert neutral("Yep")
+    assert positive("Yes! Finally.")
+    assert positive("Yesss, see you there")
+    # News told with excitement and a warm greeting, without a word of feeling.
+    assert positive("Gig confirmed for Saturday!!")
+    assert positive("Morning! How was the trip?")
+
+
+def test_reaction_emoji_carry_their_tone() -> None:
+    assert positive("Done 👍")
+    assert positive("Legend 🙌")
+    assert positive("Le van a encantar ❤️")
+    assert negative("Another meeting moved to Friday evening 🙄")
+
+
+def test_a_complaint_phrase_outweighs_neutral_sentences_around_it() -> None:
+    assert negative(
+        "Node 20, plain script. I call the API and read the body. This is driving me nuts."
+    )
+    assert negative(
+        "The exam is on Monday and I'm panicking. I've read the notes twice. Where do I start?"
+    )
+
+
+def test_a_service_that_is_down_is_a_complaint_and_names_its_signal() -> None:
+    assert negative("Finally got through and they said the system's down, call back tomorrow.")
+    conv = chat(("Bea", "The website was down all morning again."), ("Cy", "Which one?"))
+    signals = analyze_sentiment(conv)["trajectory"][0]["signals"]
+    assert any("down" in s for s in signals), signals
+
+
+def test_an_apology_or_concession_is_conciliatory_not_negative() -> None:
+    assert not negative("Fair point, I was wrong about the dates. Sorry for coming in hot.")
+    assert not negative("And I'm sorry too, I shouldn't have said that.")
+    conv = chat(("Dan", "I owe you an apology for Saturday."), ("Eve", "Thanks for saying so."))
+    signals = analyze_sentiment(conv)["trajectory"][0]["signals"]
+    assert any(s.startswith("apology") for s in signals), signals
+    # "Sorry," as a discourse marker is no apology and no feeling.
+    assert neutral("Sorry, quick question: is it platform 4 or 5?")
+
+
+def test_a_conceding_acknowledgement_is_not_praise() -> None:
+    assert neutral("Fair, he was a bit brusque.")
+    assert neutral("Agreed. I'll draft it this morning.")
+    assert positive("Perfect. Back around 7")
+
+
+def test_laughter_opening_a_question_is_not_delight() -> None:
+    assert neutral("lol is this still the parking thing?")
+    assert positive("HAHA yes, that was the best night")
+
+
+def test_a_softener_reaches_over_its_noun_phrase() -> None:
+    assert not negative("Put like that, it sounds less like a disaster and more like a plan.")
+    assert neutral("Could the ending be less of a sad one?")
+    assert negative("Please stop being so rude.")
+    assert negative("Less money, more problems.")
+
+
+def test_policy_verbs_name_the_subject() -> None:
+    assert neutral("Is the plan to restrict parking in the centre, or to ban it outright?")
+
+
+def test_one_closing_thanks_does_not_make_a_factual_chat_positive() -> None:
+    conv = chat(
+        ("Ida", "Which platform does the 8:40 to Leeds leave from?"),
+        ("Bot", "ai", "Platform 4, and it usually runs on time."),
+        ("Ida", "Do I need a reservation?"),
+        ("Bot", "ai", "No, seats on that service are unreserved."),
+        ("Ida", "And is there a later one?"),
+        ("Bot", "ai", "The next departure is at 9:40 from the same platform."),
+        ("Ida", "Is the 9:40 slower?"),
+        ("Bot", "ai", "It stops twice more, about ten minutes longer."),
+        ("Ida", "Perfect, thank you so much!"),
+    )
+    assert analyze_sentiment(conv)["overall_tone"] == "neutral"
+    # A chat where warmth runs through the messages stays positive.
+    warm = chat(
+        ("Jo", "Package arrived, the scarf is even softer than in the photos!"),
+        ("Kim", "So glad you love it! Enjoy it."),
+        ("Jo", "I wore it all day, thank you so much."),
+    )
+    assert analyze_sentiment(warm)["overall_tone"] == "positive"
+
+
+def test_ranking_options_and_naming_a_function_is_not_praise() -> None:
+    assert neutral("What's the best way to get from Berlin to Prague by train on Friday?")
+    assert neutral("Best I can stretch to is $650 cash today.")
+    assert neutral("We hired two people for support last year.")
+    assert neutral("I'd support that.")
+    assert positive("That was the best concert of my life.")
+
+
+def test_an_awkward_grin_is_not_delight() -> None:
+    assert neutral("Sorry, my Spanish is slow 😅 which house is it at?")
+
+
+def test_a_complaint_met_with_polite_replies_is_a_negative_conversation() -> None:
+    conv = chat(
+        ("Tom", "The engineer was booked for Monday morning. I took the day off. Nobody came."),
+        ("Desk", "Good afternoon, thank you for getting in touch. May I have your reference?"),
+        ("Tom", "It's 4471. The app still says the visit is scheduled."),
+        ("Desk", "I can see the visit was marked as missed at 11:05."),
+        ("Tom", "I was home all day. This keeps happening and I've had enough."),
+        ("Desk", "The next free slot is Thursday afternoon, I have booked it for you."),
+        ("Tom", "Fine. Send me the confirmation by email."),
+    )
+    assert analyze_sentiment(conv)["overall_tone"] == "negative"
+
+
+def test_the_german_article_die_is_not_the_verb() -> None:
+    assert neutral("Ich nehme die Küche und den Flur, danach die Treppe.")
+    assert negative("I could die of embarrassment.")
+
+
+def test_one_word_acceptance_and_chat_praise_read_as_warm() -> None:
+    assert positive("Deal. I'll bring the snacks.")
+    assert positive("Exactly. So what changes between the two hemispheres?")
+    assert positive("Legendary cake. I'll bring the gazebos.")
+    assert negative("So bummed, the gig got cancelled.")
+    # "deal" inside a sentence is no acceptance.
+    assert neutral("We need to deal with the invoices on Monday.")
+    signals = analyze_sentiment(chat(("Ana", "Deal."), ("Ben", "Great")))["trajectory"][0]
+    assert any(s.startswith("warmth") for s in signals["signals"]), signals
+
+
 def test_a_system_prompt_has_no_tone_and_feeds_no_keyphrases() -> None:
     conv = chat(
         ("system", "system", "You are a helpful, friendly and wonderful travel assistant."),
