@@ -17,6 +17,11 @@ from app.analysis import AnalysisOptions
 log = structlog.get_logger(__name__)
 
 PRIORITIES = {"high": 0, "normal": 1, "low": 2}
+# Within a priority, a single analysis (someone waits for that one answer) queues as if it
+# had been submitted this long before it was: ahead of batch items that have waited less,
+# behind those that have waited longer, so a stream of single analyses never starves a
+# batch.
+SINGLE_AHEAD_SECONDS = 60.0
 
 
 class QueueFull(Exception):

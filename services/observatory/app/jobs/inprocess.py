@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ import structlog
 
 from app.analyses import repository as repo
 from app.core.database import utcnow
-from app.jobs.base import PRIORITIES, AnalysisJob, JobQueue, QueueFull
+from app.jobs.base import PRIORITIES, SINGLE_AHEAD_SECONDS, AnalysisJob, JobQueue, QueueFull
 from app.jobs.execute import INTERNAL_ERROR, JobContext, TransientFailure, execute
 
 log = structlog.get_logger(__name__)
@@ -50,7 +51,7 @@ class InProcessQueue(JobQueue):
         # The queue entry that counts for each waiting job (a reprioritised job leaves its
         # old entry behind as a husk).
         self._entry: dict[str, int] = {}
-        self._queue: asyncio.PriorityQueue[tuple[int, int, int, AnalysisJob]] = (
+        self._queue: asyncio.PriorityQueue[tuple[int, float, int, AnalysisJob]] = (
             asyncio.PriorityQueue()
         )
         self._seq = itertools.count()
@@ -109,10 +110,12 @@ class InProcessQueue(JobQueue):
     def _put(self, job: AnalysisJob) -> None:
         seq = next(self._seq)
         self._entry[job.analysis_id] = seq
-        # Within a priority, single analyses (someone is waiting for one answer) go before
-        # the items of batches, then first come first served.
-        single_first = 0 if job.batch_id is None else 1
-        self._queue.put_nowait((PRIORITIES.get(job.priority, 1), single_first, seq, job))
+        # First come first served within a priority, single analyses with a head start
+        # (SINGLE_AHEAD_SECONDS) over batch items; a job moved to another priority keeps
+        # the time it was first queued.
+        queued = job.extra.setdefault("queued_at", time.monotonic())
+        ahead = SINGLE_AHEAD_SECONDS if job.batch_id is None else 0.0
+        self._queue.put_nowait((PRIORITIES.get(job.priority, 1), queued - ahead, seq, job))
 
     def _take(self, analysis_id: str) -> AnalysisJob | None:
         job = self._waiting.pop(analysis_id, None)

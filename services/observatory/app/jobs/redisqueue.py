@@ -4,10 +4,10 @@ any number of machines run the jobs. Built on arq (docs/decisions/0011-redis-job
 What lives in Redis, under ``{queue_name}``:
 
 - arq's sorted set ``{queue_name}`` of job ids. arq runs the lowest score first among those
-  due, so a job's score is its submission time minus an offset per level: every ``high``
-  job comes before every ``normal`` one, within a priority single analyses come before
-  batch items (two levels per priority), first come first served within a level, and
-  re-scoring a waiting job is how its priority changes.
+  due, so a job's score is its submission time minus an offset per priority level: every
+  ``high`` job comes before every ``normal`` one, first come first served within a level
+  (a single analysis counting as submitted ``SINGLE_AHEAD_SECONDS`` earlier than batch
+  items), and re-scoring a waiting job is how its priority changes.
 - arq's job record (``arq:job:{id}``): the JSON envelope of ids and options, never text.
 - ``{queue_name}:payload:{id}``: the conversation, encrypted when a key is configured, with a
   time to live; a worker deletes it in the same command that reads it (``GETDEL``).
@@ -44,7 +44,7 @@ from arq.worker import func
 from app.analyses import repository as repo
 from app.core.config import Settings
 from app.core.database import utcnow
-from app.jobs.base import PRIORITIES, AnalysisJob, JobQueue, QueueFull
+from app.jobs.base import PRIORITIES, SINGLE_AHEAD_SECONDS, AnalysisJob, JobQueue, QueueFull
 from app.jobs.envelope import PayloadSealError, Sealer, envelope, from_envelope
 from app.jobs.execute import (
     INTERNAL_ERROR,
@@ -61,8 +61,7 @@ log = structlog.get_logger(__name__)
 # recovery of dead runners (app/jobs/runners.py) leaves them to this queue.
 REDIS_RUNNER = QUEUED_IN_REDIS
 FUNCTION = "analyse"
-# A level is worth this many milliseconds of waiting (about three years); each priority
-# has two: its single analyses, then its batch items.
+# A priority level is worth this many milliseconds of waiting (about three years).
 LEVEL_MS = 10**11
 WORKER_KEY_SECONDS = 15
 POLL_SECONDS = 0.02
@@ -91,8 +90,7 @@ local now = tonumber(ARGV[2])
 local level = math.floor((now - tonumber(score)) / tonumber(ARGV[3]))
 if level < 0 then level = 0 end
 local submitted = tonumber(score) + level * tonumber(ARGV[3])
-local single = level % 2
-redis.call('ZADD', KEYS[1], 'XX', submitted - (tonumber(ARGV[4]) * 2 + single) * tonumber(ARGV[3]), ARGV[1])
+redis.call('ZADD', KEYS[1], 'XX', submitted - tonumber(ARGV[4]) * tonumber(ARGV[3]), ARGV[1])
 return 1
 """
 
@@ -268,8 +266,8 @@ class RedisQueue(JobQueue):
         now = timestamp_ms()
         ttl_ms = self._settings.queue_payload_ttl_seconds * 1000
         record = serialize_job(FUNCTION, (envelope(job),), {}, None, now, serializer=orjson.dumps)
-        single = 1 if job.batch_id is None else 0
-        score = now - (_level_offset(job.priority) * 2 + single) * LEVEL_MS
+        ahead = int(SINGLE_AHEAD_SECONDS * 1000) if job.batch_id is None else 0
+        score = now - ahead - _level_offset(job.priority) * LEVEL_MS
         async with redis.pipeline(transaction=True) as pipe:
             pipe.set(self.payload_key(job.analysis_id), self._sealer.seal(job.payload), px=ttl_ms)
             # The record outlives the conversation, so a job whose conversation expired
