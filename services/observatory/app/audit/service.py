@@ -258,17 +258,7 @@ async def _walk(sessions: Sessions, head: AuditHead) -> Verification:
                 f"event {row.id}: does not follow the event before it "
                 "(an event was removed, inserted or reordered before it)"
             )
-        fields = {
-            "at": row.at,
-            "action": row.action,
-            "principal": row.principal,
-            "target": row.target,
-            "outcome": row.outcome,
-            "status": row.status,
-            "request_id": row.request_id,
-            "detail": row.detail,
-        }
-        if chain_hash(row.prev_hash, fields) != row.hash:
+        if chain_hash(row.prev_hash, _hashed_fields(row)) != row.hash:
             report.note(f"event {row.id}: its content does not match its hash (it was edited)")
         expected = row.hash
     if expected != head.hash or (report.last_id or 0) != head.last_id:
@@ -279,20 +269,17 @@ async def _walk(sessions: Sessions, head: AuditHead) -> Verification:
     return report
 
 
+HASHED = ("at", "action", "principal", "target", "outcome", "status", "request_id", "detail")
+
+
+def _hashed_fields(row: AuditEvent) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in HASHED}
+
+
 def event_json(row: AuditEvent) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "at": _moment(row.at).isoformat(timespec="microseconds"),
-        "action": row.action,
-        "principal": row.principal,
-        "target": row.target,
-        "outcome": row.outcome,
-        "status": row.status,
-        "request_id": row.request_id,
-        "detail": row.detail,
-        "prev_hash": row.prev_hash,
-        "hash": row.hash,
-    }
+    fields = _hashed_fields(row)
+    fields["at"] = _moment(row.at).isoformat(timespec="microseconds")
+    return {"id": row.id, **fields, "prev_hash": row.prev_hash, "hash": row.hash}
 
 
 async def export(sessions: Sessions, out: TextIO, since: datetime | None = None) -> int:
