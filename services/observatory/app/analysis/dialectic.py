@@ -263,6 +263,41 @@ _ROUND_OPENING = patterns.compile(
     r"(?:but|however|though|yet|still|no|not|nope|except|only)\b"
 )
 _CONCEDE_THEN_OBJECT = patterns.compile(r"\b(?:but|though|however|aber|pero)\b")
+# Discourse markers that may stand before a stance without changing it: "See, I read
+# that shot as hopeful", "Look, that assumes…".
+_DISCOURSE_LEAD = patterns.compile(r"(?:see|look|listen|honestly|well|i mean)[,.!]?\s{1,3}")
+# A second sentence that turns against the first: "Kind of! But…", "I appreciate that.
+# But…". The first sentence concedes or acknowledges; the second objects.
+_TURNING_SENTENCE = patterns.compile(r"(?:but|however|still|yet)\b")
+# A claim granted only with a restriction: "Cheaper for now.", "It's 80% technical on
+# paper." Said of the other's own words, it disputes them.
+_RESTRICTION = patterns.compile(
+    r"\b(?:for now|on paper|in theory|in principle|in the short (?:term|run))\b"
+)
+# Offers in a negotiation: "I could do $750", "Meet me at $620?", "Would you consider
+# €1,520?", "I can't go below €1,600". An offer of another amount than the one on the
+# table is a counter-offer, which rejects it.
+_OFFER = patterns.compile(
+    r"\b(?:i (?:could|can) (?:do|go(?: down| up)? to|offer|stretch to|manage)|meet me at|"
+    r"would you (?:take|consider|accept|do)|best i can (?:do|stretch|offer)|"
+    r"i (?:can't|cannot) go (?:below|above|lower|higher|under|over)|as (?:low|high) as)\b"
+)
+_AMOUNT = patterns.compile(
+    r"[$€£]\s?\d[\d,.]{0,12}|\b\d[\d,.]{0,12}\s?(?:€|euros?|dollars?|pounds?|quid|k)\b"
+)
+# A question that proposes rather than asks for information: "Would you take $550?",
+# "Rehearsal Thursday then?", "What if we…?". Turning it down disagrees with it.
+_PROPOSAL_QUESTION = patterns.compile(
+    r"\b(?:would you (?:take|accept|consider|do)|what if|how about|why don't we|could we|"
+    r"can we|shall we|should we|we could|let's)\b|\b(?:then|ok|okay|vale|alright|deal)\s?\?"
+)
+_GREETING = patterns.compile(r"(?:hi|hello|hey|dear|morning|good (?:morning|afternoon|evening))\b")
+# Courtesies that open with "no" or close an exchange: not one more round of an argument.
+_COURTESY = patterns.compile(
+    r"(?:no (?:worries|problem|rush|need|pressure)|thanks|thank you|cheers|noted|will do|"
+    r"good luck|i understand|i see|(?:ok|okay|alright|fine|sure)[,.!]?$|"
+    r"(?:maybe|perhaps|possibly)\b)"
+)
 
 _CORRECTION = patterns.compile(
     r"\b(?:that's (?:incorrect|not quite right|not quite correct|not correct|wrong|a mistake|"
@@ -884,13 +919,19 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
     # disagreement: in an open argument a reply that only says "but" or negates the other's
     # words is one more round of it.
     arguing: dict[frozenset[str], int] = {}
+    # Each disagreement's position → the position of the message it disputes.
+    disputed: dict[int, int] = {}
     for position, turn in enumerate(turns):
         if position % _CHECK_EVERY == 0:
             token.check()
         opening = turn.opening
         if arguing and min(position - last for last in arguing.values()) > _ARGUMENT_REACH:
             arguing.clear()  # the argument has died down
-        if not arguing and not _may_react(opening):
+        if (
+            not arguing
+            and not _may_react(opening)
+            and not any(map(turn.head.__contains__, _OFFER_HINTS))
+        ):
             continue
         target = _target(turns, position)
         if target is None and position > 0:
@@ -913,9 +954,12 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
             disagreement = _pushback_strength(turn, earlier)
             if disagreement == 0.0 and _still_arguing(turn, earlier, position, arguing):
                 disagreement = 0.45
+            if disagreement == 0.0 and _defends(turns, position, target, disputed):
+                disagreement = 0.45
         if disagreement > 0:
-            if earlier is not None:
+            if earlier is not None and target is not None:
                 arguing[frozenset((turn.speaker, earlier.speaker))] = position
+                disputed[position] = target
             found.append(_reaction_structure("disagreement", turns, target, position, disagreement))
             continue
         if earlier is None:
@@ -981,9 +1025,22 @@ _REACTION_HINTS = (
 )
 
 
+# The same for the rules that read past the opening sentence: a turning second sentence,
+# a restriction, an offer, a discourse marker before a stance.
+_LATER_HINTS = (
+    *("but", "however", "still", "yet", "for now", "on paper", "in theory", "in principle"),
+    *("short term", "short run", "see", "look", "listen", "honestly", "well", "i mean"),
+)
+# Every offer contains one of these; offers are read in the whole head of a message.
+_OFFER_HINTS = (
+    *("i could", "i can", "meet me", "would you", "best i can", "as low as", "as high as"),
+)
+
+
 def _may_react(opening: str) -> bool:
     return (
         any(map(opening.__contains__, _REACTION_HINTS))
+        or any(map(opening.__contains__, _LATER_HINTS))
         or _PUSHBACK_OPENING.match(opening) is not None
         or _CONCESSION.match(opening) is not None
         or _pushes_back_within(_first_clause(opening))
@@ -1038,16 +1095,67 @@ def _pushes_back_within(clause: str) -> bool:
 
 def _pushback_strength(turn: _Turn, target: _Turn) -> float:
     """Pushback without the words "I disagree": a counter-claim ("But…", "That assumes…",
-    "X, not Y"), a challenge ("Which studies?"), dismissal ("That's nonsense") or a refusal
-    in a negotiation, answering someone else's message."""
-    if target.speaker == turn.speaker or target.only_question:
+    "X, not Y", "Kind of! But…"), a challenge ("Which studies?"), dismissal ("That's
+    nonsense"), a claim granted only "for now" or "on paper", or a refusal or counter-offer
+    in a negotiation, answering someone else's message. A question is not disputed by its
+    answer, unless it proposes something ("Would you take $550?", "Thursday then?")."""
+    if target.speaker == turn.speaker:
+        return 0.0
+    proposes = target.interrogative and _PROPOSAL_QUESTION.search(target.head) is not None
+    if target.only_question and not proposes:
         return 0.0  # an answer to a question is not pushback
     opening = turn.opening
     if _PUSHBACK_OPENING.match(opening):
         return 0.55
-    if not target.interrogative and _pushes_back_within(_first_clause(opening)):
+    lead = _DISCOURSE_LEAD.match(opening)
+    if lead is not None and _PUSHBACK_OPENING.match(opening, lead.end()):
+        return 0.55
+    if _counter_offer(turn, target):
+        return 0.55
+    clause = _first_clause(opening)
+    if (not target.interrogative or proposes) and _pushes_back_within(clause):
+        return 0.5
+    end = _TERMINATOR.search(opening)
+    if end is not None:
+        second = opening[end.end() : end.end() + _OPENING_CHARS].lstrip()
+        stop = _TERMINATOR.search(second)
+        asks = stop is not None and second[stop.start()] == "?"
+        if (
+            _TURNING_SENTENCE.match(second)
+            and not asks
+            and not _only_courtesy(opening[: end.end()])
+        ):
+            return 0.5
+    first = opening[: end.end()] if end else opening
+    if _RESTRICTION.search(first) and _content(first) & _content_of(target):
         return 0.5
     return 0.0
+
+
+def _only_courtesy(sentence: str) -> bool:
+    """A first sentence that only thanks or greets ("Thanks!", "Hi Sam."): a "But…" after it
+    starts a request or a new point rather than an objection."""
+    return "thank" in sentence or _GREETING.match(sentence.strip()) is not None
+
+
+def _counter_offer(turn: _Turn, target: _Turn) -> bool:
+    """An offer of an amount the other side did not name, answering a message that names
+    one: "I could do $750" to "Would you take $550?"."""
+    if not any(map(target.head.__contains__, _CURRENCY_HINTS)):
+        return False
+    offer = _OFFER.search(turn.head)
+    if offer is None:
+        return False
+    theirs = {_digits(a) for a in _AMOUNT.findall(target.head)}
+    mine = {_digits(a) for a in _AMOUNT.findall(turn.head[offer.start() :])}
+    return bool(theirs) and bool(mine - theirs)
+
+
+_CURRENCY_HINTS = ("$", "€", "£", "euro", "dollar", "pound", "quid")
+
+
+def _digits(amount: str) -> str:
+    return "".join(c for c in amount if c.isdigit())
 
 
 def _still_arguing(
@@ -1064,9 +1172,37 @@ def _still_arguing(
     sentence = opening[: end.end()] if end else opening
     if _PROPOSAL.search(sentence) or _synthesis_strength(sentence) > 0.0:
         return False  # a way out of the argument, not one more round of it
+    if _COURTESY.match(opening):
+        return False  # "No worries, it happens."
     if _ROUND_OPENING.match(opening):
         return True
     return bool(_negated_words(sentence) & _content_of(target))
+
+
+def _defends(
+    turns: Sequence[_Turn], position: int, target: int | None, disputed: dict[int, int]
+) -> bool:
+    """Whether ``turns[position]`` holds its ground: its author's message was just disputed
+    (``target`` is the disagreement, at most two messages back), and the reply stays on the
+    disputed subject (shares words with the objection or with the author's own disputed
+    message) without conceding, asking, proposing a way out or closing politely ("We
+    already have failure modes…" to "That's a lot of new failure modes")."""
+    if target is None or target not in disputed or position - target > 2:
+        return False
+    turn, objection, own = turns[position], turns[target], turns[disputed[target]]
+    if own.speaker != turn.speaker or turn.only_question:
+        return False
+    opening = turn.opening
+    end = _TERMINATOR.search(opening)
+    sentence = opening[: end.end()] if end else opening
+    if _COURTESY.match(opening) or _PROPOSAL.search(sentence) or _synthesis_strength(sentence):
+        return False
+    if _agreement_strength(turn, objection) > 0:
+        return False
+    shared = _content_of(turn) & (_content_of(objection) | _content_of(own))
+    # Words of four letters or more: the function words of other languages ("ich", "que")
+    # are not in the stopword list.
+    return any(len(word) > 3 for word in shared)
 
 
 def _reports_error(turn: _Turn, target: _Turn | None, strength: float) -> bool:
@@ -1086,6 +1222,8 @@ def _agreement_strength(turn: _Turn, target: _Turn) -> float:
     opening = turn.opening
     strong = _AGREE_STRONG.search(opening)
     if strong is not None and not _negated(opening, strong.start()):
+        if strong.start() >= 40 and target.only_question:
+            return 0.0  # "…so a reservation is a good idea": an answer that advises
         return 0.85 if strong.start() < 40 else 0.65
     weak = _AGREE_OPENING.match(opening)
     if weak is None:

@@ -60,6 +60,11 @@ REPLAYED = {
     "list markup": _run("- "),
     "e-mail-like": _run("@a."),
     "url-like": _run("a") + "://x",
+    # offers, amounts and turning sentences in a negotiation or an argument
+    "amounts": "I could do " + _run("$1,", MAX_CHARS - 40),
+    "amounts before a currency word": "would you take " + _run("1,", MAX_CHARS - 40) + " euros",
+    "turning sentences": _run("Fine. But "),
+    "restrictions": _run("cheaper for now "),
 }
 
 

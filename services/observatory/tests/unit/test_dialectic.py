@@ -308,7 +308,9 @@ def test_correction_that_is_not_accepted_is_a_disagreement():
         )
     )
     assert of_type(found, "correction") == []
-    assert [s["messages"] for s in of_type(found, "disagreement")] == [[0, 1]]
+    # The correction disputes the claim, and the AI holding its ground disputes the
+    # correction in turn.
+    assert [s["messages"] for s in of_type(found, "disagreement")] == [[0, 1], [1, 2]]
 
 
 # --- the shape of the output -------------------------------------------------------------------
@@ -497,3 +499,106 @@ def test_a_message_that_still_objects_does_not_reconcile():
         )
     )
     assert of_type(found, "thesis_antithesis_synthesis") == []
+
+
+# --- open argument, negotiation and holding one's ground -------------------------------
+
+
+def disagreeing(found):
+    return [s["roles"]["response"] for s in of_type(found, "disagreement")]
+
+
+def test_holding_ones_ground_after_an_objection_is_a_disagreement():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "We should move the nightly jobs to the new cluster this sprint."),
+            ("Ben", "I'd be careful. The new cluster has no monitoring yet."),
+            ("Ana", "The old cluster has no monitoring either, and it falls over weekly."),
+            ("Ben", "It falls over because the jobs overlap, not because of the cluster."),
+        )
+    )
+    assert disagreeing(found) == [1, 2, 3]
+
+
+def test_a_reply_off_the_disputed_subject_ends_the_argument():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "We should move the nightly jobs to the new cluster this sprint."),
+            ("Ben", "I'd be careful. The new cluster has no monitoring yet."),
+            ("Ana", "We keep going round in circles. Let me put it on Friday's agenda."),
+            ("Ben", "No worries, thanks."),
+        )
+    )
+    assert disagreeing(found) == [1]
+
+
+def test_counter_offers_in_a_haggle_are_disagreements():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Hi, would you take $300 for the bike?"),
+            ("Ben", "It's nearly new. I could do $420."),
+            ("Ana", "I've seen similar ones for less. Meet me at $350?"),
+            ("Ben", "$420 works, sorry."),
+        )
+    )
+    assert disagreeing(found) == [1, 2]
+
+
+def test_turning_down_a_proposal_put_as_a_question_is_a_disagreement():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Band practice Monday then?"),
+            ("Ben", "Can't Monday, I'm working late."),
+        )
+    )
+    assert disagreeing(found) == [1]
+    # An answer to a plain question is not a disagreement.
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Are you free Monday?"),
+            ("Ben", "Not really, I'm working late."),
+        )
+    )
+    assert disagreeing(found) == []
+
+
+def test_a_second_sentence_that_turns_against_the_first_is_pushback():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "The ending was happy: they finally get together."),
+            ("Ben", "Sort of! But the last scene is full of regret."),
+        )
+    )
+    assert disagreeing(found) == [1]
+    # After thanks, "But…" opens a new point, not an objection.
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "The export runs every night at two."),
+            ("Ben", "Thanks for checking. But where does it write the file?"),
+        )
+    )
+    assert disagreeing(found) == []
+
+
+def test_a_stance_after_a_discourse_marker_and_a_restricted_claim_are_pushback():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Renting is cheaper than buying, full stop."),
+            ("Ben", "Cheaper for now. Rents rise every year."),
+            ("Ana", "Look, that assumes prices keep climbing."),
+        )
+    )
+    assert disagreeing(found) == [1, 2]
+
+
+def test_advice_in_an_answer_is_not_agreement():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Do I need to book a seat?"),
+            (
+                "AI",
+                "It's not required, but at weekends the trains are full, so a seat is a good idea.",
+            ),
+        )
+    )
+    assert of_type(found, "agreement") == []
