@@ -1386,11 +1386,17 @@ def _negotiated_syntheses(
     """Thesis → antithesis → synthesis settled by a proposal: after a disagreement
     (thesis = the message disagreed with, antithesis = the disagreement), someone proposes
     a way forward within ``_TAS_REACH`` messages and the other side accepts it in one of
-    the next two ("That I could get behind", "Deal"). The proposal is the synthesis."""
+    the next two ("That I could get behind", "Deal"), or one side accepts the other's
+    position on a condition ("If we can lock the price, I could live with it"). The
+    proposal (or the conditional acceptance) is the synthesis. It must be about what was
+    disputed, sharing words with the thesis or the antithesis, and it must not itself be a
+    reply that only accepts or only objects: "Find ich gut" settles nothing new, and "Hmm,
+    that's unfair to you" reopens the question."""
     accepted = _accepted_proposals(turns)
-    if not any(accepted):
-        return []
     by_index = {t.index: p for p, t in enumerate(turns)}
+    reaction_of = {
+        by_index[r["roles"]["response"]]: r["type"] for r in reactions if "response" in r["roles"]
+    }
     # Messages inside a structure already found: a debate is reported once.
     covered = {i for f in found for i in range(min(f["messages"]), max(f["messages"]) + 1)}
     result: list[dict[str, Any]] = []
@@ -1401,41 +1407,73 @@ def _negotiated_syntheses(
         antithesis = by_index[reaction["roles"]["response"]]
         if covered.intersection(range(turns[thesis].index, turns[antithesis].index + 1)):
             continue
+        sides = {turns[thesis].speaker, turns[antithesis].speaker}
+        disputed = _content_of(turns[thesis]) | _content_of(turns[antithesis])
         for k in range(antithesis + 1, min(len(turns), antithesis + 1 + _TAS_REACH)):
-            if not accepted[k]:
+            proposal = turns[k]
+            conditional = proposal.speaker in sides and _accepts_on_condition(proposal)
+            if not accepted[k] and not conditional:
                 continue
-            if turns[k].only_question and not _PROPOSAL.search(turns[k].opening):
+            if proposal.only_question and not _PROPOSAL.search(proposal.opening):
                 continue  # "What if we…?" proposes; "Which day?" does not
+            if not _content_of(proposal) & disputed:
+                continue  # "Let's rewatch it together" ends the talk, not the dispute
+            kind = reaction_of.get(k)
+            if kind == "agreement" or (
+                kind == "disagreement" and not _PROPOSAL.search(proposal.opening)
+            ):
+                continue
             acceptance = next(
                 (
                     j
                     for j in range(k + 1, min(len(turns), k + 3))
-                    if turns[j].speaker != turns[k].speaker
+                    if turns[j].speaker != proposal.speaker
                     and _ACCEPTS_PROPOSAL.match(turns[j].opening)
                 ),
                 None,
             )
-            if acceptance is None:
+            if acceptance is None and not conditional:
                 continue
-            members = (turns[thesis], turns[antithesis], turns[k], turns[acceptance])
+            members = tuple(turns[p] for p in (thesis, antithesis, k, acceptance) if p is not None)
+            roles = {
+                "thesis": turns[thesis].index,
+                "antithesis": turns[antithesis].index,
+                "synthesis": proposal.index,
+            }
+            if acceptance is not None:
+                roles["acceptance"] = turns[acceptance].index
             result.append(
                 {
                     "type": "thesis_antithesis_synthesis",
                     "messages": [m.index for m in members],
                     "speakers": _speakers(members),
-                    "excerpt": _excerpt(turns[k].text),
+                    "excerpt": _excerpt(proposal.text),
                     "strength": _round(_ACCEPTED_PROPOSAL),
-                    "roles": {
-                        "thesis": turns[thesis].index,
-                        "antithesis": turns[antithesis].index,
-                        "synthesis": turns[k].index,
-                        "acceptance": turns[acceptance].index,
-                    },
+                    "roles": roles,
                 }
             )
-            covered.update(range(turns[thesis].index, turns[acceptance].index + 1))
+            covered.update(range(turns[thesis].index, members[-1].index + 1))
             break
     return result
+
+
+# Accepting the other side's position on a condition: "If we can lock the price for three
+# years, I could live with HubSpot", "I'd go with Ben as long as Marta can contract".
+_CONDITIONAL_ACCEPTANCE = patterns.compile(
+    r"(?:(?:ok|okay|well|fine|alright)[,.]?\s{1,3})?(?:if|as long as|so long as|provided)\b"
+    r"[^.?!]{1,150}?,\s{0,3}(?:then\s{1,3})?(?:i|we)(?:'d| would| could| can)(?: probably)?"
+    r" (?:live with|accept|go (?:with|for|along with)|agree|support|get behind|"
+    r"be (?:fine|ok|okay|happy) with)\b"
+    r"|(?:i|we)(?:'d| would| could| can) (?:live with|accept|go with|agree to|support)"
+    r"[^.?!]{0,80}? (?:if|as long as|so long as|provided)\b"
+)
+
+
+def _accepts_on_condition(turn: _Turn) -> bool:
+    opening = turn.opening
+    if not any(map(opening.__contains__, ("if ", "as long as", "provided"))):
+        return False
+    return _CONDITIONAL_ACCEPTANCE.match(opening) is not None
 
 
 _SYNTHESIS_HINTS = (

@@ -65,6 +65,7 @@ REPLAYED = {
     "amounts before a currency word": "would you take " + _run("1,", MAX_CHARS - 40) + " euros",
     "turning sentences": _run("Fine. But "),
     "restrictions": _run("cheaper for now "),
+    "conditions": "If " + _run("we, ", MAX_CHARS - 40) + "I could live with it",
 }
 
 

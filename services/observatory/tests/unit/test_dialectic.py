@@ -602,3 +602,49 @@ def test_advice_in_an_answer_is_not_agreement():
         )
     )
     assert of_type(found, "agreement") == []
+
+
+def tas_spans(found):
+    return [s["roles"] for s in of_type(found, "thesis_antithesis_synthesis")]
+
+
+def test_a_conditional_acceptance_settles_a_dispute():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "My pick is the cheaper hosting plan; it covers everything we run today."),
+            ("Ben", "Cheaper for now. Once traffic doubles the hosting plan gets pricey."),
+            ("Ana", "I priced the doubling, it still comes out ahead."),
+            ("Cy", "Can we fix the price in the contract?"),
+            (
+                "Ben",
+                "If the contract fixes the hosting price for three years, I could live with it.",
+            ),
+        )
+    )
+    assert tas_spans(found) == [{"thesis": 0, "antithesis": 1, "synthesis": 4}]
+
+
+def test_an_accepted_plan_off_the_disputed_subject_is_no_synthesis():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "I think the ending was hopeful: she walks back to her husband."),
+            ("Ben", "I see it differently though. The ending is about grief, not hope."),
+            ("Ana", "Fair, there is grief in it."),
+            ("Ben", "We should rewatch it together some weekend."),
+            ("Ana", "Deal."),
+        )
+    )
+    assert tas_spans(found) == []
+
+
+def test_a_reply_that_only_accepts_is_not_the_synthesis():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "The kitchen is a mess again and nobody follows the cleaning rota."),
+            ("Ben", "I cleaned the bathroom last week, so nobody is not true."),
+            ("Cy", "Each of us takes one fixed area for a month, I'll take the kitchen."),
+            ("Ben", "Sounds good, at least everyone knows the job."),
+            ("Ana", "Agreed."),
+        )
+    )
+    assert all(roles["synthesis"] != 3 for roles in tas_spans(found))
