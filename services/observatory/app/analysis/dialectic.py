@@ -66,6 +66,7 @@ _TAS_WINDOW = 4  # thesis → antithesis → synthesis, each at most four messag
 _TAS_REACH = 10  # how far a synthesis may follow an explicit objection
 _TENTATIVE_WORDS = 8
 _ARGUMENT_REACH = 4  # an argument goes on while its rounds are at most four messages apart
+_HELD_ROUNDS = 2  # rounds in a row an argument is followed without a cue, see _reactions
 _ACCEPTED_PROPOSAL = 0.7  # reconciling strength of a proposal the other side accepts
 _OPENING_CHARS = 160  # reactions ("I agree", "that's incorrect") sit at the start of a reply
 # Content words, claims and reconciling cues are read from the start of each message: that
@@ -921,6 +922,11 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
     arguing: dict[frozenset[str], int] = {}
     # Each disagreement's position → the position of the message it disputes.
     disputed: dict[int, int] = {}
+    # Disagreements found only because their author held their ground, with how many such
+    # rounds in a row led to them: without a cue of its own an argument is followed for
+    # _HELD_ROUNDS rounds, so two people taking turns on one subject are not an endless
+    # argument.
+    held_rounds: dict[int, int] = {}
     for position, turn in enumerate(turns):
         if position % _CHECK_EVERY == 0:
             token.check()
@@ -947,6 +953,7 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
         if concedes and not _CONCEDE_THEN_OBJECT.search(_first_clause(opening)):
             found.append(_reaction_structure("agreement", turns, target, position, 0.6))
             continue
+        held = 0
         disagreement = _disagreement_strength(turn, earlier)
         if disagreement > 0 and _reports_error(turn, earlier, disagreement):
             continue
@@ -954,12 +961,20 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
             disagreement = _pushback_strength(turn, earlier)
             if disagreement == 0.0 and _still_arguing(turn, earlier, position, arguing):
                 disagreement = 0.45
-            if disagreement == 0.0 and _defends(turns, position, target, disputed):
+            rounds = held_rounds.get(target, 0) if target is not None else _HELD_ROUNDS
+            if (
+                disagreement == 0.0
+                and rounds < _HELD_ROUNDS
+                and _defends(turns, position, target, disputed)
+            ):
                 disagreement = 0.45
+                held = rounds + 1
         if disagreement > 0:
             if earlier is not None and target is not None:
                 arguing[frozenset((turn.speaker, earlier.speaker))] = position
                 disputed[position] = target
+                if held:
+                    held_rounds[position] = held
             found.append(_reaction_structure("disagreement", turns, target, position, disagreement))
             continue
         if earlier is None:
@@ -1025,12 +1040,13 @@ _REACTION_HINTS = (
 )
 
 
-# The same for the rules that read past the opening sentence: a turning second sentence,
-# a restriction, an offer, a discourse marker before a stance.
+# The same for the rules that read past the opening sentence (a turning second sentence,
+# a restriction) and for a discourse marker before a stance.
 _LATER_HINTS = (
-    *("but", "however", "still", "yet", "for now", "on paper", "in theory", "in principle"),
-    *("short term", "short run", "see", "look", "listen", "honestly", "well", "i mean"),
+    *(" but", " however", " still", " yet", "for now", "on paper", "in theory"),
+    *("in principle", "short term", "short run"),
 )
+_LEAD_WORDS = ("see", "look", "listen", "honestly", "well", "i mean")
 # Every offer contains one of these; offers are read in the whole head of a message.
 _OFFER_HINTS = (
     *("i could", "i can", "meet me", "would you", "best i can", "as low as", "as high as"),
@@ -1041,6 +1057,7 @@ def _may_react(opening: str) -> bool:
     return (
         any(map(opening.__contains__, _REACTION_HINTS))
         or any(map(opening.__contains__, _LATER_HINTS))
+        or opening.startswith(_LEAD_WORDS)
         or _PUSHBACK_OPENING.match(opening) is not None
         or _CONCESSION.match(opening) is not None
         or _pushes_back_within(_first_clause(opening))
@@ -1112,11 +1129,14 @@ def _pushback_strength(turn: _Turn, target: _Turn) -> float:
         return 0.55
     if _counter_offer(turn, target):
         return 0.55
-    clause = _first_clause(opening)
-    if (not target.interrogative or proposes) and _pushes_back_within(clause):
+    if (not target.interrogative or proposes) and _pushes_back_within(_first_clause(opening)):
         return 0.5
+    turns_against = any(map(opening.__contains__, _TURNING_HINTS))
+    restricts = any(map(opening.__contains__, _RESTRICTION_HINTS))
+    if not turns_against and not restricts:
+        return 0.0
     end = _TERMINATOR.search(opening)
-    if end is not None:
+    if end is not None and turns_against:
         second = opening[end.end() : end.end() + _OPENING_CHARS].lstrip()
         stop = _TERMINATOR.search(second)
         asks = stop is not None and second[stop.start()] == "?"
@@ -1127,9 +1147,13 @@ def _pushback_strength(turn: _Turn, target: _Turn) -> float:
         ):
             return 0.5
     first = opening[: end.end()] if end else opening
-    if _RESTRICTION.search(first) and _content(first) & _content_of(target):
+    if restricts and _RESTRICTION.search(first) and _content(first) & _content_of(target):
         return 0.5
     return 0.0
+
+
+_TURNING_HINTS = (" but", " however", " still", " yet")
+_RESTRICTION_HINTS = ("for now", "on paper", "in theory", "in principle", "short")
 
 
 def _only_courtesy(sentence: str) -> bool:
@@ -1199,10 +1223,11 @@ def _defends(
         return False
     if _agreement_strength(turn, objection) > 0:
         return False
-    shared = _content_of(turn) & (_content_of(objection) | _content_of(own))
     # Words of four letters or more: the function words of other languages ("ich", "que")
-    # are not in the stopword list.
-    return any(len(word) > 3 for word in shared)
+    # are not in the stopword list. One such word shared with the objection answers it; a
+    # reply that returns to the author's own claim restates at least two of its words.
+    words = {w for w in _content_of(turn) if len(w) > 3}
+    return bool(words & _content_of(objection)) or len(words & _content_of(own)) > 1
 
 
 def _reports_error(turn: _Turn, target: _Turn | None, strength: float) -> bool:

@@ -513,8 +513,8 @@ def test_holding_ones_ground_after_an_objection_is_a_disagreement():
         conversation(
             ("Ana", "We should move the nightly jobs to the new cluster this sprint."),
             ("Ben", "I'd be careful. The new cluster has no monitoring yet."),
-            ("Ana", "The old cluster has no monitoring either, and it falls over weekly."),
-            ("Ben", "It falls over because the jobs overlap, not because of the cluster."),
+            ("Ana", "We already have monitoring gaps on the old cluster. It fell over twice."),
+            ("Ben", "The old cluster fell over from overlapping jobs, which the move keeps."),
         )
     )
     assert disagreeing(found) == [1, 2, 3]
@@ -597,7 +597,7 @@ def test_advice_in_an_answer_is_not_agreement():
             ("Ana", "Do I need to book a seat?"),
             (
                 "AI",
-                "It's not required, but at weekends the trains are full, so a seat is a good idea.",
+                "You should be fine without one, but at weekends a reserved seat is a good idea.",
             ),
         )
     )
