@@ -65,6 +65,10 @@ REPLAYED = {
     "amounts before a currency word": "would you take " + _run("1,", MAX_CHARS - 40) + " euros",
     "turning sentences": _run("Fine. But "),
     "restrictions": _run("cheaper for now "),
+    # determiners before label candidates, and announcements after a discourse marker
+    "determiners": _run("the a "),
+    "markers before an announcement": _run("Ok, right, "),
+    "agenda markers": _run("Next: "),
     "conditions": "If " + _run("we, ", MAX_CHARS - 40) + "I could live with it",
 }
 
