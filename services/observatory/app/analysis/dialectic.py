@@ -1058,6 +1058,7 @@ def _may_react(opening: str) -> bool:
         any(map(opening.__contains__, _REACTION_HINTS))
         or any(map(opening.__contains__, _LATER_HINTS))
         or opening.startswith(_LEAD_WORDS)
+        or _DENIAL.search(opening, 0, _DENIAL_CHARS) is not None
         or _PUSHBACK_OPENING.match(opening) is not None
         or _CONCESSION.match(opening) is not None
         or _pushes_back_within(_first_clause(opening))
@@ -1131,6 +1132,8 @@ def _pushback_strength(turn: _Turn, target: _Turn) -> float:
         return 0.55
     if (not target.interrogative or proposes) and _pushes_back_within(_first_clause(opening)):
         return 0.5
+    if not target.interrogative and _denies(opening, target):
+        return 0.5
     turns_against = any(map(opening.__contains__, _TURNING_HINTS))
     restricts = any(map(opening.__contains__, _RESTRICTION_HINTS))
     if not turns_against and not restricts:
@@ -1150,6 +1153,40 @@ def _pushback_strength(turn: _Turn, target: _Turn) -> float:
     if restricts and _RESTRICTION.search(first) and _content(first) & _content_of(target):
         return 0.5
     return 0.0
+
+
+# A negated auxiliary and the verb or word it negates: "I didn't 'miss' it", "it wasn't
+# late". Quotation marks around the word are allowed, a second word is not read.
+_DENIAL = patterns.compile(
+    r"\b(?:didn't|did not|don't|do not|doesn't|does not|isn't|is not|wasn't|was not|"
+    r"aren't|weren't|haven't|hasn't|never)\s{1,3}['\"‘“]?([a-z]{3,30})"
+)
+
+
+_DENIAL_CHARS = 80  # a denial that answers the other's words comes first
+
+
+def _denies(opening: str, target: _Turn) -> bool:
+    """The first sentence denies what the other said, negating the very verb or word they
+    used ("You missed his appointment" — "I didn't 'miss' it"): a contradiction, the plainest
+    form of disagreement. Inflections are folded ("missed" ~ "miss")."""
+    if "n't" not in opening and " not " not in opening and "never" not in opening:
+        return False
+    end = _TERMINATOR.search(opening)
+    sentence = (opening[: end.end()] if end else opening)[:_DENIAL_CHARS]
+    denied = {_stem(w) for w in _DENIAL.findall(sentence)} - {_stem(w) for w in STOPWORDS}
+    if not denied:
+        return False
+    return bool(denied & {_stem(w) for w in _content_of(target)})
+
+
+def _stem(word: str) -> str:
+    if word.endswith("ss"):
+        return word
+    for ending in ("ing", "ed", "es", "s"):
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[: -len(ending)]
+    return word[:-1] if word.endswith("e") and len(word) > 4 else word  # "ignore" ~ "ignored"
 
 
 _TURNING_HINTS = (" but", " however", " still", " yet")
@@ -1226,8 +1263,20 @@ def _defends(
     # Words of four letters or more: the function words of other languages ("ich", "que")
     # are not in the stopword list. One such word shared with the objection answers it; a
     # reply that returns to the author's own claim restates at least two of its words.
-    words = {w for w in _content_of(turn) if len(w) > 3}
-    return bool(words & _content_of(objection)) or len(words & _content_of(own)) > 1
+    # Dates and figures are often what is disputed ("the 14th", "$750"): they count too.
+    words = {w for w in _content_of(turn) if len(w) > 3} | _figures(turn.head)
+    objected = _content_of(objection) | _figures(objection.head)
+    return bool(words & objected) or len(words & _content_of(own)) > 1
+
+
+_FIGURE = patterns.compile(r"\d[\d,.]{0,12}(?:st|nd|rd|th)?")
+
+
+def _figures(head: str) -> set[str]:
+    """Numbers, dates and amounts of a message's head, as written ("14th", "1,450")."""
+    if not any(c.isdigit() for c in head):
+        return set()
+    return {f.rstrip(".,") for f in _FIGURE.findall(head)}
 
 
 def _reports_error(turn: _Turn, target: _Turn | None, strength: float) -> bool:

@@ -69,6 +69,8 @@ REPLAYED = {
     "determiners": _run("the a "),
     "markers before an announcement": _run("Ok, right, "),
     "agenda markers": _run("Next: "),
+    "denials": _run("didn't 'x "),
+    "figures": _run("1,2."),
     "conditions": "If " + _run("we, ", MAX_CHARS - 40) + "I could live with it",
 }
 

@@ -648,3 +648,32 @@ def test_a_reply_that_only_accepts_is_not_the_synthesis():
         )
     )
     assert all(roles["synthesis"] != 3 for roles in tas_spans(found))
+
+
+def test_denying_the_very_word_the_other_used_is_a_disagreement():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "You ignored my messages all weekend, that's twice now."),
+            ("Ben", "I didn't ignore them, my phone died on Friday."),
+        )
+    )
+    assert disagreeing(found) == [1]
+    # A negation that does not take up the other's words is no denial.
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "The new bakery on the corner opened today."),
+            ("Ben", "Oh nice, I haven't tried it yet."),
+        )
+    )
+    assert disagreeing(found) == []
+
+
+def test_a_disputed_date_counts_as_the_subject_of_the_argument():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "The launch was due on the 9th and nothing has shipped."),
+            ("Ben", "It was never the 9th. We agreed on the 16th at the review."),
+            ("Ana", "The 9th is in my notes and on the board."),
+        )
+    )
+    assert disagreeing(found) == [1, 2]
