@@ -524,16 +524,15 @@ def _boundaries(
 
 
 def _enough_words(x: Any, start: int, k: int) -> bool:
-    """Whether the ``k`` messages on each side of the gap before ``start`` hold at least
-    _MIN_WINDOW_WORDS different content words. TextTiling compares blocks of text (Hearst
-    used blocks of a fixed number of words); three chat messages of "Wed works", "Wed 👍"
-    hold too few words for a dip in their similarity to mean a change of subject."""
-    before = x[max(0, start - k) : start]
-    after = x[start : start + k]
-    return bool(
-        (np.asarray((before > 0).sum(axis=0)).ravel() > 0).sum() >= _MIN_WINDOW_WORDS
-        and (np.asarray((after > 0).sum(axis=0)).ravel() > 0).sum() >= _MIN_WINDOW_WORDS
-    )
+    """Whether the ``k`` messages on the two sides of the gap before ``start`` hold, on
+    average, at least _MIN_WINDOW_WORDS different content words a side. TextTiling compares
+    blocks of text (Hearst used blocks of a fixed number of words); three chat messages of
+    "Wed works", "Wed 👍" hold too few words for a dip in their similarity to mean a change
+    of subject. The sum is taken because a subject often ends on a few short messages
+    ("Made it!", "Glad to hear it!") before the next one opens at length."""
+    before = (np.asarray((x[max(0, start - k) : start] > 0).sum(axis=0)).ravel() > 0).sum()
+    after = (np.asarray((x[start : start + k] > 0).sum(axis=0)).ravel() > 0).sum()
+    return bool(before + after >= 2 * _MIN_WINDOW_WORDS)
 
 
 def _plateau_centres(gaps: np.ndarray, values: np.ndarray) -> list[int]:
