@@ -269,7 +269,7 @@ _CONCEDE_THEN_OBJECT = patterns.compile(r"\b(?:but|though|however|aber|pero)\b")
 _DISCOURSE_LEAD = patterns.compile(r"(?:see|look|listen|honestly|well|i mean)[,.!]?\s{1,3}")
 # A second sentence that turns against the first: "Kind of! But…", "I appreciate that.
 # But…". The first sentence concedes or acknowledges; the second objects.
-_TURNING_SENTENCE = patterns.compile(r"(?:but|however|still|yet)\b")
+_TURNING_SENTENCE = patterns.compile(r"(?:but\b|however\b|still,|yet\b)")
 # A claim granted only with a restriction: "Cheaper for now.", "It's 80% technical on
 # paper." Said of the other's own words, it disputes them.
 _RESTRICTION = patterns.compile(
@@ -958,7 +958,9 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
         if disagreement > 0 and _reports_error(turn, earlier, disagreement):
             continue
         if disagreement == 0.0 and earlier is not None:
-            disagreement = _pushback_strength(turn, earlier)
+            pair = frozenset((turn.speaker, earlier.speaker))
+            in_argument = position - arguing.get(pair, -_ARGUMENT_REACH - 1) <= _ARGUMENT_REACH
+            disagreement = _pushback_strength(turn, earlier, in_argument=in_argument)
             if disagreement == 0.0 and _still_arguing(turn, earlier, position, arguing):
                 disagreement = 0.45
             rounds = held_rounds.get(target, 0) if target is not None else _HELD_ROUNDS
@@ -1111,12 +1113,14 @@ def _pushes_back_within(clause: str) -> bool:
     )
 
 
-def _pushback_strength(turn: _Turn, target: _Turn) -> float:
+def _pushback_strength(turn: _Turn, target: _Turn, *, in_argument: bool = False) -> float:
     """Pushback without the words "I disagree": a counter-claim ("But…", "That assumes…",
     "X, not Y", "Kind of! But…"), a challenge ("Which studies?"), dismissal ("That's
     nonsense"), a claim granted only "for now" or "on paper", or a refusal or counter-offer
     in a negotiation, answering someone else's message. A question is not disputed by its
-    answer, unless it proposes something ("Would you take $550?", "Thursday then?")."""
+    answer, unless it proposes something ("Would you take $550?", "Thursday then?"); a
+    hedged answer ("My sister, sort of. But…") turns against a question only inside an
+    argument, where the question was a challenge."""
     if target.speaker == turn.speaker:
         return 0.0
     proposes = target.interrogative and _PROPOSAL_QUESTION.search(target.head) is not None
@@ -1139,7 +1143,7 @@ def _pushback_strength(turn: _Turn, target: _Turn) -> float:
     if not turns_against and not restricts:
         return 0.0
     end = _TERMINATOR.search(opening)
-    if end is not None and turns_against:
+    if end is not None and turns_against and (in_argument or not target.interrogative):
         second = opening[end.end() : end.end() + _OPENING_CHARS].lstrip()
         stop = _TERMINATOR.search(second)
         asks = stop is not None and second[stop.start()] == "?"

@@ -677,3 +677,15 @@ def test_a_disputed_date_counts_as_the_subject_of_the_argument():
         )
     )
     assert disagreeing(found) == [1, 2]
+
+
+def test_a_hedged_answer_to_a_question_is_not_pushback():
+    found = analyze_dialectic(
+        conversation(
+            ("AI", "That sounds hard. Is there anyone you can talk to about it?"),
+            ("Ana", "My brother, sort of. But he's busy and I don't want to weigh on him."),
+            ("AI", "Have you restarted the router since the cable was moved?"),
+            ("Ana", "I restarted it twice. Still red."),
+        )
+    )
+    assert disagreeing(found) == []
