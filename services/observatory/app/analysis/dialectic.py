@@ -1278,8 +1278,6 @@ _FIGURE = patterns.compile(r"\d[\d,.]{0,12}(?:st|nd|rd|th)?")
 
 def _figures(head: str) -> set[str]:
     """Numbers, dates and amounts of a message's head, as written ("14th", "1,450")."""
-    if not any(c.isdigit() for c in head):
-        return set()
     return {f.rstrip(".,") for f in _FIGURE.findall(head)}
 
 
