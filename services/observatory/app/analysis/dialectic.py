@@ -933,16 +933,18 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
         opening = turn.opening
         if arguing and min(position - last for last in arguing.values()) > _ARGUMENT_REACH:
             arguing.clear()  # the argument has died down
-        if (
-            not arguing
-            and not _may_react(opening)
-            and not any(map(turn.head.__contains__, _OFFER_HINTS))
-        ):
+        cued = _may_react(opening) or any(map(turn.head.__contains__, _OFFER_HINTS))
+        if not arguing and not cued:
             continue
         target = _target(turns, position)
         if target is None and position > 0:
             continue
         earlier = turns[target] if target is not None else None
+        if not cued:
+            # No reaction cue: only a round of the open argument can be found here.
+            if earlier is not None and target is not None:
+                _argument_round(turns, position, target, arguing, disputed, held_rounds, found)
+            continue
         if _CORRECTION.search(opening) or _CORRECTION_OPENING.match(opening):
             corrected = earlier.speaker if earlier else _next_speaker(turns, position)
             acceptance = _acceptance(turns, position, corrected) if corrected else None
@@ -985,6 +987,38 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
         if agreement > 0:
             found.append(_reaction_structure("agreement", turns, target, position, agreement))
     return found
+
+
+def _argument_round(
+    turns: Sequence[_Turn],
+    position: int,
+    target: int,
+    arguing: dict[frozenset[str], int],
+    disputed: dict[int, int],
+    held_rounds: dict[int, int],
+    found: list[dict[str, Any]],
+) -> None:
+    """The part of :func:`_reactions` for a reply without any reaction cue: one more round
+    of an open argument ("But…", a negation of the other's words) or holding one's
+    ground."""
+    turn, earlier = turns[position], turns[target]
+    held = 0
+    disagreement = 0.45 if _still_arguing(turn, earlier, position, arguing) else 0.0
+    rounds = held_rounds.get(target, 0)
+    if (
+        disagreement == 0.0
+        and rounds < _HELD_ROUNDS
+        and _defends(turns, position, target, disputed)
+    ):
+        disagreement = 0.45
+        held = rounds + 1
+    if disagreement == 0.0:
+        return
+    arguing[frozenset((turn.speaker, earlier.speaker))] = position
+    disputed[position] = target
+    if held:
+        held_rounds[position] = held
+    found.append(_reaction_structure("disagreement", turns, target, position, disagreement))
 
 
 def _next_speaker(turns: Sequence[_Turn], position: int) -> str | None:
