@@ -1510,6 +1510,7 @@ def _negotiated_syntheses(
     # Messages inside a structure already found: a debate is reported once.
     covered = {i for f in found for i in range(min(f["messages"]), max(f["messages"]) + 1)}
     result: list[dict[str, Any]] = []
+    conditions: dict[int, bool] = {}  # position → accepts the other side on a condition
     for reaction in reactions:
         if reaction["type"] != "disagreement" or "target" not in reaction["roles"]:
             continue
@@ -1521,7 +1522,9 @@ def _negotiated_syntheses(
         disputed = _content_of(turns[thesis]) | _content_of(turns[antithesis])
         for k in range(antithesis + 1, min(len(turns), antithesis + 1 + _TAS_REACH)):
             proposal = turns[k]
-            conditional = proposal.speaker in sides and _accepts_on_condition(proposal)
+            if k not in conditions:
+                conditions[k] = _accepts_on_condition(proposal)
+            conditional = proposal.speaker in sides and conditions[k]
             if not accepted[k] and not conditional:
                 continue
             if proposal.only_question and not _PROPOSAL.search(proposal.opening):
