@@ -66,6 +66,7 @@ _TAS_WINDOW = 4  # thesis → antithesis → synthesis, each at most four messag
 _TAS_REACH = 10  # how far a synthesis may follow an explicit objection
 _TENTATIVE_WORDS = 8
 _ARGUMENT_REACH = 4  # an argument goes on while its rounds are at most four messages apart
+_HELD_ROUNDS = 2  # rounds in a row an argument is followed without a cue, see _reactions
 _ACCEPTED_PROPOSAL = 0.7  # reconciling strength of a proposal the other side accepts
 _OPENING_CHARS = 160  # reactions ("I agree", "that's incorrect") sit at the start of a reply
 # Content words, claims and reconciling cues are read from the start of each message: that
@@ -263,6 +264,41 @@ _ROUND_OPENING = patterns.compile(
     r"(?:but|however|though|yet|still|no|not|nope|except|only)\b"
 )
 _CONCEDE_THEN_OBJECT = patterns.compile(r"\b(?:but|though|however|aber|pero)\b")
+# Discourse markers that may stand before a stance without changing it: "See, I read
+# that shot as hopeful", "Look, that assumes…".
+_DISCOURSE_LEAD = patterns.compile(r"(?:see|look|listen|honestly|well|i mean)[,.!]?\s{1,3}")
+# A second sentence that turns against the first: "Kind of! But…", "I appreciate that.
+# But…". The first sentence concedes or acknowledges; the second objects.
+_TURNING_SENTENCE = patterns.compile(r"(?:but\b|however\b|still,|yet\b)")
+# A claim granted only with a restriction: "Cheaper for now.", "It's 80% technical on
+# paper." Said of the other's own words, it disputes them.
+_RESTRICTION = patterns.compile(
+    r"\b(?:for now|on paper|in theory|in principle|in the short (?:term|run))\b"
+)
+# Offers in a negotiation: "I could do $750", "Meet me at $620?", "Would you consider
+# €1,520?", "I can't go below €1,600". An offer of another amount than the one on the
+# table is a counter-offer, which rejects it.
+_OFFER = patterns.compile(
+    r"\b(?:i (?:could|can) (?:do|go(?: down| up)? to|offer|stretch to|manage)|meet me at|"
+    r"would you (?:take|consider|accept|do)|best i can (?:do|stretch|offer)|"
+    r"i (?:can't|cannot) go (?:below|above|lower|higher|under|over)|as (?:low|high) as)\b"
+)
+_AMOUNT = patterns.compile(
+    r"[$€£]\s?\d[\d,.]{0,12}|\b\d[\d,.]{0,12}\s?(?:€|euros?|dollars?|pounds?|quid|k)\b"
+)
+# A question that proposes rather than asks for information: "Would you take $550?",
+# "Rehearsal Thursday then?", "What if we…?". Turning it down disagrees with it.
+_PROPOSAL_QUESTION = patterns.compile(
+    r"\b(?:would you (?:take|accept|consider|do)|what if|how about|why don't we|could we|"
+    r"can we|shall we|should we|we could|let's)\b|\b(?:then|ok|okay|vale|alright|deal)\s?\?"
+)
+_GREETING = patterns.compile(r"(?:hi|hello|hey|dear|morning|good (?:morning|afternoon|evening))\b")
+# Courtesies that open with "no" or close an exchange: not one more round of an argument.
+_COURTESY = patterns.compile(
+    r"(?:no (?:worries|problem|rush|need|pressure)|thanks|thank you|cheers|noted|will do|"
+    r"good luck|i understand|i see|(?:ok|okay|alright|fine|sure)[,.!]?$|"
+    r"(?:maybe|perhaps|possibly)\b)"
+)
 
 _CORRECTION = patterns.compile(
     r"\b(?:that's (?:incorrect|not quite right|not quite correct|not correct|wrong|a mistake|"
@@ -884,18 +920,31 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
     # disagreement: in an open argument a reply that only says "but" or negates the other's
     # words is one more round of it.
     arguing: dict[frozenset[str], int] = {}
+    # Each disagreement's position → the position of the message it disputes.
+    disputed: dict[int, int] = {}
+    # Disagreements found only because their author held their ground, with how many such
+    # rounds in a row led to them: without a cue of its own an argument is followed for
+    # _HELD_ROUNDS rounds, so two people taking turns on one subject are not an endless
+    # argument.
+    held_rounds: dict[int, int] = {}
     for position, turn in enumerate(turns):
         if position % _CHECK_EVERY == 0:
             token.check()
         opening = turn.opening
         if arguing and min(position - last for last in arguing.values()) > _ARGUMENT_REACH:
             arguing.clear()  # the argument has died down
-        if not arguing and not _may_react(opening):
+        cued = _may_react(opening) or any(map(turn.head.__contains__, _OFFER_HINTS))
+        if not arguing and not cued:
             continue
         target = _target(turns, position)
         if target is None and position > 0:
             continue
         earlier = turns[target] if target is not None else None
+        if not cued:
+            # No reaction cue: only a round of the open argument can be found here.
+            if earlier is not None and target is not None:
+                _argument_round(turns, position, target, arguing, disputed, held_rounds, found)
+            continue
         if _CORRECTION.search(opening) or _CORRECTION_OPENING.match(opening):
             corrected = earlier.speaker if earlier else _next_speaker(turns, position)
             acceptance = _acceptance(turns, position, corrected) if corrected else None
@@ -906,16 +955,30 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
         if concedes and not _CONCEDE_THEN_OBJECT.search(_first_clause(opening)):
             found.append(_reaction_structure("agreement", turns, target, position, 0.6))
             continue
+        held = 0
         disagreement = _disagreement_strength(turn, earlier)
         if disagreement > 0 and _reports_error(turn, earlier, disagreement):
             continue
         if disagreement == 0.0 and earlier is not None:
-            disagreement = _pushback_strength(turn, earlier)
+            pair = frozenset((turn.speaker, earlier.speaker))
+            in_argument = position - arguing.get(pair, -_ARGUMENT_REACH - 1) <= _ARGUMENT_REACH
+            disagreement = _pushback_strength(turn, earlier, in_argument=in_argument)
             if disagreement == 0.0 and _still_arguing(turn, earlier, position, arguing):
                 disagreement = 0.45
+            rounds = held_rounds.get(target, 0) if target is not None else _HELD_ROUNDS
+            if (
+                disagreement == 0.0
+                and rounds < _HELD_ROUNDS
+                and _defends(turns, position, target, disputed)
+            ):
+                disagreement = 0.45
+                held = rounds + 1
         if disagreement > 0:
-            if earlier is not None:
+            if earlier is not None and target is not None:
                 arguing[frozenset((turn.speaker, earlier.speaker))] = position
+                disputed[position] = target
+                if held:
+                    held_rounds[position] = held
             found.append(_reaction_structure("disagreement", turns, target, position, disagreement))
             continue
         if earlier is None:
@@ -924,6 +987,38 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
         if agreement > 0:
             found.append(_reaction_structure("agreement", turns, target, position, agreement))
     return found
+
+
+def _argument_round(
+    turns: Sequence[_Turn],
+    position: int,
+    target: int,
+    arguing: dict[frozenset[str], int],
+    disputed: dict[int, int],
+    held_rounds: dict[int, int],
+    found: list[dict[str, Any]],
+) -> None:
+    """The part of :func:`_reactions` for a reply without any reaction cue: one more round
+    of an open argument ("But…", a negation of the other's words) or holding one's
+    ground."""
+    turn, earlier = turns[position], turns[target]
+    held = 0
+    disagreement = 0.45 if _still_arguing(turn, earlier, position, arguing) else 0.0
+    rounds = held_rounds.get(target, 0)
+    if (
+        disagreement == 0.0
+        and rounds < _HELD_ROUNDS
+        and _defends(turns, position, target, disputed)
+    ):
+        disagreement = 0.45
+        held = rounds + 1
+    if disagreement == 0.0:
+        return
+    arguing[frozenset((turn.speaker, earlier.speaker))] = position
+    disputed[position] = target
+    if held:
+        held_rounds[position] = held
+    found.append(_reaction_structure("disagreement", turns, target, position, disagreement))
 
 
 def _next_speaker(turns: Sequence[_Turn], position: int) -> str | None:
@@ -981,9 +1076,25 @@ _REACTION_HINTS = (
 )
 
 
+# The same for the rules that read past the opening sentence (a turning second sentence,
+# a restriction) and for a discourse marker before a stance.
+_LATER_HINTS = (
+    *(" but", " however", " still", " yet", "for now", "on paper", "in theory"),
+    *("in principle", "short term", "short run"),
+)
+_LEAD_WORDS = ("see", "look", "listen", "honestly", "well", "i mean")
+# Every offer contains one of these; offers are read in the whole head of a message.
+_OFFER_HINTS = (
+    *("i could", "i can", "meet me", "would you", "best i can", "as low as", "as high as"),
+)
+
+
 def _may_react(opening: str) -> bool:
     return (
         any(map(opening.__contains__, _REACTION_HINTS))
+        or any(map(opening.__contains__, _LATER_HINTS))
+        or opening.startswith(_LEAD_WORDS)
+        or _DENIAL.search(opening, 0, _DENIAL_CHARS) is not None
         or _PUSHBACK_OPENING.match(opening) is not None
         or _CONCESSION.match(opening) is not None
         or _pushes_back_within(_first_clause(opening))
@@ -1036,18 +1147,114 @@ def _pushes_back_within(clause: str) -> bool:
     )
 
 
-def _pushback_strength(turn: _Turn, target: _Turn) -> float:
+def _pushback_strength(turn: _Turn, target: _Turn, *, in_argument: bool = False) -> float:
     """Pushback without the words "I disagree": a counter-claim ("But…", "That assumes…",
-    "X, not Y"), a challenge ("Which studies?"), dismissal ("That's nonsense") or a refusal
-    in a negotiation, answering someone else's message."""
-    if target.speaker == turn.speaker or target.only_question:
+    "X, not Y", "Kind of! But…"), a challenge ("Which studies?"), dismissal ("That's
+    nonsense"), a claim granted only "for now" or "on paper", or a refusal or counter-offer
+    in a negotiation, answering someone else's message. A question is not disputed by its
+    answer, unless it proposes something ("Would you take $550?", "Thursday then?"); a
+    hedged answer ("My sister, sort of. But…") turns against a question only inside an
+    argument, where the question was a challenge."""
+    if target.speaker == turn.speaker:
+        return 0.0
+    proposes = target.interrogative and _PROPOSAL_QUESTION.search(target.head) is not None
+    if target.only_question and not proposes:
         return 0.0  # an answer to a question is not pushback
     opening = turn.opening
     if _PUSHBACK_OPENING.match(opening):
         return 0.55
-    if not target.interrogative and _pushes_back_within(_first_clause(opening)):
+    lead = _DISCOURSE_LEAD.match(opening)
+    if lead is not None and _PUSHBACK_OPENING.match(opening, lead.end()):
+        return 0.55
+    if _counter_offer(turn, target):
+        return 0.55
+    if (not target.interrogative or proposes) and _pushes_back_within(_first_clause(opening)):
+        return 0.5
+    if not target.interrogative and _denies(opening, target):
+        return 0.5
+    turns_against = any(map(opening.__contains__, _TURNING_HINTS))
+    restricts = any(map(opening.__contains__, _RESTRICTION_HINTS))
+    if not turns_against and not restricts:
+        return 0.0
+    end = _TERMINATOR.search(opening)
+    if end is not None and turns_against and (in_argument or not target.interrogative):
+        second = opening[end.end() : end.end() + _OPENING_CHARS].lstrip()
+        stop = _TERMINATOR.search(second)
+        asks = stop is not None and second[stop.start()] == "?"
+        if (
+            _TURNING_SENTENCE.match(second)
+            and not asks
+            and not _only_courtesy(opening[: end.end()])
+        ):
+            return 0.5
+    first = opening[: end.end()] if end else opening
+    if restricts and _RESTRICTION.search(first) and _content(first) & _content_of(target):
         return 0.5
     return 0.0
+
+
+# A negated auxiliary and the verb or word it negates: "I didn't 'miss' it", "it wasn't
+# late". Quotation marks around the word are allowed, a second word is not read.
+_DENIAL = patterns.compile(
+    r"\b(?:didn't|did not|don't|do not|doesn't|does not|isn't|is not|wasn't|was not|"
+    r"aren't|weren't|haven't|hasn't|never)\s{1,3}['\"‘“]?([a-z]{3,30})"
+)
+
+
+_DENIAL_CHARS = 80  # a denial that answers the other's words comes first
+
+
+def _denies(opening: str, target: _Turn) -> bool:
+    """The first sentence denies what the other said, negating the very verb or word they
+    used ("You missed his appointment" — "I didn't 'miss' it"): a contradiction, the plainest
+    form of disagreement. Inflections are folded ("missed" ~ "miss")."""
+    if "n't" not in opening and " not " not in opening and "never" not in opening:
+        return False
+    end = _TERMINATOR.search(opening)
+    sentence = (opening[: end.end()] if end else opening)[:_DENIAL_CHARS]
+    denied = {_stem(w) for w in _DENIAL.findall(sentence)} - {_stem(w) for w in STOPWORDS}
+    if not denied:
+        return False
+    return bool(denied & {_stem(w) for w in _content_of(target)})
+
+
+def _stem(word: str) -> str:
+    if word.endswith("ss"):
+        return word
+    for ending in ("ing", "ed", "es", "s"):
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[: -len(ending)]
+    return word[:-1] if word.endswith("e") and len(word) > 4 else word  # "ignore" ~ "ignored"
+
+
+_TURNING_HINTS = (" but", " however", " still", " yet")
+_RESTRICTION_HINTS = ("for now", "on paper", "in theory", "in principle", "short")
+
+
+def _only_courtesy(sentence: str) -> bool:
+    """A first sentence that only thanks or greets ("Thanks!", "Hi Sam."): a "But…" after it
+    starts a request or a new point rather than an objection."""
+    return "thank" in sentence or _GREETING.match(sentence.strip()) is not None
+
+
+def _counter_offer(turn: _Turn, target: _Turn) -> bool:
+    """An offer of an amount the other side did not name, answering a message that names
+    one: "I could do $750" to "Would you take $550?"."""
+    if not any(map(target.head.__contains__, _CURRENCY_HINTS)):
+        return False
+    offer = _OFFER.search(turn.head)
+    if offer is None:
+        return False
+    theirs = {_digits(a) for a in _AMOUNT.findall(target.head)}
+    mine = {_digits(a) for a in _AMOUNT.findall(turn.head[offer.start() :])}
+    return bool(theirs) and bool(mine - theirs)
+
+
+_CURRENCY_HINTS = ("$", "€", "£", "euro", "dollar", "pound", "quid")
+
+
+def _digits(amount: str) -> str:
+    return "".join(c for c in amount if c.isdigit())
 
 
 def _still_arguing(
@@ -1064,9 +1271,48 @@ def _still_arguing(
     sentence = opening[: end.end()] if end else opening
     if _PROPOSAL.search(sentence) or _synthesis_strength(sentence) > 0.0:
         return False  # a way out of the argument, not one more round of it
+    if _COURTESY.match(opening):
+        return False  # "No worries, it happens."
     if _ROUND_OPENING.match(opening):
         return True
     return bool(_negated_words(sentence) & _content_of(target))
+
+
+def _defends(
+    turns: Sequence[_Turn], position: int, target: int | None, disputed: dict[int, int]
+) -> bool:
+    """Whether ``turns[position]`` holds its ground: its author's message was just disputed
+    (``target`` is the disagreement, at most two messages back), and the reply stays on the
+    disputed subject (shares words with the objection or with the author's own disputed
+    message) without conceding, asking, proposing a way out or closing politely ("We
+    already have failure modes…" to "That's a lot of new failure modes")."""
+    if target is None or target not in disputed or position - target > 2:
+        return False
+    turn, objection, own = turns[position], turns[target], turns[disputed[target]]
+    if own.speaker != turn.speaker or turn.only_question:
+        return False
+    opening = turn.opening
+    end = _TERMINATOR.search(opening)
+    sentence = opening[: end.end()] if end else opening
+    if _COURTESY.match(opening) or _PROPOSAL.search(sentence) or _synthesis_strength(sentence):
+        return False
+    if _agreement_strength(turn, objection) > 0:
+        return False
+    # Words of four letters or more: the function words of other languages ("ich", "que")
+    # are not in the stopword list. One such word shared with the objection answers it; a
+    # reply that returns to the author's own claim restates at least two of its words.
+    # Dates and figures are often what is disputed ("the 14th", "$750"): they count too.
+    words = {w for w in _content_of(turn) if len(w) > 3} | _figures(turn.head)
+    objected = _content_of(objection) | _figures(objection.head)
+    return bool(words & objected) or len(words & _content_of(own)) > 1
+
+
+_FIGURE = patterns.compile(r"\d[\d,.]{0,12}(?:st|nd|rd|th)?")
+
+
+def _figures(head: str) -> set[str]:
+    """Numbers, dates and amounts of a message's head, as written ("14th", "1,450")."""
+    return {f.rstrip(".,") for f in _FIGURE.findall(head)}
 
 
 def _reports_error(turn: _Turn, target: _Turn | None, strength: float) -> bool:
@@ -1086,6 +1332,8 @@ def _agreement_strength(turn: _Turn, target: _Turn) -> float:
     opening = turn.opening
     strong = _AGREE_STRONG.search(opening)
     if strong is not None and not _negated(opening, strong.start()):
+        if strong.start() >= 40 and target.only_question:
+            return 0.0  # "…so a reservation is a good idea": an answer that advises
         return 0.85 if strong.start() < 40 else 0.65
     weak = _AGREE_OPENING.match(opening)
     if weak is None:
@@ -1248,14 +1496,21 @@ def _negotiated_syntheses(
     """Thesis → antithesis → synthesis settled by a proposal: after a disagreement
     (thesis = the message disagreed with, antithesis = the disagreement), someone proposes
     a way forward within ``_TAS_REACH`` messages and the other side accepts it in one of
-    the next two ("That I could get behind", "Deal"). The proposal is the synthesis."""
+    the next two ("That I could get behind", "Deal"), or one side accepts the other's
+    position on a condition ("If we can lock the price, I could live with it"). The
+    proposal (or the conditional acceptance) is the synthesis. It must be about what was
+    disputed, sharing words with the thesis or the antithesis, and it must not itself be a
+    reply that only accepts or only objects: "Find ich gut" settles nothing new, and "Hmm,
+    that's unfair to you" reopens the question."""
     accepted = _accepted_proposals(turns)
-    if not any(accepted):
-        return []
     by_index = {t.index: p for p, t in enumerate(turns)}
+    reaction_of = {
+        by_index[r["roles"]["response"]]: r["type"] for r in reactions if "response" in r["roles"]
+    }
     # Messages inside a structure already found: a debate is reported once.
     covered = {i for f in found for i in range(min(f["messages"]), max(f["messages"]) + 1)}
     result: list[dict[str, Any]] = []
+    conditions: dict[int, bool] = {}  # position → accepts the other side on a condition
     for reaction in reactions:
         if reaction["type"] != "disagreement" or "target" not in reaction["roles"]:
             continue
@@ -1263,41 +1518,75 @@ def _negotiated_syntheses(
         antithesis = by_index[reaction["roles"]["response"]]
         if covered.intersection(range(turns[thesis].index, turns[antithesis].index + 1)):
             continue
+        sides = {turns[thesis].speaker, turns[antithesis].speaker}
+        disputed = _content_of(turns[thesis]) | _content_of(turns[antithesis])
         for k in range(antithesis + 1, min(len(turns), antithesis + 1 + _TAS_REACH)):
-            if not accepted[k]:
+            proposal = turns[k]
+            if k not in conditions:
+                conditions[k] = _accepts_on_condition(proposal)
+            conditional = proposal.speaker in sides and conditions[k]
+            if not accepted[k] and not conditional:
                 continue
-            if turns[k].only_question and not _PROPOSAL.search(turns[k].opening):
+            if proposal.only_question and not _PROPOSAL.search(proposal.opening):
                 continue  # "What if we…?" proposes; "Which day?" does not
+            if not _content_of(proposal) & disputed:
+                continue  # "Let's rewatch it together" ends the talk, not the dispute
+            kind = reaction_of.get(k)
+            if kind == "agreement" or (
+                kind == "disagreement" and not _PROPOSAL.search(proposal.opening)
+            ):
+                continue
             acceptance = next(
                 (
                     j
                     for j in range(k + 1, min(len(turns), k + 3))
-                    if turns[j].speaker != turns[k].speaker
+                    if turns[j].speaker != proposal.speaker
                     and _ACCEPTS_PROPOSAL.match(turns[j].opening)
                 ),
                 None,
             )
-            if acceptance is None:
+            if acceptance is None and not conditional:
                 continue
-            members = (turns[thesis], turns[antithesis], turns[k], turns[acceptance])
+            members = tuple(turns[p] for p in (thesis, antithesis, k, acceptance) if p is not None)
+            roles = {
+                "thesis": turns[thesis].index,
+                "antithesis": turns[antithesis].index,
+                "synthesis": proposal.index,
+            }
+            if acceptance is not None:
+                roles["acceptance"] = turns[acceptance].index
             result.append(
                 {
                     "type": "thesis_antithesis_synthesis",
                     "messages": [m.index for m in members],
                     "speakers": _speakers(members),
-                    "excerpt": _excerpt(turns[k].text),
+                    "excerpt": _excerpt(proposal.text),
                     "strength": _round(_ACCEPTED_PROPOSAL),
-                    "roles": {
-                        "thesis": turns[thesis].index,
-                        "antithesis": turns[antithesis].index,
-                        "synthesis": turns[k].index,
-                        "acceptance": turns[acceptance].index,
-                    },
+                    "roles": roles,
                 }
             )
-            covered.update(range(turns[thesis].index, turns[acceptance].index + 1))
+            covered.update(range(turns[thesis].index, members[-1].index + 1))
             break
     return result
+
+
+# Accepting the other side's position on a condition: "If we can lock the price for three
+# years, I could live with HubSpot", "I'd go with Ben as long as Marta can contract".
+_CONDITIONAL_ACCEPTANCE = patterns.compile(
+    r"(?:(?:ok|okay|well|fine|alright)[,.]?\s{1,3})?(?:if|as long as|so long as|provided)\b"
+    r"[^.?!]{1,150}?,\s{0,3}(?:then\s{1,3})?(?:i|we)(?:'d| would| could| can)(?: probably)?"
+    r" (?:live with|accept|go (?:with|for|along with)|agree|support|get behind|"
+    r"be (?:fine|ok|okay|happy) with)\b"
+    r"|(?:i|we)(?:'d| would| could| can) (?:live with|accept|go with|agree to|support)"
+    r"[^.?!]{0,80}? (?:if|as long as|so long as|provided)\b"
+)
+
+
+def _accepts_on_condition(turn: _Turn) -> bool:
+    opening = turn.opening
+    if not any(map(opening.__contains__, ("if ", "as long as", "provided"))):
+        return False
+    return _CONDITIONAL_ACCEPTANCE.match(opening) is not None
 
 
 _SYNTHESIS_HINTS = (

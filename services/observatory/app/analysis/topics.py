@@ -111,7 +111,8 @@ _MIN_MESSAGES = 16
 # punctuation is bounded: an unbounded run tried from every sentence start of a long run of
 # ". " would be quadratic.
 _TOPIC_CHANGE = patterns.compile(
-    r"(?:^|(?<=[.!?] ))\W{0,8}(?:random (?:one|question|thought)|changing (?:the )?(?:subject|topic)|"
+    r"(?:^|(?<=[.!?] ))\W{0,8}(?:(?:right|ok|okay|so|anyway|oh|and|alright|now)\W{1,4})?"
+    r"(?:random (?:one|question|thought)|changing (?:the )?(?:subject|topic)|"
     r"(?:also|oh|and),? (?:totally |completely |slightly )?(?:unrelated|off[- ]topic)|"
     r"(?:on )?(?:a |an )?(?:different|other|another|unrelated|separate) (?:note|topic|subject|"
     r"thing|question)|moving on|next (?:item|topic|point|up)|last item|new topic|"
@@ -119,11 +120,31 @@ _TOPIC_CHANGE = patterns.compile(
     r"one more thing|cambiando de tema|otra cosa|anderes thema|übrigens|autre chose)\b",
     re.IGNORECASE,
 )
+# An agenda marker heading a message ("Next: the offsite."); inside a message "Next:"
+# is more often the next question of the same quiz.
+_AGENDA = patterns.compile(
+    r"\W{0,8}(?:next(?: up| item| topic)?|item \d{1,2})\s{0,2}:", re.IGNORECASE
+)
 _LABEL_IDF = 0.25
 _LABEL_POOL = 12
+# Whoever opens a subject names it ("Still on for the hike Saturday?", "thoughts on today's
+# interviews?"); later messages talk about its details. Words of a segment's opening
+# messages count this many times more towards its label.
+_OPENING_MESSAGES = 1
+_OPENING_WEIGHT = 3.0
+# Label candidates that follow a determiner somewhere in a segment's first characters are
+# nouns, and count this many times more.
+_NOUN_BONUS = 2.0
+_NOUN_CHARS = 4000
+_DETERMINED = patterns.compile(
+    r"\b(?:the|a|an|my|our|your|his|her|their|this|these|those|el|la|los|las|un|una|"
+    r"der|die|das|den|dem|ein|eine|einen|le|les|une)\s{1,3}([^\W\d_]{2,30})"
+    r"(?:\s([^\W\d_]{2,30}))?(?:\s([^\W\d_]{2,30}))?"
+)
 _MIN_ANNOUNCED = 3  # messages on each side of an announced change
 _ANNOUNCE_CHARS = 120  # the announcement opens the message or its second sentence
 _SMOOTH_FROM = 30
+_MIN_WINDOW_WORDS = 16
 
 
 def _window(n: int) -> int:
@@ -502,6 +523,18 @@ def _boundaries(
     return sorted(chosen)
 
 
+def _enough_words(x: Any, start: int, k: int) -> bool:
+    """Whether the ``k`` messages on the two sides of the gap before ``start`` hold, on
+    average, at least _MIN_WINDOW_WORDS different content words a side. TextTiling compares
+    blocks of text (Hearst used blocks of a fixed number of words); three chat messages of
+    "Wed works", "Wed 👍" hold too few words for a dip in their similarity to mean a change
+    of subject. The sum is taken because a subject often ends on a few short messages
+    ("Made it!", "Glad to hear it!") before the next one opens at length."""
+    before = (np.asarray((x[max(0, start - k) : start] > 0).sum(axis=0)).ravel() > 0).sum()
+    after = (np.asarray((x[start : start + k] > 0).sum(axis=0)).ravel() > 0).sum()
+    return bool(before + after >= 2 * _MIN_WINDOW_WORDS)
+
+
 def _plateau_centres(gaps: np.ndarray, values: np.ndarray) -> list[int]:
     """``gaps`` with each run of adjacent gaps of equal value replaced by its centre, so a
     stretch of zero similarity puts its boundary in the middle, not at its first gap."""
@@ -524,6 +557,28 @@ def _names_a_subject(phrase: str) -> bool:
     return not any(w in _NOT_A_LABEL for w in words) and not _MODIFIER_FORM.search(words[-1])
 
 
+def _noun_heads(prose: Sequence[str], start: int, end: int) -> frozenset[str]:
+    """Words that follow a determiner, alone or after one or two modifiers ("the hike",
+    "a blank page", "los tickets"), in the first _NOUN_CHARS characters of a segment: nouns,
+    which is what a label is made of. Verbs ("write"), adjectives ("brown") and names
+    called out ("Chicos, …") do not follow one."""
+    found: set[str] = set()
+    budget = _NOUN_CHARS
+    for text in prose[start:end]:
+        if budget <= 0:
+            break
+        piece = text[:budget].lower()
+        budget -= len(piece)
+        for match in _DETERMINED.finditer(piece):
+            found.update(w for w in match.groups() if w)
+    return frozenset(found)
+
+
+def _is_marked(counts: _Counts, f: int, marked: frozenset[str]) -> bool:
+    word = counts.words[counts.phrases[f][-1]]
+    return word in marked or word + "s" in marked or word + "es" in marked
+
+
 def _label(phrases: list[str]) -> str:
     if not phrases:
         return "general"
@@ -538,7 +593,7 @@ def _announced_changes(prose: Sequence[str], starts: Sequence[int]) -> list[int]
     found: list[int] = []
     for i in range(_MIN_ANNOUNCED, n - _MIN_ANNOUNCED + 1):
         head = prose[i][:_ANNOUNCE_CHARS]
-        if not head or _TOPIC_CHANGE.search(head) is None:
+        if not head or (_TOPIC_CHANGE.search(head) is None and _AGENDA.match(head) is None):
             continue
         if all(abs(i - s) >= _MIN_ANNOUNCED for s in (*starts[1:], *found)):
             found.append(i)
@@ -611,7 +666,8 @@ def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> di
         half = max(2, k // 2)
         similarity = _similarities(x, k, token=token)
         token.check()
-        starts += _boundaries(similarity, lambda gaps: _similarities(x, half, gaps), min_len)
+        found = _boundaries(similarity, lambda gaps: _similarities(x, half, gaps), min_len)
+        starts += [b for b in found if _enough_words(x, b, k)]
     token.check()
     announced = _announced_changes(prose, starts)
     if announced:
@@ -632,7 +688,13 @@ def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> di
         chosen = _top_phrases(counts, row * idf * seg_idf * weight, _SEGMENT_KEYWORDS)
         keywords = [counts.text(f) for f in chosen]
         # A label names what the segment keeps coming back to, so it leans less on rarity.
-        named = _top_phrases(counts, row * idf**_LABEL_IDF * seg_idf * weight, _LABEL_POOL)
+        opening = np.asarray(matrix[a : a + _OPENING_MESSAGES].sum(axis=0)).ravel()
+        label_scores = (row + _OPENING_WEIGHT * opening) * idf**_LABEL_IDF * seg_idf * weight
+        named = _top_phrases(counts, label_scores, _LABEL_POOL)
+        marked = _noun_heads(prose, a, b)
+        named.sort(
+            key=lambda f: -label_scores[f] * (_NOUN_BONUS if _is_marked(counts, f, marked) else 1)
+        )
         nouns = [counts.text(f) for f in named if _names_a_subject(counts.text(f))]
         segments.append(
             {

@@ -68,6 +68,18 @@ REPLAYED = {
     "apologies": _run("sorry for my sorry "),
     "softeners": _run("less like a bad, without "),
     "one-word acceptances": _run("Deal. Exactly! "),
+    # offers, amounts and turning sentences in a negotiation or an argument
+    "amounts": "I could do " + _run("$1,", MAX_CHARS - 40),
+    "amounts before a currency word": "would you take " + _run("1,", MAX_CHARS - 40) + " euros",
+    "turning sentences": _run("Fine. But "),
+    "restrictions": _run("cheaper for now "),
+    # determiners before label candidates, and announcements after a discourse marker
+    "determiners": _run("the a "),
+    "markers before an announcement": _run("Ok, right, "),
+    "agenda markers": _run("Next: "),
+    "denials": _run("didn't 'x "),
+    "figures": _run("1,2."),
+    "conditions": "If " + _run("we, ", MAX_CHARS - 40) + "I could live with it",
 }
 
 

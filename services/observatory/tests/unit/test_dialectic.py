@@ -308,7 +308,9 @@ def test_correction_that_is_not_accepted_is_a_disagreement():
         )
     )
     assert of_type(found, "correction") == []
-    assert [s["messages"] for s in of_type(found, "disagreement")] == [[0, 1]]
+    # The correction disputes the claim, and the AI holding its ground disputes the
+    # correction in turn.
+    assert [s["messages"] for s in of_type(found, "disagreement")] == [[0, 1], [1, 2]]
 
 
 # --- the shape of the output -------------------------------------------------------------------
@@ -497,3 +499,193 @@ def test_a_message_that_still_objects_does_not_reconcile():
         )
     )
     assert of_type(found, "thesis_antithesis_synthesis") == []
+
+
+# --- open argument, negotiation and holding one's ground -------------------------------
+
+
+def disagreeing(found):
+    return [s["roles"]["response"] for s in of_type(found, "disagreement")]
+
+
+def test_holding_ones_ground_after_an_objection_is_a_disagreement():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "We should move the nightly jobs to the new cluster this sprint."),
+            ("Ben", "I'd be careful. The new cluster has no monitoring yet."),
+            ("Ana", "We already have monitoring gaps on the old cluster. It fell over twice."),
+            ("Ben", "The old cluster fell over from overlapping jobs, which the move keeps."),
+        )
+    )
+    assert disagreeing(found) == [1, 2, 3]
+
+
+def test_a_reply_off_the_disputed_subject_ends_the_argument():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "We should move the nightly jobs to the new cluster this sprint."),
+            ("Ben", "I'd be careful. The new cluster has no monitoring yet."),
+            ("Ana", "We keep going round in circles. Let me put it on Friday's agenda."),
+            ("Ben", "No worries, thanks."),
+        )
+    )
+    assert disagreeing(found) == [1]
+
+
+def test_counter_offers_in_a_haggle_are_disagreements():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Hi, would you take $300 for the bike?"),
+            ("Ben", "It's nearly new. I could do $420."),
+            ("Ana", "I've seen similar ones for less. Meet me at $350?"),
+            ("Ben", "$420 works, sorry."),
+        )
+    )
+    assert disagreeing(found) == [1, 2]
+
+
+def test_turning_down_a_proposal_put_as_a_question_is_a_disagreement():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Band practice Monday then?"),
+            ("Ben", "Can't Monday, I'm working late."),
+        )
+    )
+    assert disagreeing(found) == [1]
+    # An answer to a plain question is not a disagreement.
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Are you free Monday?"),
+            ("Ben", "Not really, I'm working late."),
+        )
+    )
+    assert disagreeing(found) == []
+
+
+def test_a_second_sentence_that_turns_against_the_first_is_pushback():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "The ending was happy: they finally get together."),
+            ("Ben", "Sort of! But the last scene is full of regret."),
+        )
+    )
+    assert disagreeing(found) == [1]
+    # After thanks, "But…" opens a new point, not an objection.
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "The export runs every night at two."),
+            ("Ben", "Thanks for checking. But where does it write the file?"),
+        )
+    )
+    assert disagreeing(found) == []
+
+
+def test_a_stance_after_a_discourse_marker_and_a_restricted_claim_are_pushback():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Renting is cheaper than buying, full stop."),
+            ("Ben", "Cheaper for now. Rents rise every year."),
+            ("Ana", "Look, that assumes prices keep climbing."),
+        )
+    )
+    assert disagreeing(found) == [1, 2]
+
+
+def test_advice_in_an_answer_is_not_agreement():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Do I need to book a seat?"),
+            (
+                "AI",
+                "You should be fine without one, but at weekends a reserved seat is a good idea.",
+            ),
+        )
+    )
+    assert of_type(found, "agreement") == []
+
+
+def tas_spans(found):
+    return [s["roles"] for s in of_type(found, "thesis_antithesis_synthesis")]
+
+
+def test_a_conditional_acceptance_settles_a_dispute():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "My pick is the cheaper hosting plan; it covers everything we run today."),
+            ("Ben", "Cheaper for now. Once traffic doubles the hosting plan gets pricey."),
+            ("Ana", "I priced the doubling, it still comes out ahead."),
+            ("Cy", "Can we fix the price in the contract?"),
+            (
+                "Ben",
+                "If the contract fixes the hosting price for three years, I could live with it.",
+            ),
+        )
+    )
+    assert tas_spans(found) == [{"thesis": 0, "antithesis": 1, "synthesis": 4}]
+
+
+def test_an_accepted_plan_off_the_disputed_subject_is_no_synthesis():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "I think the ending was hopeful: she walks back to her husband."),
+            ("Ben", "I see it differently though. The ending is about grief, not hope."),
+            ("Ana", "Fair, there is grief in it."),
+            ("Ben", "We should rewatch it together some weekend."),
+            ("Ana", "Deal."),
+        )
+    )
+    assert tas_spans(found) == []
+
+
+def test_a_reply_that_only_accepts_is_not_the_synthesis():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "The kitchen is a mess again and nobody follows the cleaning rota."),
+            ("Ben", "I cleaned the bathroom last week, so nobody is not true."),
+            ("Cy", "Each of us takes one fixed area for a month, I'll take the kitchen."),
+            ("Ben", "Sounds good, at least everyone knows the job."),
+            ("Ana", "Agreed."),
+        )
+    )
+    assert all(roles["synthesis"] != 3 for roles in tas_spans(found))
+
+
+def test_denying_the_very_word_the_other_used_is_a_disagreement():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "You ignored my messages all weekend, that's twice now."),
+            ("Ben", "I didn't ignore them, my phone died on Friday."),
+        )
+    )
+    assert disagreeing(found) == [1]
+    # A negation that does not take up the other's words is no denial.
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "The new bakery on the corner opened today."),
+            ("Ben", "Oh nice, I haven't tried it yet."),
+        )
+    )
+    assert disagreeing(found) == []
+
+
+def test_a_disputed_date_counts_as_the_subject_of_the_argument():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "The launch was due on the 9th and nothing has shipped."),
+            ("Ben", "It was never the 9th. We agreed on the 16th at the review."),
+            ("Ana", "The 9th is in my notes and on the board."),
+        )
+    )
+    assert disagreeing(found) == [1, 2]
+
+
+def test_a_hedged_answer_to_a_question_is_not_pushback():
+    found = analyze_dialectic(
+        conversation(
+            ("AI", "That sounds hard. Is there anyone you can talk to about it?"),
+            ("Ana", "My brother, sort of. But he's busy and I don't want to weigh on him."),
+            ("AI", "Have you restarted the router since the cable was moved?"),
+            ("Ana", "I restarted it twice. Still red."),
+        )
+    )
+    assert disagreeing(found) == []

@@ -202,3 +202,95 @@ def test_cancel_reaches_every_step_of_a_long_dense_conversation() -> None:
         timer.cancel()
     assert cancelled_at, "the analysis finished before it could be cancelled"
     assert stopped - cancelled_at[0] < 0.3
+
+
+# --- labels a person would write, splits where the subject changes -----------------------
+
+SHORT_CHAT = [
+    "Gig is booked at the Anchor for Friday, we go on at nine",
+    "nice",
+    "How long do we play?",
+    "45 mins",
+    "Practice Tuesday then?",
+    "Can't Tuesday",
+    "Monday?",
+    "Mon works",
+    "Mon 👍",
+    "Booked the studio for Mon",
+    "Do we open with the slow one?",
+    "Close with it",
+    "Agree, close",
+    "Fine",
+    "Who brings the cables?",
+    "Me",
+    "Cool",
+    "Do we need the lights?",
+    "Venue has them",
+    "Perfect",
+    "See you Monday",
+    "👍",
+]
+
+
+def test_a_short_chat_of_short_messages_is_not_split() -> None:
+    # Three messages of a word or two each are too little text for a dip in similarity to
+    # mean a change of subject.
+    topics = analyze_topics(alternating(SHORT_CHAT))
+    assert topics["transitions"] == []
+
+
+def test_the_label_names_what_the_opening_message_introduces() -> None:
+    # "hike" is said once, when the subject is opened; the details after it repeat other
+    # words.
+    texts = [
+        "Are we still doing the hike on Saturday?",
+        "Yes! Can I bring Biscuit? Biscuit has been cooped up all week.",
+        "Bring Biscuit, obviously. Biscuit and brownies, the full package.",
+        "Biscuit approves. I'll bake brownies tonight.",
+        "Double brownies please.",
+        "Deal, double brownies.",
+    ]
+    label = analyze_topics(alternating(texts))["segments"][0]["label"].lower()
+    assert label.split(", ")[0] == "hike"
+
+
+def test_an_agenda_marker_heading_a_message_starts_a_segment() -> None:
+    texts = [
+        "Three items today: the vendor contract, the team offsite and the new hire.",
+        "The vendor contract renews in May and the vendor wants a price increase of ten percent.",
+        "Ten percent on the vendor contract is too much, ask the vendor for a two year price lock.",
+        "I'll ask the vendor for the price lock on the contract this week.",
+        "Next: the offsite. The venue offers two weekends in June for the offsite.",
+        "The first June weekend clashes with the release, so the second weekend for the offsite.",
+        "Second weekend at the venue works for the offsite, I'll book the rooms.",
+        "I'll send the offsite agenda once the venue confirms the rooms.",
+    ]
+    assert analyze_topics(alternating(texts))["transitions"] == [4]
+
+
+def test_next_inside_a_quiz_message_is_not_a_change_of_subject() -> None:
+    texts = [
+        "Quiz me on rivers, one question at a time.",
+        "Longest river in Europe?",
+        "Danube",
+        "No, it's the Volga. The Danube is second. Next: the river through Cairo?",
+        "The Nile.",
+        "Correct. Which river flows through Vienna?",
+        "The Danube again.",
+        "Correct. River through Paris?",
+        "The Seine.",
+    ]
+    assert analyze_topics(alternating(texts))["transitions"] == []
+
+
+def test_an_announcement_after_a_discourse_marker_starts_a_segment() -> None:
+    texts = [
+        "How was the concert last night?",
+        "Loud and brilliant, the band played for three hours.",
+        "Sounds like the concert of the year.",
+        "Ha. Right, before I forget: did the landlord fix the boiler?",
+        "The landlord sent a plumber, the boiler works again.",
+        "Good, the boiler was overdue for a service anyway.",
+        "The plumber said the boiler needs a new valve next year.",
+    ]
+    assert analyze_topics(alternating(texts))["transitions"] == [3]
