@@ -17,6 +17,8 @@ GENESIS = "0" * 64
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
+    # SQLite would reuse the ids of deleted rows; the chain's ids only grow.
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
 
     # BIGINT on PostgreSQL; SQLite needs INTEGER for its rowid alias to count by itself.
     id: Mapped[int] = mapped_column(

@@ -25,7 +25,8 @@ import contextlib
 import getpass
 import hashlib
 import json
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
@@ -47,7 +48,7 @@ Sessions = async_sessionmaker[AsyncSession]
 
 DENIALS = frozenset({401, 403, 429})
 APPEND_ATTEMPTS = 5
-VERIFY_ATTEMPTS = 3
+VERIFY_ATTEMPTS = 10
 # The database lets a prune delete only events older than a day (migration 0007's
 # triggers), so the newest can never be removed, even by a session that sets the pruning
 # flag; a prune stays an hour clear of that, whatever the clocks of service and database.
@@ -103,10 +104,12 @@ _WIDTHS = {"action": 48, "principal": 160, "target": 160, "outcome": 24, "reques
 
 
 def _storable(value: Any) -> Any:
-    """``value`` with NUL, which PostgreSQL's text cannot hold, shown as U+FFFD (a token
-    subject may carry one): an event the database refuses would hold up every later one."""
+    """``value`` with NUL, which PostgreSQL's text cannot hold, shown as U+FFFD, and lone
+    surrogates as "?" (a token subject may carry either): an event the database refuses
+    would be lost."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        # Lone surrogates (a JSON "\ud800" in a token subject) cannot be encoded either.
+        return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
     if isinstance(value, dict):
         return {_storable(k): _storable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -241,6 +244,7 @@ async def verify(sessions: Sessions) -> Verification:
             anchor = await session.scalar(select(AuditHead.anchor).where(AuditHead.id == 1))
         if anchor == head.anchor:
             return report
+        await asyncio.sleep(0.05)
     return report
 
 
@@ -293,16 +297,26 @@ async def export(sessions: Sessions, out: TextIO, since: datetime | None = None)
 
 
 async def prune(
-    sessions: Sessions, before: datetime, *, batch_size: int = 5000, dry_run: bool = False
+    sessions: Sessions,
+    before: datetime,
+    *,
+    batch_size: int = 5000,
+    dry_run: bool = False,
+    pause: float = 1.0,
+    rest: Callable[[float], Awaitable[Any]] = asyncio.sleep,
 ) -> int:
     """The log's own retention: removes the oldest events, in id order, while they are older
-    than ``before`` (an unbroken run from the start, so the chain stays whole), records the
-    hash of the last one removed as the new anchor, and writes an ``audit.pruned`` event."""
+    than ``before`` (an unbroken run from the start, so the chain stays whole; never the
+    newest event), records the hash of the last one removed as the new anchor, and writes an
+    ``audit.pruned`` event. After each batch it ``rest``s ``pause`` times as long as the
+    batch took."""
     before = min(_moment(before), utcnow() - PRUNE_FLOOR)
     if dry_run:
+        async with sessions() as session:
+            newest = await session.scalar(select(AuditHead.last_id).where(AuditHead.id == 1))
         due = 0
         async for row in _events(sessions):
-            if _moment(row.at) >= before:
+            if _moment(row.at) >= before or row.id >= (newest or 0):
                 break
             due += 1
         return due
@@ -319,7 +333,9 @@ async def prune(
             ).all()
             run = []
             for row in rows:
-                if _moment(row.at) >= before:
+                # The newest event always stays: the chain's end, which the database
+                # refuses to delete (migration 0007).
+                if _moment(row.at) >= before or row.id >= head.last_id:
                     break
                 run.append(row)
             if not run:
@@ -334,11 +350,13 @@ async def prune(
 
     total = 0
     while True:
+        started = time.monotonic()
         removed: int = await _retrying(one_batch)
         total += removed
         if removed < batch_size:
             break
-        await asyncio.sleep(0)
+        # Rest as long as the batch took, as the rest of retention does.
+        await rest(pause * (time.monotonic() - started))
     if total:
         await append(
             sessions,
@@ -362,7 +380,13 @@ def _transient(exc: BaseException) -> bool:
     restarting), rather than being refused for what the event holds."""
     if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    if not isinstance(exc, DBAPIError):
+        return False
+    # PostgreSQL's classes for a database that cannot take writes now: connection (08),
+    # read-only transaction after a failover (25006), serialisation and deadlock (40),
+    # insufficient resources (53), shutting down (57).
+    state = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+    return bool(exc.connection_invalidated) or state.startswith(("08", "25006", "40", "53", "57"))
 
 
 class DenialSampler:

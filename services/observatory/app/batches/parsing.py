@@ -67,17 +67,28 @@ def prepare_batch(body: bytes, limits: Limits, max_items: int) -> BatchSubmissio
     except ValidationError as exc:
         return schema_refusal(exc, "invalid batch")
     seen: set[str] = set()
+    # Ids given explicitly win over the positions that name items without one, wherever
+    # they stand in the batch.
+    claimed = {
+        str(entry["id"])
+        for entry in envelope.conversations
+        if isinstance(entry, dict)
+        and isinstance(entry.get("id"), str | int)
+        and not isinstance(entry.get("id"), bool)
+    }
     items = []
     for position, entry in enumerate(envelope.conversations):
-        ref, outcome = _item(position, entry, limits, seen)
+        ref, outcome = _item(position, entry, limits, seen, claimed)
         items.append(Item(position, ref, outcome))
     return BatchSubmission(envelope.options.model_dump(), tuple(items))
 
 
 def _item(
-    position: int, entry: Any, limits: Limits, seen: set[str]
+    position: int, entry: Any, limits: Limits, seen: set[str], claimed: set[str]
 ) -> tuple[str, Submission | Rejected]:
-    fallback = str(position)
+    # An item without a usable id is named by its position, or "#position" when another
+    # item has that position as its id.
+    fallback = str(position) if str(position) not in claimed else f"#{position}"
     if not isinstance(entry, dict):
         return fallback, Rejected(
             f"conversation {position} is {_json_type(entry)}; each conversation is an "
@@ -85,7 +96,7 @@ def _item(
         )
     given = entry.get("id")
     if given is None:
-        ref = fallback
+        ref = str(position)
     elif isinstance(given, str | int) and not isinstance(given, bool):
         ref = str(given)
         if not ref or len(ref) > MAX_REF_CHARS:
@@ -101,12 +112,12 @@ def _item(
         return fallback, Rejected(
             f"conversation {position}: 'id' must be a string or an integer, not {_json_type(given)}"
         )
+    if given is None and ref in claimed:
+        return fallback, Rejected(
+            f"conversation {position} has no 'id', and its position '{ref}', which would "
+            "name it, is the 'id' of another conversation; give it an 'id'"
+        )
     if ref in seen:
-        if given is None:
-            return ref, Rejected(
-                f"conversation {position} has no 'id', and its position '{ref}', which would "
-                "name it, is the 'id' of another conversation; give it an 'id'"
-            )
         return ref, Rejected(f"conversation {position}: id '{ref}' is used twice in this batch")
     seen.add(ref)
     unknown = sorted(set(entry) - set(ITEM_FIELDS))

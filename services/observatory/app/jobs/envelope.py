@@ -72,7 +72,7 @@ class Sealer:
         """The configured queue keys, or else keys derived from the result keys: every
         process that can seal results (API and workers) can open what the others queued,
         and a payload in Redis is always encrypted and authenticated (it is unpickled)."""
-        if configured.strip():
+        if any(part.strip() for part in configured.split(",")):
             return cls(configured)
         derived = cipher.derived_keys(b"observatory queue payload")
         return cls(",".join(base64.urlsafe_b64encode(key).decode() for key in derived))
@@ -81,22 +81,33 @@ class Sealer:
     def encrypts(self) -> bool:
         return self._fernet is not None
 
-    def seal(self, payload: bytes) -> bytes:
+    def seal(self, payload: bytes, job_id: str = "") -> bytes:
+        """``payload`` sealed for the job ``job_id``: the id is sealed with it, so a payload
+        copied under another job's key does not open there."""
         if self._fernet is None:
             return _PLAIN + payload
-        return _SEALED + self._fernet.encrypt(payload)
+        return _SEALED + self._fernet.encrypt(_bound(job_id) + payload)
 
-    def open(self, stored: bytes) -> bytes:
+    def open(self, stored: bytes, job_id: str = "") -> bytes:
         kind, body = stored[:1], stored[1:]
         if kind == _SEALED:
             if self._fernet is None:
                 raise PayloadSealError("payload is encrypted but no queue encryption key is set")
             try:
-                return self._fernet.decrypt(body)
+                opened = self._fernet.decrypt(body)
             except InvalidToken:
                 raise PayloadSealError(
                     "payload cannot be decrypted with the configured keys"
                 ) from None
+            bound = _bound(job_id)
+            if not opened.startswith(bound):
+                raise PayloadSealError("payload was sealed for another job")
+            return opened[len(bound) :]
         if kind == _PLAIN and self._fernet is None:
             return body
         raise PayloadSealError("payload was stored unencrypted while a key is required")
+
+
+def _bound(job_id: str) -> bytes:
+    """What a sealed payload starts with: its job's id and a NUL (ids hold no NUL)."""
+    return job_id.encode() + b"\x00"

@@ -81,13 +81,15 @@ OVERRAN = (
 UNREADABLE = "the queued conversation could not be read by the worker: {reason}"
 
 # A waiting job is re-scored only if no worker has started it (arq keeps running jobs in
-# the sorted set, marked by an in-progress key).
+# the sorted set, marked by an in-progress key). Its level is the nearest whole number of
+# levels it is ahead of now (a job waits far less than half a level, about 18 months, and
+# a replica's clock may be a little behind the one that queued it).
 _REPRIORITISE = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score then return 0 end
 local now = tonumber(ARGV[2])
-local level = math.floor((now - tonumber(score)) / tonumber(ARGV[3]))
+local level = math.floor((now - tonumber(score)) / tonumber(ARGV[3]) + 0.5)
 if level < 0 then level = 0 end
 local submitted = tonumber(score) + level * tonumber(ARGV[3])
 redis.call('ZADD', KEYS[1], 'XX', submitted - tonumber(ARGV[4]) * tonumber(ARGV[3]), ARGV[1])
@@ -269,7 +271,11 @@ class RedisQueue(JobQueue):
         ahead = int(SINGLE_AHEAD_SECONDS * 1000) if job.batch_id is None else 0
         score = now - ahead - _level_offset(job.priority) * LEVEL_MS
         async with redis.pipeline(transaction=True) as pipe:
-            pipe.set(self.payload_key(job.analysis_id), self._sealer.seal(job.payload), px=ttl_ms)
+            pipe.set(
+                self.payload_key(job.analysis_id),
+                self._sealer.seal(job.payload, job.analysis_id),
+                px=ttl_ms,
+            )
             # The record outlives the conversation, so a job whose conversation expired
             # still reaches a worker, which fails its analysis with the reason.
             pipe.set(job_key_prefix + job.analysis_id, record, px=ttl_ms * 2)
@@ -357,11 +363,13 @@ class RedisQueue(JobQueue):
     async def _take(self, analysis_id: str) -> bytes | None:
         """The job's conversation, deleted from Redis in the same command."""
         stored: bytes | None = await self.redis.getdel(self.payload_key(analysis_id))
-        return None if stored is None else self._sealer.open(stored)
+        return None if stored is None else self._sealer.open(stored, analysis_id)
 
     async def _put_back(self, analysis_id: str, payload: bytes) -> None:
         ttl_ms = self._settings.queue_payload_ttl_seconds * 1000
-        await self.redis.set(self.payload_key(analysis_id), self._sealer.seal(payload), px=ttl_ms)
+        await self.redis.set(
+            self.payload_key(analysis_id), self._sealer.seal(payload, analysis_id), px=ttl_ms
+        )
 
     async def _run(self, arq_ctx: dict[str, Any], data: dict[str, Any]) -> str:
         """One try of one job, as arq calls it."""

@@ -135,7 +135,9 @@ async def run(
             await audit.append(sessions, [_audited(removed)])
         audit_before = now - timedelta(days=settings.audit_retention_days)
         try:
-            removed.audit_events = await audit.prune(sessions, audit_before, dry_run=dry_run)
+            removed.audit_events = await audit.prune(
+                sessions, audit_before, dry_run=dry_run, pause=pause, rest=_wait
+            )
         except Exception as exc:  # the next run tries again; the deletions are recorded
             log.error("retention.audit_prune_failed", error=repr(exc))
     log.info("retention.done", **removed.as_dict())

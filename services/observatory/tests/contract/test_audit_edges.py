@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +23,11 @@ from sqlalchemy import func, select, text
 from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.main import create_app
-from tests.conftest import PG_ADMIN_URL, _create_database, _drop_database, make_settings
+from tests.conftest import make_settings
 from tests.contract.test_access import bearer, new_key
 
 SECRET = "s" * 48
 ISS, AUD = "https://partner.example", "observatory"
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database of this module's own (dropped after the test)."""
-    name = f"obs_review_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_create_database(name))
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield base.replace("postgresql://", "postgresql+asyncpg://", 1) + "/" + name
-    finally:
-        asyncio.run(_drop_database(name))
 
 
 @pytest.fixture
@@ -207,9 +194,8 @@ async def test_a_create_refused_for_its_body_is_audited(
     assert creates[0].outcome == {413: "too_large", 415: "refused", 400: "refused"}[status]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_sqlite_replace_cannot_overwrite_an_event(app: Any) -> None:
-    if app.state.service.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's conflict resolution")
     sessions = app.state.service.sessions
     await audit.append(sessions, [audit.Event("test.event", "system:test", "ok")])
     [row] = await rows(app)

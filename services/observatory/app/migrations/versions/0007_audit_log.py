@@ -18,15 +18,16 @@ depends_on: str | Sequence[str] | None = None
 
 GENESIS = "0" * 64
 
-# Events: no UPDATE, no TRUNCATE, and a DELETE only inside a prune and only of events older
-# than a day (so the newest can never go, whoever sets the flag). The head: it only moves
+# Events: no UPDATE, no TRUNCATE, and a DELETE only inside a prune, only of events older
+# than a day and never of the last one (so the newest can never go, whoever sets the flag). The head: it only moves
 # forward and is never deleted (so events cut off the end are noticed by `audit verify`).
 POSTGRES_GUARD = (
     """
 CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' AND (SELECT pruning FROM audit_head WHERE id = 1)
-            AND OLD.at < now() - interval '1 day' THEN
+            AND OLD.at < now() - interval '1 day'
+            AND OLD.id < (SELECT last_id FROM audit_head WHERE id = 1) THEN
         RETURN OLD;
     END IF;
     RAISE EXCEPTION 'audit_events is append-only: % refused', TG_OP
@@ -75,6 +76,7 @@ END
 CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
 WHEN NOT COALESCE((SELECT pruning FROM audit_head WHERE id = 1), 0)
     OR OLD.at >= datetime('now', '-1 day')
+    OR OLD.id >= (SELECT last_id FROM audit_head WHERE id = 1)
 BEGIN
     SELECT RAISE(ABORT, 'audit_events is append-only: DELETE refused');
 END
@@ -92,6 +94,13 @@ CREATE TRIGGER audit_head_forward_only BEFORE UPDATE ON audit_head
 WHEN NEW.last_id < OLD.last_id OR (NEW.last_id = OLD.last_id AND NEW.hash <> OLD.hash)
 BEGIN
     SELECT RAISE(ABORT, 'audit_head only moves forward: UPDATE refused');
+END
+""",
+    """
+CREATE TRIGGER audit_head_no_replace BEFORE INSERT ON audit_head
+WHEN EXISTS (SELECT 1 FROM audit_head WHERE id = NEW.id)
+BEGIN
+    SELECT RAISE(ABORT, 'audit_head only moves forward: REPLACE refused');
 END
 """,
     """
@@ -123,6 +132,7 @@ def upgrade() -> None:
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_events_action"), ["action"], unique=False)
