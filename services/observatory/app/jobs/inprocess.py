@@ -44,6 +44,8 @@ class InProcessQueue(JobQueue):
         # Tries so far of jobs that failed transiently and wait to be tried again.
         self._tries: dict[str, int] = {}
         self._retrying: dict[str, asyncio.Task[None]] = {}
+        # The jobs waiting out their retry delay (still queued work: a priority moves them).
+        self._resting: dict[str, AnalysisJob] = {}
         self._concurrency = concurrency
         self._max_size = max_size
         self._max_batch_items = max_batch_items
@@ -77,6 +79,7 @@ class InProcessQueue(JobQueue):
             retry.cancel()
         await asyncio.gather(*self._retrying.values(), return_exceptions=True)
         self._retrying.clear()
+        self._resting.clear()
         await self._stop_hooks()
         if self._watcher is not None:
             self._watcher.cancel()
@@ -125,6 +128,10 @@ class InProcessQueue(JobQueue):
         return job
 
     async def reprioritise(self, analysis_id: str, priority: str) -> bool:
+        resting = self._resting.get(analysis_id)
+        if resting is not None:  # queued again at its new priority when its delay is over
+            resting.priority = priority
+            return True
         job = self._waiting.get(analysis_id)
         if job is None:
             return False
@@ -135,6 +142,7 @@ class InProcessQueue(JobQueue):
 
     async def cancel(self, analysis_id: str) -> None:
         retry = self._retrying.pop(analysis_id, None)
+        self._resting.pop(analysis_id, None)
         if retry is not None:
             retry.cancel()
             self._tries.pop(analysis_id, None)
@@ -257,11 +265,13 @@ class InProcessQueue(JobQueue):
         async def later() -> None:
             await asyncio.sleep(delay)
             self._retrying.pop(job.analysis_id, None)
+            self._resting.pop(job.analysis_id, None)
             if job.batch_id is not None:
                 self._batch_waiting += 1
             self._waiting[job.analysis_id] = job
             self._put(job)
 
+        self._resting[job.analysis_id] = job
         self._retrying[job.analysis_id] = asyncio.create_task(later())
 
     async def _last_resort(self, analysis_id: str, error: str) -> None:
