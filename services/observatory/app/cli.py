@@ -4,6 +4,7 @@ the database."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 import threading
@@ -550,17 +551,7 @@ def audit_verify() -> None:
         return await audit.verify(sessions)
 
     report = _on_database(run)
-    typer.echo(
-        json.dumps(
-            {
-                "ok": report.ok,
-                "events": report.events,
-                "first_id": report.first_id,
-                "last_id": report.last_id,
-                "problems": report.problems,
-            }
-        )
-    )
+    typer.echo(json.dumps({"ok": report.ok, **dataclasses.asdict(report)}))
     if not report.ok:
         raise typer.Exit(1)
 

@@ -11,6 +11,7 @@ one, a keyed hash of the client address (never the address itself).
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -141,16 +142,7 @@ def events_for(scope: Any, status: int, request_id: str, fingerprints: Any) -> l
     return [
         event,
         *(
-            Event(
-                action,
-                event.principal,
-                event.outcome,
-                target=target,
-                status=event.status,
-                request_id=request_id,
-                detail=detail,
-                at=event.at,
-            )
+            replace(event, action=action, target=target, detail=detail)
             for action, target, detail in more
         ),
     ]

@@ -35,7 +35,7 @@ import structlog
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -73,19 +73,15 @@ def _moment(at: datetime) -> datetime:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
 
 
+# The fields of an event its hash covers (with the previous event's hash).
+HASHED = ("at", "action", "principal", "target", "outcome", "status", "request_id", "detail")
+
+
 def chain_hash(prev: str, fields: dict[str, Any]) -> str:
     """SHA-256 over the previous hash and the event's fields, in a canonical JSON form."""
-    document = {
-        "prev": prev,
-        "at": _moment(fields["at"]).isoformat(timespec="microseconds"),
-        "action": fields["action"],
-        "principal": fields["principal"],
-        "target": fields["target"],
-        "outcome": fields["outcome"],
-        "status": fields["status"],
-        "request_id": fields["request_id"],
-        "detail": fields["detail"],
-    }
+    document = {name: fields[name] for name in HASHED}
+    document["at"] = _moment(fields["at"]).isoformat(timespec="microseconds")
+    document["prev"] = prev
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -99,8 +95,12 @@ def cli_principal() -> str:
     return f"cli:{user[:64]}"
 
 
-# Column widths (models.py): a value that does not fit is cut, never a failed write.
-_WIDTHS = {"action": 48, "principal": 160, "target": 160, "outcome": 24, "request_id": 64}
+# Column widths, read from the table: a value that does not fit is cut, never a failed write.
+_WIDTHS: dict[str, int] = {
+    column.name: getattr(column.type, "length", 0)
+    for column in AuditEvent.__table__.columns
+    if isinstance(getattr(column.type, "length", None), int)
+}
 
 
 def _storable(value: Any) -> Any:
@@ -273,9 +273,6 @@ async def _walk(sessions: Sessions, head: AuditHead) -> Verification:
     return report
 
 
-HASHED = ("at", "action", "principal", "target", "outcome", "status", "request_id", "detail")
-
-
 def _hashed_fields(row: AuditEvent) -> dict[str, Any]:
     return {name: getattr(row, name) for name in HASHED}
 
@@ -311,15 +308,17 @@ async def prune(
     ``audit.pruned`` event. After each batch it ``rest``s ``pause`` times as long as the
     batch took."""
     before = min(_moment(before), utcnow() - PRUNE_FLOOR)
-    if dry_run:
+    if dry_run:  # what would go: the run of events before the first young one or the newest
         async with sessions() as session:
             newest = await session.scalar(select(AuditHead.last_id).where(AuditHead.id == 1))
-        due = 0
-        async for row in _events(sessions):
-            if _moment(row.at) >= before or row.id >= (newest or 0):
-                break
-            due += 1
-        return due
+            young = await session.scalar(
+                select(func.min(AuditEvent.id)).where(AuditEvent.at >= before)
+            )
+            stop = min(newest or 0, young if young is not None else newest or 0)
+            due = await session.scalar(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.id < stop)
+            )
+        return int(due or 0)
 
     async def one_batch() -> int:
         async with sessions() as session, session.begin():

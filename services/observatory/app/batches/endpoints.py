@@ -80,7 +80,7 @@ async def submit(
         if prepared.status == 503:
             raise ServiceUnavailable(prepared.detail, headers={"Retry-After": "1"})
         raise InputError(prepared.detail)
-    batch = await service.create(state, prepared, principal)
+    batch, analysis_ids = await service.create(state, prepared, principal)
     rejected = [
         {"position": i.position, "id": i.ref, "error": i.outcome.detail}
         for i in prepared.items
@@ -89,8 +89,7 @@ async def submit(
     del prepared
     request.state.audit_target = batch.id
     request.state.audit_more = [
-        ("analysis.create", analysis_id, {"batch": batch.id})
-        for analysis_id in await service.analysis_ids(state, batch.id)
+        ("analysis.create", analysis_id, {"batch": batch.id}) for analysis_id in analysis_ids
     ]
     response.headers["Location"] = f"/api/v1/analyze/batch/{batch.id}"
     return BatchAccepted(

@@ -43,21 +43,13 @@ DELETED = "deleted"  # its analysis was erased by its owner
 AGGREGATE_SECONDS = 120.0
 
 
-async def analysis_ids(state: ServiceState, batch_id: str) -> list[str]:
-    """The ids of the analyses a batch created, in item order."""
-    async with state.sessions() as session:
-        ids = await session.scalars(
-            select(BatchItem.analysis_id)
-            .where(BatchItem.batch_id == batch_id, BatchItem.analysis_id.is_not(None))
-            .order_by(BatchItem.position)
-        )
-        return [i for i in ids.all() if i is not None]
-
-
-async def create(state: ServiceState, prepared: BatchSubmission, principal: Principal) -> Batch:
+async def create(
+    state: ServiceState, prepared: BatchSubmission, principal: Principal
+) -> tuple[Batch, list[str]]:
     """Store the batch, its analyses (``pending``) and its refused items in one transaction,
     then queue every accepted conversation; a queue that cannot take them all undoes the
-    batch (503 with ``Retry-After``)."""
+    batch (503 with ``Retry-After``). Returns the batch and the ids of the analyses it
+    created, in item order."""
     settings = state.settings
     opts = AnalysisOptionsIn.model_validate(prepared.options)
     observer_mode = opts.observer or settings.observer_mode
@@ -138,7 +130,7 @@ async def create(state: ServiceState, prepared: BatchSubmission, principal: Prin
             headers={"Retry-After": str(retry)},
         ) from None
     log.info("batch.submitted", batch_id=batch.id, total=batch.total, rejected=batch.rejected)
-    return batch
+    return batch, queued
 
 
 async def _remove(state: ServiceState, batch_id: str) -> None:

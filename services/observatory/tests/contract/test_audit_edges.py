@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,11 @@ import httpx
 import jwt
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from app.audit import service as audit
 from app.audit.models import AuditEvent
+from app.core.database import utcnow
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.contract.test_access import bearer, new_key
@@ -82,9 +85,6 @@ async def test_verify_while_requests_are_being_written_reports_no_tampering(app:
 
 async def test_verify_while_the_log_is_pruned_reports_no_tampering(app: Any) -> None:
     """Retention pruning the oldest events while `audit verify` walks is not tampering."""
-    from datetime import timedelta
-
-    from app.core.database import utcnow
 
     sessions = app.state.service.sessions
     old = utcnow() - timedelta(days=1000)
@@ -99,15 +99,16 @@ async def test_verify_while_the_log_is_pruned_reports_no_tampering(app: Any) -> 
     assert (await audit.verify(sessions)).ok
 
 
-@pytest.mark.postgres
-async def test_an_event_the_database_cannot_store_does_not_block_the_ones_after_it(
-    postgres_url: str,
+@pytest.mark.parametrize("subject", ["acme\x00", "acme\ud800"], ids=["nul", "lone-surrogate"])
+async def test_a_token_subject_the_database_cannot_store_is_still_written(
+    database_url: str, subject: str
 ) -> None:
-    """A partner token's subject is the principal: a NUL in it (valid JSON, valid JWT) must
-    not stop every later event from being written."""
+    """A partner token's subject is the principal. JSON (so a JWT) may carry a NUL, which
+    PostgreSQL's text cannot hold, or a lone surrogate, which neither database can encode:
+    the event is written with the character replaced, and the events after it too."""
     app = create_app(
         make_settings(
-            postgres_url,
+            database_url,
             jwt_issuer=ISS,
             jwt_audience=AUD,
             jwt_secret=SECRET,
@@ -119,22 +120,18 @@ async def test_an_event_the_database_cannot_store_does_not_block_the_ones_after_
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-            now = int(time.time())
-            claims = {"iss": ISS, "aud": AUD, "sub": "acme\x00", "exp": now + 300}
+            claims = {"iss": ISS, "aud": AUD, "sub": subject, "exp": int(time.time()) + 300}
             token = jwt.encode(claims, SECRET, algorithm="HS256")
             probe = await c.get(f"/api/v1/analyze/{uuid.uuid4()}", headers=bearer(token))
             assert probe.status_code == 404, probe.text
             later = await c.get(f"/api/v1/analyze/{uuid.uuid4()}")
             assert later.status_code == 404
         state = app.state.service
-        with contextlib.suppress(Exception):
-            await state.audit.flush()
-        written = await rows(app)
-        request_ids = {r.request_id for r in written}
-        pending = state.audit.pending
-        assert later.headers["X-Request-ID"] in request_ids, (
-            f"{pending} event(s) stuck behind one the database refused"
-        )
+        await state.audit.flush()
+        written = {r.request_id: r for r in await rows(app)}
+    assert later.headers["X-Request-ID"] in written
+    principal = written[probe.headers["X-Request-ID"]].principal
+    assert principal.startswith("sub:acme") and "\x00" not in principal
 
 
 async def test_a_credential_sent_as_the_request_id_is_not_written(
@@ -255,15 +252,21 @@ def test_export_since_out_of_range_is_a_usage_error(tmp_path: Path, since: str) 
     assert "Traceback" not in done.stderr and "OverflowError" not in done.stderr
 
 
+async def kept_and_cut(app: Any, days_old: int = 0) -> tuple[AuditEvent, AuditEvent]:
+    """Two events: one an intruder wants to keep, then the one recording what he did."""
+    sessions = app.state.service.sessions
+    at = utcnow() - timedelta(days=days_old)
+    await audit.append(sessions, [audit.Event("test.kept", "system:test", "ok", at=at)])
+    await audit.append(sessions, [audit.Event("analysis.delete", "key:intruder", "ok", at=at)])
+    kept, cut = await rows(app)
+    return kept, cut
+
+
 async def test_the_end_cannot_be_cut_with_statements_alone(app: Any) -> None:
     """With plain UPDATE and DELETE statements (no DDL, no dropped trigger), neither the
     newest event can be removed, even with the pruning flag set, nor the head moved back."""
-    from sqlalchemy.exc import DBAPIError
-
     sessions = app.state.service.sessions
-    await audit.append(sessions, [audit.Event("test.kept", "system:test", "ok")])
-    await audit.append(sessions, [audit.Event("analysis.delete", "key:intruder", "ok")])
-    kept, cut = await rows(app)
+    kept, cut = await kept_and_cut(app)
     with pytest.raises(DBAPIError, match="append-only"):
         async with sessions() as session, session.begin():
             await session.execute(text("UPDATE audit_head SET pruning = true"))
@@ -277,6 +280,55 @@ async def test_the_end_cannot_be_cut_with_statements_alone(app: Any) -> None:
     with pytest.raises(DBAPIError, match="only moves forward"):
         async with sessions() as session, session.begin():
             await session.execute(text("DELETE FROM audit_head"))
+    assert [r.id for r in await rows(app)] == [kept.id, cut.id]
+    assert (await audit.verify(sessions)).ok
+
+
+async def test_the_last_event_of_a_quiet_log_cannot_be_swapped(app: Any) -> None:
+    """Events older than a day may be pruned, and anyone can compute the unkeyed chain's
+    hash: still, the newest event cannot be deleted and replaced by a forged one."""
+    sessions = app.state.service.sessions
+    kept, cut = await kept_and_cut(app, days_old=2)
+    fields = {
+        "at": cut.at,
+        "action": "analysis.read",
+        "principal": "key:someone-else",
+        "target": None,
+        "outcome": "ok",
+        "status": 200,
+        "request_id": None,
+        "detail": None,
+    }
+    forged = audit.chain_hash(kept.hash, fields)
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with sessions() as session, session.begin():
+            await session.execute(text("UPDATE audit_head SET pruning = true"))
+            await session.execute(text("DELETE FROM audit_events WHERE id = :id"), {"id": cut.id})
+            session.add(AuditEvent(id=cut.id + 1, **fields, prev_hash=kept.hash, hash=forged))
+            await session.flush()
+            await session.execute(
+                text("UPDATE audit_head SET pruning = false, last_id = :i, hash = :h"),
+                {"i": cut.id + 1, "h": forged},
+            )
+    assert [r.principal for r in await rows(app)] == [kept.principal, "key:intruder"]
+    assert (await audit.verify(sessions)).ok
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_sqlite_replace_cannot_move_the_head_back(app: Any) -> None:
+    """``INSERT OR REPLACE`` removes the row it replaces without firing DELETE or UPDATE
+    triggers: the head still cannot be moved back that way."""
+    sessions = app.state.service.sessions
+    kept, cut = await kept_and_cut(app, days_old=2)
+    with pytest.raises(DBAPIError, match="only moves forward"):
+        async with sessions() as session, session.begin():
+            await session.execute(
+                text(
+                    "INSERT OR REPLACE INTO audit_head (id, last_id, hash, anchor, pruning) "
+                    "SELECT 1, :i, :h, anchor, 1 FROM audit_head WHERE id = 1"
+                ),
+                {"i": kept.id, "h": kept.hash},
+            )
     assert [r.id for r in await rows(app)] == [kept.id, cut.id]
     assert (await audit.verify(sessions)).ok
 
@@ -378,7 +430,6 @@ async def test_after_a_rotation_the_log_tells_the_old_key_from_the_new(
     """A key is rotated because it may have leaked; during the grace period both secrets
     work. Both are written as `key:<principal id>`, so the log cannot say whether the
     leaked secret was used."""
-    from datetime import timedelta
 
     from app.keys import service as keys
 
@@ -401,9 +452,6 @@ async def test_a_retention_run_that_fails_after_deleting_still_records_the_delet
     """Retention commits its deletions batch by batch, then prunes the audit log, and only
     then writes `retention.delete`: when the prune fails (SQLite busy past its retries, the
     connection lost) the results are gone and the log never says so."""
-    from datetime import timedelta
-
-    from app.core.database import utcnow
     from app.retention import service as retention
     from tests.contract.test_analyze import submit, wait_done
 

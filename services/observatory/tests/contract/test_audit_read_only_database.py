@@ -33,8 +33,7 @@ async def test_events_are_kept_while_the_database_is_read_only(app: Any) -> None
             writer.record(audit.Event("test.kept", "system:test", "ok", detail={"n": n}))
         with contextlib.suppress(Exception):
             await writer.flush()
-        # Expected: the three still pending (written once the database takes writes);
-        # seen: every one refused one by one and set aside (lost).
+        # All three wait, to be written once the database takes writes again.
         assert writer.pending == 3
     finally:
         await read_only.dispose()

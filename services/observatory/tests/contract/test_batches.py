@@ -58,20 +58,37 @@ def settings_overrides() -> dict[str, Any]:
     return {"aggregate_min_conversations": 3, "max_batch_conversations": 10}
 
 
+@pytest.mark.parametrize(
+    "conversations",
+    [
+        # the explicit id before or after the item its position would name
+        [{"id": "1", "text": "A: first?\nB: yes."}, {"text": "A: second?\nB: yes."}],
+        [{"text": "A: first?\nB: yes."}, {"id": "0", "text": "A: second?\nB: yes."}],
+    ],
+)
 async def test_an_item_without_an_id_whose_position_is_taken_is_told_so(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, conversations: list[dict[str, str]]
 ) -> None:
-    body = {
-        "conversations": [
-            {"id": "1", "text": "A: first?\nB: yes."},
-            {"text": "A: second?\nB: yes."},
-        ]
-    }
-    r = await client.post("/api/v1/analyze/batch", json=body)
+    r = await client.post("/api/v1/analyze/batch", json={"conversations": conversations})
     assert r.status_code == 202, r.text
     (refused,) = r.json()["rejected"]
-    assert refused["position"] == 1
+    unnamed = next(i for i, c in enumerate(conversations) if "id" not in c)
+    assert refused["position"] == unnamed and refused["id"] == f"#{unnamed}"
     assert "has no 'id'" in refused["error"] and "give it an 'id'" in refused["error"]
+    assert "used twice" not in refused["error"]
+
+
+async def test_an_item_refused_for_its_id_is_not_listed_under_another_items_id(
+    client: httpx.AsyncClient,
+) -> None:
+    conversations = [
+        {"id": "", "text": "A: first?\nB: yes."},  # refused: an empty id
+        {"id": "0", "text": "A: second?\nB: yes."},
+    ]
+    r = await client.post("/api/v1/analyze/batch", json={"conversations": conversations})
+    assert r.status_code == 202, r.text
+    (refused,) = r.json()["rejected"]
+    assert (refused["position"], refused["id"]) == (0, "#0")
 
 
 async def test_a_batch_runs_every_item_and_refuses_bad_ones_alone(

@@ -30,7 +30,7 @@ def test_a_batch_item_moved_by_a_replica_with_a_clock_a_little_behind(skew_ms: i
         now = submitted + 2 - skew_ms
         assert move(keys=[name, f"arq:in-progress:{name}-a-1"], args=["a-1", now, LEVEL_MS, 1])
         score = client.zscore(name, "a-1")
-        # Expected: submitted - 1 level (normal). Seen: it stays at the `high` level.
+        # At the normal level: its submission time less one level.
         assert score == submitted - LEVEL_MS, (score - submitted) / LEVEL_MS
     finally:
         client.delete(name)
