@@ -261,6 +261,10 @@ _SHORT_CHAT = 20
 _SHIFT_GAP = 3
 _MIN_SPEAKER_SHIFT = 0.4
 _MAX_SIGNALS = 5
+# Up to this many lexicon words are named among a message's signals, for a message whose
+# score is at least _WORD_SIGNAL_FROM away from zero (the neutral band's edge).
+_WORD_SIGNALS = 3
+_WORD_SIGNAL_FROM = POSITIVE_THRESHOLD
 _SPEAKER_SHIFT_MAX = 200  # messages; a long conversation's curve shows its moods itself
 _MAX_SHIFTS = 25
 _STRONG = 0.3
@@ -607,6 +611,7 @@ def _sentence_compounds(
     split: bool = True,
     faithful: bool = False,
     cache: _TokenCache | None = None,
+    words: list[tuple[int, str, float]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[int], list[tuple[int, str]]]:
     """VADER's compound score of every sentence in ``blocks`` (paragraphs of prose), the
     block each sentence belongs to, the blocks holding a distress-cue anchor, and the
@@ -774,6 +779,17 @@ def _sentence_compounds(
         factor = np.where(fb < 0, 1.0, np.where(hits < fb, 0.5, np.where(hits > fb, 1.5, 1.0)))
         values = values * factor
     sums = np.bincount(hit_sentence, weights=values, minlength=count)
+    if words is not None:
+        counted = np.flatnonzero(values)
+        hit_block = np.searchsorted(block_ends, hits[counted], side="right").tolist()
+        words.extend(
+            zip(
+                hit_block,
+                [low_of[raw[hit_list[k]]] for k in counted.tolist()],
+                values[counted].tolist(),
+                strict=True,
+            )
+        )
 
     exclaim = _punctuation_count(raw, classes, bounds, count, _HAS_BANG, "!")
     question = _punctuation_count(raw, classes, bounds, count, _HAS_QUESTION, "?")
@@ -940,7 +956,10 @@ def _score_messages(
                     blocks.append(block)
                     owner.append(k)
                     weight.append(part_weight)
-    compound, sentence_block, cue_blocks, windows = _sentence_compounds(blocks, cache=cache)
+    lexical: list[tuple[int, str, float]] = []
+    compound, sentence_block, cue_blocks, windows = _sentence_compounds(
+        blocks, cache=cache, words=lexical
+    )
     if len(compound) == 0:
         return [None] * len(texts), prose, {}
     sentence_owner = np.asarray(owner)[sentence_block]
@@ -991,7 +1010,42 @@ def _score_messages(
     scores: list[float | None] = [
         float(a / b) if b > 0 else None for a, b in zip(num.tolist(), den.tolist(), strict=True)
     ]
+    _add_word_signals(signals, scores, lexical, owner, weight)
     return scores, prose, signals
+
+
+def _add_word_signals(
+    signals: dict[int, list[str]],
+    scores: Sequence[float | None],
+    lexical: Sequence[tuple[int, str, float]],
+    owner: Sequence[int],
+    weight: Sequence[float],
+) -> None:
+    """Name, after a message's phrase cues, the words that carried its tone: those on the
+    side of its label, strongest first ("negative word: “wrong”"). A word whose value the
+    rules turned round ("not good") is named as negated."""
+    found: dict[int, dict[str, float]] = {}
+    for block, word, value in lexical:
+        k = owner[block]
+        score = scores[k]
+        if weight[block] != 1.0 or score is None or not _WORD_SIGNAL_FROM <= abs(score):
+            continue
+        if (value > 0) == (score > 0):
+            strongest = found.setdefault(k, {})
+            strongest[word] = max(strongest.get(word, 0.0), abs(value))
+    for k, strongest in found.items():
+        side = "positive" if (scores[k] or 0.0) > 0 else "negative"
+        named = signals.setdefault(k, [])
+        quoted = " ".join(named)  # a word a phrase cue already quotes is not named twice
+        ranked = sorted(strongest, key=lambda w: (-strongest[w], w))
+        for word in [w for w in ranked if w not in quoted][:_WORD_SIGNALS]:
+            lexicon_value = LEXICON.get(word, 0.0)
+            kind = (
+                "negated word"
+                if lexicon_value and (lexicon_value > 0) != (side == "positive")
+                else f"{side} word"
+            )
+            named.append(f"{kind}: “{word}”")
 
 
 def score_message(text: str) -> float | None:
@@ -1489,7 +1543,7 @@ def analyze_sentiment(
         for i in range(n)
     ]
     # What moved a message's tone beyond its words' lexicon values, where anything did:
-    # "hostile word: “nonsense”", "sarcasm: “oh great”".
+    # "hostile word: “nonsense”", "sarcasm: “oh great”", then the words that carried it.
     for i, found in signals.items():
         trajectory[i]["signals"] = found
     token.check()

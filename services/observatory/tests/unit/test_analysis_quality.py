@@ -79,6 +79,20 @@ def test_a_message_names_the_signals_behind_its_tone() -> None:
     assert "signals" not in trajectory[2]
 
 
+def test_a_message_names_the_words_that_carried_its_tone() -> None:
+    conv = chat(
+        ("Ana", "Thanks, that works now, great!"),
+        ("Ben", "Honestly it is not good."),
+        ("Ana", "That's nonsense."),
+    )
+    trajectory = analyze_sentiment(conv)["trajectory"]
+    assert trajectory[0]["signals"][0] == "positive word: “great”"
+    assert "positive word: “thanks”" in trajectory[0]["signals"]
+    assert "negated word: “good”" in trajectory[1]["signals"]
+    # The cue already quotes it: named once.
+    assert sum("nonsense" in s for s in trajectory[2]["signals"]) == 1
+
+
 def test_mild_words_in_friendly_requests_and_subject_words_stay_neutral() -> None:
     for text in (
         "Could you make the ending a bit less sad?",
