@@ -52,6 +52,20 @@ def test_transcript_speaker_lines_become_messages_with_roles() -> None:
     assert conversation.title is None
 
 
+def test_a_speaker_may_carry_a_qualifier_in_parentheses() -> None:
+    conv = parse_conversation(
+        conversation_text=(
+            "Bea: the app crashes on upload\n"
+            "Jonah (Receiptly support): Known issue, use the web version for now\n"
+            "Bea: fine\n"
+            "Here is the fix (see below): do x"
+        )
+    )
+    assert [m.speaker for m in conv.messages] == ["Bea", "Jonah (Receiptly support)", "Bea"]
+    # Prose with a parenthesis before a colon is still prose.
+    assert conv.messages[2].text == "fine\nHere is the fix (see below): do x"
+
+
 def test_transcript_format_named_explicitly_skips_json_detection() -> None:
     text = '{"messages": [{"role": "user", "content": "hi"}]}\nHuman: that was JSON'
     conversation = parse_conversation(conversation_text=text, format="text")

@@ -30,10 +30,12 @@ _SP = r"[ \t\u00a0\u202f]"
 
 # "Name: text" at the very start of a line; the name starts with a letter or digit and
 # may hold spaces, dots, apostrophes and hyphens. Markdown bold (**User:**) is allowed
-# because copies from chat web pages come that way. A colon must be followed by
-# whitespace or the end of the line, so "http://x", "12:30" and "a:b" never match.
+# because copies from chat web pages come that way, and so is a qualifier in parentheses
+# after the name ("Jonah (support): …"). A colon must be followed by whitespace or the end
+# of the line, so "http://x", "12:30" and "a:b" never match.
 _SPEAKER = patterns.compile(
-    r"\A(?:\*\*|__)?(?P<name>[^\W_](?:[\w.'’\- ]{0,38}[\w.'’])?)(?:\*\*|__)?[ \t]*+:"
+    r"\A(?:\*\*|__)?(?P<name>[^\W_](?:[\w.'’\- ]{0,38}[\w.'’])?(?:[ \t]{1,3}\([^():\n]{1,40}\))?)"
+    r"(?:\*\*|__)?[ \t]*+:"
     r"(?:\*\*|__)?(?:[ \t]++(?P<rest>.*)|$)"
 )
 # After a timestamp the name may be anything WhatsApp allows (emoji, "+44 7700 900123").
@@ -230,6 +232,8 @@ def _is_label_head(head: _Head) -> bool:
 
 
 def _looks_like_name(name: str) -> bool:
+    if name.endswith(")") and " (" in name:  # "Jonah (support)": the qualifier is free text
+        name = name[: name.index(" (")].rstrip()
     words = name.split()
     if not 1 <= len(words) <= 4 or len(name) > 40:
         return False
