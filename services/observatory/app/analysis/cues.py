@@ -39,6 +39,10 @@ HOSTILE_WORDS: dict[str, float] = {
     "panicking": -2.2,
     "dread": -2.2,
     "ugh": -2.0,
+    "clown": -2.0,
+    "clowns": -2.0,
+    "idiots": -2.3,
+    "shambles": -2.2,
 }
 
 # Informal praise and dismay of chats that VADER's lexicon lacks: "Legend 🙌", "Legendary
@@ -165,6 +169,9 @@ NEGATIVE_PHRASES = (
     r"give me a break|spare me|how dare",
     r"(?:i'?m|i am) not attacking",
     r"what a joke|is a joke|are a joke",
+    r"(?:total|complete|absolute|utter|such an?|what an?) (?:mess|joke|disaster|shambles|farce)",
+    r"(?:you'?re|you are|are you) (?:kidding|joking|serious)\b|en serio\?|sérieux \?|sul serio\?",
+    r"(?:keep|stay|cope) (?:coping|mad|harder)",
     r"(?:that'?s|it'?s) not fair|(?:this|that) is unfair",
     # complaint told as facts
     r"still (?:not|hasn'?t|haven'?t|isn'?t|doesn'?t|says|waiting|no)",
@@ -176,7 +183,17 @@ NEGATIVE_PHRASES = (
     r"(?:hours|days|weeks|minutes) (?:in line|on hold|late|of my life)|waited (?:for )?(?:over |nearly |almost )?\w{1,30} (?:hours|days|weeks)",
     r"cancelled (?:\w{1,30} )?(?:hours|days|minutes) before|without (?:any )?(?:notice|warning)",
     r"charged (?:me |us )?(?:twice|double)|double[- ]charged|overcharged|never (?:arrived|came)",
-    r"nobody (?:rang|called|came|told|answered|replied|showed)",
+    r"nobody (?:rang|called|came|told|answered|replied|showed|knocked|mentioned|thought|"
+    r"bothered|warned|checked|cares|listens|explained)",
+    # a fault that has lasted, or keeps coming back
+    r"(?:hasn'?t|haven'?t|didn'?t|isn'?t|doesn'?t|wasn'?t|not) (?:been )?(?:worked|working|"
+    r"fixed|sorted|arrived|turned up|come|moved|changed|resolved)\b(?: \S{1,20}){0,3} since",
+    r"(?:been|is|was|are|were) (?:down|broken|dead|off|out|stuck|offline|missing) (?:since|for)"
+    r" (?:\S{1,20} )?(?:days|weeks|months|hours|monday|tuesday|wednesday|thursday|friday|"
+    r"saturday|sunday|last|yesterday|this)",
+    r"(?:second|third|fourth|fifth) (?:time|week|month|day|year) (?:running|in a row|this (?:year|"
+    r"month|week))|(?:twice|three times|four times) (?:this|in a|now|already)",
+    r"(?:didn'?t|never|hasn'?t|still hasn'?t) (?:arrive|turn up|show up)\b",
     r"(?:system|site|app|server|website|service|portal|network|wifi|internet|line)"
     r"(?:'s| is| was| has been| went)(?: \w{1,20})? down\b",
     r"(?:another|a whole|one more) day off work|wasted (?:a|my|the|two|three) ",
@@ -188,6 +205,9 @@ NEGATIVE_PHRASES = (
     r"(?:i'?m|i am) (?:just )?(?:so |really |pretty )?(?:tired|exhausted|worn out|fed up|disappointed|upset|annoyed|frustrated)",
     r"(?:i'?m|i am) (?:panicking|dreading|terrified|scared|nervous|worried sick)",
     r"i (?:don'?t|do not) know what i'?m doing",
+    r"i (?:don'?t|do not) (?:really |even )?know what (?:to do|i'?m feeling|to say|to think)",
+    r"can'?t stop (?:reading|thinking|worrying|crying|shaking)",
+    r"(?:is|are|was|were|lay|lies|smashed|broken) (?:in|into|to) pieces",
     r"never again|not impressed",
 )
 # Markers of sarcasm: a positive phrase about something plainly bad. When one is found,
@@ -199,6 +219,7 @@ SARCASM_PHRASES = (
     r"brilliant use of|great use of|(?:lasted|went) (?:well|great)\.|how convenient",
     r"yeah,? right|sure you (?:did|do|are)|what a surprise|surprise,? surprise",
     r"really looking forward to (?:paying|waiting|spending|another|more)",
+    r"lucky (?:me|us)\b|(?:for|pay for) the privilege|feel free to ignore",
 )
 # The same, but also sincere often enough ("Love it. This is going to be so much fun."):
 # sarcasm only in a message that also says something negative.
@@ -355,6 +376,9 @@ PHRASE_ANCHORS = frozenset(
     helpful lasted went convenient yeah sure surprise forward missed course who's count
     i'm way wild proud happy excited less bad better anytime any pleasure star lifesaver
     down sorry apologise apologize apologies apology bad mistake corrected deal exactly
+    total complete absolute utter such mess disaster shambles farce kidding joking serious
+    serio sérieux keep stay cope coping since hasn't haven't didn't isn't doesn't wasn't
+    been second third fourth fifth twice three four never lucky privilege ignore pieces
     """.split()  # noqa: SIM905
 ) | frozenset(HOSTILE_WORDS)
 
@@ -364,7 +388,11 @@ PHRASE_ANCHOR_PAIRS: dict[str, frozenset[str]] = {
     "still": frozenset(
         "not hasn't haven't isn't doesn't didn't says say waiting no nothing broken".split()  # noqa: SIM905
     ),
-    "nobody": frozenset("rang called came told answered replied showed".split()),  # noqa: SIM905
-    "can't": frozenset("get log login sign access wait".split()),  # noqa: SIM905
-    "cant": frozenset("get log login sign access wait".split()),  # noqa: SIM905
+    "nobody": frozenset(
+        "rang called came told answered replied showed knocked mentioned thought bothered "
+        "warned checked cares listens explained".split()
+    ),
+    "can't": frozenset("get log login sign access wait stop".split()),  # noqa: SIM905
+    "cant": frozenset("get log login sign access wait stop".split()),  # noqa: SIM905
+    "know": frozenset("what".split()),  # noqa: SIM905
 }

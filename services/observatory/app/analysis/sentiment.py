@@ -268,7 +268,11 @@ _WORD_SIGNAL_FROM = POSITIVE_THRESHOLD
 _SPEAKER_SHIFT_MAX = 200  # messages; a long conversation's curve shows its moods itself
 _MAX_SHIFTS = 25
 _STRONG = 0.3
-_OVERALL_BAND = 0.05
+# The mean tone a conversation needs to lean positive, and negative. Courtesy ("thanks",
+# "great, see you then") lifts the mean of a plain exchange to 0.05–0.1, so positive
+# needs more; on the development part 0.12 read best, and the negative side did not move.
+_OVERALL_BAND = 0.12
+_OVERALL_NEGATIVE_BAND = 0.05
 _MIXED_SHARE = 0.25
 _TONE_SHARE = 0.25
 _LARGE_SHIFT = 0.6
@@ -1482,7 +1486,7 @@ def _overall(
     if mean >= _OVERALL_BAND:
         share = sum(w for s, w in zip(scored, weights, strict=True) if s >= POSITIVE_THRESHOLD)
         return "positive" if share / total >= _TONE_SHARE else "neutral"
-    if mean <= -_OVERALL_BAND:
+    if mean <= -_OVERALL_NEGATIVE_BAND:
         share = sum(w for s, w in zip(scored, weights, strict=True) if s <= NEGATIVE_THRESHOLD)
         return "negative" if share / total >= _TONE_SHARE else "neutral"
     return "neutral"
