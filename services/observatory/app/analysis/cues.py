@@ -143,6 +143,8 @@ TOPIC_WORDS = frozenset(
     limitations broke struggled struggling isolated shame dentist debt tax taxes war weapon
     weapons gun guns crime crimes restrict restricts restricted restricting restriction
     restrictions support
+    credit credits interest grant grants value values bonus bonuses number numbers courtesy
+    matter supports supported agreement alert worth ready care fan approved promised
     """.split()  # noqa: SIM905 - a word list reads better than quoted strings
 )
 # Lexicon words that in conversation are mostly degree adverbs or discourse markers:
