@@ -114,16 +114,37 @@ _TOPIC_CHANGE = patterns.compile(
     r"(?:^|(?<=[.!?] ))\W{0,8}(?:(?:right|ok|okay|so|anyway|oh|and|alright|now)\W{1,4})?"
     r"(?:random (?:one|question|thought)|changing (?:the )?(?:subject|topic)|"
     r"(?:also|oh|and),? (?:totally |completely |slightly )?(?:unrelated|off[- ]topic)|"
-    r"(?:on )?(?:a |an )?(?:different|other|another|unrelated|separate) (?:note|topic|subject|"
-    r"thing|question)|moving on|next (?:item|topic|point|up)|last item|new topic|"
+    r"(?:on )?(?:a |an )?(?:totally |completely |something )?(?:different|other|another|"
+    r"unrelated|separate) (?:note|topic|subject|thing|question)|moving on|"
+    r"next (?:item|topic|point|up|thing)|last (?:item|thing|point)|new topic|"
+    r"one more(?: question| thing)?(?=:)|any other business|aob\b|"
     r"unrelated|off[- ]topic|btw|by the way|before i forget|also,? (?:quick|one more)|"
     r"one more thing|cambiando de tema|otra cosa|anderes thema|übrigens|autre chose)\b",
     re.IGNORECASE,
 )
-# An agenda marker heading a message ("Next: the offsite."); inside a message "Next:"
-# is more often the next question of the same quiz.
+# An agenda marker heading a message ("Next: the offsite.", "Floodlights. Pete, you've had
+# the quotes?", "So, the role.", "offsite: venue's booked", "now, dinner: pasta or
+# curry?"); inside a message "Next:" is more often the next question of the same quiz.
 _AGENDA = patterns.compile(
-    r"\W{0,8}(?:next(?: up| item| topic)?|item \d{1,2})\s{0,2}:", re.IGNORECASE
+    r"\W{0,8}(?:next(?: up| item| topic)?|item \d{1,2})\s{0,2}:"
+    r"|(?P<lead>(?:so|ok|okay|right|now|and),? (?:the )?)?(?P<heading>[^\W\d_][\w'-]{2,24}"
+    r"(?: [\w'-]{1,24}){0,2}?)(?: next)?(?P<end>\.|:)\s",
+    re.IGNORECASE,
+)
+# A heading names a subject: no verb or pronoun of a clause ("So Thursday is out.").
+_CLAUSE_WORDS = frozenset(
+    "is are was were be been it it's that that's this i i'm you we they he she do does".split()  # noqa: SIM905
+)
+# The chair turns to someone with a question: "Floodlights. Pete, you've had the quotes?"
+_ADDRESSED_QUESTION = patterns.compile(r"\s{0,3}[A-Z][\w'-]{1,24}, [^?\n]{1,100}\?")
+# A heading is a subject, not an answer or an acknowledgement ("Done. …", "Fine. …").
+_NOT_HEADINGS = frozenset(
+    """
+    done fine ok okay perfect great sure yes yep yeah no nope right thanks thank cool nice
+    lovely noted agreed true exactly deal sorry hmm well so anyway good brilliant amazing
+    wow oh ah haha lol hi hey hello morning update note also then honestly seriously
+    absolutely totally definitely same correct wrong true false maybe probably indeed
+    """.split()  # noqa: SIM905
 )
 _LABEL_IDF = 0.25
 _LABEL_POOL = 12
@@ -588,16 +609,42 @@ def _label(phrases: list[str]) -> str:
 
 def _announced_changes(prose: Sequence[str], starts: Sequence[int]) -> list[int]:
     """Messages that announce a new subject ("Random one: …", "Great. Moving on — …"), at least
-    _MIN_ANNOUNCED messages from the ends and from every other segment start."""
+    _MIN_ANNOUNCED messages from the start and from every other segment start. A subject
+    announced in words ("totally different subject, …") may close the conversation in a
+    message or two; an agenda heading needs _MIN_ANNOUNCED messages after it."""
     n = len(prose)
     found: list[int] = []
-    for i in range(_MIN_ANNOUNCED, n - _MIN_ANNOUNCED + 1):
+    for i in range(_MIN_ANNOUNCED, n):
         head = prose[i][:_ANNOUNCE_CHARS]
-        if not head or (_TOPIC_CHANGE.search(head) is None and _AGENDA.match(head) is None):
+        if not head:
             continue
+        said = _TOPIC_CHANGE.search(head) is not None
+        if not said:
+            agenda = _AGENDA.match(head)
+            if agenda is None or n - i < _MIN_ANNOUNCED:
+                continue
+            heading = agenda["heading"]
+            if heading is not None and not _is_heading(agenda, head):
+                continue
         if all(abs(i - s) >= _MIN_ANNOUNCED for s in (*starts[1:], *found)):
             found.append(i)
     return found
+
+
+def _is_heading(agenda: re.Match[str], head: str) -> bool:
+    """Whether a short opening sentence heads a new item: a subject, not an answer, that
+    ends in a colon ("offsite: venue's booked"), is written in capitals ("ACTIVITIES."),
+    follows "so, the" ("So, the role."), or is followed by a question to someone
+    ("Floodlights. Pete, you've had the quotes back?")."""
+    words = agenda["heading"].lower().split()
+    if words[0] in _NOT_HEADINGS or words[0] in STOPWORDS or _CLAUSE_WORDS.intersection(words):
+        return False
+    return (
+        agenda["end"] == ":"
+        or agenda["heading"].isupper()
+        or (agenda["lead"] is not None and "the" in agenda["lead"].lower())
+        or _ADDRESSED_QUESTION.match(head, agenda.end()) is not None
+    )
 
 
 def _speaker_words(conversation: Conversation) -> frozenset[str]:

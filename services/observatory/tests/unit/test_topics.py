@@ -294,3 +294,48 @@ def test_an_announcement_after_a_discourse_marker_starts_a_segment() -> None:
         "The plumber said the boiler needs a new valve next year.",
     ]
     assert analyze_topics(alternating(texts))["transitions"] == [3]
+
+
+def starts(texts: list[str]) -> list[int]:
+    return [s["start"] for s in analyze_topics(alternating(texts))["segments"]][1:]
+
+
+MEETING = [
+    "Morning all, three things today.",
+    "Morning!",
+    "The release first. Payments migration is done, QA signs off tomorrow.",
+    "Good, so the 14th stays.",
+    "Agreed, the 14th.",
+]
+
+
+def test_an_agenda_heading_that_turns_to_someone_starts_a_segment() -> None:
+    texts = [
+        *MEETING,
+        "Floodlights. Pete, you've had the quotes back?",
+        "Two quotes, 9k and 11k, both LED.",
+        "The cheaper one has a shorter warranty.",
+        "Then we take the 11k one.",
+    ]
+    assert starts(texts) == [5]
+
+
+def test_a_colon_heading_starts_a_segment_and_a_clause_does_not() -> None:
+    heading = [*MEETING, "offsite: venue's booked, the lake house.", "Nice.", "Dates?", "June."]
+    assert starts(heading) == [5]
+    clause = [*MEETING, "So Thursday is out. We could ship Friday?", "Fine.", "Sure.", "Ok."]
+    assert starts(clause) == []
+    answer = [*MEETING, "Vale. ¿Y cuándo me lo devuelven?", "Hoy.", "Gracias.", "De nada."]
+    assert starts(answer) == []
+
+
+def test_a_change_of_subject_said_in_words_may_close_the_chat() -> None:
+    texts = [
+        "did the consolidation loan work out for you?",
+        "yes, two cards into one loan at 7.9%, monthly down by a lot",
+        "nice, I'll look at the same lender then",
+        "cut the cards up after, that's the trap",
+        "totally different subject, are you still up for the walk on Saturday?",
+        "yes! 7:30?",
+    ]
+    assert starts(texts) == [4]
