@@ -300,11 +300,21 @@ PUSHBACK_OPENINGS = (
     r"(?:oh,? )?here we go\b",
     r"(?:can'?t|cannot) (?:do|make) (?:that|it|thursday|monday|tuesday|wednesday|friday)",
     r"can'?t (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)",
+    # contradiction and refusal without the words "I disagree"
+    r"not (?:true|always|for everyone|everyone|an? [^\W\d_]{1,20}[.!])",
+    r"\d[\d.,]{0,8}k? (?:no\b|is too (?:low|high|much)|won'?t work|doesn'?t work)",
+    r"could we (?:meet|settle|do|go|say) (?:at|on|for|in the middle|somewhere)",
+    r"i'?m not (?:accepting|agreeing|voting|paying|signing|doing that|having)",
+    r"i'?d still rather|i'?d rather (?:not|keep|stick)",
+    r"that'?s still (?:about |around |roughly )?(?:\S{1,20} ){0,3}?(?:under|over|below|above|"
+    r"short of|less than|more than)",
+    r"(?:we|i) could,? (?:except|but)\b",
 )
 # A pushback somewhere in the first sentence: "That's a logistics problem, not a support
 # problem", "My dad always swore by it though", "Better tests would have prevented that".
 PUSHBACK_ANYWHERE = (
     r", not (?:a |an |the )?[^\W\d_]",
+    r", except\b",
     r"\bthough[.!]?$|\bthough[.,!]\s",
     r"\b(?:would have|could have) (?:prevented|fixed|solved|avoided) that\b",
     r"\b(?:it|that|this) (?:takes|is|was|happens) \w{1,30}(?: \w{1,30})? because\b",
@@ -322,7 +332,7 @@ PUSHBACK_ANYWHERE = (
 # Every pattern above contains one of these: a substring scan rules out most messages far
 # faster than the patterns themselves.
 PUSHBACK_ANYWHERE_HINTS = (
-    *(", not", " though", "would have", "could have", "because", "you never", "you always"),
+    *(", not", ", except", " though", "would have", "could have", "because", "you never", "you always"),
     *("illegal", "dangerous", "unfair", "not fair", "stretch", "myth", "just not"),
     *("teachable", "fixable", "solvable", "cheap shot", "the problem", "buy", "accept"),
     *("weak", "flawed", "one-sided", "misleading", "cherry", "aber", "pero", "mais", "doch"),

@@ -314,6 +314,28 @@ def test_disagreement_in_an_open_argument_is_found() -> None:
     assert {1, 3} <= responses(found, "disagreement")
 
 
+def test_contradictions_refusals_and_counter_offers_without_marker_words() -> None:
+    cases = [
+        ("You don't need gels on runs under 90 minutes.", "Not true for everyone."),
+        ("The mother was the real villain.", "Not a villain. Desperate."),
+        ("I can go to 81 today.", "Could we meet at 83 plus the allowance?"),
+        ("Final offer: £4,350 after the excess.", "I'm not accepting £4,350."),
+        ("We could split the shifts into 3 and 4 days.", "I'd still rather keep weekly shifts."),
+        ("I can raise it to £4,600.", "That's still about a thousand pounds under the market."),
+        ("Can we ship on the 18th behind a flag?", "We could, except sales promised it for the 18th."),
+    ]
+    for proposal, reply in cases:
+        found = analyze_dialectic(chat(("Ana", proposal), ("Ben", reply)))
+        assert responses(found, "disagreement") == {1}, reply
+    # The same words agreeing or simply answering are not pushback.
+    for proposal, reply in [
+        ("Is it true that the shop closes at six?", "Yes, at six."),
+        ("Could you cover my shift?", "Sure, this time I can."),
+    ]:
+        found = analyze_dialectic(chat(("Ana", proposal), ("Ben", reply)))
+        assert 1 not in responses(found, "disagreement"), reply
+
+
 def test_an_error_report_to_an_assistant_is_not_disagreement() -> None:
     found = analyze_dialectic(
         chat(
