@@ -60,6 +60,13 @@ from app.core.cancellation import NEVER, CancelToken
 
 _CHECK_EVERY = 256
 _ANSWER_WINDOW = 3  # an answer may come up to three messages after its question
+# A reply that holds the line while it looks for the answer.
+_HOLDING = patterns.compile(
+    r"\b(?:let me (?:check|look|see|find|ask)|one moment|bear with|give me a (?:sec|second|minute)|"
+    r"i'?ll (?:check|look into|find out|ask))\b"
+)
+# The end of a message's first sentence.
+_FIRST_END = patterns.compile(r"[.!?](?=\s|$)")
 _TARGET_WINDOW = 3  # agreement/disagreement/correction refer to one of the last three messages
 _ACCEPT_WINDOW = 3  # the corrected party accepts within three messages
 _TAS_WINDOW = 4  # thesis → antithesis → synthesis, each at most four messages apart
@@ -131,6 +138,8 @@ _TAG = patterns.compile(
     r",\s*(?:(?:isn't|aren't|wasn't|weren't|doesn't|don't|didn't|won't|wouldn't|can't|"
     r"couldn't|shouldn't|haven't|hasn't|is|are|does|do|did|will|would|can|could)\s+"
     r"(?:it|you|he|she|they|we|there|that|this|i))\s*[?.]?$"
+    # "you two going saturday or nah", "is 2027 a leap year": a chat's question without "?"
+    r"|\bor (?:nah|not|no|what)\s*[.]?$|^(?:is|was|are|were) \d{1,6}\b"
 )
 _RHETORICAL = patterns.compile(
     r"\b(?:who cares|what's the point|what is the point|what was the point|"
@@ -689,7 +698,10 @@ def _question_answers(
                 repliers.add(reply.speaker)
                 first_reply = False
                 continue
-            if reply.only_question or (not cue and reply.question_share >= _COUNTER_QUESTION):
+            counter = reply.only_question or (
+                not cue and reply.question_share >= _COUNTER_QUESTION
+            )
+            if counter and not (adjacent and _answers_then_asks(reply)):
                 continue
             # A second answer in a group chat must be about the question, not just sound
             # like an answer ("No promises 😂" after someone else's "Yes!!").
@@ -716,6 +728,19 @@ def _question_answers(
         if not answered:
             unanswered.append(q)
     return pairs, unanswered
+
+
+def _answers_then_asks(reply: _Turn) -> bool:
+    """The direct reply opens with a statement of a few words and only then asks ("Oh dear,
+    that sounds like blight. Has it been wet?", "it's on auto. how do I see the channel?"):
+    it answers before it asks back."""
+    opening = reply.opening
+    end = _FIRST_END.search(opening)
+    if end is None or end.group() == "?" or len(opening[: end.start()].split()) < 3:
+        return False
+    asked = opening.find("?")
+    # "Sorry for the wait, let me check. Can you confirm the postcode?" only holds the line.
+    return _HOLDING.search(opening, 0, asked if asked >= 0 else len(opening)) is None
 
 
 def _tentative_answer(reply: _Turn) -> bool:

@@ -414,6 +414,28 @@ def test_a_reply_that_only_asks_back_is_not_the_answer():
     assert pairs(found) == [(0, 3), (1, 2)]
 
 
+def test_a_direct_reply_that_answers_then_asks_back_is_the_answer():
+    found = analyze_dialectic(
+        conversation(
+            ("Sunil", "My tomatoes have brown patches on the leaves. What is it?"),
+            ("Doreen", "Oh dear, that sounds like blight. Has it been warm and wet?"),
+            ("Sunil", "Very, all week."),
+            ("Doreen", "Then cut the affected leaves off and keep the plants dry."),
+        )
+    )
+    assert (0, 1) in pairs(found)
+    assert (0, 3) not in pairs(found)
+
+
+def test_a_chat_question_without_a_question_mark_is_asked():
+    for question, answer in [
+        ("is 2027 a leap year", "No. 2027 has 365 days; the next one is 2028."),
+        ("you two going saturday or nah", "yeah got 3 tickets, block C"),
+    ]:
+        found = analyze_dialectic(conversation(("Ana", question), ("Ben", answer)))
+        assert pairs(found) == [(0, 1)], question
+
+
 def test_in_a_group_chat_everyone_who_answers_is_paired():
     found = analyze_dialectic(
         conversation(
