@@ -20,6 +20,7 @@ boundaries, deepest first, keeping every segment at least ``min_len`` messages l
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -116,7 +117,8 @@ _TOPIC_CHANGE = patterns.compile(
     r"(?:also|oh|and),? (?:totally |completely |slightly )?(?:unrelated|off[- ]topic)|"
     r"(?:on )?(?:a |an )?(?:totally |completely |something )?(?:different|other|another|"
     r"unrelated|separate) (?:note|topic|subject|thing|question)|moving on|"
-    r"next (?:item|topic|point|up|thing)|last (?:item|thing|point)|new topic|"
+    r"next (?:item|topic|point|up)\b|next thing(?=[,:])|last (?:item\b|(?:thing|point)(?=[,:]))|"
+    r"new topic|"
     r"one more(?: question| thing)?(?=:)|any other business|aob\b|"
     r"unrelated|off[- ]topic|btw|by the way|before i forget|also,? (?:quick|one more)|"
     r"one more thing|cambiando de tema|otra cosa|anderes thema|übrigens|autre chose)\b",
@@ -144,6 +146,17 @@ _NOT_HEADINGS = frozenset(
     lovely noted agreed true exactly deal sorry hmm well so anyway good brilliant amazing
     wow oh ah haha lol hi hey hello morning update note also then honestly seriously
     absolutely totally definitely same correct wrong true false maybe probably indeed
+    weird wait oops cheers evening afternoon night ugh argh whoa yikes damn please look
+    listen see alright yo omg wtf asap fyi btw imo imho tbh edit ps
+    """.split()  # noqa: SIM905
+)
+# Words that head a line inside one subject: a log, a quiz, a recipe, an answer.
+_LINE_LABELS = frozenset(
+    """
+    step question q a answer hint example result results output input error warning info
+    debug traceback trace stack logs log status todo readme root cause note summary tl
+    solution fix tip source context reason problem issue expected actual total edit
+    python code command reply response quote definition
     """.split()  # noqa: SIM905
 )
 _LABEL_IDF = 0.25
@@ -607,13 +620,17 @@ def _label(phrases: list[str]) -> str:
     return text[0].upper() + text[1:]
 
 
-def _announced_changes(prose: Sequence[str], starts: Sequence[int]) -> list[int]:
+def _announced_changes(
+    prose: Sequence[str], starts: Sequence[int], speakers: frozenset[str]
+) -> list[int]:
     """Messages that announce a new subject ("Random one: …", "Great. Moving on — …"), at least
     _MIN_ANNOUNCED messages from the start and from every other segment start. A subject
-    announced in words ("totally different subject, …") may close the conversation in a
-    message or two; an agenda heading needs _MIN_ANNOUNCED messages after it."""
+    announced in words ("totally different subject, …") may close the conversation in two
+    messages, or in one that asks; an agenda heading needs _MIN_ANNOUNCED messages after it.
+    At most _MAX_SEGMENTS segments in all."""
     n = len(prose)
     found: list[int] = []
+    taken = sorted(starts[1:])
     for i in range(_MIN_ANNOUNCED, n):
         head = prose[i][:_ANNOUNCE_CHARS]
         if not head:
@@ -624,24 +641,44 @@ def _announced_changes(prose: Sequence[str], starts: Sequence[int]) -> list[int]
             if agenda is None or n - i < _MIN_ANNOUNCED:
                 continue
             heading = agenda["heading"]
-            if heading is not None and not _is_heading(agenda, head):
+            if heading is not None and not _is_heading(agenda, head, speakers):
                 continue
-        if all(abs(i - s) >= _MIN_ANNOUNCED for s in (*starts[1:], *found)):
+        elif n - i < 2 and "?" not in head:
+            continue  # a closing "btw, great job!" signs off; it opens no subject
+        # Starts ascend, so the nearest start at or after i and the latest one before it
+        # are all that can be too close.
+        after = bisect.bisect_left(taken, i)
+        near = taken[after - 1 : after + 1] if after else taken[:1]
+        if all(abs(i - s) >= _MIN_ANNOUNCED for s in near):
+            bisect.insort(taken, i)
             found.append(i)
+            if len(taken) >= _MAX_SEGMENTS - 1:
+                break
     return found
 
 
-def _is_heading(agenda: re.Match[str], head: str) -> bool:
+def _is_heading(agenda: re.Match[str], head: str, speakers: frozenset[str]) -> bool:
     """Whether a short opening sentence heads a new item: a subject, not an answer, that
     ends in a colon ("offsite: venue's booked"), is written in capitals ("ACTIVITIES."),
     follows "so, the" ("So, the role."), or is followed by a question to someone
     ("Floodlights. Pete, you've had the quotes back?")."""
-    words = agenda["heading"].lower().split()
-    if words[0] in _NOT_HEADINGS or words[0] in STOPWORDS or _CLAUSE_WORDS.intersection(words):
+    heading = agenda["heading"]
+    words = heading.lower().split()
+    if (
+        words[0] in _NOT_HEADINGS
+        or words[0] in STOPWORDS
+        or words[0] in _LINE_LABELS
+        or _CLAUSE_WORDS.intersection(words)
+        or any(c.isdigit() for c in heading)
+        or heading.lower() in speakers
+    ):
         return False
+    if agenda["end"] == ":":
+        # "offsite: venue's booked", "now, dinner: pasta or curry?"; a capitalised
+        # "Traceback:" or "Ben:" inside a message is a label or a name.
+        return agenda["lead"] is not None or heading[0].islower()
     return (
-        agenda["end"] == ":"
-        or agenda["heading"].isupper()
+        (heading.isupper() and len(heading) >= 5)
         or (agenda["lead"] is not None and "the" in agenda["lead"].lower())
         or _ADDRESSED_QUESTION.match(head, agenda.end()) is not None
     )
@@ -716,7 +753,9 @@ def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> di
         found = _boundaries(similarity, lambda gaps: _similarities(x, half, gaps), min_len)
         starts += [b for b in found if _enough_words(x, b, k)]
     token.check()
-    announced = _announced_changes(prose, starts)
+    announced = _announced_changes(
+        prose, starts, frozenset(name.lower() for name in conversation.speakers)
+    )
     if announced:
         starts = sorted({*starts, *announced})
 

@@ -318,7 +318,7 @@ def test_contradictions_refusals_and_counter_offers_without_marker_words() -> No
     cases = [
         ("You don't need gels on runs under 90 minutes.", "Not true for everyone."),
         ("The mother was the real villain.", "Not a villain. Desperate."),
-        ("I can go to 81 today.", "Could we meet at 83 plus the allowance?"),
+        ("I can do 900 a month.", "900 no. 960, and I'll get the boiler looked at."),
         ("Final offer: £4,350 after the excess.", "I'm not accepting £4,350."),
         ("We could split the shifts into 3 and 4 days.", "I'd still rather keep weekly shifts."),
         ("I can raise it to £4,600.", "That's still about a thousand pounds under the market."),
@@ -327,10 +327,17 @@ def test_contradictions_refusals_and_counter_offers_without_marker_words() -> No
     for proposal, reply in cases:
         found = analyze_dialectic(chat(("Ana", proposal), ("Ben", reply)))
         assert responses(found, "disagreement") == {1}, reply
-    # The same words agreeing or simply answering are not pushback.
+    # The same words agreeing, thanking or simply answering are not pushback.
     for proposal, reply in [
         ("Is it true that the shop closes at six?", "Yes, at six."),
         ("Could you cover my shift?", "Sure, this time I can."),
+        ("Thanks for fixing the login page so quickly.", "Not a problem!"),
+        ("Thanks for fixing the login page so quickly.", "Not a bother."),
+        ("Did the fix work?", "Everything works now, except the printer."),
+        ("Still seeing the timeouts?", "I'm not having any issues now, thanks!"),
+        ("Is 200 MB of headroom enough?", "That's still more than enough, thanks!"),
+        ("How do you take your tea?", "2 no sugar please."),
+        ("Has the team read the brief?", "Not everyone has read it yet, I'll remind them."),
     ]:
         found = analyze_dialectic(chat(("Ana", proposal), ("Ben", reply)))
         assert 1 not in responses(found, "disagreement"), reply
@@ -547,3 +554,33 @@ def test_a_message_after_a_long_silence_is_not_a_reply_time() -> None:
     latency = analyze_dynamics(conv)["response_latency"]
     assert latency["Bo"]["median"] <= 60
     assert max(latency["Bo"]["p90"], latency["Ana"]["p90"]) <= 60
+
+
+def test_complaint_and_sarcasm_cues_leave_sincere_and_plain_statements_alone() -> None:
+    for text in (
+        "Thank you for the privilege of working with you all.",
+        "Feel free to ignore this if you're busy, just an idea.",
+        "Lucky me, I won the raffle!",
+        "I don't know what to say, thank you so much!",
+        "I can't stop reading this book, it's amazing!",
+        "We won the award for the third year running!",
+        "I've been to Paris twice this year and loved it.",
+        "I was off for two weeks in Spain, it was lovely.",
+        "Record sales for the second month in a row.",
+        "The API hasn't changed since version 2.",
+        "I haven't changed anything since the last release.",
+        "The package didn't arrive yet but tracking says tomorrow.",
+        "If you are serious about learning Spanish, practice every day.",
+        "We hired a clown for the kids' party.",
+    ):
+        assert not negative(text), text
+    for text in (
+        "So I pay another month for the privilege of posting a letter.",
+        "The extractor fan hasn't worked since November.",
+        "My broadband has been down since Tuesday.",
+        "Nobody knocked. No parcel.",
+        "you're kidding. we booked that in JANUARY",
+        "same clown who sent off reyes last season",
+        "this is turning into a total mess honestly",
+    ):
+        assert negative(text), text

@@ -66,6 +66,20 @@ def test_a_speaker_may_carry_a_qualifier_in_parentheses() -> None:
     assert conv.messages[2].text == "fine\nHere is the fix (see below): do x"
 
 
+@pytest.mark.parametrize(
+    "line", ["ERROR (db): x", "Step 2 (optional): run it", "Note (important): read this"]
+)
+def test_a_label_with_a_qualifier_stays_inside_the_message(line: str) -> None:
+    conv = parse_conversation(conversation_text=f"Human: hi\nAI: logs:\n{line}\nHuman: ok")
+    assert [m.speaker for m in conv.messages] == ["Human", "AI", "Human"]
+    assert line in conv.messages[1].text
+
+
+def test_a_role_word_with_a_qualifier_keeps_its_role() -> None:
+    conv = parse_conversation(conversation_text="Human: hi\nAI (GPT-4): hello\nHuman: thanks")
+    assert [(m.speaker, m.role) for m in conv.messages][1] == ("AI (GPT-4)", "ai")
+
+
 def test_transcript_format_named_explicitly_skips_json_detection() -> None:
     text = '{"messages": [{"role": "user", "content": "hi"}]}\nHuman: that was JSON'
     conversation = parse_conversation(conversation_text=text, format="text")

@@ -339,3 +339,41 @@ def test_a_change_of_subject_said_in_words_may_close_the_chat() -> None:
         "yes! 7:30?",
     ]
     assert starts(texts) == [4]
+
+
+def test_line_labels_quizzes_and_recipes_do_not_split_one_subject() -> None:
+    quiz = []
+    for q in range(1, 6):
+        quiz += [
+            f"Question {q}: what is {q} times 7 in the multiplication table?",
+            str(q * 7),
+            "Correct, well done with the multiplication table.",
+        ]
+    assert starts(quiz) == []
+    bug = [
+        "The token refresh fails after an hour.",
+        "Which client library do you use for the token refresh?",
+        "The official one, version 4, with the refresh hook.",
+    ]
+    for line in (
+        "Traceback: KeyError in refresh_token",
+        "Step 2: rerun the login tests with the refresh hook",
+        "Status: still failing on the token refresh.",
+        "Ben: the mock is stale.",
+        "OMG. the refresh hook never fires",
+        "Weird. Ben, did you see the refresh hook fire?",
+        "Line 40. Ben, can you look at the refresh hook?",
+        "Ok next thing I noticed is the refresh hook timing out",
+    ):
+        texts = [*bug, line, "Let me check the refresh hook.", "The token expiry is one hour.", "ok"]
+        assert starts(texts) == [], line
+
+
+def test_a_sign_off_does_not_open_a_subject() -> None:
+    texts = [*MEETING, "Thanks all, the 14th it is.", "Btw, great job on the budget overall!"]
+    assert starts(texts) == []
+
+
+def test_many_announced_subjects_are_capped() -> None:
+    texts = [f"next item: subject {i} of the meeting, one thing to decide" for i in range(20_000)]
+    assert len(analyze_topics(alternating(texts))["segments"]) == 50

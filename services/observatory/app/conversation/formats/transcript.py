@@ -220,7 +220,15 @@ def _survey(lines: list[str]) -> _Survey:
     )
 
 
+def _bare(name: str) -> str:
+    """``name`` without a qualifier in parentheses: "Jonah (support)" → "Jonah"."""
+    if name.endswith(")") and " (" in name:
+        return name[: name.index(" (")].rstrip()
+    return name
+
+
 def _is_label(key: str) -> bool:
+    key = _bare(key)
     if key in _LABELS or _NUMBERED_LABEL.fullmatch(key):
         return True
     last = key.rsplit(".", 1)[-1]  # "app.ERROR" in a log line
@@ -232,9 +240,7 @@ def _is_label_head(head: _Head) -> bool:
 
 
 def _looks_like_name(name: str) -> bool:
-    if name.endswith(")") and " (" in name:  # "Jonah (support)": the qualifier is free text
-        name = name[: name.index(" (")].rstrip()
-    words = name.split()
+    words = _bare(name).split()  # "Jonah (support)": the qualifier is free text
     if not 1 <= len(words) <= 4 or len(name) > 40:
         return False
     # "Dr. Smith", "Speaker 2", "Mary-Jane": several words must each be capitalised, so
@@ -326,7 +332,7 @@ class _Reader:
         if head.name is None:  # "02/03/2026, 10:16 - Ana added Ben"
             return self.survey.stamped_style
         key = head.name.casefold()
-        if key in ROLE_WORDS or key in self.seen:
+        if _bare(key) in ROLE_WORDS or key in self.seen:
             return True
         if _is_label(key):
             return False
@@ -364,7 +370,7 @@ class _Reader:
             speaker, role = "System", "system"
         else:
             speaker = head.name.strip()
-            role = role_for_name(speaker)
+            role = role_for_name(_bare(speaker))  # "AI (GPT-4)" is the AI
             key = speaker.casefold()
             self.seen.add(key)
             if role == "ai":
