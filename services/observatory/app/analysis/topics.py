@@ -66,6 +66,15 @@ _GENERIC = frozenset(
     algo vale hola gracias ya también aquí eso esto este esta ese esa
     je il elle nous vous ils sont suis pas ne oui non mais ou donc car avec sur dans pour
     par ce cette ces mon ton son très merci bonjour
+    ça chez moi toi lui leur plus aussi alors tout tous rien quoi est était être ai fait
+    faire vais bonsoir salut buenas buenos tardes días noches mir dir uns euch
+    il lo gli un uno di da con su tra fra che chi cosa dove quando perché sì si ci ne ti vi
+    ho hai ha abbiamo avete hanno sei è siamo era fa già anche ancora poi più molto tanto
+    tutto tutti questo questa quello quella mio tuo suo nostro buongiorno buonasera ciao
+    grazie prego allora bene va
+    o os um umas do dos das na nas em não sim eu ele ela nós vocês eles elas meu minha teu
+    tua seu sua são estão foi ter tem tenho há mais também já ainda isso isto essa aquele
+    aqui então mas ou obrigado obrigada olá bom boa vai vou faz fazer
     """.split()  # noqa: SIM905 - a word list reads better than quoted strings
 )
 # Words that may be keywords but do not name a subject, so never label one: judgements,
