@@ -64,7 +64,7 @@ def parts() -> list[PartEvaluation]:
 
 def test_the_parts_come_blind_first_then_dev(parts: list[PartEvaluation]) -> None:
     assert [p.name for p in parts] == ["blind", "dev"]
-    assert [p.conversations for p in parts] == [114, 102]
+    assert [p.conversations for p in parts] == [144, 162]
     assert all(p.errors == {} for p in parts)
 
 
@@ -304,4 +304,4 @@ def test_the_table_puts_blind_first_and_shows_no_blind_conversation(tmp_path: Pa
 
 def test_a_single_dev_folder_is_scored_as_one_part() -> None:
     part = evaluate_part(QUALITY_DIR / "dev", resamples=20)
-    assert part.name == "dev" and part.conversations == 102 and part.misses
+    assert part.name == "dev" and part.conversations == 162 and part.misses
