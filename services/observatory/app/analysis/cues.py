@@ -400,8 +400,24 @@ PHRASE_ANCHOR_PAIRS: dict[str, frozenset[str]] = {
         "not hasn't haven't isn't doesn't didn't says say waiting no nothing broken".split()  # noqa: SIM905
     ),
     "nobody": frozenset(
-        "rang called came told answered replied showed knocked mentioned thought bothered "
-        "warned checked cares listens explained".split()
+        [
+            "rang",
+            "called",
+            "came",
+            "told",
+            "answered",
+            "replied",
+            "showed",
+            "knocked",
+            "mentioned",
+            "thought",
+            "bothered",
+            "warned",
+            "checked",
+            "cares",
+            "listens",
+            "explained",
+        ]
     ),
     "can't": frozenset("get log login sign access wait stop".split()),  # noqa: SIM905
     "cant": frozenset("get log login sign access wait stop".split()),  # noqa: SIM905

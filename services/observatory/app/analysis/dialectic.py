@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.analysis import reply_model
 from app.analysis.cues import (
     AGREEMENT_OPENINGS,
     ERROR_REPORT,
@@ -65,6 +66,10 @@ _HOLDING = patterns.compile(
     r"\b(?:let me (?:check|look|see|find|ask)|one moment|bear with|give me a (?:sec|second|minute)|"
     r"i'?ll (?:check|look into|find out|ask))\b"
 )
+# The reply model reads conversations up to this many messages. Beyond it (exported
+# channels, logs) the phrase cues alone find reactions: the model's extra structures
+# would double a long result and its time (SPEC §10: 10,000 messages within 2 s).
+_MODELLED_MAX = 2_000
 # The end of a message's first sentence.
 _FIRST_END = patterns.compile(r"[.!?](?=\s|$)")
 _TARGET_WINDOW = 3  # agreement/disagreement/correction refer to one of the last three messages
@@ -454,6 +459,8 @@ def detect_dialectic(conversation: Conversation, token: CancelToken = NEVER) -> 
     socratic.extend(_guided_questioning(turns, socratic, token))
     structures.extend(socratic)
     reactions = _reactions(turns, token)
+    if len(turns) <= _MODELLED_MAX:
+        reactions.extend(_modelled_reactions(turns, reactions, token))
     structures.extend(reactions)
     syntheses = _thesis_antithesis_synthesis(turns, token)
     syntheses.extend(_negotiated_syntheses(turns, reactions, syntheses))
@@ -698,9 +705,7 @@ def _question_answers(
                 repliers.add(reply.speaker)
                 first_reply = False
                 continue
-            counter = reply.only_question or (
-                not cue and reply.question_share >= _COUNTER_QUESTION
-            )
+            counter = reply.only_question or (not cue and reply.question_share >= _COUNTER_QUESTION)
             if counter and not (adjacent and _answers_then_asks(reply)):
                 continue
             # A second answer in a group chat must be about the question, not just sound
@@ -1011,6 +1016,44 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
         agreement = _agreement_strength(turn, earlier)
         if agreement > 0:
             found.append(_reaction_structure("agreement", turns, target, position, agreement))
+    return found
+
+
+def _modelled_reactions(
+    turns: Sequence[_Turn], cued: Sequence[dict[str, Any]], token: CancelToken
+) -> list[dict[str, Any]]:
+    """Disagreement and agreement the phrase cues missed, found by the reply model
+    (``reply_model``): each reply without a cued reaction whose probability of disagreeing
+    or agreeing with its target reaches the model's threshold; when both do, the one
+    further past its threshold. The strength is that probability."""
+    position_of = {t.index: p for p, t in enumerate(turns)}
+    reacted = {
+        position_of[s["roles"][role]]
+        for s in cued
+        for role in ("response", "correction", "acceptance")
+        if role in s["roles"]
+    }
+    disputed = {position_of[s["roles"]["response"]] for s in cued if s["type"] == "disagreement"}
+    agreed = {position_of[s["roles"]["response"]] for s in cued if s["type"] == "agreement"}
+    reader = reply_model.ReplyReader(turns, disputed, agreed, _content_of)
+    found: list[dict[str, Any]] = []
+    for position in range(1, len(turns)):
+        if position % _CHECK_EVERY == 0:
+            token.check()
+        if position in reacted:
+            continue
+        target = _target(turns, position)
+        if target is None:
+            continue
+        x = reader.features(position, target)
+        against = reply_model.probability(reply_model.DISAGREEMENT_WEIGHTS, x)
+        along = reply_model.probability(reply_model.AGREEMENT_WEIGHTS, x)
+        margin_against = against / reply_model.DISAGREEMENT_FROM
+        margin_along = along / reply_model.AGREEMENT_FROM
+        if margin_against >= 1.0 and margin_against >= margin_along:
+            found.append(_reaction_structure("disagreement", turns, target, position, against))
+        elif margin_along >= 1.0:
+            found.append(_reaction_structure("agreement", turns, target, position, along))
     return found
 
 

@@ -139,9 +139,7 @@ _POLITENESS_TERMS = frozenset({"thanks", "thank", "welcome"})
 # "ok", "pretty sure"): on the development part's fresh writers they marked neutral
 # messages positive far more often than they carried warmth.
 _FORMULA_DAMPING = 0.3
-_FORMULA_TERMS = frozenset(
-    {"please", "help", "helps", "helped", "helping", "sure", "okay", "ok"}
-)
+_FORMULA_TERMS = frozenset({"please", "help", "helps", "helped", "helping", "sure", "okay", "ok"})
 # VADER rates sadness lower than people do ("sad" −2.1 against "great" +3.1, "miss"
 # −0.6): in grief and loss the sad words are few and quiet, so they count 1.5 times.
 _SADNESS_BOOST = 1.5
@@ -1041,7 +1039,7 @@ def _add_word_signals(
     for block, word, value in lexical:
         k = owner[block]
         score = scores[k]
-        if weight[block] != 1.0 or score is None or not _WORD_SIGNAL_FROM <= abs(score):
+        if weight[block] != 1.0 or score is None or abs(score) < _WORD_SIGNAL_FROM:
             continue
         if (value > 0) == (score > 0):
             strongest = found.setdefault(k, {})

@@ -322,7 +322,10 @@ def test_contradictions_refusals_and_counter_offers_without_marker_words() -> No
         ("Final offer: £4,350 after the excess.", "I'm not accepting £4,350."),
         ("We could split the shifts into 3 and 4 days.", "I'd still rather keep weekly shifts."),
         ("I can raise it to £4,600.", "That's still about a thousand pounds under the market."),
-        ("Can we ship on the 18th behind a flag?", "We could, except sales promised it for the 18th."),
+        (
+            "Can we ship on the 18th behind a flag?",
+            "We could, except sales promised it for the 18th.",
+        ),
     ]
     for proposal, reply in cases:
         found = analyze_dialectic(chat(("Ana", proposal), ("Ben", reply)))

@@ -365,7 +365,13 @@ def test_line_labels_quizzes_and_recipes_do_not_split_one_subject() -> None:
         "Line 40. Ben, can you look at the refresh hook?",
         "Ok next thing I noticed is the refresh hook timing out",
     ):
-        texts = [*bug, line, "Let me check the refresh hook.", "The token expiry is one hour.", "ok"]
+        texts = [
+            *bug,
+            line,
+            "Let me check the refresh hook.",
+            "The token expiry is one hour.",
+            "ok",
+        ]
         assert starts(texts) == [], line
 
 
