@@ -355,6 +355,7 @@ AGREEMENT_OPENINGS = (
     r"(?:yes|yep|yeah|sure|ok|okay)[,.!]? (?:please|let'?s|do it|go for it|that works)",
     r"(?:\w{1,30} )?works(?: for me)?[.!]?$",
     r"(?:i'?d|i would) support that|i'?m happy with that|happy with that|i'?ll take it",
+    r"(?:\w{1,20} )?(?:i|we) (?:can|could) live with\b",
     r"put like that|when you put it like that|i hadn'?t (?:seen|thought of) that",
     r"and i'?ll admit|i'?ll (?:give you|grant you|admit)",
     r"(?:ok|okay|alright|fine)[,.!]? (?:deal|done|agreed|you win|i'?m in)",

@@ -64,12 +64,22 @@ _ANSWER_WINDOW = 3  # an answer may come up to three messages after its question
 # A reply that holds the line while it looks for the answer.
 _HOLDING = patterns.compile(
     r"\b(?:let me (?:check|look|see|find|ask)|one moment|bear with|give me a (?:sec|second|minute)|"
-    r"i'?ll (?:check|look into|find out|ask))\b"
+    r"i'?ll (?:check|look into|find out|ask)|(?:look|looking) (?:this|it|that) up|"
+    r"need to (?:check|look))\b"
+)
+# An opening sentence that greets, thanks, apologises or praises the question before asking
+# back: courtesy, not an answer.
+_FILLER = patterns.compile(
+    r"(?:hi|hello|hey|good (?:morning|afternoon|evening)|welcome|thanks|thank you|"
+    r"happy to help|glad to help|sorry|apologies|this is|that'?s a (?:really |very )?"
+    r"(?:good|great|fair) question|(?:good|great) question)\b"
 )
 # The reply model reads conversations up to this many messages. Beyond it (exported
 # channels, logs) the phrase cues alone find reactions: the model's extra structures
 # would double a long result and its time (SPEC §10: 10,000 messages within 2 s).
 _MODELLED_MAX = 2_000
+# Key moments start at 0.7; a reaction only the model sees stays below.
+_MODELLED_STRENGTH = 0.65
 # The end of a message's first sentence.
 _FIRST_END = patterns.compile(r"[.!?](?=\s|$)")
 _TARGET_WINDOW = 3  # agreement/disagreement/correction refer to one of the last three messages
@@ -144,7 +154,7 @@ _TAG = patterns.compile(
     r"couldn't|shouldn't|haven't|hasn't|is|are|does|do|did|will|would|can|could)\s+"
     r"(?:it|you|he|she|they|we|there|that|this|i))\s*[?.]?$"
     # "you two going saturday or nah", "is 2027 a leap year": a chat's question without "?"
-    r"|\bor (?:nah|not|no|what)\s*[.]?$|^(?:is|was|are|were) \d{1,6}\b"
+    r"|\bor nah\s*$|^(?:is|was|are|were) \d{1,6}\b"
 )
 _RHETORICAL = patterns.compile(
     r"\b(?:who cares|what's the point|what is the point|what was the point|"
@@ -464,6 +474,7 @@ def detect_dialectic(conversation: Conversation, token: CancelToken = NEVER) -> 
     structures.extend(reactions)
     syntheses = _thesis_antithesis_synthesis(turns, token)
     syntheses.extend(_negotiated_syntheses(turns, reactions, syntheses))
+    syntheses.extend(_agreed_proposals(turns, reactions, syntheses))
     structures.extend(syntheses)
     structures.sort(key=lambda s: (s["messages"][0], s["type"], s["messages"]))
     return DialecticFindings(structures, [turns[q].index for q in unanswered])
@@ -743,6 +754,8 @@ def _answers_then_asks(reply: _Turn) -> bool:
     end = _FIRST_END.search(opening)
     if end is None or end.group() == "?" or len(opening[: end.start()].split()) < 3:
         return False
+    if _FILLER.match(opening):
+        return False  # "Good morning and welcome to support. What is your account number?"
     asked = opening.find("?")
     # "Sorry for the wait, let me check. Can you confirm the postcode?" only holds the line.
     return _HOLDING.search(opening, 0, asked if asked >= 0 else len(opening)) is None
@@ -1025,7 +1038,12 @@ def _modelled_reactions(
     """Disagreement and agreement the phrase cues missed, found by the reply model
     (``reply_model``): each reply without a cued reaction whose probability of disagreeing
     or agreeing with its target reaches the model's threshold; when both do, the one
-    further past its threshold. The strength is that probability."""
+    further past its threshold.
+
+    Disagreement is looked for only in a conversation where the cues found one: a long,
+    on-topic reply in a cooperative support chat or e-mail thread looks to the model much
+    like a rebuttal. The strength is the probability, at most _MODELLED_STRENGTH, so a
+    reaction only the model sees never becomes a key moment on its own."""
     position_of = {t.index: p for p, t in enumerate(turns)}
     reacted = {
         position_of[s["roles"][role]]
@@ -1036,6 +1054,7 @@ def _modelled_reactions(
     disputed = {position_of[s["roles"]["response"]] for s in cued if s["type"] == "disagreement"}
     agreed = {position_of[s["roles"]["response"]] for s in cued if s["type"] == "agreement"}
     reader = reply_model.ReplyReader(turns, disputed, agreed, _content_of)
+    arguing = bool(disputed)
     found: list[dict[str, Any]] = []
     for position in range(1, len(turns)):
         if position % _CHECK_EVERY == 0:
@@ -1046,14 +1065,21 @@ def _modelled_reactions(
         if target is None:
             continue
         x = reader.features(position, target)
-        against = reply_model.probability(reply_model.DISAGREEMENT_WEIGHTS, x)
+        against = reply_model.probability(reply_model.DISAGREEMENT_WEIGHTS, x) if arguing else 0.0
         along = reply_model.probability(reply_model.AGREEMENT_WEIGHTS, x)
         margin_against = against / reply_model.DISAGREEMENT_FROM
         margin_along = along / reply_model.AGREEMENT_FROM
         if margin_against >= 1.0 and margin_against >= margin_along:
-            found.append(_reaction_structure("disagreement", turns, target, position, against))
+            kind, strength = "disagreement", against
         elif margin_along >= 1.0:
-            found.append(_reaction_structure("agreement", turns, target, position, along))
+            kind, strength = "agreement", along
+        else:
+            continue
+        found.append(
+            _reaction_structure(
+                kind, turns, target, position, min(strength, _MODELLED_STRENGTH), bonus=False
+            )
+        )
     return found
 
 
@@ -1423,7 +1449,13 @@ def _negated_at(text: str, pattern: re.Pattern[str]) -> bool:
 
 
 def _reaction_structure(
-    kind: str, turns: Sequence[_Turn], target: int | None, position: int, strength: float
+    kind: str,
+    turns: Sequence[_Turn],
+    target: int | None,
+    position: int,
+    strength: float,
+    *,
+    bonus: bool = True,
 ) -> dict[str, Any]:
     reply = turns[position]
     if target is None:
@@ -1433,7 +1465,7 @@ def _reaction_structure(
         earlier = turns[target]
         members = (earlier, reply)
         roles = {"target": earlier.index, "response": reply.index}
-        if _content_of(earlier) & _content_of(reply):
+        if bonus and _content_of(earlier) & _content_of(reply):
             strength += 0.1
     return {
         "type": kind,
@@ -1636,6 +1668,76 @@ def _negotiated_syntheses(
             covered.update(range(turns[thesis].index, members[-1].index + 1))
             break
     return result
+
+
+def _agreed_proposals(
+    turns: Sequence[_Turn],
+    reactions: Sequence[dict[str, Any]],
+    found: Sequence[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Thesis → antithesis → synthesis told by the reactions themselves: after a
+    disagreement, within _AGREED_REACH messages, someone makes an offer or a proposal
+    ("What if we do tiers?", "920, last offer", "instead, …") and one of the two disputing
+    sides agrees with it. The reactions may come from the cues or the reply model; the
+    proposal must read as one, so plain agreement later in a long argument settles nothing.
+    """
+    by_index = {t.index: p for p, t in enumerate(turns)}
+    agreements = sorted(
+        (by_index[r["roles"]["target"]], by_index[r["roles"]["response"]])
+        for r in reactions
+        if r["type"] == "agreement" and "target" in r["roles"]
+    )
+    covered = {i for f in found for i in range(min(f["messages"]), max(f["messages"]) + 1)}
+    result: list[dict[str, Any]] = []
+    for reaction in sorted(reactions, key=lambda r: r["roles"].get("response", -1)):
+        if reaction["type"] != "disagreement" or "target" not in reaction["roles"]:
+            continue
+        thesis = by_index[reaction["roles"]["target"]]
+        antithesis = by_index[reaction["roles"]["response"]]
+        if covered.intersection(range(turns[thesis].index, turns[antithesis].index + 1)):
+            continue
+        sides = {turns[thesis].speaker, turns[antithesis].speaker}
+        settled = next(
+            (
+                (proposal, acceptance)
+                for proposal, acceptance in agreements
+                if antithesis < proposal < acceptance <= antithesis + _AGREED_REACH
+                and turns[acceptance].speaker in sides
+                and _WAY_FORWARD.search(turns[proposal].head, 0, _WAY_FORWARD_CHARS) is not None
+            ),
+            None,
+        )
+        if settled is None:
+            continue
+        proposal, acceptance = settled
+        members = tuple(turns[p] for p in (thesis, antithesis, proposal, acceptance))
+        result.append(
+            {
+                "type": "thesis_antithesis_synthesis",
+                "messages": [m.index for m in members],
+                "speakers": _speakers(members),
+                "excerpt": _excerpt(turns[proposal].text),
+                "strength": _round(_AGREED_PROPOSAL),
+                "roles": {
+                    "thesis": turns[thesis].index,
+                    "antithesis": turns[antithesis].index,
+                    "synthesis": turns[proposal].index,
+                    "acceptance": turns[acceptance].index,
+                },
+            }
+        )
+        covered.update(range(turns[thesis].index, turns[acceptance].index + 1))
+    return result
+
+
+# A way forward: a proposal, a compromise, an alternative, a figure.
+_WAY_FORWARD = patterns.compile(
+    r"\b(?:could we|what if|how about|let's|why don't we|maybe we|compromise|split|"
+    r"meet (?:in the|you)|halfway|instead|alternat|deal|would you|i can do|i could do)|\d"
+)
+_WAY_FORWARD_CHARS = 300
+_AGREED_REACH = 6
+_AGREED_PROPOSAL = 0.6
 
 
 # Accepting the other side's position on a condition: "If we can lock the price for three

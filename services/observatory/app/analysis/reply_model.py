@@ -6,7 +6,7 @@ People push back without saying "I disagree": a counter-fact ("Gutters were clea
 rice off."), a counter-offer ("920, last offer"). No single cue marks them, but together
 weak signals do: the reply takes up the other's words, is a statement rather than a
 question, carries negation, answers a proposal, follows an argument, is long enough to
-argue. Two logistic regressions over the same 21 features weigh those signals; their
+argue. Two logistic regressions over the same 24 features weigh those signals; their
 weights were fitted on the quality set's development part by
 ``benchmarks/train_reply_model.py`` (decision 0016), which also checks them by five-fold
 cross-validation over conversations.
@@ -81,6 +81,21 @@ _ACKNOWLEDGEMENT = patterns.compile(
     r"totally|haha|lol)\b|👍|❤️|🙏"
 )
 _DIGIT = patterns.compile(r"\d")
+# Courtesy and service opening a reply: "I'm sorry to hear that", "No problem at all",
+# "Hi Claire, thanks", "Of course", "Happy to help".
+_COURTESY = patterns.compile(
+    r"(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|thanks|thank you|cheers|"
+    r"sorry|i'?m sorry|apologies|no problem|no worries|not a problem|of course|sure thing|"
+    r"happy to|glad to|certainly|absolutely|welcome)\b"
+)
+_HELPFUL_PAIRS = frozenset(
+    {("i", "can"), ("i'll", "do"), ("i'll", "send"), ("we", "can"), ("i", "will"), ("i've", "sent")}
+    | {("i'll", "check"), ("i'll", "get"), ("i'll", "take"), ("i'll", "cover"), ("we'll", "send")}
+)
+_REQUEST_PAIRS = frozenset(
+    {("could", "you"), ("can", "you"), ("would", "you"), ("will", "you"), ("ping", "me")}
+    | {("let", "me"), ("send", "me"), ("do", "you")}
+)
 # A reply of this many words or more is a full statement; longer ones are not more likely
 # to disagree (the writers' replies are short, real forum posts and e-mails are not).
 _SUBSTANTIVE_WORDS = 12
@@ -107,16 +122,19 @@ FEATURES = (
     "immediate",  # the target is the message just before
     "exclaims",
     "alternating",  # the two took turns just before
+    "courtesy",  # opens with thanks, an apology, a greeting, "no problem", "of course"
+    "helpful",  # offers to act: "I can", "I'll send", "we can"
+    "target_requests",  # the target asks for something: "could you", "can you", "please"
 )
 # Fitted by benchmarks/train_reply_model.py on tests/fixtures/quality/dev (162
 # conversations, 1,918 replies); regenerate with that script, never edit by hand.
 DISAGREEMENT_WEIGHTS = (
-    -3.64, 1.85, -0.67, -0.77, -0.65, 1.26, 0.26, -0.04, 1.08, -0.73, 0.22,
-    -1.34, -0.16, 0.97, 0.50, 2.09, -1.67, -0.39, 0.59, -0.96, -0.04,
+    -3.63, 1.85, -0.72, -0.83, -0.62, 1.24, 0.16, 0.03, 1.04, -0.72, 0.20, -1.25,
+    -0.15, 1.00, 0.48, 2.11, -1.70, -0.37, 0.61, -0.89, -0.03, -0.85, -0.57, -0.42,
 )  # fmt: skip
 AGREEMENT_WEIGHTS = (
-    -2.67, -1.06, 1.66, -1.30, -0.64, -0.13, 0.28, -0.12, 1.21, -0.39, 0.93,
-    0.91, -0.53, 0.21, 0.44, -0.40, -0.22, 0.79, 1.52, -0.61, -0.59,
+    -2.60, -1.08, 1.56, -1.34, -0.62, -0.04, 0.26, -0.05, 1.20, -0.43, 0.85, 1.04,
+    -0.53, 0.24, 0.46, -0.48, -0.21, 0.88, 1.51, -0.55, -0.58, -1.51, 0.72, -0.19,
 )  # fmt: skip
 # Probability from which a reply counts. Cross-validated F1 on the development part peaks
 # at 0.3 and 0.25, but there the hand-labelled ordinary conversations of tests/fixtures/eval
@@ -149,7 +167,8 @@ class ReplyReader(Generic[R]):
 
     def _read(self, position: int) -> tuple[float, ...]:
         """(only_question, asks, negation, contrast, second_person, acknowledges, digits,
-        length, assistant, rhetorical, exclaims, proposes) of one message."""
+        length, assistant, rhetorical, exclaims, proposes, courtesy, helpful, requests) of
+        one message."""
         found = self._own.get(position)
         if found is not None:
             return found
@@ -175,6 +194,9 @@ class ReplyReader(Generic[R]):
             1.0 if rhetorical else 0.0,
             1.0 if "!" in head else 0.0,
             1.0 if "let's" in tokens or not _PROPOSAL_PAIRS.isdisjoint(pairs) else 0.0,
+            1.0 if _COURTESY.match(turn.opening) else 0.0,
+            1.0 if not _HELPFUL_PAIRS.isdisjoint(pairs) else 0.0,
+            1.0 if "please" in tokens or not _REQUEST_PAIRS.isdisjoint(pairs) else 0.0,
         )
         self._own[position] = found
         return found
@@ -184,9 +206,8 @@ class ReplyReader(Generic[R]):
         message at ``target``."""
         turns = self._turns
         reply, earlier = turns[position], turns[target]
-        (only_q, asks, negation, contrast, you, ack, digits, length, ai, rhet, bang, _) = (
-            self._read(position)
-        )
+        own = self._read(position)
+        only_q, asks, negation, contrast, you, ack, digits, length, ai, rhet, bang = own[:11]
         target_own = self._read(target)
         words, earlier_words = self._content(reply), self._content(earlier)
         shared = len(words & earlier_words) / max(1, min(len(words), len(earlier_words)))
@@ -216,6 +237,9 @@ class ReplyReader(Generic[R]):
             and turns[position - 2].speaker == reply.speaker
             and turns[position - 1].speaker == earlier.speaker
             else 0.0,
+            own[12],
+            own[13],
+            target_own[14],
         ]
 
 

@@ -269,6 +269,7 @@ _MAX_SIGNALS = 5
 # score is at least _WORD_SIGNAL_FROM away from zero (the neutral band's edge).
 _WORD_SIGNALS = 3
 _WORD_SIGNAL_FROM = POSITIVE_THRESHOLD
+_QUOTED_WORDS = patterns.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _SPEAKER_SHIFT_MAX = 200  # messages; a long conversation's curve shows its moods itself
 _MAX_SHIFTS = 25
 _STRONG = 0.3
@@ -1047,7 +1048,8 @@ def _add_word_signals(
     for k, strongest in found.items():
         side = "positive" if (scores[k] or 0.0) > 0 else "negative"
         named = signals.setdefault(k, [])
-        quoted = " ".join(named)  # a word a phrase cue already quotes is not named twice
+        # A word a phrase cue already quotes is not named twice.
+        quoted = {w for signal in named for w in _QUOTED_WORDS.findall(signal.partition("“")[2])}
         ranked = sorted(strongest, key=lambda w: (-strongest[w], w))
         for word in [w for w in ranked if w not in quoted][:_WORD_SIGNALS]:
             lexicon_value = LEXICON.get(word, 0.0)

@@ -587,3 +587,35 @@ def test_complaint_and_sarcasm_cues_leave_sincere_and_plain_statements_alone() -
         "this is turning into a total mess honestly",
     ):
         assert negative(text), text
+
+
+def test_a_proposal_one_side_accepts_after_a_dispute_is_a_synthesis() -> None:
+    found = analyze_dialectic(
+        chat(
+            ("Lee", "My proposal is that senior membership goes from £120 to £160 next season."),
+            (
+                "Kim",
+                "That's nonsense. At £160 I lose half the older siblings of my under-18s who "
+                "play seniors, most families are on one income.",
+            ),
+            ("Lee", "What if we do tiers? £160 standard and £90 concession for students."),
+            ("Kim", "Tiers I can live with, that keeps the families in."),
+            ("Lee", "Great, I'll put it to the AGM."),
+        )
+    )
+    (synthesis,) = [s for s in found if s["type"] == "thesis_antithesis_synthesis"]
+    assert synthesis["roles"] == {"thesis": 0, "antithesis": 1, "synthesis": 2, "acceptance": 3}
+    # Agreement later in a dispute, to something that offers nothing, settles nothing.
+    found = analyze_dialectic(
+        chat(
+            ("Lee", "My proposal is that senior membership goes from £120 to £160 next season."),
+            (
+                "Kim",
+                "At £160 I lose half the older siblings of my under-18s who play seniors, "
+                "most families are on one income.",
+            ),
+            ("Lee", "The pitch fees went up as well, the council wrote in March."),
+            ("Kim", "Yes, I saw the letter."),
+        )
+    )
+    assert not [s for s in found if s["type"] == "thesis_antithesis_synthesis"]

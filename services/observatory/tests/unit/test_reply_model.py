@@ -10,17 +10,16 @@ from benchmarks import train_reply_model
 from benchmarks.evaluate import QUALITY_DIR
 from tests.unit.test_analysis_quality import chat, responses
 
+ARGUMENT = (
+    ("Lee", "The club should raise the fees, everyone else has."),
+    ("Kim", "That's nonsense, half the clubs froze them."),
+)
 
-def test_a_rebuttal_without_marker_words_is_a_disagreement() -> None:
-    pan = analyze_dialectic(
-        chat(
-            ("Jess", "the pan from your curry has been in the sink since Sunday. it's Wednesday."),
-            ("Ollie", "It's soaking. You can't just scrub burnt rice off the bottom of a pan."),
-        )
-    )
-    assert responses(pan, "disagreement") == {1}
+
+def test_a_rebuttal_without_marker_words_is_a_disagreement_in_an_argument() -> None:
     fees = analyze_dialectic(
         chat(
+            *ARGUMENT,
             ("Lee", "My proposal is that senior membership goes from £120 to £160 next season."),
             (
                 "Kim",
@@ -29,7 +28,29 @@ def test_a_rebuttal_without_marker_words_is_a_disagreement() -> None:
             ),
         )
     )
-    assert responses(fees, "disagreement") == {1}
+    assert responses(fees, "disagreement") == {1, 3}
+
+
+def test_a_cooperative_chat_gets_no_disagreement_from_the_model() -> None:
+    for question, reply in [
+        (
+            "Hi, my order 4512 has not arrived yet, it was due on Friday.",
+            "I'm sorry to hear that. I can see order 4512 was shipped on Monday, but the "
+            "courier has not scanned it yet.",
+        ),
+        (
+            "I'm making lasagne for 6 people, how many sheets of pasta?",
+            "For 6 people I'd use about 12 sheets of pasta, three layers of four sheets.",
+        ),
+        (
+            "The staging server is down again.",
+            "The staging server went down at 9:40 when the disk filled up; ops are clearing "
+            "the logs and restarting it.",
+        ),
+    ]:
+        found = analyze_dialectic(chat(("Ana", question), ("Ben", reply)))
+        assert responses(found, "disagreement") == set(), reply
+        assert not [s for s in found if s["type"] == "thesis_antithesis_synthesis"]
 
 
 def test_an_acceptance_without_marker_words_is_an_agreement_and_not_a_disagreement() -> None:
@@ -43,25 +64,35 @@ def test_an_acceptance_without_marker_words_is_an_agreement_and_not_a_disagreeme
     assert responses(found, "disagreement") == set()
 
 
-def test_a_found_reaction_names_its_target_and_its_probability_as_strength() -> None:
+def test_a_found_reaction_names_its_target_and_stays_below_a_key_moment() -> None:
     found = analyze_dialectic(
         chat(
-            ("Jess", "the pan from your curry has been in the sink since Sunday. it's Wednesday."),
-            ("Ollie", "It's soaking. You can't just scrub burnt rice off the bottom of a pan."),
+            *ARGUMENT,
+            ("Lee", "My proposal is that senior membership goes from £120 to £160 next season."),
+            (
+                "Kim",
+                "At £160 I lose half the older siblings of my under-18s who play seniors, "
+                "most families are on one income.",
+            ),
         )
     )
-    (reaction,) = [s for s in found if s["type"] == "disagreement"]
-    assert reaction["roles"] == {"target": 0, "response": 1}
-    assert reply_model.DISAGREEMENT_FROM <= reaction["strength"] <= 1.0
+    (reaction,) = [s for s in found if s["type"] == "disagreement" and s["messages"] == [2, 3]]
+    assert reaction["roles"] == {"target": 2, "response": 3}
+    assert reply_model.DISAGREEMENT_FROM <= reaction["strength"] <= dialectic._MODELLED_STRENGTH
 
 
 def test_long_conversations_use_the_cues_alone(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     rows = (
-        ("Jess", "the pan from your curry has been in the sink since Sunday. it's Wednesday."),
-        ("Ollie", "It's soaking. You can't just scrub burnt rice off the bottom of a pan."),
+        *ARGUMENT,
+        ("Lee", "My proposal is that senior membership goes from £120 to £160 next season."),
+        (
+            "Kim",
+            "At £160 I lose half the older siblings of my under-18s who play seniors, "
+            "most families are on one income.",
+        ),
     )
-    monkeypatch.setattr(dialectic, "_MODELLED_MAX", 1)
-    assert responses(analyze_dialectic(chat(*rows)), "disagreement") == set()
+    monkeypatch.setattr(dialectic, "_MODELLED_MAX", 3)
+    assert responses(analyze_dialectic(chat(*rows)), "disagreement") == {1}
 
 
 def test_the_weights_in_the_module_are_what_the_training_script_fits() -> None:
