@@ -93,6 +93,12 @@ def test_a_message_names_the_words_that_carried_its_tone() -> None:
     assert sum("nonsense" in s for s in trajectory[2]["signals"]) == 1
 
 
+def test_a_word_is_not_hidden_by_the_name_of_a_cue() -> None:
+    conv = chat(("Ana", "Why is this so hard? The stress is killing me, I'm panicking."))
+    signals = analyze_sentiment(conv)["trajectory"][0]["signals"]
+    assert "negative word: “stress”" in signals
+
+
 def test_mild_words_in_friendly_requests_and_subject_words_stay_neutral() -> None:
     for text in (
         "Could you make the ending a bit less sad?",

@@ -427,6 +427,35 @@ def test_a_direct_reply_that_answers_then_asks_back_is_the_answer():
     assert (0, 3) not in pairs(found)
 
 
+def test_a_reply_that_only_greets_or_thanks_before_asking_back_is_not_the_answer():
+    for reply in (
+        "Good morning and welcome to support. What is your account number?",
+        "Thanks for reaching out to us. Which model do you have?",
+        "That's a really good question. Are you running the same Python version locally?",
+        "Sorry, I need to look this up first. Can you confirm the postcode?",
+    ):
+        found = analyze_dialectic(
+            conversation(
+                ("Grace", "Why was I charged twice for the router this month?"),
+                ("Luis", reply),
+                ("Grace", "It's 10115."),
+                ("Luis", "The second charge was the deposit; it is refunded on Friday."),
+            )
+        )
+        assert (0, 1) not in pairs(found), reply
+        assert (0, 3) in pairs(found), reply
+
+
+def test_whether_or_not_is_no_question():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "We ship it on Friday whether it's ready or not."),
+            ("Ben", "Then I'll start the release notes tonight."),
+        )
+    )
+    assert pairs(found) == []
+
+
 def test_a_chat_question_without_a_question_mark_is_asked():
     for question, answer in [
         ("is 2027 a leap year", "No. 2027 has 365 days; the next one is 2028."),
