@@ -388,9 +388,8 @@ PHRASE_ANCHORS = frozenset(
     helpful lasted went convenient yeah sure surprise forward missed course who's count
     i'm way wild proud happy excited less bad better anytime any pleasure star lifesaver
     down sorry apologise apologize apologies apology bad mistake corrected deal exactly
-    total complete absolute utter such mess disaster shambles farce kidding joking serious
-    serio sérieux keep stay cope coping since hasn't haven't didn't isn't wasn't been
-    never lucky privilege ignore pieces clown clowns bunch
+    mess disaster shambles farce kidding joking serious serio sérieux coping mad harder
+    broken dead stuck offline missing lucky privilege ignore pieces clown clowns
     """.split()  # noqa: SIM905
 ) | frozenset(HOSTILE_WORDS)
 
@@ -423,4 +422,14 @@ PHRASE_ANCHOR_PAIRS: dict[str, frozenset[str]] = {
     "can't": frozenset("get log login sign access wait stop".split()),  # noqa: SIM905
     "cant": frozenset("get log login sign access wait stop".split()),  # noqa: SIM905
     "know": frozenset("what".split()),  # noqa: SIM905
+    # a fault that has lasted, a parcel that never came, "a bunch of clowns"
+    **dict.fromkeys(
+        ("hasn't", "haven't", "isn't", "wasn't"),
+        frozenset("been worked working fixed sorted resolved".split()),  # noqa: SIM905
+    ),
+    **dict.fromkeys(
+        ("didn't", "never"),
+        frozenset("arrive turn show".split()),  # noqa: SIM905
+    ),
+    "bunch": frozenset("of".split()),  # noqa: SIM905
 }

@@ -30,6 +30,8 @@ thesis–antithesis–synthesis in :func:`_thesis_antithesis_synthesis`. Strengt
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -153,9 +155,9 @@ _TAG = patterns.compile(
     r",\s*(?:(?:isn't|aren't|wasn't|weren't|doesn't|don't|didn't|won't|wouldn't|can't|"
     r"couldn't|shouldn't|haven't|hasn't|is|are|does|do|did|will|would|can|could)\s+"
     r"(?:it|you|he|she|they|we|there|that|this|i))\s*[?.]?$"
-    # "you two going saturday or nah", "is 2027 a leap year": a chat's question without "?"
-    r"|\bor nah\s*$|^(?:is|was|are|were) \d{1,6}\b"
 )
+# A chat's question without "?": "is 2027 a leap year", "you two going saturday or nah".
+_NUMBER_QUESTION = patterns.compile(r"(?:is|was|are|were) \d{1,6}\b")
 _RHETORICAL = patterns.compile(
     r"\b(?:who cares|what's the point|what is the point|what was the point|"
     r"isn't it obvious|is it not obvious|wasn't it obvious|isn't that obvious|"
@@ -658,6 +660,8 @@ def _is_interrogative(plain: str) -> bool:
         return False
     body = plain.rstrip(".")
     if _AUX_OPENER.match(body) or _INDIRECT.match(body) or _TAG.search(body):
+        return True
+    if body.endswith(" or nah") or _NUMBER_QUESTION.match(body):
         return True
     return (
         not plain.endswith(".") and _WH_OPENER.match(body) is not None
@@ -1697,16 +1701,20 @@ def _agreed_proposals(
         if covered.intersection(range(turns[thesis].index, turns[antithesis].index + 1)):
             continue
         sides = {turns[thesis].speaker, turns[antithesis].speaker}
-        settled = next(
-            (
-                (proposal, acceptance)
-                for proposal, acceptance in agreements
-                if antithesis < proposal < acceptance <= antithesis + _AGREED_REACH
+        # Agreements are sorted by the message agreed with: only those within reach.
+        settled: tuple[int, int] | None = None
+        for proposal, acceptance in itertools.islice(
+            agreements, bisect.bisect_right(agreements, (antithesis, len(turns))), None
+        ):
+            if proposal >= antithesis + _AGREED_REACH:
+                break
+            if (
+                acceptance <= antithesis + _AGREED_REACH
                 and turns[acceptance].speaker in sides
                 and _WAY_FORWARD.search(turns[proposal].head, 0, _WAY_FORWARD_CHARS) is not None
-            ),
-            None,
-        )
+            ):
+                settled = (proposal, acceptance)
+                break
         if settled is None:
             continue
         proposal, acceptance = settled
