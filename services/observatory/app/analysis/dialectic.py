@@ -33,7 +33,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1611,18 +1611,10 @@ def _negotiated_syntheses(
     reaction_of = {
         by_index[r["roles"]["response"]]: r["type"] for r in reactions if "response" in r["roles"]
     }
-    # Messages inside a structure already found: a debate is reported once.
-    covered = {i for f in found for i in range(min(f["messages"]), max(f["messages"]) + 1)}
+    covered = _covered(found)
     result: list[dict[str, Any]] = []
     conditions: dict[int, bool] = {}  # position → accepts the other side on a condition
-    for reaction in reactions:
-        if reaction["type"] != "disagreement" or "target" not in reaction["roles"]:
-            continue
-        thesis = by_index[reaction["roles"]["target"]]
-        antithesis = by_index[reaction["roles"]["response"]]
-        if covered.intersection(range(turns[thesis].index, turns[antithesis].index + 1)):
-            continue
-        sides = {turns[thesis].speaker, turns[antithesis].speaker}
+    for thesis, antithesis, sides in _disputes(turns, reactions, by_index, covered):
         disputed = _content_of(turns[thesis]) | _content_of(turns[antithesis])
         for k in range(antithesis + 1, min(len(turns), antithesis + 1 + _TAS_REACH)):
             proposal = turns[k]
@@ -1674,6 +1666,29 @@ def _negotiated_syntheses(
     return result
 
 
+def _covered(found: Sequence[dict[str, Any]]) -> set[int]:
+    """Messages inside a structure already found: a debate is reported once."""
+    return {i for f in found for i in range(min(f["messages"]), max(f["messages"]) + 1)}
+
+
+def _disputes(
+    turns: Sequence[_Turn],
+    reactions: Sequence[dict[str, Any]],
+    by_index: Mapping[int, int],
+    covered: set[int],
+) -> Iterator[tuple[int, int, set[str]]]:
+    """(thesis, antithesis, the two sides) of each disagreement, by position, that lies
+    outside ``covered``; the caller adds to ``covered`` as it reports debates."""
+    for reaction in reactions:
+        if reaction["type"] != "disagreement" or "target" not in reaction["roles"]:
+            continue
+        thesis = by_index[reaction["roles"]["target"]]
+        antithesis = by_index[reaction["roles"]["response"]]
+        if covered.intersection(range(turns[thesis].index, turns[antithesis].index + 1)):
+            continue
+        yield thesis, antithesis, {turns[thesis].speaker, turns[antithesis].speaker}
+
+
 def _agreed_proposals(
     turns: Sequence[_Turn],
     reactions: Sequence[dict[str, Any]],
@@ -1691,16 +1706,10 @@ def _agreed_proposals(
         for r in reactions
         if r["type"] == "agreement" and "target" in r["roles"]
     )
-    covered = {i for f in found for i in range(min(f["messages"]), max(f["messages"]) + 1)}
+    covered = _covered(found)
     result: list[dict[str, Any]] = []
-    for reaction in sorted(reactions, key=lambda r: r["roles"].get("response", -1)):
-        if reaction["type"] != "disagreement" or "target" not in reaction["roles"]:
-            continue
-        thesis = by_index[reaction["roles"]["target"]]
-        antithesis = by_index[reaction["roles"]["response"]]
-        if covered.intersection(range(turns[thesis].index, turns[antithesis].index + 1)):
-            continue
-        sides = {turns[thesis].speaker, turns[antithesis].speaker}
+    ordered = sorted(reactions, key=lambda r: r["roles"].get("response", -1))
+    for thesis, antithesis, sides in _disputes(turns, ordered, by_index, covered):
         # Agreements are sorted by the message agreed with: only those within reach.
         settled: tuple[int, int] | None = None
         for proposal, acceptance in itertools.islice(

@@ -595,6 +595,14 @@ def test_complaint_and_sarcasm_cues_leave_sincere_and_plain_statements_alone() -
         assert negative(text), text
 
 
+FEE_PROPOSAL = ("Lee", "My proposal is that senior membership goes from £120 to £160 next season.")
+FEE_OBJECTION = (
+    "Kim",
+    "At £160 I lose half the older siblings of my under-18s who play seniors, "
+    "most families are on one income.",
+)
+
+
 def test_a_proposal_one_side_accepts_after_a_dispute_is_a_synthesis() -> None:
     found = analyze_dialectic(
         chat(
@@ -614,12 +622,8 @@ def test_a_proposal_one_side_accepts_after_a_dispute_is_a_synthesis() -> None:
     # Agreement later in a dispute, to something that offers nothing, settles nothing.
     found = analyze_dialectic(
         chat(
-            ("Lee", "My proposal is that senior membership goes from £120 to £160 next season."),
-            (
-                "Kim",
-                "At £160 I lose half the older siblings of my under-18s who play seniors, "
-                "most families are on one income.",
-            ),
+            FEE_PROPOSAL,
+            FEE_OBJECTION,
             ("Lee", "The pitch fees went up as well, the council wrote in March."),
             ("Kim", "Yes, I saw the letter."),
         )

@@ -8,7 +8,7 @@ from app.analysis import dialectic, reply_model
 from app.analysis.dialectic import analyze_dialectic
 from benchmarks import train_reply_model
 from benchmarks.evaluate import QUALITY_DIR
-from tests.unit.test_analysis_quality import chat, responses
+from tests.unit.test_analysis_quality import FEE_OBJECTION, FEE_PROPOSAL, chat, responses
 
 ARGUMENT = (
     ("Lee", "The club should raise the fees, everyone else has."),
@@ -20,12 +20,8 @@ def test_a_rebuttal_without_marker_words_is_a_disagreement_in_an_argument() -> N
     fees = analyze_dialectic(
         chat(
             *ARGUMENT,
-            ("Lee", "My proposal is that senior membership goes from £120 to £160 next season."),
-            (
-                "Kim",
-                "At £160 I lose half the older siblings of my under-18s who play seniors, "
-                "most families are on one income.",
-            ),
+            FEE_PROPOSAL,
+            FEE_OBJECTION,
         )
     )
     assert responses(fees, "disagreement") == {1, 3}
@@ -68,12 +64,8 @@ def test_a_found_reaction_names_its_target_and_stays_below_a_key_moment() -> Non
     found = analyze_dialectic(
         chat(
             *ARGUMENT,
-            ("Lee", "My proposal is that senior membership goes from £120 to £160 next season."),
-            (
-                "Kim",
-                "At £160 I lose half the older siblings of my under-18s who play seniors, "
-                "most families are on one income.",
-            ),
+            FEE_PROPOSAL,
+            FEE_OBJECTION,
         )
     )
     (reaction,) = [s for s in found if s["type"] == "disagreement" and s["messages"] == [2, 3]]
@@ -84,12 +76,8 @@ def test_a_found_reaction_names_its_target_and_stays_below_a_key_moment() -> Non
 def test_long_conversations_use_the_cues_alone(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     rows = (
         *ARGUMENT,
-        ("Lee", "My proposal is that senior membership goes from £120 to £160 next season."),
-        (
-            "Kim",
-            "At £160 I lose half the older siblings of my under-18s who play seniors, "
-            "most families are on one income.",
-        ),
+        FEE_PROPOSAL,
+        FEE_OBJECTION,
     )
     monkeypatch.setattr(dialectic, "_MODELLED_MAX", 3)
     assert responses(analyze_dialectic(chat(*rows)), "disagreement") == {1}
