@@ -168,6 +168,12 @@ _LINE_LABELS = frozenset(
     python code command reply response quote definition
     """.split()  # noqa: SIM905
 )
+# An opening that only greets or offers help names no subject.
+_SERVICE_OPENING = patterns.compile(
+    r"\b(?:how (?:can|may) i help|what can i do for you|how can we help|you'?re (?:chatting|"
+    r"speaking) with|thanks? for (?:contacting|calling|getting in touch|reaching out))\b",
+    re.IGNORECASE,
+)
 _LABEL_IDF = 0.25
 _LABEL_POOL = 12
 # Whoever opens a subject names it ("Still on for the hike Saturday?", "thoughts on today's
@@ -693,6 +699,16 @@ def _is_heading(agenda: re.Match[str], head: str, speakers: frozenset[str]) -> b
     )
 
 
+def _opener(messages: Sequence[Any], prose: Sequence[str], start: int, end: int) -> int:
+    """The message that opens a segment's subject: its first, unless that one only greets
+    or offers help ("Hi, you're chatting with Priya. How can I help today?") or is empty
+    (a system prompt), in which case the next one that says something."""
+    for k in range(start, min(end, start + 3)):
+        if prose[k].strip() and not _SERVICE_OPENING.search(prose[k][:_ANNOUNCE_CHARS]):
+            return k
+    return start
+
+
 def _speaker_words(conversation: Conversation) -> frozenset[str]:
     """Words of the speakers' names: who speaks is not what they speak about."""
     words: set[str] = set()
@@ -783,7 +799,8 @@ def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> di
         chosen = _top_phrases(counts, row * idf * seg_idf * weight, _SEGMENT_KEYWORDS)
         keywords = [counts.text(f) for f in chosen]
         # A label names what the segment keeps coming back to, so it leans less on rarity.
-        opening = np.asarray(matrix[a : a + _OPENING_MESSAGES].sum(axis=0)).ravel()
+        opener = _opener(messages, prose, a, b)
+        opening = np.asarray(matrix[opener : opener + _OPENING_MESSAGES].sum(axis=0)).ravel()
         label_scores = (row + _OPENING_WEIGHT * opening) * idf**_LABEL_IDF * seg_idf * weight
         named = _top_phrases(counts, label_scores, _LABEL_POOL)
         marked = _noun_heads(prose, a, b)

@@ -8,7 +8,7 @@ from itertools import pairwise
 import pytest
 
 from app.analysis.topics import analyze_topics
-from app.conversation import Conversation
+from app.conversation import Conversation, Message
 from app.core.cancellation import AnalysisCancelled, CancelToken
 from tests.factories import alternating
 
@@ -383,3 +383,28 @@ def test_a_sign_off_does_not_open_a_subject() -> None:
 def test_many_announced_subjects_are_capped() -> None:
     texts = [f"next item: subject {i} of the meeting, one thing to decide" for i in range(20_000)]
     assert len(analyze_topics(alternating(texts))["segments"]) == 50
+
+
+def test_a_greeting_or_a_system_prompt_does_not_name_the_subject() -> None:
+    rows = [
+        ("system", "system", "You are a friendly airline assistant."),
+        (
+            "Priya",
+            "human",
+            "Hi, you're chatting with Priya from SkyBridge Airways customer "
+            "care, the SkyBridge Airways care team. How can I help today?",
+        ),
+        ("Jo", "human", "My suitcase didn't arrive in Lisbon."),
+        ("Priya", "human", "I'm sorry. Your suitcase is on the next flight."),
+        ("Jo", "human", "Will the suitcase be delivered to the hotel?"),
+        ("Priya", "human", "Yes, it goes to your hotel tonight."),
+    ]
+    conv = Conversation(
+        messages=tuple(
+            Message(index=i, speaker=s, role=r, text=t)  # type: ignore[arg-type]
+            for i, (s, r, t) in enumerate(rows)
+        )
+    )
+    label = analyze_topics(conv)["segments"][0]["label"].lower()
+    assert label.startswith("suitcase"), label
+    assert "airways" not in label and "care" not in label, label
