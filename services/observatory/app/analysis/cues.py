@@ -337,6 +337,16 @@ PUSHBACK_ANYWHERE_HINTS = (
     *("weak", "flawed", "one-sided", "misleading", "cherry", "aber", "pero", "mais", "doch"),
     *("stimmt", "no es", "c'est"),
 )
+# Courtesy opening a reply: a greeting, thanks, an apology, an offer of help, praise of the
+# question, "no problem", "of course". Before a question back it answers nothing ("Good
+# morning and welcome to support. What is your account number?"); opening a reply it is
+# service, not a rebuttal ("I'm sorry to hear that. I can see the order shipped…").
+COURTESY_OPENING = (
+    r"(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|welcome|thanks|thank you|"
+    r"cheers|sorry|i'?m sorry|apologies|no problem|no worries|not a problem|of course|"
+    r"sure thing|happy to|glad to|certainly|absolutely|this is|"
+    r"(?:that'?s a )?(?:really |very )?(?:good|great|fair) question)\b"
+)
 # A reply that reports the next error while being helped ("Hmm, now I get TypeError…")
 # continues the troubleshooting; it does not oppose the assistant.
 ERROR_REPORT = (

@@ -40,6 +40,7 @@ from typing import Any
 from app.analysis import reply_model
 from app.analysis.cues import (
     AGREEMENT_OPENINGS,
+    COURTESY_OPENING,
     ERROR_REPORT,
     PUSHBACK_ANYWHERE,
     PUSHBACK_ANYWHERE_HINTS,
@@ -71,11 +72,7 @@ _HOLDING = patterns.compile(
 )
 # An opening sentence that greets, thanks, apologises or praises the question before asking
 # back: courtesy, not an answer.
-_FILLER = patterns.compile(
-    r"(?:hi|hello|hey|good (?:morning|afternoon|evening)|welcome|thanks|thank you|"
-    r"happy to help|glad to help|sorry|apologies|this is|that'?s a (?:really |very )?"
-    r"(?:good|great|fair) question|(?:good|great) question)\b"
-)
+_FILLER = patterns.compile(COURTESY_OPENING)
 # The reply model reads conversations up to this many messages. Beyond it (exported
 # channels, logs) the phrase cues alone find reactions: the model's extra structures
 # would double a long result and its time (SPEC §10: 10,000 messages within 2 s).
@@ -1012,21 +1009,15 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
             disagreement = _pushback_strength(turn, earlier, in_argument=in_argument)
             if disagreement == 0.0 and _still_arguing(turn, earlier, position, arguing):
                 disagreement = 0.45
-            rounds = held_rounds.get(target, 0) if target is not None else _HELD_ROUNDS
-            if (
-                disagreement == 0.0
-                and rounds < _HELD_ROUNDS
-                and _defends(turns, position, target, disputed)
-            ):
-                disagreement = 0.45
-                held = rounds + 1
+            if disagreement == 0.0 and target is not None:
+                held = _held_ground(turns, position, target, disputed, held_rounds)
+                disagreement = 0.45 if held else 0.0
         if disagreement > 0:
-            if earlier is not None and target is not None:
-                arguing[frozenset((turn.speaker, earlier.speaker))] = position
-                disputed[position] = target
-                if held:
-                    held_rounds[position] = held
-            found.append(_reaction_structure("disagreement", turns, target, position, disagreement))
+            found.append(
+                _disagreement(
+                    turns, position, target, disagreement, held, arguing, disputed, held_rounds
+                )
+            )
             continue
         if earlier is None:
             continue
@@ -1087,6 +1078,22 @@ def _modelled_reactions(
     return found
 
 
+def _held_ground(
+    turns: Sequence[_Turn],
+    position: int,
+    target: int,
+    disputed: dict[int, int],
+    held_rounds: dict[int, int],
+) -> int:
+    """How many cue-less rounds of holding one's ground, this one included, lead to the
+    reply at ``position`` (0: it does not hold its ground, or the argument has been
+    followed for _HELD_ROUNDS rounds already)."""
+    rounds = held_rounds.get(target, 0)
+    if rounds < _HELD_ROUNDS and _defends(turns, position, target, disputed):
+        return rounds + 1
+    return 0
+
+
 def _argument_round(
     turns: Sequence[_Turn],
     position: int,
@@ -1101,22 +1108,33 @@ def _argument_round(
     ground."""
     turn, earlier = turns[position], turns[target]
     held = 0
-    disagreement = 0.45 if _still_arguing(turn, earlier, position, arguing) else 0.0
-    rounds = held_rounds.get(target, 0)
-    if (
-        disagreement == 0.0
-        and rounds < _HELD_ROUNDS
-        and _defends(turns, position, target, disputed)
-    ):
-        disagreement = 0.45
-        held = rounds + 1
-    if disagreement == 0.0:
-        return
-    arguing[frozenset((turn.speaker, earlier.speaker))] = position
-    disputed[position] = target
-    if held:
-        held_rounds[position] = held
-    found.append(_reaction_structure("disagreement", turns, target, position, disagreement))
+    if not _still_arguing(turn, earlier, position, arguing):
+        held = _held_ground(turns, position, target, disputed, held_rounds)
+        if not held:
+            return
+    found.append(_disagreement(turns, position, target, 0.45, held, arguing, disputed, held_rounds))
+
+
+def _disagreement(
+    turns: Sequence[_Turn],
+    position: int,
+    target: int | None,
+    strength: float,
+    held: int,
+    arguing: dict[frozenset[str], int],
+    disputed: dict[int, int],
+    held_rounds: dict[int, int],
+) -> dict[str, Any]:
+    """A disagreement's structure, with the state of the argument it belongs to updated:
+    the pair is arguing, the reply disputes its target, and how many cue-less rounds of
+    holding one's ground led to it."""
+    if target is not None:
+        pair = frozenset((turns[position].speaker, turns[target].speaker))
+        arguing[pair] = position
+        disputed[position] = target
+        if held:
+            held_rounds[position] = held
+    return _reaction_structure("disagreement", turns, target, position, strength)
 
 
 def _next_speaker(turns: Sequence[_Turn], position: int) -> str | None:
@@ -1747,10 +1765,10 @@ def _agreed_proposals(
     return result
 
 
-# A way forward: a proposal, a compromise, an alternative, a figure.
+# A way forward: a proposal (_PROPOSAL), a compromise, an alternative, an offer, a figure.
 _WAY_FORWARD = patterns.compile(
-    r"\b(?:could we|what if|how about|let's|why don't we|maybe we|compromise|split|"
-    r"meet (?:in the|you)|halfway|instead|alternat|deal|would you|i can do|i could do)|\d"
+    _PROPOSAL.pattern + r"|\b(?:compromise|split|meet (?:in the|you)|halfway|instead|"
+    r"alternat|deal|would you|i can do|i could do)|\d"
 )
 _WAY_FORWARD_CHARS = 300
 _AGREED_REACH = 6

@@ -32,6 +32,7 @@ import scipy.sparse as sp  # type: ignore[import-untyped]
 
 from app.analysis.text import STOPWORDS, strip_code
 from app.conversation import Conversation
+from app.conversation.labels import is_line_label
 from app.core import patterns
 from app.core.cancellation import NEVER, CancelToken
 
@@ -157,15 +158,6 @@ _NOT_HEADINGS = frozenset(
     absolutely totally definitely same correct wrong true false maybe probably indeed
     weird wait oops cheers evening afternoon night ugh argh whoa yikes damn please look
     listen see alright yo omg wtf asap fyi btw imo imho tbh edit ps
-    """.split()  # noqa: SIM905
-)
-# Words that head a line inside one subject: a log, a quiz, a recipe, an answer.
-_LINE_LABELS = frozenset(
-    """
-    step question q a answer hint example result results output input error warning info
-    debug traceback trace stack logs log status todo readme root cause note summary tl
-    solution fix tip source context reason problem issue expected actual total edit
-    python code command reply response quote definition
     """.split()  # noqa: SIM905
 )
 # An opening that only greets or offers help names no subject.
@@ -682,7 +674,8 @@ def _is_heading(agenda: re.Match[str], head: str, speakers: frozenset[str]) -> b
     if (
         words[0] in _NOT_HEADINGS
         or words[0] in STOPWORDS
-        or words[0] in _LINE_LABELS
+        or is_line_label(words[0])
+        or is_line_label(" ".join(words))
         or _CLAUSE_WORDS.intersection(words)
         or any(c.isdigit() for c in heading)
         or heading.lower() in speakers

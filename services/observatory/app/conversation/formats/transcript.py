@@ -22,6 +22,7 @@ from app.conversation.formats.common import (
     role_for_name,
     strip_bom,
 )
+from app.conversation.labels import is_line_label
 from app.conversation.model import Role
 from app.core import patterns
 from app.core.errors import InputError
@@ -67,37 +68,6 @@ _DMY_PARTS = patterns.compile(
 
 _FENCE_OPEN = patterns.compile(r"\A[ \t]*+(?P<fence>`{3,}+|~{3,}+)(?P<info>.*)")
 _FENCE_BARE = patterns.compile(r"\A[ \t]*+(?P<fence>`{3,}+|~{3,}+)[ \t]*+")
-
-# Words that open lines inside messages ("Note: …", "Error: …") far more often than they
-# name a person. They start a message only when they are already a speaker.
-_LABEL_TEXT = """
-    note, notes, nb, n.b, ps, p.s, pps, tip, tips, hint, hints, warning, warnings, warn,
-    caution, attention, important, info, information, debug, trace, fatal, critical, error,
-    errors, exception, traceback, example, examples, e.g, i.e, output, input, result,
-    results, return, returns, yields, raises, args, arguments, parameters, params,
-    attributes, usage, syntax, answer, question, solution, problem, fix, todo, summary,
-    update, edit, source, sources, reference, references, see, see also, key, value, name,
-    type, description, status, reason, cause, definition, expected, actual, step, steps,
-    pros, cons, advantages, disadvantages, option, options, title, subject, date, time,
-    from, to, cc, bcc, re, fwd, email, e-mail, phone, tel, mobile, address, url, link,
-    location, price, cost, total, score, rating, verdict, conclusion, background, context,
-    goal, goals, objective, requirements, constraints, assumption, assumptions,
-    explanation, observation, hypothesis, premise, thesis, antithesis, synthesis, claim,
-    evidence, counterpoint, rebuttal, quote, translation, meaning, instructions,
-    ingredients, method, approach, idea, ideas, benefit, benefits, risk, risks, impact,
-    why, how, what, when, where, who, which, yes, no, ok, okay, correction, clarification,
-    disclaimer, caveat, bonus, version, host, accept, authorization, cookie, content-type,
-    content-length, user-agent, set-cookie, cache-control, command, commands, response,
-    request, query, prompt, correct, incorrect, true, false, short answer, long answer,
-    final answer, tl;dr, edit 2, side note, fun fact, key point, key points, next steps
-"""
-_LABELS = frozenset(word.strip() for word in _LABEL_TEXT.split(","))
-_NUMBERED_LABEL = patterns.compile(
-    r"(?:step|option|part|phase|chapter|section|example|case|rule|item|point|question|"
-    r"answer|q|a|figure|fig|table|line|task|test|stage|level|day|week|version|v|note)"
-    r" ?\d+[a-z]?"
-)
-_LABEL_SUFFIXES = ("error", "exception", "warning")
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,11 +198,7 @@ def _bare(name: str) -> str:
 
 
 def _is_label(key: str) -> bool:
-    key = _bare(key)
-    if key in _LABELS or _NUMBERED_LABEL.fullmatch(key):
-        return True
-    last = key.rsplit(".", 1)[-1]  # "app.ERROR" in a log line
-    return last in _LABELS or last.endswith(_LABEL_SUFFIXES)
+    return is_line_label(_bare(key))
 
 
 def _is_label_head(head: _Head) -> bool:
