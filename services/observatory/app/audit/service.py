@@ -459,6 +459,7 @@ class AuditLog:
         self._task: asyncio.Task[None] | None = None
         self._last_summary = 0.0
         self._closing = False
+        self._writing = asyncio.Lock()
         self.sampler = sampler or DenialSampler()
 
     def record(self, event: Event) -> None:
@@ -536,7 +537,13 @@ class AuditLog:
         """Writes every queued event now, ``chunk`` per transaction, letting requests in
         between; returns how many were written. A chunk the database refuses for what it
         holds (not for being away) is written one event at a time, and an event refused
-        on its own is set aside (logged and counted), so it never holds up the rest."""
+        on its own is set aside (logged and counted), so it never holds up the rest.
+        One flush writes at a time: the writer task and a caller flushing at once would
+        otherwise both take the same chunk and write it twice."""
+        async with self._writing:
+            return await self._write_pending()
+
+    async def _write_pending(self) -> int:
         written = 0
         while self._pending:
             chunk = self._pending[: self._chunk]
