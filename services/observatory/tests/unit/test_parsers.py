@@ -66,6 +66,23 @@ def test_a_speaker_may_carry_a_qualifier_in_parentheses() -> None:
     assert conv.messages[2].text == "fine\nHere is the fix (see below): do x"
 
 
+def test_a_name_with_and_without_its_qualifier_is_one_speaker() -> None:
+    conv = parse_conversation(
+        conversation_text=(
+            "Jonah (support): Hi, how can I help?\n"
+            "Mia: my card was charged twice\n"
+            "Jonah: Sorry about that, refunding it now\n"
+            "Mia: thanks"
+        )
+    )
+    assert conv.speakers == ("Jonah (support)", "Mia")
+    # Two different qualifiers may be two people: they stay apart.
+    conv = parse_conversation(
+        conversation_text="Sam (sales): hi\nSam (support): hello\nSam: which of us?\nAna: both"
+    )
+    assert conv.speakers == ("Sam (sales)", "Sam (support)", "Sam", "Ana")
+
+
 @pytest.mark.parametrize(
     "line", ["ERROR (db): x", "Step 2 (optional): run it", "Note (important): read this"]
 )

@@ -197,6 +197,25 @@ def _bare(name: str) -> str:
     return name
 
 
+def _one_name_per_person(messages: list[_Message]) -> None:
+    """"Jonah (support)" on one line and "Jonah" on a later one are one person: when a
+    name appears bare and with exactly one qualifier, every message takes the form the
+    person first wrote under, in place. Two qualifiers ("Sam (sales)", "Sam (support)")
+    may be two people, so those are left apart."""
+    forms: dict[str, list[str]] = {}
+    for m in messages:
+        seen = forms.setdefault(_bare(m.speaker), [])
+        if m.speaker not in seen:
+            seen.append(m.speaker)
+    rename = {}
+    for bare, names in forms.items():
+        if len(names) == 2 and bare in names:
+            rename.update((name, names[0]) for name in names)
+    if rename:
+        for m in messages:
+            m.speaker = rename.get(m.speaker, m.speaker)
+
+
 def _is_label(key: str) -> bool:
     return is_line_label(_bare(key))
 
@@ -339,6 +358,7 @@ class _Reader:
             role = role_for_name(_bare(speaker))  # "AI (GPT-4)" is the AI
             key = speaker.casefold()
             self.seen.add(key)
+            self.seen.add(_bare(key))  # "Jonah:" after "Jonah (support):" is Jonah again
             if role == "ai":
                 self.ai_seen = True
             if key not in ROLE_WORDS:
@@ -363,6 +383,7 @@ def parse_transcript(text: str) -> Parsed:
         return Parsed([], "text")
     reader = _Reader(text.split("\n"))
     messages = reader.read()
+    _one_name_per_person(messages)
     if not messages:
         raise InputError(
             "no 'Speaker: text' lines were found; a plain transcript needs each message to "
