@@ -153,8 +153,9 @@ _TAG = patterns.compile(
     r"couldn't|shouldn't|haven't|hasn't|is|are|does|do|did|will|would|can|could)\s+"
     r"(?:it|you|he|she|they|we|there|that|this|i))\s*[?.]?$"
 )
-# A chat's question without "?": "is 2027 a leap year", "you two going saturday or nah".
-_NUMBER_QUESTION = patterns.compile(r"(?:is|was|are|were) \d{1,6}\b")
+# A chat's question without "?": "is 2027 a leap year", "is 3pm ok", "is 10:30 too early",
+# "you two going saturday or nah".
+_NUMBER_QUESTION = patterns.compile(r"(?:is|was|are|were) \d{1,6}(?::\d{2})?(?:am|pm)?\b")
 _RHETORICAL = patterns.compile(
     r"\b(?:who cares|what's the point|what is the point|what was the point|"
     r"isn't it obvious|is it not obvious|wasn't it obvious|isn't that obvious|"

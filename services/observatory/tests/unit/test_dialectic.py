@@ -460,6 +460,8 @@ def test_a_chat_question_without_a_question_mark_is_asked():
     for question, answer in [
         ("is 2027 a leap year", "No. 2027 has 365 days; the next one is 2028."),
         ("you two going saturday or nah", "yeah got 3 tickets, block C"),
+        ("Is 3pm ok for the call", "yes 3pm works"),
+        ("is 10:30 too early", "no, that's fine"),
     ]:
         found = analyze_dialectic(conversation(("Ana", question), ("Ben", answer)))
         assert pairs(found) == [(0, 1)], question
