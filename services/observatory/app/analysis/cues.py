@@ -245,6 +245,13 @@ POSITIVE_PHRASES = (
     # a proposal accepted or an answer confirmed in one word: "Deal.", "Exactly!"
     r"(?:^|[.!?] )(?:deal|exactly)[.!]",
 )
+# Praise said through a negation ("Nothing beats a sunny day", "can't complain", "couldn't
+# be happier"): the negation that turns the praised word negative for the lexicon is the
+# praise, so the message's negative sentences count for nothing.
+NEGATED_PRAISE_PHRASES = (
+    r"nothing (?:beats|compares to|tops)\b|(?:can'?t|cannot) beat (?:a|an|the|that|it|home)\b",
+    r"(?:couldn'?t|could not) be happier|(?:can'?t|cannot) complain\b|no complaints\b",
+)
 
 # Apologies for one's own conduct and concessions of one's own mistake: conciliatory, not
 # distress ("Sorry for coming in hot", "I owe you an apology", "I was wrong about the
@@ -399,7 +406,8 @@ PHRASE_ANCHORS = frozenset(
     i'm way wild proud happy excited less bad better anytime any pleasure star lifesaver
     down sorry apologise apologize apologies apology bad mistake corrected deal exactly
     mess disaster shambles farce kidding joking serious serio sérieux coping mad harder
-    broken dead stuck offline missing lucky privilege ignore pieces clown clowns
+    broken dead stuck offline missing lucky privilege ignore pieces clown clowns beat
+    beats happier complaints
     """.split()  # noqa: SIM905
 ) | frozenset(HOSTILE_WORDS)
 

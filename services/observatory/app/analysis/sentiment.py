@@ -68,6 +68,7 @@ from vaderSentiment.vaderSentiment import (
 
 from app.analysis.cues import (
     APOLOGY_PHRASES,
+    NEGATED_PRAISE_PHRASES,
     CHAT_WORDS,
     DISCOURSE_WORDS,
     EMOJI_VALENCE,
@@ -202,6 +203,21 @@ _DETERMINERS = frozenset(
 _PLAIN_SUPERLATIVE = frozenset(
     "way ways route option options bet practice practices case i we you".split()  # noqa: SIM905
 )
+# Slang praise: "that gig was sick!", "so wicked", "the drummer was killer". Said of a thing
+# after a copula or an intensifier, not of a person feeling it ("I was sick", "I'm so sick
+# of") nor with what usually follows illness ("sick all night", "sick in the car").
+_SLANG_PRAISE = frozenset({"sick", "wicked", "killer"})
+_SLANG_BEFORE = frozenset(
+    "that's thats it's its was is looks sounds looked sounded so proper well absolutely".split()  # noqa: SIM905
+)
+_FEELERS = frozenset(
+    "i i'm im i've we we're he he's she she's they they're you you're feel feels felt "
+    "feeling got get getting been being".split()  # noqa: SIM905
+)
+_ILLNESS_AFTER = frozenset(
+    "of and to with from in all for again today yesterday last this at on after".split()  # noqa: SIM905
+)
+_SLANG_WEIGHT = 0.8
 # "has no fallback", "there's no card": a lack asserted, often the complaint itself.
 _LACK = frozenset("has have had got is are was were there's theres".split())  # noqa: SIM905
 # An exclamation without a word of feeling scores as a sentence of this VADER sum.
@@ -464,6 +480,8 @@ _TONE_CUES = patterns.compile(
     + "|".join(WEAK_SARCASM_PHRASES)
     + r")|(?P<positive>"
     + "|".join(POSITIVE_PHRASES)
+    + r")|(?P<negated_praise>"
+    + "|".join(NEGATED_PRAISE_PHRASES)
     + r")|(?P<apology>"
     + "|".join(APOLOGY_PHRASES)
     + r")|(?P<hostile>"
@@ -474,6 +492,7 @@ _PHRASE_COMPOUND = {
     "negative": -0.5,
     "sarcasm": -0.6,
     "positive": 0.5,
+    "negated_praise": 0.5,
     "apology": 0.5,
     "hostile": 0.0,
 }
@@ -483,6 +502,7 @@ _SIGNAL_NAMES = {
     "sarcasm": "sarcasm",
     "weak_sarcasm": "sarcasm",
     "positive": "warmth",
+    "negated_praise": "warmth",
     "apology": "apology or concession",
     "hostile": "hostile word",
 }
@@ -538,7 +558,7 @@ for _word in SOFTENERS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_SOFTENER
 for _word in SOFTENERS - {"stop"}:  # "stop being so rude" still complains
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_FAR_SOFTENER
-for _word in ("no", "dear", "best", "die", *_MISS):
+for _word in ("no", "dear", "best", "die", *_MISS, *_SLANG_PRAISE):
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_LITERAL
 for _word in PHRASE_ANCHOR_PAIRS:
     _WORD_CLASS[_word] = _WORD_CLASS.get(_word, 0) | _IS_CUE_HEAD
@@ -857,7 +877,9 @@ def _literal_senses(
     - "dear" in "oh dear", which is dismay, not affection;
     - "best" in advice and bargaining ("the best way to get there", "best I can do",
       "your best bet"), which ranks options rather than praises;
-    - "die" before a capitalised noun, the German article ("die Küche").
+    - "die" before a capitalised noun, the German article ("die Küche");
+    - "sick", "wicked" and "killer" as slang praise ("that gig was sick!"), which turns
+      their value positive (_SLANG_PRAISE).
     """
     for k in np.flatnonzero(classes[hit_list] & (_IS_LITERAL | _IS_TITLE)).tolist():
         if values[k] == 0.0:
@@ -880,6 +902,17 @@ def _literal_senses(
             before = low_of[raw[i - 1]] if i > start else ""
             if after in _DETERMINERS or before in ("the", "a"):
                 values[k] = 0.0
+        elif low in _SLANG_PRAISE:
+            before = low_of[raw[i - 1]] if i > start else ""
+            after = low_of[raw[i + 1]] if i + 1 < end else ""
+            earlier = {low_of[raw[j]] for j in range(max(start, i - 3), i)}
+            exclaimed = i == start and raw[i].endswith("!")
+            if (
+                (before in _SLANG_BEFORE or exclaimed)
+                and earlier.isdisjoint(_FEELERS)
+                and after not in _ILLNESS_AFTER
+            ):
+                values[k] = -values[k] * _SLANG_WEIGHT
         else:
             before = low_of[raw[i - 1]] if i > start else ""
             after = low_of[raw[i + 1]] if i + 1 < end else ""
@@ -981,6 +1014,9 @@ def _score_messages(
     positive_part = np.bincount(
         sentence_owner, weights=np.maximum(compound, 0.0) * w, minlength=len(texts)
     )
+    negative_part = np.bincount(
+        sentence_owner, weights=np.minimum(compound, 0.0) * w, minlength=len(texts)
+    )
     distress: dict[int, int] = {}
     for k in sorted({owner[b] for b in cue_blocks if weight[b] == 1.0}):
         found = len(_DISTRESS_CUES.findall(prose[k].lower()))
@@ -1014,6 +1050,8 @@ def _score_messages(
             kinds = [("sarcasm" if keep else None) if c == "weak_sarcasm" else c for c in kinds]
         if "sarcasm" in kinds:
             num[k] -= positive_part[k]
+        elif "negated_praise" in kinds:
+            num[k] -= negative_part[k]
         for counted in kinds:
             if counted is not None and _PHRASE_COMPOUND[counted] != 0.0:
                 cw = _CUE_WEIGHT if _PHRASE_COMPOUND[counted] < 0 else 1.0
@@ -1035,7 +1073,7 @@ def _add_word_signals(
 ) -> None:
     """Name, after a message's phrase cues, the words that carried its tone: those on the
     side of its label, strongest first ("negative word: “wrong”"). A word whose value the
-    rules turned round ("not good") is named as negated."""
+    rules turned round ("not good") is named as negated, or as slang praise ("sick!")."""
     found: dict[int, dict[str, float]] = {}
     for block, word, value in lexical:
         k = owner[block]
@@ -1053,11 +1091,9 @@ def _add_word_signals(
         ranked = sorted(strongest, key=lambda w: (-strongest[w], w))
         for word in [w for w in ranked if w not in quoted][:_WORD_SIGNALS]:
             lexicon_value = LEXICON.get(word, 0.0)
-            kind = (
-                "negated word"
-                if lexicon_value and (lexicon_value > 0) != (side == "positive")
-                else f"{side} word"
-            )
+            kind = f"{side} word"
+            if lexicon_value and (lexicon_value > 0) != (side == "positive"):
+                kind = "slang praise" if word in _SLANG_PRAISE else "negated word"
             named.append(f"{kind}: “{word}”")
 
 

@@ -629,3 +629,29 @@ def test_a_proposal_one_side_accepts_after_a_dispute_is_a_synthesis() -> None:
         )
     )
     assert not [s for s in found if s["type"] == "thesis_antithesis_synthesis"]
+
+
+def test_praise_said_through_a_negation_is_positive() -> None:
+    for text in (
+        "Nothing beats a sunny day",
+        "Honestly can't complain, the new job is calm",
+        "You cannot beat the coast in June",
+        "Couldn't be happier with it",
+        "No complaints here",
+    ):
+        assert positive(text), text
+    assert negative("My complaints were ignored")
+
+
+def test_slang_praise_is_positive_and_illness_is_not() -> None:
+    for text in ("that gig was sick! the drummer was killer", "Sick!", "that's so wicked"):
+        assert positive(text), text
+    for text in (
+        "I was sick all night",
+        "im so sick of this",
+        "she looks sick, call the doctor",
+        "the dog was sick on the rug",
+    ):
+        assert negative(text), text
+    point = analyze_sentiment(chat(("Ana", "that gig was sick!")))["trajectory"][0]
+    assert point["signals"] == ["slang praise: “sick”"]
