@@ -68,12 +68,12 @@ from vaderSentiment.vaderSentiment import (
 
 from app.analysis.cues import (
     APOLOGY_PHRASES,
-    NEGATED_PRAISE_PHRASES,
     CHAT_WORDS,
     DISCOURSE_WORDS,
     EMOJI_VALENCE,
     HOSTILE_PHRASE,
     HOSTILE_WORDS,
+    NEGATED_PRAISE_PHRASES,
     NEGATIVE_PHRASES,
     OTHER_LANGUAGE_WORDS,
     PHRASE_ANCHOR_PAIRS,
@@ -211,9 +211,8 @@ _SLANG_BEFORE = frozenset(
     "that's thats it's its was is looks sounds looked sounded so proper well absolutely".split()  # noqa: SIM905
 )
 _FEELERS = frozenset(
-    "i i'm im i've we we're he he's she she's they they're you you're feel feels felt "
-    "feeling got get getting been being".split()  # noqa: SIM905
-)
+    "i i'm im i've we we're he he's she she's they they're you you're feel feels felt".split()  # noqa: SIM905
+) | {"feeling", "got", "get", "getting", "been", "being"}
 _ILLNESS_AFTER = frozenset(
     "of and to with from in all for again today yesterday last this at on after".split()  # noqa: SIM905
 )

@@ -198,10 +198,10 @@ def _bare(name: str) -> str:
 
 
 def _one_name_per_person(messages: list[_Message]) -> None:
-    """"Jonah (support)" on one line and "Jonah" on a later one are one person: when a
-    name appears bare and with exactly one qualifier, every message takes the form the
-    person first wrote under, in place. Two qualifiers ("Sam (sales)", "Sam (support)")
-    may be two people, so those are left apart."""
+    """A name written with a qualifier ("Jonah (support)") and bare ("Jonah") is one
+    person: when a name appears bare and with exactly one qualifier, every message takes
+    the form the person first wrote under, in place. Two qualifiers ("Sam (sales)", "Sam
+    (support)") may be two people, so those are left apart."""
     forms: dict[str, list[str]] = {}
     for m in messages:
         seen = forms.setdefault(_bare(m.speaker), [])
