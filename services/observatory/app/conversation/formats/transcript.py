@@ -207,7 +207,7 @@ def _one_name_per_person(messages: list[_Message]) -> None:
         seen = forms.setdefault(_bare(m.speaker), [])
         if m.speaker not in seen:
             seen.append(m.speaker)
-    rename = {}
+    rename: dict[str, str] = {}
     for bare, names in forms.items():
         if len(names) == 2 and bare in names:
             rename.update((name, names[0]) for name in names)
