@@ -54,6 +54,7 @@ CHAT_WORDS: dict[str, float] = {
     "knackered": -1.2,
     "yikes": -1.2,
     "oof": -1.0,
+    "tf": -2.0,  # "who tf picks the healer"
 }
 
 # The commonest words of feeling in Spanish, German and French, which people mix into
@@ -128,6 +129,14 @@ EMOJI_VALENCE: dict[str, float] = {
     "😤": -1.8,
     "😡": -2.4,
     "😠": -2.2,
+    # faces VADER reads from their names as neutral or even positive ("pensive face")
+    "😒": -1.5,
+    "😔": -1.2,
+    "😣": -1.2,
+    "😖": -1.5,
+    "😥": -0.8,
+    "😑": -0.5,
+    "🤬": -2.6,
 }
 
 # Words that name a subject more often than a feeling: a proposal to "ban cars" or
@@ -210,6 +219,18 @@ NEGATIVE_PHRASES = (
     r"can'?t stop (?:worrying|crying|shaking)",
     r"(?:is|are|was|were|lay|lies|smashed|broken) (?:in|into|to) pieces",
     r"never again|not impressed",
+    # a challenge put as a question ("Did you even read a review?", "Where would that even
+    # come from?"), a fault that recurs, a refusal or an ultimatum
+    r"(?:did|do|does|have|has|can|could|would|will|where|how|why|who)\b(?: [^\s.!?]{1,20}){0,5}?"
+    r" even\b[^.!?\n]{0,60}\?",
+    r"(?:this|that|it)(?:'s| is) the (?:second|third|fourth|fifth|umpteenth) time\b"
+    r"(?! (?:in a row|running|lucky)\b)",
+    r"(?:missed|forgot|forgotten|broke|crashed|failed|cancelled|late)(?: [^\s.!?]{1,20}){0,4}"
+    r" again\b",
+    r"(?:i'?m |i am |we'?re |we are )?not (?:paying|accepting|having (?:it|that|this))\b(?! attention)",
+    r"(?:i'?m|i am|we'?re|we are) (?:moving|taking) (?:my|our) (?:money|salary|business|account)",
+    r"en serio[,?]|vous vous moquez|tu te moques|c'est (?:la|le) (?:deuxième|troisième) fois|"
+    r"è la (?:seconda|terza) volta|es la (?:segunda|tercera) vez",
 )
 # Markers of sarcasm: a positive phrase about something plainly bad. When one is found,
 # the positive sentences of the message are read as its irony and count for nothing.
@@ -228,7 +249,7 @@ WEAK_SARCASM_PHRASES = (
     r"love it\.|just love (?:it|that|how|when)|loving (?:it|this)\.",
     r"can'?t wait\.|made my (?:day|week)\.|thanks a lot\.|so helpful\.|very helpful\.",
     r"convenient\.|(?:great|good|excellent) service|as always\.",
-    r"(?:^|[.!?]\s)(?:great|perfect|wonderful|brilliant|lovely|fantastic)[.,]\s",
+    r"(?:^|[.!?]\s)(?:great|perfect|wonderful|brilliant|lovely|fantastic)[.,](?:\s|$)",
     r"lucky (?:me|us)[.!]|feel free to ignore",
 )
 # Hostile words already carry their lexicon value; found as a phrase they only name the
@@ -407,7 +428,8 @@ PHRASE_ANCHORS = frozenset(
     down sorry apologise apologize apologies apology bad mistake corrected deal exactly
     mess disaster shambles farce kidding joking serious serio sérieux coping mad harder
     broken dead stuck offline missing lucky privilege ignore pieces clown clowns beat
-    beats happier complaints
+    beats happier complaints even second third fourth fifth umpteenth paying accepting
+    having moving moquez moques deuxième troisième seconda terza segunda tercera
     """.split()  # noqa: SIM905
 ) | frozenset(HOSTILE_WORDS)
 

@@ -655,3 +655,26 @@ def test_slang_praise_is_positive_and_illness_is_not() -> None:
         assert negative(text), text
     point = analyze_sentiment(chat(("Ana", "that gig was sick!")))["trajectory"][0]
     assert point["signals"] == ["slang praise: “sick”"]
+
+
+def test_challenges_recurring_faults_refusals_and_unamused_faces_are_negative() -> None:
+    for text in (
+        "12GB is fine at 1440p. Did you even read a review before posting?",
+        "Dad said you missed his appointment again. That's the second time, Tariq.",
+        "This is the third time since October.",
+        "I'm not paying £149 to fix a design fault.",
+        "If it isn't here by Wednesday I'm moving my salary to another bank.",
+        "¿En serio, Diego? Llevo dos semanas organizando esto",
+        "C'est la deuxième fois ce mois-ci. Vous vous moquez de moi ?",
+        "Que ya van dos domingos 😒",
+        "A voucher for the shop that sent me a torn sofa. Great.",
+        "who tf picks the healer and then goes afk for 3 minutes",
+    ):
+        assert negative(text), text
+    for text in (
+        "It's the third time in a row we've won the cup!",
+        "Thanks, that works. Great.",
+        "Is it even possible to run this on a Pi?",
+        "I was not paying attention to the date.",
+    ):
+        assert not negative(text), text
