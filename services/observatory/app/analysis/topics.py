@@ -122,12 +122,19 @@ _MIN_MESSAGES = 16
 # punctuation is bounded: an unbounded run tried from every sentence start of a long run of
 # ". " would be quadratic.
 _TOPIC_CHANGE = patterns.compile(
-    r"(?:^|(?<=[.!?] ))\W{0,8}(?:(?:right|ok|okay|so|anyway|oh|and|alright|now)\W{1,4})?"
+    r"(?:^|(?<=[^\w\s,;:] ))\W{0,8}(?:(?:right|ok|okay|so|anyway|oh|and|alright|now)\W{1,4})?"
+    r"(?:[^\W\d_][\w'-]{1,20},\s)?"  # a name called first: "Sophie, separate thing, …"
     r"(?:random (?:one|question|thought)|changing (?:the )?(?:subject|topic)|"
+    r"(?:first|second|third|fourth|next|last) item(?=[,:.])|"
+    r"last one,\s(?:the )?[\w'-]{2,24}(?=\.)|[^\W\d_][\w-]{1,20} next(?=[.:])|also(?=!)|"
+    r"while (?:i'?ve|i have) got you|while (?:everyone'?s|everyone is|we'?re all) here|"
+    r"(?:another|different|separate|more important|unrelated) question(?=[:,])|"
+    r"por cierto|cambiando argomento|altra cosa|a proposito|andere frage|"
+    r"(?:hat )?nichts damit zu tun|au fait|mudando de assunto|outra coisa|"
     r"(?:also|oh|and),? (?:totally |completely |slightly )?(?:unrelated|off[- ]topic)|"
     r"(?:on )?(?:a |an )?(?:totally |completely |something )?(?:different|other|another|"
     r"unrelated|separate) (?:note|topic|subject|thing|question)|moving on|"
-    r"next (?:item|topic|point|up)\b|next thing(?=[,:])|last (?:item\b|(?:thing|point)(?=[,:]))|"
+    r"next (?:item|topic|point|up)\b|next thing(?=[,:.])|last (?:item\b|(?:thing|point)(?=[,:]))|"
     r"new topic|"
     r"one more(?: question| thing)?(?=:)|any other business|aob\b|"
     r"unrelated|off[- ]topic|btw|by the way|before i forget|also,? (?:quick|one more)|"

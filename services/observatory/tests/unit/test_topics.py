@@ -320,6 +320,32 @@ def test_an_agenda_heading_that_turns_to_someone_starts_a_segment() -> None:
     assert starts(texts) == [5]
 
 
+@pytest.mark.parametrize(
+    "announcement",
+    [
+        "Good, the 14th. On-call next. Mateus, you're down for release week.",
+        "Noted. Last one, the offsite.",
+        "great. second item, hiring. Lucia?",
+        "Sophie, separate thing, the dress shop rang about the fitting.",
+        "Great. While I've got you, can I book my blood pressure review?",
+        "right while everyone's here. stag do. I'm thinking Prague",
+        "Also! Street party on 14 June is confirmed with the council 🎉",
+        "Hecho ❤️ Por cierto, ¿le has dicho ya a tu madre lo del domingo?",
+        "Andere Frage, hat nichts damit zu tun: gilt das Ticket auch im ICE?",
+        "Cambiando argomento: qualcuno sa se la nonna ha fatto il vaccino?",
+    ],
+)
+def test_an_agenda_marker_after_an_acknowledgement_starts_a_segment(announcement: str) -> None:
+    texts = [*MEETING, announcement, "Sure.", "Which dates?", "The 12th.", "Fine by me."]
+    assert starts(texts) == [5]
+
+
+def test_the_last_question_of_a_quiz_is_no_new_subject() -> None:
+    for last in ("Good. Last one: what did the GDR call it?", "ok last one. is the order random?"):
+        texts = [*MEETING, last, "No idea.", "Think.", "Random.", "Yes."]
+        assert starts(texts) == [], last
+
+
 def test_a_colon_heading_starts_a_segment_and_a_clause_does_not() -> None:
     heading = [*MEETING, "offsite: venue's booked, the lake house.", "Nice.", "Dates?", "June."]
     assert starts(heading) == [5]
