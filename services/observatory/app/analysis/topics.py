@@ -129,7 +129,18 @@ _TOPIC_CHANGE = patterns.compile(
     r"last one,\s(?:the )?[\w'-]{2,24}(?=\.)|[^\W\d_][\w-]{1,20} next(?=[.:])|also(?=!)|"
     r"while (?:i'?ve|i have) got you|while (?:everyone'?s|everyone is|we'?re all) here|"
     r"(?:another|different|separate|more important|unrelated) question(?=[:,])|"
-    r"por cierto|cambiando argomento|altra cosa|a proposito|andere frage|"
+    r"(?:in other|some (?:happier|sadder|other|more)|other|big|happier|sadder) news\b|"
+    r"news from\b|on a (?:lighter|different|happier|sadder|serious|brighter) note|"
+    r"(?:also |oh )?random,? but|speaking of\b|oh,? also\b|"
+    r"before we (?:wrap|finish|go|close)|now (?:for )?the (?:boring|fun|hard) (?:bit|part)|"
+    r"(?:slight|small|little|one) problem(?: though)?(?=[.:,])|reminder(?=[,:!])|"
+    r"(?:packing|quick|house|travel|work|baby|wedding) update(?=[:,.!])|"
+    r"while (?:[^\W\d_][\w'-]{1,20}(?:'s| is)) not (?:in this chat|here|around)|"
+    r"anyway[.,!]{1,3}\s(?!(?:thanks|thank|cheers|bye|see you|talk|speak|good ?night|night|"
+    r"take care|love you|i'?ll let you|have a)\b)|"
+    r"(?:totally|completely) unrelated|who'?s up for\b|"
+    r"has anyone (?:thought about|started|organised|organized|booked|sorted)\b|"
+    r"et sinon|grosse nouvelle|por cierto|cambiando argomento|altra cosa|a proposito|andere frage|"
     r"(?:hat )?nichts damit zu tun|au fait|mudando de assunto|outra coisa|"
     r"(?:also|oh|and),? (?:totally |completely |slightly )?(?:unrelated|off[- ]topic)|"
     r"(?:on )?(?:a |an )?(?:totally |completely |something )?(?:different|other|another|"
@@ -141,6 +152,9 @@ _TOPIC_CHANGE = patterns.compile(
     r"one more thing|cambiando de tema|otra cosa|anderes thema|übrigens|autre chose)\b",
     re.IGNORECASE,
 )
+# The same said in the middle of a sentence, asking: "how's Biscuit by the way, did the
+# vet say anything?"
+_TOPIC_CHANGE_INSIDE = patterns.compile(r"\b(?:by the way|btw),\s[^?\n]{0,80}\?", re.IGNORECASE)
 # An agenda marker heading a message ("Next: the offsite.", "Floodlights. Pete, you've had
 # the quotes?", "So, the role.", "offsite: venue's booked", "now, dinner: pasta or
 # curry?"); inside a message "Next:" is more often the next question of the same quiz.
@@ -150,6 +164,8 @@ _AGENDA = patterns.compile(
     r"(?: [\w'-]{1,24}){0,2}?)(?: next)?(?P<end>\.|:)\s",
     re.IGNORECASE,
 )
+# A short first sentence and its first word: "Good, 14th with the flag. ".
+_FIRST_SENTENCE = patterns.compile(r"\W{0,3}(?P<word>[^\W\d_]{1,12})[^.!?\n]{0,30}[.!?]{1,3} ")
 # A heading names a subject: no verb or pronoun of a clause ("So Thursday is out.").
 _CLAUSE_WORDS = frozenset(
     "is are was were be been it it's that that's this i i'm you we they he she do does".split()  # noqa: SIM905
@@ -164,7 +180,8 @@ _NOT_HEADINGS = frozenset(
     wow oh ah haha lol hi hey hello morning update note also then honestly seriously
     absolutely totally definitely same correct wrong true false maybe probably indeed
     weird wait oops cheers evening afternoon night ugh argh whoa yikes damn please look
-    listen see alright yo omg wtf asap fyi btw imo imho tbh edit ps
+    listen see alright yo omg wtf asap fyi btw imo imho tbh edit ps plan summary recap
+    conclusion decision verdict compromise kompromiss ha hah heh ooh aw aww phew
     """.split()  # noqa: SIM905
 )
 # An opening that only greets or offers help names no subject.
@@ -649,9 +666,11 @@ def _announced_changes(
         head = prose[i][:_ANNOUNCE_CHARS]
         if not head:
             continue
-        said = _TOPIC_CHANGE.search(head) is not None
+        said = (
+            _TOPIC_CHANGE.search(head) is not None or _TOPIC_CHANGE_INSIDE.search(head) is not None
+        )
         if not said:
-            agenda = _AGENDA.match(head)
+            agenda = _AGENDA.match(head, _after_acknowledgement(head))
             if agenda is None or n - i < _MIN_ANNOUNCED:
                 continue
             heading = agenda["heading"]
@@ -669,6 +688,16 @@ def _announced_changes(
             if len(taken) >= _MAX_SEGMENTS - 1:
                 break
     return found
+
+
+def _after_acknowledgement(head: str) -> int:
+    """Where a message's second sentence starts when its first only acknowledges ("Ha.",
+    "Good, 14th with the flag.", "Noted."): an agenda heading may follow it ("Ha. Right,
+    the renewal."). 0 otherwise."""
+    end = _FIRST_SENTENCE.match(head)
+    if end is None or end["word"].lower() not in _NOT_HEADINGS:
+        return 0
+    return end.end()
 
 
 def _is_heading(agenda: re.Match[str], head: str, speakers: frozenset[str]) -> bool:
