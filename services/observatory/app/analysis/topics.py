@@ -98,6 +98,9 @@ _NOT_A_LABEL = frozenset(
 # than name a subject; a label is made of nouns. Short words and "-eed" words ("need",
 # "speed", "bed") are nouns often enough to keep.
 _MODIFIER_FORM = patterns.compile(r"^[a-z]{2,}(?:ly|[^e]ed)$")
+# "coming", "changing", "considering", "died": verb forms, kept only where a determiner
+# makes them a noun somewhere in the segment ("the wedding", "the parking").
+_VERB_FORM = patterns.compile(r"(?:^|\s)(?:[a-z]{3,}ing|died|dies|dying)$")
 _CHUNK = 256
 _GAP_BLOCK = 512
 # np.unique sorts; above this many values the sort is split by value range so the token
@@ -622,12 +625,16 @@ def _names_a_subject(phrase: str) -> bool:
     return not any(w in _NOT_A_LABEL for w in words) and not _MODIFIER_FORM.search(words[-1])
 
 
-def _noun_heads(prose: Sequence[str], start: int, end: int) -> frozenset[str]:
+def _noun_heads(
+    prose: Sequence[str], start: int, end: int
+) -> tuple[frozenset[str], frozenset[str]]:
     """Words that follow a determiner, alone or after one or two modifiers ("the hike",
     "a blank page", "los tickets"), in the first _NOUN_CHARS characters of a segment: nouns,
     which is what a label is made of. Verbs ("write"), adjectives ("brown") and names
-    called out ("Chicos, …") do not follow one."""
+    called out ("Chicos, …") do not follow one. Also returns the words right after a
+    determiner, which are nouns even when they look like a verb form ("the wedding")."""
     found: set[str] = set()
+    first: set[str] = set()
     budget = _NOUN_CHARS
     for text in prose[start:end]:
         if budget <= 0:
@@ -636,7 +643,8 @@ def _noun_heads(prose: Sequence[str], start: int, end: int) -> frozenset[str]:
         budget -= len(piece)
         for match in _DETERMINED.finditer(piece):
             found.update(w for w in match.groups() if w)
-    return frozenset(found)
+            first.add(match.group(1))
+    return frozenset(found), frozenset(first)
 
 
 def _is_marked(counts: _Counts, f: int, marked: frozenset[str]) -> bool:
@@ -832,11 +840,18 @@ def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> di
         opening = np.asarray(matrix[opener : opener + _OPENING_MESSAGES].sum(axis=0)).ravel()
         label_scores = (row + _OPENING_WEIGHT * opening) * idf**_LABEL_IDF * seg_idf * weight
         named = _top_phrases(counts, label_scores, _LABEL_POOL)
-        marked = _noun_heads(prose, a, b)
+        marked, nouns_for_sure = _noun_heads(prose, a, b)
         named.sort(
             key=lambda f: -label_scores[f] * (_NOUN_BONUS if _is_marked(counts, f, marked) else 1)
         )
-        nouns = [counts.text(f) for f in named if _names_a_subject(counts.text(f))]
+        nouns = [
+            counts.text(f)
+            for f in named
+            if _names_a_subject(counts.text(f))
+            and (
+                _is_marked(counts, f, nouns_for_sure) or not _VERB_FORM.search(counts.text(f))
+            )
+        ]
         segments.append(
             {
                 "label": _label(nouns),

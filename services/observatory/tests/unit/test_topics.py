@@ -463,3 +463,15 @@ def test_a_greeting_or_a_system_prompt_does_not_name_the_subject() -> None:
     label = analyze_topics(conv)["segments"][0]["label"].lower()
     assert label.startswith("suitcase"), label
     assert "airways" not in label and "care" not in label, label
+
+
+def test_a_label_is_not_made_of_verb_forms() -> None:
+    texts = [
+        "My dad died last week and I keep coming back to the eulogy.",
+        "I'm so sorry. Coming back to it is normal. What do you have so far for the eulogy?",
+        "The eulogy starts with his garden. Coming up with the rest is hard since he died.",
+        "Start the eulogy with the garden, then his bikes. Coming to the end is the hardest bit.",
+    ]
+    label = analyze_topics(alternating(texts))["segments"][0]["label"].lower()
+    assert "coming" not in label and "died" not in label
+    assert "eulogy" in label
