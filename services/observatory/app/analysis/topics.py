@@ -848,9 +848,7 @@ def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> di
             counts.text(f)
             for f in named
             if _names_a_subject(counts.text(f))
-            and (
-                _is_marked(counts, f, nouns_for_sure) or not _VERB_FORM.search(counts.text(f))
-            )
+            and (_is_marked(counts, f, nouns_for_sure) or not _VERB_FORM.search(counts.text(f)))
         ]
         segments.append(
             {
