@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
+import string
 from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Any
@@ -157,6 +158,9 @@ _TOPIC_CHANGE = patterns.compile(
 )
 # The same said in the middle of a sentence, asking: "how's Biscuit by the way, did the
 # vet say anything?"
+_ASIDES = ("by the way", "btw")  # a substring test first: most messages hold neither
+_FIRST_WORD_CHARS = 16
+_PUNCTUATION = string.punctuation + "¿¡«»—–…"
 _TOPIC_CHANGE_INSIDE = patterns.compile(r"\b(?:by the way|btw),\s[^?\n]{0,80}\?", re.IGNORECASE)
 # An agenda marker heading a message ("Next: the offsite.", "Floodlights. Pete, you've had
 # the quotes?", "So, the role.", "offsite: venue's booked", "now, dinner: pasta or
@@ -674,8 +678,9 @@ def _announced_changes(
         head = prose[i][:_ANNOUNCE_CHARS]
         if not head:
             continue
-        said = (
-            _TOPIC_CHANGE.search(head) is not None or _TOPIC_CHANGE_INSIDE.search(head) is not None
+        said = _TOPIC_CHANGE.search(head) is not None or (
+            any(aside in head.lower() for aside in _ASIDES)
+            and _TOPIC_CHANGE_INSIDE.search(head) is not None
         )
         if not said:
             agenda = _AGENDA.match(head, _after_acknowledgement(head))
@@ -702,6 +707,9 @@ def _after_acknowledgement(head: str) -> int:
     """Where a message's second sentence starts when its first only acknowledges ("Ha.",
     "Good, 14th with the flag.", "Noted."): an agenda heading may follow it ("Ha. Right,
     the renewal."). 0 otherwise."""
+    first = head[:_FIRST_WORD_CHARS].split(maxsplit=1)
+    if not first or first[0].strip(_PUNCTUATION).lower() not in _NOT_HEADINGS:
+        return 0  # cheaper than the pattern, and most messages stop here
     end = _FIRST_SENTENCE.match(head)
     if end is None or end["word"].lower() not in _NOT_HEADINGS:
         return 0
