@@ -61,44 +61,44 @@ def parts() -> list[PartEvaluation]:
     return evaluate_parts(QUALITY_DIR)
 
 
-# Measured 2026-12-04 after the third pass (README "Quality set"); floors 0.03 under the
-# score, or one item under for the recalls that rest on few spans (Socratic 7 / 8,
-# thesis–antithesis–synthesis 19 / 34), and ceilings 0.04 over the false-positive rates.
+# Measured 2026-12-04 after the fourth pass (README "Quality set"); floors 0.03 under the
+# score, or one item under for the recalls that rest on few spans (Socratic 9 / 10,
+# thesis–antithesis–synthesis 27 / 46), and ceilings 0.04 over the false-positive rates.
 # Raise them with the figures when quality improves; lower them only with a reason in the
 # commit that does.
 FLOORS: dict[str, dict[str, float]] = {
     "blind": {
-        "tone_accuracy": 0.42,
-        "message_tone_macro_f1": 0.52,
-        "disagreement_f1": 0.41,
-        "agreement_f1": 0.37,
-        "tas_recall": 0.42,
-        "socratic_recall": 0.57,
-        "qa_pair_f1": 0.86,
-        "shift_f1": 0.13,
-        "topic_boundary_f1": 0.33,
-        "single_topic_unsplit": 0.93,
-        "topic_label_acceptable": 0.65,
-        "keyword_hit_rate": 0.54,
+        "tone_accuracy": 0.45,
+        "message_tone_macro_f1": 0.51,
+        "disagreement_f1": 0.42,
+        "agreement_f1": 0.33,
+        "tas_recall": 0.48,
+        "socratic_recall": 0.66,
+        "qa_pair_f1": 0.85,
+        "shift_f1": 0.14,
+        "topic_boundary_f1": 0.47,
+        "single_topic_unsplit": 0.97,
+        "topic_label_acceptable": 0.63,
+        "keyword_hit_rate": 0.51,
     },
     "dev": {
-        "tone_accuracy": 0.58,
+        "tone_accuracy": 0.57,
         "message_tone_macro_f1": 0.55,
-        "disagreement_f1": 0.43,
-        "agreement_f1": 0.41,
-        "tas_recall": 0.35,
-        "socratic_recall": 0.87,
+        "disagreement_f1": 0.38,
+        "agreement_f1": 0.38,
+        "tas_recall": 0.30,
+        "socratic_recall": 0.70,
         "qa_pair_f1": 0.83,
-        "shift_f1": 0.29,
-        "topic_boundary_f1": 0.58,
-        "single_topic_unsplit": 0.96,
+        "shift_f1": 0.27,
+        "topic_boundary_f1": 0.69,
+        "single_topic_unsplit": 0.91,
         "topic_label_acceptable": 0.70,
         "keyword_hit_rate": 0.56,
     },
 }
 CEILINGS: dict[str, dict[str, float]] = {
-    "blind": {"tas_false_positive_rate": 0.10, "socratic_false_positive_rate": 0.04},
-    "dev": {"tas_false_positive_rate": 0.11, "socratic_false_positive_rate": 0.07},
+    "blind": {"tas_false_positive_rate": 0.08, "socratic_false_positive_rate": 0.05},
+    "dev": {"tas_false_positive_rate": 0.10, "socratic_false_positive_rate": 0.06},
 }
 
 
@@ -107,7 +107,7 @@ CEILINGS: dict[str, dict[str, float]] = {
 
 def test_the_parts_come_blind_first_then_dev(parts: list[PartEvaluation]) -> None:
     assert [p.name for p in parts] == ["blind", "dev"]
-    assert [p.conversations for p in parts] == [144, 162]
+    assert [p.conversations for p in parts] == [171, 225]
     assert all(p.errors == {} for p in parts)
 
 
@@ -364,4 +364,4 @@ def test_the_table_puts_blind_first_and_shows_no_blind_conversation(tmp_path: Pa
 
 def test_a_single_dev_folder_is_scored_as_one_part() -> None:
     part = evaluate_part(QUALITY_DIR / "dev", resamples=20)
-    assert part.name == "dev" and part.conversations == 162 and part.misses
+    assert part.name == "dev" and part.conversations == 225 and part.misses
