@@ -134,7 +134,6 @@ _TOPIC_CHANGE = patterns.compile(
     r"(?:primer|segundo|tercer|siguiente|último) punto|(?:primo|secondo|terzo|prossimo|ultimo) punto|"
     r"(?:premier|deuxième|troisième|prochain|dernier) point|"
     r"(?:primeiro|segundo|terceiro|próximo|último) ponto|"
-    r"(?:i|we) (?:need|have|want) to tell (?:you|everyone|you all) something|"
     r"(?:i'?ve got|i have|we'?ve got|we have) (?:some )?(?:news|big news)\b|"
     r"last one,\s(?:the )?[\w'-]{2,24}(?=\.)|[^\W\d_][\w-]{1,20} next(?=[.:])|also(?=!)|"
     r"while (?:i'?ve|i have) got you|while (?:everyone'?s|everyone is|we'?re all) here|"
@@ -162,12 +161,16 @@ _TOPIC_CHANGE = patterns.compile(
     r"one more thing|cambiando de tema|otra cosa|anderes thema|übrigens|autre chose)\b",
     re.IGNORECASE,
 )
-# The same said in the middle of a sentence, asking: "how's Biscuit by the way, did the
-# vet say anything?"
-_ASIDES = ("by the way", "btw")  # a substring test first: most messages hold neither
+# The same said in the middle of a sentence: "how's Biscuit by the way, did the vet say
+# anything?", "Before the last questions I need to tell you something."
+_ASIDES = ("by the way", "btw", "to tell")  # a substring test first: most hold none
 _FIRST_WORD_CHARS = 16
 _PUNCTUATION = string.punctuation + "¿¡«»—–…"
-_TOPIC_CHANGE_INSIDE = patterns.compile(r"\b(?:by the way|btw),\s[^?\n]{0,80}\?", re.IGNORECASE)
+_TOPIC_CHANGE_INSIDE = patterns.compile(
+    r"\b(?:by the way|btw),\s[^?\n]{0,80}\?|"
+    r"\b(?:i|we) (?:need|have|want) to tell (?:you|everyone|you all) something\b",
+    re.IGNORECASE,
+)
 # An agenda marker heading a message ("Next: the offsite.", "Floodlights. Pete, you've had
 # the quotes?", "So, the role.", "offsite: venue's booked", "now, dinner: pasta or
 # curry?"); inside a message "Next:" is more often the next question of the same quiz.

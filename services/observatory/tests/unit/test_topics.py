@@ -350,7 +350,7 @@ def test_an_agenda_heading_that_turns_to_someone_starts_a_segment() -> None:
         "Et sinon, grosse nouvelle : j'ai eu le poste !",
         "totally random but is anyone around on the 30th? our dog sitter has flu",
         "Mach das bitte bis Ende des Monats. Letzter Punkt, Sommerfest. Anke?",
-        "Wren quick one, can Orrin have a sister in the Thieves Guild?",
+        "Wren, quick one: can Orrin have a sister in the Thieves Guild?",
         "Before the last questions I need to tell you something. The trip is off.",
     ],
 )
