@@ -54,7 +54,6 @@ CHAT_WORDS: dict[str, float] = {
     "knackered": -1.2,
     "yikes": -1.2,
     "oof": -1.0,
-    "tf": -2.0,  # "who tf picks the healer"
 }
 
 # The commonest words of feeling in Spanish, German and French, which people mix into
@@ -134,7 +133,6 @@ EMOJI_VALENCE: dict[str, float] = {
     "😔": -1.2,
     "😣": -1.2,
     "😖": -1.5,
-    "😥": -0.8,
     "😑": -0.5,
     "🤬": -2.6,
 }
@@ -221,16 +219,24 @@ NEGATIVE_PHRASES = (
     r"never again|not impressed",
     # a challenge put as a question ("Did you even read a review?", "Where would that even
     # come from?"), a fault that recurs, a refusal or an ultimatum
-    r"(?:did|do|does|have|has|can|could|would|will|where|how|why|who)\b(?: [^\s.!?]{1,20}){0,5}?"
-    r" even\b[^.!?\n]{0,60}\?",
+    r"(?:did|do|does|have|has) (?:you|they|he|she|anyone|anybody) even (?:read|look|check|"
+    r"listen|try|bother|think|watch|open|know|care|test)\b",
+    r"where (?:would|will|does|did|is|are) (?:\S{1,20} ){1,5}?even come from",
+    r"(?:missed|forgot|forgotten|crashed|failed|cancelled|late)(?: [^\s.!?]{1,20}){0,4} again\b",
+    r"(?:i'?m|i am|we'?re|we are) not (?:paying|accepting)\b(?! attention)|"
+    r"(?:i'?m|i am|we'?re|we are) not having (?:it|that|this)(?=[.!]|$)",
+    r"(?:i'?m|i am|we'?re|we are) (?:moving|taking) (?:my|our) (?:money|salary|business|account)",
+    r"(?<=¿)en serio|en serio\?|vous vous moquez|tu te moques",
+    r"(?:who|what|why|how|where) (?:the )?tf\b",
+)
+# A fault that recurs ("That's the second time"): a complaint only beside another one or a
+# negative sentence, since it is also said of what people love ("the second time I've
+# been to Rome").
+WEAK_NEGATIVE_PHRASES = (
     r"(?:this|that|it)(?:'s| is) the (?:second|third|fourth|fifth|umpteenth) time\b"
     r"(?! (?:in a row|running|lucky)\b)",
-    r"(?:missed|forgot|forgotten|broke|crashed|failed|cancelled|late)(?: [^\s.!?]{1,20}){0,4}"
-    r" again\b",
-    r"(?:i'?m |i am |we'?re |we are )?not (?:paying|accepting|having (?:it|that|this))\b(?! attention)",
-    r"(?:i'?m|i am|we'?re|we are) (?:moving|taking) (?:my|our) (?:money|salary|business|account)",
-    r"en serio[,?]|vous vous moquez|tu te moques|c'est (?:la|le) (?:deuxième|troisième) fois|"
-    r"è la (?:seconda|terza) volta|es la (?:segunda|tercera) vez",
+    r"c'est (?:la|le) (?:deuxième|troisième) fois|è la (?:seconda|terza) volta|"
+    r"es la (?:segunda|tercera) vez",
 )
 # Markers of sarcasm: a positive phrase about something plainly bad. When one is found,
 # the positive sentences of the message are read as its irony and count for nothing.
@@ -249,7 +255,7 @@ WEAK_SARCASM_PHRASES = (
     r"love it\.|just love (?:it|that|how|when)|loving (?:it|this)\.",
     r"can'?t wait\.|made my (?:day|week)\.|thanks a lot\.|so helpful\.|very helpful\.",
     r"convenient\.|(?:great|good|excellent) service|as always\.",
-    r"(?:^|[.!?]\s)(?:great|perfect|wonderful|brilliant|lovely|fantastic)[.,](?:\s|$)",
+    r"(?:^|[.!?]\s)(?:great|perfect|wonderful|brilliant|lovely|fantastic)[.,]\s",
     r"lucky (?:me|us)[.!]|feel free to ignore",
 )
 # Hostile words already carry their lexicon value; found as a phrase they only name the
@@ -270,8 +276,10 @@ POSITIVE_PHRASES = (
 # be happier"): the negation that turns the praised word negative for the lexicon is the
 # praise, so the message's negative sentences count for nothing.
 NEGATED_PRAISE_PHRASES = (
-    r"nothing (?:beats|compares to|tops)\b|(?:can'?t|cannot) beat (?:a|an|the|that|it|home)\b",
-    r"(?:couldn'?t|could not) be happier|(?:can'?t|cannot) complain\b|no complaints\b",
+    r"nothing (?:beats|tops)\b|you (?:can'?t|cannot) beat\b|"
+    r"(?:can'?t|cannot) beat (?:a good|a nice|a proper|home|that for)\b",
+    r"(?:couldn'?t|could not) be happier|"
+    r"(?:(?:can'?t|cannot) complain|no complaints)\b(?![^.!?\n]{0,60}\bbut\b)",
 )
 
 # Apologies for one's own conduct and concessions of one's own mistake: conciliatory, not
@@ -429,7 +437,7 @@ PHRASE_ANCHORS = frozenset(
     mess disaster shambles farce kidding joking serious serio sérieux coping mad harder
     broken dead stuck offline missing lucky privilege ignore pieces clown clowns beat
     beats happier complaints even second third fourth fifth umpteenth paying accepting
-    having moving moquez moques deuxième troisième seconda terza segunda tercera
+    having moving moquez moques deuxième troisième seconda terza segunda tercera tf
     """.split()  # noqa: SIM905
 ) | frozenset(HOSTILE_WORDS)
 

@@ -155,7 +155,7 @@ _TAG = patterns.compile(
 )
 # A chat's question without "?": "is 2027 a leap year", "is 3pm ok", "is 10:30 too early",
 # "you two going saturday or nah".
-_NUMBER_QUESTION = patterns.compile(r"(?:is|was|are|were) \d{1,6}(?::\d{2})?(?:am|pm)?\b")
+_NUMBER_QUESTION = patterns.compile(r"(?:is|was|are|were) \d{1,6}(?:am|pm)?\b")
 _RHETORICAL = patterns.compile(
     r"\b(?:who cares|what's the point|what is the point|what was the point|"
     r"isn't it obvious|is it not obvious|wasn't it obvious|isn't that obvious|"

@@ -82,6 +82,7 @@ from app.analysis.cues import (
     SARCASM_PHRASES,
     SOFTENERS,
     TOPIC_WORDS,
+    WEAK_NEGATIVE_PHRASES,
     WEAK_SARCASM_PHRASES,
 )
 from app.analysis.text import (
@@ -203,19 +204,16 @@ _DETERMINERS = frozenset(
 _PLAIN_SUPERLATIVE = frozenset(
     "way ways route option options bet practice practices case i we you".split()  # noqa: SIM905
 )
-# Slang praise: "that gig was sick!", "so wicked", "the drummer was killer". Said of a thing
-# after a copula or an intensifier, not of a person feeling it ("I was sick", "I'm so sick
-# of") nor with what usually follows illness ("sick all night", "sick in the car").
+# Slang praise: "that was sick!", "it's so wicked", "Sick!". Said of a thing named by a
+# demonstrative or "it", closing its clause; not of a person ("my daughter was sick", "I'm
+# so sick of"), not as an intensifier ("wicked cold"), not negated.
 _SLANG_PRAISE = frozenset({"sick", "wicked", "killer"})
-_SLANG_BEFORE = frozenset(
-    "that's thats it's its was is looks sounds looked sounded so proper well absolutely".split()  # noqa: SIM905
+_DEMONSTRATIVES = frozenset(
+    "that this it that's this's it's thats its which".split()  # noqa: SIM905
 )
 _FEELERS = frozenset(
     "i i'm im i've we we're he he's she she's they they're you you're feel feels felt".split()  # noqa: SIM905
 ) | {"feeling", "got", "get", "getting", "been", "being"}
-_ILLNESS_AFTER = frozenset(
-    "of and to with from in all for again today yesterday last this at on after".split()  # noqa: SIM905
-)
 _SLANG_WEIGHT = 0.8
 # "has no fallback", "there's no card": a lack asserted, often the complaint itself.
 _LACK = frozenset("has have had got is are was were there's theres".split())  # noqa: SIM905
@@ -477,6 +475,8 @@ _TONE_CUES = patterns.compile(
     + "|".join(SARCASM_PHRASES)
     + r")|(?P<weak_sarcasm>"
     + "|".join(WEAK_SARCASM_PHRASES)
+    + r")|(?P<weak_negative>"
+    + "|".join(WEAK_NEGATIVE_PHRASES)
     + r")|(?P<positive>"
     + "|".join(POSITIVE_PHRASES)
     + r")|(?P<negated_praise>"
@@ -500,12 +500,15 @@ _SIGNAL_NAMES = {
     "negative": "complaint or frustration",
     "sarcasm": "sarcasm",
     "weak_sarcasm": "sarcasm",
+    "weak_negative": "complaint or frustration",
     "positive": "warmth",
     "negated_praise": "warmth",
     "apology": "apology or concession",
     "hostile": "hostile word",
 }
-# Weak sarcasm markers count as sarcasm only beside a complaint or a negative sentence.
+# Weak sarcasm markers count as sarcasm, and weak complaint markers as a complaint, only
+# beside a complaint or a negative sentence.
+_WEAK_KINDS = {"weak_sarcasm": "sarcasm", "weak_negative": "negative"}
 
 # Classes of a token, as bits: what it is in VADER's tables and what its surface shows.
 _IS_LEXICON = 1
@@ -902,15 +905,18 @@ def _literal_senses(
             if after in _DETERMINERS or before in ("the", "a"):
                 values[k] = 0.0
         elif low in _SLANG_PRAISE:
-            before = low_of[raw[i - 1]] if i > start else ""
-            after = low_of[raw[i + 1]] if i + 1 < end else ""
-            earlier = {low_of[raw[j]] for j in range(max(start, i - 3), i)}
-            exclaimed = i == start and raw[i].endswith("!")
-            if (
-                (before in _SLANG_BEFORE or exclaimed)
-                and earlier.isdisjoint(_FEELERS)
-                and after not in _ILLNESS_AFTER
-            ):
+            earlier = [low_of[raw[j]] for j in range(max(start, i - 3), i)]
+            alone = i == start and raw[i].endswith("!")  # "Sick!"
+            # "that was sick!", "it's so wicked": said of a thing named by "that", "this"
+            # or "it", closing its clause; "my daughter was sick", "wicked cold", "not
+            # sick" keep the word's sense.
+            said_of_a_thing = (
+                (raw[i][-1] in _PUNCT or i + 1 == end)
+                and not _DEMONSTRATIVES.isdisjoint(earlier)
+                and _FEELERS.isdisjoint(earlier)
+                and _NEGATE.isdisjoint(earlier)
+            )
+            if alone or said_of_a_thing:
                 values[k] = -values[k] * _SLANG_WEIGHT
         else:
             before = low_of[raw[i - 1]] if i > start else ""
@@ -1013,9 +1019,6 @@ def _score_messages(
     positive_part = np.bincount(
         sentence_owner, weights=np.maximum(compound, 0.0) * w, minlength=len(texts)
     )
-    negative_part = np.bincount(
-        sentence_owner, weights=np.minimum(compound, 0.0) * w, minlength=len(texts)
-    )
     distress: dict[int, int] = {}
     for k in sorted({owner[b] for b in cue_blocks if weight[b] == 1.0}):
         found = len(_DISTRESS_CUES.findall(prose[k].lower()))
@@ -1024,7 +1027,7 @@ def _score_messages(
         distress[k] = found
     phrases: dict[int, list[str | None]] = {}
     signals: dict[int, list[str]] = {}
-    weak: dict[int, list[str]] = {}  # weak sarcasm markers, named only if they count
+    weak: dict[tuple[int, str], list[str]] = {}  # weak markers, named only if they count
     for k, found in distress.items():
         if found:
             signals[k] = ["distress or exasperation"] * found
@@ -1034,26 +1037,27 @@ def _score_messages(
                 kind = m.lastgroup or "negative"
                 phrases.setdefault(owner[b], []).append(kind)
                 quoted = f"{_SIGNAL_NAMES[kind]}: “{m.group().strip(' .,!?')}”"
-                if kind == "weak_sarcasm":
-                    weak.setdefault(owner[b], []).append(quoted)
+                if kind in _WEAK_KINDS:
+                    weak.setdefault((owner[b], kind), []).append(quoted)
                 else:
                     signals.setdefault(owner[b], []).append(quoted)
     for k, kinds in phrases.items():
         found = distress.get(k, 0)
-        if "weak_sarcasm" in kinds:
+        if "weak_sarcasm" in kinds or "weak_negative" in kinds:
             complaint = "negative" in kinds or "sarcasm" in kinds or found > 0
             negative_sentence = num[k] < positive_part[k]  # some sentence scored below zero
             keep = complaint or negative_sentence
-            if keep:
-                signals.setdefault(k, []).extend(weak.get(k, ()))
-            kinds = [("sarcasm" if keep else None) if c == "weak_sarcasm" else c for c in kinds]
+            for kind, becomes in _WEAK_KINDS.items():
+                if keep:
+                    signals.setdefault(k, []).extend(weak.get((k, kind), ()))
+                kinds = [(becomes if keep else None) if c == kind else c for c in kinds]
         if "sarcasm" in kinds:
             num[k] -= positive_part[k]
-        elif "negated_praise" in kinds:
-            num[k] -= negative_part[k]
         for counted in kinds:
             if counted is not None and _PHRASE_COMPOUND[counted] != 0.0:
-                cw = _CUE_WEIGHT if _PHRASE_COMPOUND[counted] < 0 else 1.0
+                # Praise through a negation outweighs the negated word it is made of.
+                strong = _PHRASE_COMPOUND[counted] < 0 or counted == "negated_praise"
+                cw = _CUE_WEIGHT if strong else 1.0
                 num[k] += _PHRASE_COMPOUND[counted] * cw
                 den[k] += cw
     scores: list[float | None] = [

@@ -92,7 +92,8 @@ _NOT_A_LABEL = frozenset(
     perfect amazing wonderful brilliant lovely super exactly totally agree disagree read
     choose wait waiting close apart far available case careful cutting longer bigger
     smaller higher lower real full free easy hard wrong worth check checked mind guess hope
-    wish
+    wish btw lighter random news update reminder anyway alright promise unrelated quick
+    sorry
     """.split()  # noqa: SIM905
 )
 # Adverbs ("clearly", "badly") and past participles ("listed", "modelled") describe rather
@@ -126,29 +127,29 @@ _MIN_MESSAGES = 16
 # punctuation is bounded: an unbounded run tried from every sentence start of a long run of
 # ". " would be quadratic.
 _TOPIC_CHANGE = patterns.compile(
-    r"(?:^|(?<=[^\w\s,;:] ))\W{0,8}(?:(?:right|ok|okay|so|anyway|oh|and|alright|now)\W{1,4})?"
+    r"(?:^|(?<=[.!?\u2600-\u27bf\ufe0f\U0001F300-\U0001FAFF] ))"
+    r"\W{0,8}(?:(?:right|ok|okay|so|anyway|oh|and|alright|now)\W{1,4})?"
     r"(?:[^\W\d_][\w'-]{1,20},\s)?"  # a name called first: "Sophie, separate thing, …"
-    r"(?:random (?:one|question|thought)|changing (?:the )?(?:subject|topic)|"
-    r"(?:first|second|third|fourth|next|last) (?:item|point)(?=[,:.])|quick one(?=[,:])|"
+    r"(?:(?:in other|some (?:happier|sadder|other|more)|other|big|happier|sadder) "
+    r"news\b|news from\b|on a (?:lighter|different|happier|sadder|serious|brighter) note|"
+    r"(?:also |oh |totally |completely )?random,? but|oh,? also\b|also(?=!)|"
+    r"before we (?:wrap|finish|close)\b|now (?:for )?the (?:boring|fun|hard) (?:bit|part)|"
+    r"(?:slight|small|little) problem though|quick one(?=[,:])|"
+    r"while (?:i'?ve|i have) got you|while (?:everyone'?s|everyone is|we'?re all) here|"
+    r"while (?:[^\W\d_][\w'-]{1,20}(?:'s| is)) not (?:in this chat|here|around)|"
+    r"(?:another|different|separate|more important|unrelated) question(?=[:,])|"
+    r"anyway(?:[.!]{1,3}\s|,\s(?=[^.!?\n]{0,80}\?))|who'?s up for\b|"
+    r"has anyone (?:thought about|started (?:organising|organizing|planning))\b|"
+    r"last one,\s(?!promise|i promise|sorry|then\b)(?:the )?[\w'-]{2,24}(?=\.)|"
+    r"(?!(?:you|me|him|her|them|us|who|whos|what|mine|yours)\s)[^\W\d_][\w-]{1,20} next(?=[.:])|"
+    r"(?:i'?ve got|i have|we'?ve got|we have) (?:some )?(?:news|big news)\b|"
+    r"random (?:one|question|thought)|changing (?:the )?(?:subject|topic)|"
+    r"(?:first|second|third|fourth|next|last) (?:item|point)(?=[,:.])|"
     r"(?:erster|zweiter|dritter|nächster|letzter) punkt|"
     r"(?:primer|segundo|tercer|siguiente|último) punto|(?:primo|secondo|terzo|prossimo|ultimo) punto|"
     r"(?:premier|deuxième|troisième|prochain|dernier) point|"
     r"(?:primeiro|segundo|terceiro|próximo|último) ponto|"
-    r"(?:i'?ve got|i have|we'?ve got|we have) (?:some )?(?:news|big news)\b|"
-    r"last one,\s(?:the )?[\w'-]{2,24}(?=\.)|[^\W\d_][\w-]{1,20} next(?=[.:])|also(?=!)|"
-    r"while (?:i'?ve|i have) got you|while (?:everyone'?s|everyone is|we'?re all) here|"
-    r"(?:another|different|separate|more important|unrelated) question(?=[:,])|"
-    r"(?:in other|some (?:happier|sadder|other|more)|other|big|happier|sadder) news\b|"
-    r"news from\b|on a (?:lighter|different|happier|sadder|serious|brighter) note|"
-    r"(?:also |oh |totally |completely )?random,? but|speaking of\b|oh,? also\b|"
-    r"before we (?:wrap|finish|go|close)|now (?:for )?the (?:boring|fun|hard) (?:bit|part)|"
-    r"(?:slight|small|little|one) problem(?: though)?(?=[.:,])|reminder(?=[,:!])|"
-    r"(?:packing|quick|house|travel|work|baby|wedding) update(?=[:,.!])|"
-    r"while (?:[^\W\d_][\w'-]{1,20}(?:'s| is)) not (?:in this chat|here|around)|"
-    r"anyway[.,!]{1,3}\s(?!(?:thanks|thank|cheers|bye|see you|talk|speak|good ?night|night|"
-    r"take care|love you|i'?ll let you|have a)\b)|"
-    r"(?:totally|completely) unrelated|who'?s up for\b|"
-    r"has anyone (?:thought about|started|organised|organized|booked|sorted)\b|"
+    r"(?:totally|completely) unrelated|"
     r"et sinon|grosse nouvelle|por cierto|cambiando argomento|altra cosa|a proposito|andere frage|"
     r"(?:hat )?nichts damit zu tun|au fait|mudando de assunto|outra coisa|"
     r"(?:also|oh|and),? (?:totally |completely |slightly )?(?:unrelated|off[- ]topic)|"
@@ -161,15 +162,13 @@ _TOPIC_CHANGE = patterns.compile(
     r"one more thing|cambiando de tema|otra cosa|anderes thema|übrigens|autre chose)\b",
     re.IGNORECASE,
 )
-# The same said in the middle of a sentence: "how's Biscuit by the way, did the vet say
-# anything?", "Before the last questions I need to tell you something."
-_ASIDES = ("by the way", "btw", "to tell")  # a substring test first: most hold none
+# News announced in the middle of a sentence: "Before the last questions I need to tell
+# you something."
+_TELLING = "to tell"  # a substring test first: most messages do not hold it
 _FIRST_WORD_CHARS = 16
 _PUNCTUATION = string.punctuation + "¿¡«»—–…"
 _TOPIC_CHANGE_INSIDE = patterns.compile(
-    r"\b(?:by the way|btw),\s[^?\n]{0,80}\?|"
-    r"\b(?:i|we) (?:need|have|want) to tell (?:you|everyone|you all) something\b",
-    re.IGNORECASE,
+    r"\b(?:i|we) (?:need|have|want) to tell (?:you|everyone|you all) something\b", re.IGNORECASE
 )
 # An agenda marker heading a message ("Next: the offsite.", "Floodlights. Pete, you've had
 # the quotes?", "So, the role.", "offsite: venue's booked", "now, dinner: pasta or
@@ -181,7 +180,7 @@ _AGENDA = patterns.compile(
     re.IGNORECASE,
 )
 # A short first sentence and its first word: "Good, 14th with the flag. ".
-_FIRST_SENTENCE = patterns.compile(r"\W{0,3}(?P<word>[^\W\d_]{1,12})[^.!?\n]{0,30}[.!?]{1,3} ")
+_FIRST_SENTENCE = patterns.compile(r"\W{0,3}+(?P<word>[^\W\d_]{1,12}+)[^.!?\n]{0,30}+[.!?]{1,3}+ ")
 # A heading names a subject: no verb or pronoun of a clause ("So Thursday is out.").
 _CLAUSE_WORDS = frozenset(
     "is are was were be been it it's that that's this i i'm you we they he she do does".split()  # noqa: SIM905
@@ -688,15 +687,10 @@ def _announced_changes(
         if not head:
             continue
         said = _TOPIC_CHANGE.search(head) is not None or (
-            any(aside in head.lower() for aside in _ASIDES)
-            and _TOPIC_CHANGE_INSIDE.search(head) is not None
+            _TELLING in head.lower() and _TOPIC_CHANGE_INSIDE.search(head) is not None
         )
         if not said:
-            agenda = _AGENDA.match(head, _after_acknowledgement(head))
-            if agenda is None or n - i < _MIN_ANNOUNCED:
-                continue
-            heading = agenda["heading"]
-            if heading is not None and not _is_heading(agenda, head, speakers):
+            if n - i < _MIN_ANNOUNCED or not _heads_an_item(head, speakers):
                 continue
         elif n - i < 2 and "?" not in head:
             continue  # a closing "btw, great job!" signs off; it opens no subject
@@ -710,6 +704,20 @@ def _announced_changes(
             if len(taken) >= _MAX_SEGMENTS - 1:
                 break
     return found
+
+
+def _heads_an_item(head: str, speakers: frozenset[str]) -> bool:
+    """Whether an agenda heading opens the message ("So, the role.", "Next: the
+    offsite."), or its second sentence after an acknowledgement ("Ha. Right, the
+    renewal.")."""
+    starts = (0, _after_acknowledgement(head))
+    for start in starts[: 1 if starts[1] == 0 else 2]:
+        agenda = _AGENDA.match(head, start)
+        if agenda is not None and (
+            agenda["heading"] is None or _is_heading(agenda, head, speakers)
+        ):
+            return True
+    return False
 
 
 def _after_acknowledgement(head: str) -> int:

@@ -76,6 +76,18 @@ def test_a_name_with_and_without_its_qualifier_is_one_speaker() -> None:
         )
     )
     assert conv.speakers == ("Jonah (support)", "Mia")
+    # Two forms that answer each other are two people who share a name.
+    conv = parse_conversation(
+        conversation_text="Sam: printer's down\nSam (IT): which floor?\nSam: third\nSam (IT): on it"
+    )
+    assert conv.speakers == ("Sam", "Sam (IT)")
+    # A name inside an assistant's answer stays part of the answer.
+    conv = parse_conversation(
+        conversation_text=(
+            "Priya (PM): draft the agenda\nAI: Sure:\nPriya: roadmap and hiring\nPriya (PM): thanks"
+        )
+    )
+    assert len(conv.messages) == 3
     # Two different qualifiers may be two people: they stay apart.
     conv = parse_conversation(
         conversation_text="Sam (sales): hi\nSam (support): hello\nSam: which of us?\nAna: both"

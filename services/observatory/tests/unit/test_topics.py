@@ -336,16 +336,12 @@ def test_an_agenda_heading_that_turns_to_someone_starts_a_segment() -> None:
         "In other news, the dog has eaten an entire sock.",
         "On a lighter note, have we decided where Christmas is this year?",
         "Also random, but did someone change the Netflix password?",
-        "Speaking of quizzes, you coming thursday?",
-        "Reminder, the seed swap is this Saturday 10-12 in the hut!",
-        "Packing update: 40 boxes from the supermarket and two rolls of bubble wrap.",
         "Before we wrap, can we move standup? 9:15 clashes with the school run.",
         "ok now the boring bit. insurance quotes are like £2,400.",
         "slight problem though. my brother knocked red wine onto the carpet.",
         "Right while Dad's not in this chat, what are we getting him?",
         "Anyway. Dinner Saturday, are we still doing the Italian place?",
         "Ha. Right, the renewal. We've got your quote: £0.84 a unit.",
-        "how's Biscuit by the way, did the vet say anything?",
         "Who's up for a street party in June?",
         "Et sinon, grosse nouvelle : j'ai eu le poste !",
         "totally random but is anyone around on the 30th? our dog sitter has flu",
@@ -366,11 +362,30 @@ def test_an_agenda_marker_after_an_acknowledgement_starts_a_segment(announcement
         "Good point. Ok, plan: Thursday release, flag on Tuesday.",
         "compromise: cottage, but we cook every meal there.",
         "September's better than people think btw, the last three were dry.",
+        # one more detail of the same subject, whatever marker opens it
+        "Speaking of the campsite, does it take card or only cash?",
+        "Reminder, the campsite gate shuts at 10pm.",
+        "Quick update: the campsite confirmed our pitch.",
+        "Last one, promise. Do we need pillows?",
+        "I've packed mine. You next.",
+        "Has anyone booked the campsite pitch yet?",
+        "One problem, my car only seats four with the tent in the boot.",
+        "Anyway, I'll bring the cooler and the camping chairs.",
+        "The pitch is booked (two nights) btw, so we are sorted",
+        "Mats sorted - by the way, did you get the gas?",
     ],
 )
 def test_a_closing_or_a_summary_is_no_new_subject(reply: str) -> None:
     texts = [*MEETING, reply, "Sure.", "Which dates?", "The 12th.", "Fine by me."]
     assert starts(texts) == []
+
+
+@pytest.mark.parametrize(
+    "heading", ["So, the role. Tell me about yourself.", "Right, the tent. Who is bringing it?"]
+)
+def test_a_heading_after_a_lead_word_starts_a_segment(heading: str) -> None:
+    texts = [*MEETING, heading, "Sure.", "Which dates?", "The 12th.", "Fine by me."]
+    assert starts(texts) == [5]
 
 
 def test_the_last_question_of_a_quiz_is_no_new_subject() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from itertools import pairwise
 
 from app.conversation.formats.common import (
     ROLE_WORDS,
@@ -199,21 +200,26 @@ def _bare(name: str) -> str:
 
 def _one_name_per_person(messages: list[_Message]) -> None:
     """A name written with a qualifier ("Jonah (support)") and bare ("Jonah") is one
-    person: when a name appears bare and with exactly one qualifier, every message takes
-    the form the person first wrote under, in place. Two qualifiers ("Sam (sales)", "Sam
-    (support)") may be two people, so those are left apart."""
+    person when the two never answer each other: every message then takes the form the
+    person first wrote under, in place. Two forms that take turns ("Sam:" and "Sam (IT):"
+    talking) are two people who share a name, and two qualifiers ("Sam (sales)", "Sam
+    (support)") may be too; those are left apart."""
     forms: dict[str, list[str]] = {}
     for m in messages:
         seen = forms.setdefault(_bare(m.speaker), [])
         if m.speaker not in seen:
             seen.append(m.speaker)
+    pairs = {frozenset(names) for bare, names in forms.items() if len(names) == 2 and bare in names}
+    if not pairs:
+        return
+    for a, b in pairwise(messages):
+        pairs.discard(frozenset((a.speaker, b.speaker)))
     rename: dict[str, str] = {}
-    for bare, names in forms.items():
-        if len(names) == 2 and bare in names:
-            rename.update((name, names[0]) for name in names)
-    if rename:
-        for m in messages:
-            m.speaker = rename.get(m.speaker, m.speaker)
+    for pair in pairs:
+        first = next(m.speaker for m in messages if m.speaker in pair)
+        rename.update((name, first) for name in pair)
+    for m in messages:
+        m.speaker = rename.get(m.speaker, m.speaker)
 
 
 def _is_label(key: str) -> bool:
@@ -358,7 +364,6 @@ class _Reader:
             role = role_for_name(_bare(speaker))  # "AI (GPT-4)" is the AI
             key = speaker.casefold()
             self.seen.add(key)
-            self.seen.add(_bare(key))  # "Jonah:" after "Jonah (support):" is Jonah again
             if role == "ai":
                 self.ai_seen = True
             if key not in ROLE_WORDS:
