@@ -100,9 +100,13 @@ _NOT_A_LABEL = frozenset(
 # than name a subject; a label is made of nouns. Short words and "-eed" words ("need",
 # "speed", "bed") are nouns often enough to keep.
 _MODIFIER_FORM = patterns.compile(r"^[a-z]{2,}(?:ly|[^e]ed)$")
-# "coming", "changing", "considering", "died": verb forms, kept only where a determiner
-# makes them a noun somewhere in the segment ("the wedding", "the parking").
-_VERB_FORM = patterns.compile(r"(?:^|\s)(?:[a-z]{3,}ing|died|dies|dying)$")
+# "coming", "changing", "considering", "died": verb forms that rarely name a subject, kept
+# only where a determiner makes them a noun in the segment ("the making of"). Most other
+# "-ing" words are subjects ("wedding", "parking", "planning").
+_VERB_FORM = patterns.compile(
+    r"(?:^|\s)(?:died|dies|dying|coming|going|getting|thinking|considering|changing|doing|"
+    r"making|taking|saying|trying|wondering|hoping|asking|telling|complaining|failing)$"
+)
 _CHUNK = 256
 _GAP_BLOCK = 512
 # np.unique sorts; above this many values the sort is split by value range so the token
@@ -128,8 +132,8 @@ _MIN_MESSAGES = 16
 # ". " would be quadratic.
 _TOPIC_CHANGE = patterns.compile(
     r"(?:^|(?<=[.!?\u2600-\u27bf\ufe0f\U0001F300-\U0001FAFF] ))"
-    r"\W{0,8}(?:(?:right|ok|okay|so|anyway|oh|and|alright|now)\W{1,4})?"
-    r"(?:[^\W\d_][\w'-]{1,20},\s)?"  # a name called first: "Sophie, separate thing, …"
+    r"\W{0,8}+(?:(?:right|ok|okay|so|anyway|oh|and|alright|now)\W{1,4}+)?"
+    r"(?:[^\W\d_][\w'-]{1,20}+,\s)?"  # a name called first: "Sophie, separate thing, …"
     r"(?:(?:in other|some (?:happier|sadder|other|more)|other|big|happier|sadder) "
     r"news\b|news from\b|on a (?:lighter|different|happier|sadder|serious|brighter) note|"
     r"(?:also |oh |totally |completely )?random,? but|oh,? also\b|also(?=!)|"

@@ -494,3 +494,16 @@ def test_a_label_is_not_made_of_verb_forms() -> None:
     label = analyze_topics(alternating(texts))["segments"][0]["label"].lower()
     assert "coming" not in label and "died" not in label
     assert "eulogy" in label
+
+
+def test_a_subject_ending_in_ing_stays_in_the_label() -> None:
+    texts = [
+        "Are you going to Sam's wedding in June?",
+        "Yes! Sam's wedding is in the Cotswolds, right?",
+        "Yep, at a barn near Burford.",
+        "What are you wearing to Sam's wedding?",
+        "Probably my navy suit.",
+        "Nice. Are you staying over after Sam's wedding?",
+    ]
+    label = analyze_topics(alternating(texts))["segments"][0]["label"].lower()
+    assert "wedding" in label
