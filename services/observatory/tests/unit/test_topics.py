@@ -320,6 +320,12 @@ def test_an_agenda_heading_that_turns_to_someone_starts_a_segment() -> None:
     assert starts(texts) == [5]
 
 
+def starts_after_meeting(message: str) -> list[int]:
+    """Segment starts when ``message`` follows the opening of a meeting and four short
+    replies follow it."""
+    return starts([*MEETING, message, "Sure.", "Which dates?", "The 12th.", "Fine by me."])
+
+
 @pytest.mark.parametrize(
     "announcement",
     [
@@ -351,8 +357,7 @@ def test_an_agenda_heading_that_turns_to_someone_starts_a_segment() -> None:
     ],
 )
 def test_an_agenda_marker_after_an_acknowledgement_starts_a_segment(announcement: str) -> None:
-    texts = [*MEETING, announcement, "Sure.", "Which dates?", "The 12th.", "Fine by me."]
-    assert starts(texts) == [5]
+    assert starts_after_meeting(announcement) == [5]
 
 
 @pytest.mark.parametrize(
@@ -376,16 +381,14 @@ def test_an_agenda_marker_after_an_acknowledgement_starts_a_segment(announcement
     ],
 )
 def test_a_closing_or_a_summary_is_no_new_subject(reply: str) -> None:
-    texts = [*MEETING, reply, "Sure.", "Which dates?", "The 12th.", "Fine by me."]
-    assert starts(texts) == []
+    assert starts_after_meeting(reply) == []
 
 
 @pytest.mark.parametrize(
     "heading", ["So, the role. Tell me about yourself.", "Right, the tent. Who is bringing it?"]
 )
 def test_a_heading_after_a_lead_word_starts_a_segment(heading: str) -> None:
-    texts = [*MEETING, heading, "Sure.", "Which dates?", "The 12th.", "Fine by me."]
-    assert starts(texts) == [5]
+    assert starts_after_meeting(heading) == [5]
 
 
 def test_the_last_question_of_a_quiz_is_no_new_subject() -> None:
