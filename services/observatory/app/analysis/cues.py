@@ -135,6 +135,7 @@ EMOJI_VALENCE: dict[str, float] = {
     "😖": -1.5,
     "😑": -0.5,
     "🤬": -2.6,
+    "😥": -0.6,  # "sad but relieved face" by name, sad in use
 }
 
 # Words that name a subject more often than a feeling: a proposal to "ban cars" or
@@ -222,12 +223,16 @@ NEGATIVE_PHRASES = (
     r"(?:did|do|does|have|has) (?:you|they|he|she|anyone|anybody) even (?:read|look|check|"
     r"listen|try|bother|think|watch|open|know|care|test)\b",
     r"where (?:would|will|does|did|is|are) (?:\S{1,20} ){1,5}?even come from",
-    r"(?:missed|forgot|forgotten|crashed|failed|cancelled|late)(?: [^\s.!?]{1,20}){0,4} again\b",
+    r"why (?:would|is|does|do|did|are|was|should) (?:\S{1,20} ){0,3}?even\b[^.!?\n]{0,40}\?|"
+    r"how (?:is|was|are) (?:that|this|it) even\b",
+    r"(?:missed|forgot|forgotten|crashed|failed|cancelled|late|broke(?! (?:\S{1,20} ){0,2}record))"
+    r"(?: [^\s.!?]{1,20}){0,4} again\b",
     r"(?:i'?m|i am|we'?re|we are) not (?:paying|accepting)\b(?! attention)|"
-    r"(?:i'?m|i am|we'?re|we are) not having (?:it|that|this)(?=[.!]|$)",
+    r"(?:i'?m|i am|we'?re|we are) not having (?:it|that|this)(?=[.!,]|$| (?:nonsense|rubbish|again|"
+    r"any ?more|from)\b)",
     r"(?:i'?m|i am|we'?re|we are) (?:moving|taking) (?:my|our) (?:money|salary|business|account)",
     r"(?<=¿)en serio|en serio\?|vous vous moquez|tu te moques",
-    r"(?:who|what|why|how|where) (?:the )?tf\b",
+    r"(?:who|what|why|where) (?:the )?tf\b",
 )
 # A fault that recurs ("That's the second time"): a complaint only beside another one or a
 # negative sentence, since it is also said of what people love ("the second time I've
@@ -276,10 +281,11 @@ POSITIVE_PHRASES = (
 # be happier"): the negation that turns the praised word negative for the lexicon is the
 # praise, so the message's negative sentences count for nothing.
 NEGATED_PRAISE_PHRASES = (
-    r"nothing (?:beats|tops)\b|you (?:can'?t|cannot) beat\b|"
+    r"nothing (?:beats|tops)\b|you (?:can'?t|cannot) beat\b(?! (?:him|her|them|me|us)\b)|"
     r"(?:can'?t|cannot) beat (?:a good|a nice|a proper|home|that for)\b",
     r"(?:couldn'?t|could not) be happier|"
-    r"(?:(?:can'?t|cannot) complain|no complaints)\b(?![^.!?\n]{0,60}\bbut\b)",
+    r"(?:(?:can'?t|cannot) complain|no complaints)\b"
+    r"(?![^.!?\n]{0,60}\b(?:but|although|though|except)\b|[^.!\n]{0,40}\?)",
 )
 
 # Apologies for one's own conduct and concessions of one's own mistake: conciliatory, not

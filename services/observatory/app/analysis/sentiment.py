@@ -208,6 +208,9 @@ _PLAIN_SUPERLATIVE = frozenset(
 # demonstrative or "it", closing its clause; not of a person ("my daughter was sick", "I'm
 # so sick of"), not as an intensifier ("wicked cold"), not negated.
 _SLANG_PRAISE = frozenset({"sick", "wicked", "killer"})
+_SLANG_BEFORE = frozenset(
+    "that's thats it's its was is looks sounds looked sounded so proper absolutely".split()  # noqa: SIM905
+)
 _DEMONSTRATIVES = frozenset(
     "that this it that's this's it's thats its which".split()  # noqa: SIM905
 )
@@ -912,6 +915,8 @@ def _literal_senses(
             # sick" keep the word's sense.
             said_of_a_thing = (
                 (raw[i][-1] in _PUNCT or i + 1 == end)
+                and i > start
+                and low_of[raw[i - 1]] in _SLANG_BEFORE
                 and not _DEMONSTRATIVES.isdisjoint(earlier)
                 and _FEELERS.isdisjoint(earlier)
                 and _NEGATE.isdisjoint(earlier)

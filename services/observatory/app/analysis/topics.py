@@ -92,8 +92,7 @@ _NOT_A_LABEL = frozenset(
     perfect amazing wonderful brilliant lovely super exactly totally agree disagree read
     choose wait waiting close apart far available case careful cutting longer bigger
     smaller higher lower real full free easy hard wrong worth check checked mind guess hope
-    wish btw lighter random news update reminder anyway alright promise unrelated quick
-    sorry
+    wish btw lighter reminder anyway alright promise unrelated quick sorry
     """.split()  # noqa: SIM905
 )
 # Adverbs ("clearly", "badly") and past participles ("listed", "modelled") describe rather
@@ -131,7 +130,7 @@ _MIN_MESSAGES = 16
 # punctuation is bounded: an unbounded run tried from every sentence start of a long run of
 # ". " would be quadratic.
 _TOPIC_CHANGE = patterns.compile(
-    r"(?:^|(?<=[.!?\u2600-\u27bf\ufe0f\U0001F300-\U0001FAFF] ))"
+    r"(?:^|(?<=[.!?…—\u2600-\u27bf\ufe0f\U0001F300-\U0001FAFF] )|(?<=[:;][)D] ))"
     r"\W{0,8}+(?:(?:right|ok|okay|so|anyway|oh|and|alright|now)\W{1,4}+)?"
     r"(?:[^\W\d_][\w'-]{1,20}+,\s)?"  # a name called first: "Sophie, separate thing, …"
     r"(?:(?:in other|some (?:happier|sadder|other|more)|other|big|happier|sadder) "
@@ -180,7 +179,7 @@ _TOPIC_CHANGE_INSIDE = patterns.compile(
 _AGENDA = patterns.compile(
     r"\W{0,8}(?:next(?: up| item| topic)?|item \d{1,2})\s{0,2}:"
     r"|(?P<lead>(?:so|ok|okay|right|now|and),? (?:the )?)?(?P<heading>[^\W\d_][\w'-]{2,24}"
-    r"(?: [\w'-]{1,24}){0,2}?)(?: next)?(?P<end>\.|:)\s",
+    r"(?: [\w'-]{1,24}){0,2}?)(?: next)?(?P<end>\.|:)(?:\s|$)",
     re.IGNORECASE,
 )
 # A short first sentence and its first word: "Good, 14th with the flag. ".

@@ -645,6 +645,7 @@ def test_praise_said_through_a_negation_is_positive() -> None:
         "No complaints about the food, but the service was rude. Never going back.",
         "Nothing compares to the pain of losing my mum.",
         "I can't beat it, this level is impossible and I hate it.",
+        "You can't beat him. He cheats every time.",
     ):
         assert negative(text), text
 
@@ -660,6 +661,8 @@ def test_slang_praise_is_positive_and_illness_is_not() -> None:
         "My daughter was sick.",
         "Grandad is sick, the doctors are worried.",
         "It's wicked cold out there.",
+        "That made me sick.",
+        "It makes me sick!",
     ):
         assert negative(text), text
     point = analyze_sentiment(chat(("Ana", "that was sick!")))["trajectory"][0]
@@ -678,6 +681,11 @@ def test_challenges_recurring_faults_refusals_and_unamused_faces_are_negative() 
         "Que ya van dos domingos 😒",
         "who tf picks the healer and then goes afk for 3 minutes",
         "I'm not having it!",
+        "I'm not having that nonsense.",
+        "My car broke down again.",
+        "How is that even legal?",
+        "Why would anyone even buy this?",
+        "So sorry to hear that 😥",
     ):
         assert negative(text), text
     for text in (
@@ -695,6 +703,7 @@ def test_challenges_recurring_faults_refusals_and_unamused_faces_are_negative() 
         "We broke the club record again!",
         "Lo digo en serio, te quiero mucho.",
         "Bought a 128GB tf card for the camera",
-        "Made it home 😥",
+        "how tf did you do that, incredible",
+        "We broke the club record again!",
     ):
         assert not negative(text), text

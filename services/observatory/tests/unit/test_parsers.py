@@ -76,6 +76,18 @@ def test_a_name_with_and_without_its_qualifier_is_one_speaker() -> None:
         )
     )
     assert conv.speakers == ("Jonah (support)", "Mia")
+    # One person writing twice in a row, once with the qualifier and once without; a bare
+    # line after a bot has spoken, or in lower-case handles, is a message of its own.
+    for text in (
+        "Customer: late order\nJonah (support): checking\nJonah: ships tomorrow\nCustomer: thanks",
+        "User: billing\nBot: transferring\nJonah (support): hi\nUser: hello\n"
+        "Jonah (support): let me look\nUser: ok\nJonah: refunded\nUser: ty",
+        "ana_92: hi\njonah (support): hey\nana_92: bill?\njonah (support): sent\nana_92: ta\n"
+        "jonah: hi again",
+    ):
+        conv = parse_conversation(conversation_text=text)
+        assert [m.speaker.lower() for m in conv.messages].count("jonah (support)") >= 2, text
+        assert len(conv.messages) == text.count("\n") + 1, text
     # Two forms that answer each other are two people who share a name.
     conv = parse_conversation(
         conversation_text="Sam: printer's down\nSam (IT): which floor?\nSam: third\nSam (IT): on it"

@@ -354,6 +354,9 @@ def starts_after_meeting(message: str) -> list[int]:
         "Mach das bitte bis Ende des Monats. Letzter Punkt, Sommerfest. Anke?",
         "Wren, quick one: can Orrin have a sister in the Thieves Guild?",
         "Before the last questions I need to tell you something. The trip is off.",
+        "Great :) totally unrelated, but are we still doing Lisbon?",
+        "Great… totally unrelated, but are we still doing Lisbon?",
+        "Great — totally unrelated, but are we still doing Lisbon?",
     ],
 )
 def test_an_agenda_marker_after_an_acknowledgement_starts_a_segment(announcement: str) -> None:
@@ -385,7 +388,12 @@ def test_a_closing_or_a_summary_is_no_new_subject(reply: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "heading", ["So, the role. Tell me about yourself.", "Right, the tent. Who is bringing it?"]
+    "heading",
+    [
+        "So, the role. Tell me about yourself.",
+        "Right, the tent. Who is bringing it?",
+        "So, the role.",  # the heading as the whole message
+    ],
 )
 def test_a_heading_after_a_lead_word_starts_a_segment(heading: str) -> None:
     assert starts_after_meeting(heading) == [5]
@@ -510,3 +518,14 @@ def test_a_subject_ending_in_ing_stays_in_the_label() -> None:
     ]
     label = analyze_topics(alternating(texts))["segments"][0]["label"].lower()
     assert "wedding" in label
+
+
+def test_a_subject_named_with_a_marker_word_stays_in_the_label() -> None:
+    texts = [
+        "The router needs a firmware update before the mesh works.",
+        "Which firmware update? The one from March?",
+        "Yes, the firmware update from March fixes the mesh.",
+        "Ok, running the firmware update now.",
+    ]
+    label = analyze_topics(alternating(texts))["segments"][0]["label"].lower()
+    assert "firmware update" in label

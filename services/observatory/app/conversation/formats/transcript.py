@@ -200,10 +200,11 @@ def _bare(name: str) -> str:
 
 def _one_name_per_person(messages: list[_Message]) -> None:
     """A name written with a qualifier ("Jonah (support)") and bare ("Jonah") is one
-    person when the two never answer each other: every message then takes the form the
-    person first wrote under, in place. Two forms that take turns ("Sam:" and "Sam (IT):"
-    talking) are two people who share a name, and two qualifiers ("Sam (sales)", "Sam
-    (support)") may be too; those are left apart."""
+    person, unless the two forms take turns: every message then takes the form the person
+    first wrote under, in place. "Sam:" answered by "Sam (IT):" and "Sam (IT):" answered by
+    "Sam:" are two people who share a name (one person writing twice in a row is one
+    order only), and two qualifiers ("Sam (sales)", "Sam (support)") may be too; those are
+    left apart."""
     forms: dict[str, list[str]] = {}
     for m in messages:
         seen = forms.setdefault(_bare(m.speaker), [])
@@ -212,10 +213,12 @@ def _one_name_per_person(messages: list[_Message]) -> None:
     pairs = {frozenset(names) for bare, names in forms.items() if len(names) == 2 and bare in names}
     if not pairs:
         return
-    for a, b in pairwise(messages):
-        pairs.discard(frozenset((a.speaker, b.speaker)))
+    turns = {(a.speaker, b.speaker) for a, b in pairwise(messages)}
     rename: dict[str, str] = {}
     for pair in pairs:
+        one, other = sorted(pair)
+        if (one, other) in turns and (other, one) in turns:
+            continue
         first = next(m.speaker for m in messages if m.speaker in pair)
         rename.update((name, first) for name in pair)
     for m in messages:
@@ -295,6 +298,7 @@ class _Reader:
         self.preamble: list[str] = []
         self.fence: tuple[str, int] | None = None
         self.seen: set[str] = set()
+        self.qualified: set[str] = set()  # bare forms of names written with a qualifier
         self.ai_seen = False
         self.people_seen = False  # a speaker that is not a role word, e.g. "Ana"
         self.handles_seen = False  # such a speaker written in lower case, e.g. "ana_92"
@@ -324,6 +328,10 @@ class _Reader:
             return self.survey.stamped_style
         key = head.name.casefold()
         if _bare(key) in ROLE_WORDS or key in self.seen:
+            return True
+        if key in self.qualified and (not self.messages or self.messages[-1].role != "ai"):
+            # "Jonah:" after "Jonah (support):" is Jonah again, except inside an
+            # assistant's answer, where "Priya: roadmap" is a line of the answer.
             return True
         if _is_label(key):
             return False
@@ -364,6 +372,8 @@ class _Reader:
             role = role_for_name(_bare(speaker))  # "AI (GPT-4)" is the AI
             key = speaker.casefold()
             self.seen.add(key)
+            if _bare(key) != key:
+                self.qualified.add(_bare(key))
             if role == "ai":
                 self.ai_seen = True
             if key not in ROLE_WORDS:
