@@ -215,8 +215,11 @@ _DEMONSTRATIVES = frozenset(
     "that this it that's this's it's thats its which".split()  # noqa: SIM905
 )
 _FEELERS = frozenset(
-    "i i'm im i've we we're he he's she she's they they're you you're feel feels felt".split()  # noqa: SIM905
-) | {"feeling", "got", "get", "getting", "been", "being"}
+    """
+    i i'm im i've we we're he he's she she's they they're you you're feel feels felt
+    feeling got get getting been being
+    """.split()  # noqa: SIM905
+)
 _SLANG_WEIGHT = 0.8
 # "has no fallback", "there's no card": a lack asserted, often the complaint itself.
 _LACK = frozenset("has have had got is are was were there's theres".split())  # noqa: SIM905
@@ -1048,7 +1051,7 @@ def _score_messages(
                     signals.setdefault(owner[b], []).append(quoted)
     for k, kinds in phrases.items():
         found = distress.get(k, 0)
-        if "weak_sarcasm" in kinds or "weak_negative" in kinds:
+        if not _WEAK_KINDS.keys().isdisjoint(kinds):
             complaint = "negative" in kinds or "sarcasm" in kinds or found > 0
             negative_sentence = num[k] < positive_part[k]  # some sentence scored below zero
             keep = complaint or negative_sentence

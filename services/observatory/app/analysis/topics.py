@@ -99,12 +99,13 @@ _NOT_A_LABEL = frozenset(
 # than name a subject; a label is made of nouns. Short words and "-eed" words ("need",
 # "speed", "bed") are nouns often enough to keep.
 _MODIFIER_FORM = patterns.compile(r"^[a-z]{2,}(?:ly|[^e]ed)$")
-# "coming", "changing", "considering", "died": verb forms that rarely name a subject, kept
-# only where a determiner makes them a noun in the segment ("the making of"). Most other
-# "-ing" words are subjects ("wedding", "parking", "planning").
-_VERB_FORM = patterns.compile(
-    r"(?:^|\s)(?:died|dies|dying|coming|going|getting|thinking|considering|changing|doing|"
-    r"making|taking|saying|trying|wondering|hoping|asking|telling|complaining|failing)$"
+# Verb forms that rarely name a subject, never a label's last word ("Page, blank, died",
+# "Coming, speaking"). Most other "-ing" words are subjects ("wedding", "planning").
+_VERB_FORMS = frozenset(
+    """
+    died dies dying coming going getting thinking considering changing doing making taking
+    saying trying wondering hoping asking telling complaining failing
+    """.split()  # noqa: SIM905
 )
 _CHUNK = 256
 _GAP_BLOCK = 512
@@ -126,13 +127,12 @@ _CUTOFF_SD = 0.5
 _RELATIVE_DEPTH = 0.5
 _STATISTICAL_FROM = 5
 _MIN_MESSAGES = 16
-# An announced change of subject starts a segment whatever the words do. The leading
-# punctuation is bounded: an unbounded run tried from every sentence start of a long run of
-# ". " would be quadratic.
 # Where a sentence may start inside a message's head: after an end of sentence, a dash,
 # an emoji or a smiley, and a space. The announcement pattern is tried there and at the
 # start (one search with a lookbehind at every character cost twice as much).
 _SENTENCE_GAP = patterns.compile(r"[.!?…—\u2600-\u27bf\ufe0f\U0001F300-\U0001FAFF] |[:;][)D] ")
+# An announced change of subject starts a segment whatever the words do. The leading runs
+# are bounded and possessive, so a long run of ". " is read once.
 _TOPIC_CHANGE = patterns.compile(
     r"\W{0,8}+(?:(?:right|ok|okay|so|anyway|oh|and|alright|now)\W{1,4}+)?"
     r"(?:[^\W\d_][\w'-]{1,20}+,\s)?"  # a name called first: "Sophie, separate thing, …"
@@ -171,8 +171,6 @@ _TOPIC_CHANGE = patterns.compile(
 # News announced in the middle of a sentence: "Before the last questions I need to tell
 # you something."
 _TELLING = "to tell"  # a substring test first: most messages do not hold it
-_FIRST_WORD_CHARS = 16
-_PUNCTUATION = string.punctuation + "¿¡«»—–…"
 _TOPIC_CHANGE_INSIDE = patterns.compile(
     r"\b(?:i|we) (?:need|have|want) to tell (?:you|everyone|you all) something\b", re.IGNORECASE
 )
@@ -185,7 +183,10 @@ _AGENDA = patterns.compile(
     r"(?: [\w'-]{1,24}){0,2}?)(?: next)?(?P<end>\.|:)(?:\s|$)",
     re.IGNORECASE,
 )
-# A short first sentence and its first word: "Good, 14th with the flag. ".
+# A short first sentence and its first word: "Good, 14th with the flag. ". The first word
+# is looked at (within _FIRST_WORD_CHARS) before the pattern runs.
+_FIRST_WORD_CHARS = 16
+_PUNCTUATION = string.punctuation + "¿¡«»—–…"
 _FIRST_SENTENCE = patterns.compile(r"\W{0,3}+(?P<word>[^\W\d_]{1,12}+)[^.!?\n]{0,30}+[.!?]{1,3}+ ")
 # A heading names a subject: no verb or pronoun of a clause ("So Thursday is out.").
 _CLAUSE_WORDS = frozenset(
@@ -640,19 +641,19 @@ def _plateau_centres(gaps: np.ndarray, values: np.ndarray) -> list[int]:
 
 def _names_a_subject(phrase: str) -> bool:
     words = phrase.split()
-    return not any(w in _NOT_A_LABEL for w in words) and not _MODIFIER_FORM.search(words[-1])
+    return (
+        not any(w in _NOT_A_LABEL for w in words)
+        and words[-1] not in _VERB_FORMS
+        and not _MODIFIER_FORM.search(words[-1])
+    )
 
 
-def _noun_heads(
-    prose: Sequence[str], start: int, end: int
-) -> tuple[frozenset[str], frozenset[str]]:
+def _noun_heads(prose: Sequence[str], start: int, end: int) -> frozenset[str]:
     """Words that follow a determiner, alone or after one or two modifiers ("the hike",
     "a blank page", "los tickets"), in the first _NOUN_CHARS characters of a segment: nouns,
     which is what a label is made of. Verbs ("write"), adjectives ("brown") and names
-    called out ("Chicos, …") do not follow one. Also returns the words right after a
-    determiner, which are nouns even when they look like a verb form ("the wedding")."""
+    called out ("Chicos, …") do not follow one."""
     found: set[str] = set()
-    first: set[str] = set()
     budget = _NOUN_CHARS
     for text in prose[start:end]:
         if budget <= 0:
@@ -661,8 +662,7 @@ def _noun_heads(
         budget -= len(piece)
         for match in _DETERMINED.finditer(piece):
             found.update(w for w in match.groups() if w)
-            first.add(match.group(1))
-    return frozenset(found), frozenset(first)
+    return frozenset(found)
 
 
 def _is_marked(counts: _Counts, f: int, marked: frozenset[str]) -> bool:
@@ -881,16 +881,11 @@ def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> di
         opening = np.asarray(matrix[opener : opener + _OPENING_MESSAGES].sum(axis=0)).ravel()
         label_scores = (row + _OPENING_WEIGHT * opening) * idf**_LABEL_IDF * seg_idf * weight
         named = _top_phrases(counts, label_scores, _LABEL_POOL)
-        marked, nouns_for_sure = _noun_heads(prose, a, b)
+        marked = _noun_heads(prose, a, b)
         named.sort(
             key=lambda f: -label_scores[f] * (_NOUN_BONUS if _is_marked(counts, f, marked) else 1)
         )
-        nouns = [
-            counts.text(f)
-            for f in named
-            if _names_a_subject(counts.text(f))
-            and (_is_marked(counts, f, nouns_for_sure) or not _VERB_FORM.search(counts.text(f)))
-        ]
+        nouns = [counts.text(f) for f in named if _names_a_subject(counts.text(f))]
         segments.append(
             {
                 "label": _label(nouns),

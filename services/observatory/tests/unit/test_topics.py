@@ -239,6 +239,12 @@ def test_a_short_chat_of_short_messages_is_not_split() -> None:
     assert topics["transitions"] == []
 
 
+def first_label(texts: list[str]) -> str:
+    """The label of the first segment of ``texts`` said in turn by two people, lower case."""
+    label: str = analyze_topics(alternating(texts))["segments"][0]["label"]
+    return label.lower()
+
+
 def test_the_label_names_what_the_opening_message_introduces() -> None:
     # "hike" is said once, when the subject is opened; the details after it repeat other
     # words.
@@ -250,7 +256,7 @@ def test_the_label_names_what_the_opening_message_introduces() -> None:
         "Double brownies please.",
         "Deal, double brownies.",
     ]
-    label = analyze_topics(alternating(texts))["segments"][0]["label"].lower()
+    label = first_label(texts)
     assert label.split(", ")[0] == "hike"
 
 
@@ -502,7 +508,7 @@ def test_a_label_is_not_made_of_verb_forms() -> None:
         "The eulogy starts with his garden. Coming up with the rest is hard since he died.",
         "Start the eulogy with the garden, then his bikes. Coming to the end is the hardest bit.",
     ]
-    label = analyze_topics(alternating(texts))["segments"][0]["label"].lower()
+    label = first_label(texts)
     assert "coming" not in label and "died" not in label
     assert "eulogy" in label
 
@@ -516,7 +522,7 @@ def test_a_subject_ending_in_ing_stays_in_the_label() -> None:
         "Probably my navy suit.",
         "Nice. Are you staying over after Sam's wedding?",
     ]
-    label = analyze_topics(alternating(texts))["segments"][0]["label"].lower()
+    label = first_label(texts)
     assert "wedding" in label
 
 
@@ -527,5 +533,5 @@ def test_a_subject_named_with_a_marker_word_stays_in_the_label() -> None:
         "Yes, the firmware update from March fixes the mesh.",
         "Ok, running the firmware update now.",
     ]
-    label = analyze_topics(alternating(texts))["segments"][0]["label"].lower()
+    label = first_label(texts)
     assert "firmware update" in label
