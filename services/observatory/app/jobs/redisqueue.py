@@ -7,7 +7,9 @@ What lives in Redis, under ``{queue_name}``:
   due, so a job's score is its submission time minus an offset per priority level: every
   ``high`` job comes before every ``normal`` one, first come first served within a level
   (a single analysis counting as submitted ``SINGLE_AHEAD_SECONDS`` earlier than batch
-  items), and re-scoring a waiting job is how its priority changes.
+  items), and re-scoring a waiting job is how its priority changes. A job tried again
+  after a passing failure is due when its delay ends (arq's re-scoring) and is then put
+  back at its level by the worker that retried it.
 - arq's job record (``arq:job:{id}``): the JSON envelope of ids and options, never text.
 - ``{queue_name}:payload:{id}``: the conversation, encrypted when a key is configured, with a
   time to live; a worker deletes it in the same command that reads it (``GETDEL``).
@@ -96,6 +98,19 @@ redis.call('ZADD', KEYS[1], 'XX', submitted - tonumber(ARGV[4]) * tonumber(ARGV[
 return 1
 """
 
+# A retried job gets back the level its priority gave it, once its retry delay is over:
+# arq re-scores it as due when the delay ends, at the level of a ``low`` job, so behind a
+# backlog a ``high`` one would wait for every job queued before it ended. Left as it is if
+# a worker has taken it or if it was moved meanwhile (it is then no longer at level 0).
+_RESTORE_LEVEL = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then return 0 end
+if tonumber(score) < tonumber(ARGV[2]) - tonumber(ARGV[3]) / 2 then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', tonumber(score) - tonumber(ARGV[4]) * tonumber(ARGV[3]), ARGV[1])
+return 1
+"""
+
 # A job that no worker has started is removed with its record and conversation; 1 if so,
 # 0 if it runs (the caller then asks its worker to abort it).
 _DEQUEUE = """
@@ -128,7 +143,9 @@ class RedisQueue(JobQueue):
         self._worker_task: asyncio.Task[None] | None = None
         self._stats_task: asyncio.Task[None] | None = None
         self._hooks: set[asyncio.Task[None]] = set()
+        self._restores: set[asyncio.Task[None]] = set()
         self._reprioritise: Any = None
+        self._restore_level: Any = None
         self._dequeue: Any = None
         self.worker_id = f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(4)}"
         self._stats: dict[str, Any] = {"queued": 0, "workers": 0}
@@ -164,6 +181,7 @@ class RedisQueue(JobQueue):
         )
         self._reprioritise = self._redis.register_script(_REPRIORITISE)
         self._dequeue = self._redis.register_script(_DEQUEUE)
+        self._restore_level = self._redis.register_script(_RESTORE_LEVEL)
         await self._refresh()
         self._stats_task = asyncio.create_task(self._watch_stats(), name="queue-stats")
 
@@ -251,6 +269,10 @@ class RedisQueue(JobQueue):
             await asyncio.gather(self._stats_task, return_exceptions=True)
             self._stats_task = None
         await self._stop_hooks()
+        restores = list(self._restores)
+        for task in restores:  # those jobs run when due, at the level of a low one
+            task.cancel()
+        await asyncio.gather(*restores, return_exceptions=True)
         if self._redis is not None:
             with contextlib.suppress(Exception):
                 await self._redis.delete(self._worker_key())
@@ -371,6 +393,31 @@ class RedisQueue(JobQueue):
             self.payload_key(analysis_id), self._sealer.seal(payload, analysis_id), px=ttl_ms
         )
 
+    async def _keep_level(self, analysis_id: str, delay: float) -> None:
+        """Read the level a job about to be retried runs at (its priority, as moved by
+        now) and give it back once its delay of ``delay`` seconds is over; arq drops it
+        when it re-scores the job for the retry. Should this worker stop first, the job
+        still runs when due, at the level of a ``low`` one."""
+        score = await self.redis.zscore(self._name, analysis_id)
+        if score is None:
+            return
+        level = round((timestamp_ms() - score) / LEVEL_MS)
+        if level <= 0:
+            return
+        task = asyncio.create_task(self._give_level_back(analysis_id, level, delay))
+        self._restores.add(task)
+        task.add_done_callback(self._restores.discard)
+
+    async def _give_level_back(self, analysis_id: str, level: int, delay: float) -> None:
+        await asyncio.sleep(delay)
+        try:
+            await self._restore_level(
+                keys=[self._name, in_progress_key_prefix + analysis_id],
+                args=[analysis_id, timestamp_ms(), LEVEL_MS, level],
+            )
+        except Exception as exc:  # the job still runs, only later than its level would
+            log.warning("queue.level_not_restored", analysis_id=analysis_id, error=repr(exc))
+
     async def _run(self, arq_ctx: dict[str, Any], data: dict[str, Any]) -> str:
         """One try of one job, as arq calls it."""
         job = from_envelope(data)
@@ -396,6 +443,7 @@ class RedisQueue(JobQueue):
                 await self._put_back(analysis_id, payload)
                 delay = retry_delay(self._settings, tries)
                 log.info("analysis.retry", analysis_id=analysis_id, tries=tries, reason=exc.detail)
+                await self._keep_level(analysis_id, delay)
                 raise Retry(defer=timedelta(seconds=delay)) from None
             except asyncio.CancelledError:
                 # Aborted (the row is cancelled already), stopped by the worker's shutdown
