@@ -132,9 +132,11 @@ _MIN_MESSAGES = 16
 # start (one search with a lookbehind at every character cost twice as much).
 _SENTENCE_GAP = patterns.compile(r"[.!?…—\u2600-\u27bf\ufe0f\U0001F300-\U0001FAFF] |[:;][)D] ")
 # An announced change of subject starts a segment whatever the words do. The leading runs
-# are bounded and possessive, so a long run of ". " is read once.
+# are bounded and possessive, so a long run of ". " is read once. It is only matched at
+# the start of a head or after a gap's space, so it cannot start after anything else
+# ("(?<!\S)"): a scan of a long run then rejects most places at their first character.
 _TOPIC_CHANGE = patterns.compile(
-    r"\W{0,8}+(?:(?:right|ok|okay|so|anyway|oh|and|alright|now)\W{1,4}+)?"
+    r"(?<!\S)\W{0,8}+(?:(?:right|ok|okay|so|anyway|oh|and|alright|now)\W{1,4}+)?"
     r"(?:[^\W\d_][\w'-]{1,20}+,\s)?"  # a name called first: "Sophie, separate thing, …"
     r"(?:(?:in other|some (?:happier|sadder|other|more)|other|big|happier|sadder) "
     r"news\b|news from\b|on a (?:lighter|different|happier|sadder|serious|brighter) note|"
