@@ -191,6 +191,9 @@ NEGATIVE_PHRASES = (
     r"(?:locked|kicked|logged) out",
     r"can'?t (?:log in|login|sign in|get through|access)",
     r"on hold|sent (?:me )?home|no (?:email|call|notice|warning|apology|refund|one (?:called|told))",
+    # what was promised, then nothing: "I rang on Monday, they said 48 hours, and nothing."
+    r"(?:and|,) nothing[.!]|\by nada\b|\be niente\b|\bet rien\b|kein anruf|niemand kam|"
+    r"nadie (?:vino|llamó)|personne n'est venu",
     r"(?:hours|days|weeks|minutes) (?:in line|on hold|late|of my life)|waited (?:for )?(?:over |nearly |almost )?\w{1,30} (?:hours|days|weeks)",
     r"cancelled (?:\w{1,30} )?(?:hours|days|minutes) before|without (?:any )?(?:notice|warning)",
     r"charged (?:me |us )?(?:twice|double)|double[- ]charged|overcharged|never (?:arrived|came)",
@@ -225,6 +228,15 @@ NEGATIVE_PHRASES = (
     r"where (?:would|will|does|did|is|are) (?:\S{1,20} ){1,5}?even come from",
     r"why (?:would|is|does|do|did|are|was|should) (?:\S{1,20} ){0,3}?even\b[^.!?\n]{0,40}\?|"
     r"how (?:is|was|are) (?:that|this|it) even\b",
+    r"who (?:even )?does that\b|what (?:was|is|were|are) (?:he|she|they|you) even\b|"
+    r"how did (?:that|this|it) not\b|how (?:has|have|did) (?:nobody|no one)\b|"
+    r"is there nothing (?:sooner|earlier|else you can|you can)\b|"
+    r"(?:so )?where(?:'s| is) my (?:money|refund|order|parcel|package|[£€$][\d.,]{1,12})|"
+    r"how hard is it to\b|how many (?:more )?times (?:do|have|must|will)\b",
+    r"(?:(?:this|that|it)(?:'s| is) the )?(?:second|third|fourth|fifth|umpteenth) time (?:since|this (?:week|month|year)|"
+    r"in (?:a|two|three|four|five) (?:days?|weeks?|months?|years?)|"
+    r"(?:that )?i'?ve (?:contacted|called|rung|asked|written|emailed|chased|reported|complained))",
+    r"(?:crashes|fails|breaks|drops|dies|freezes|happens) every (?:single )?time",
     r"(?:missed|forgot|forgotten|crashed|failed|cancelled|late|broke(?! (?:\S{1,20} ){0,2}record))"
     r"(?: [^\s.!?]{1,20}){0,4} again\b",
     r"(?:i'?m|i am|we'?re|we are) not (?:paying|accepting)\b(?! attention)|"
@@ -262,6 +274,16 @@ WEAK_SARCASM_PHRASES = (
     r"convenient\.|(?:great|good|excellent) service|as always\.",
     r"(?:^|[.!?]\s)(?:great|perfect|wonderful|brilliant|lovely|fantastic)[.,]\s",
     r"lucky (?:me|us)[.!]|feel free to ignore",
+)
+# One word of praise as a sentence of its own after something else was said: "25 minutes.
+# Amazing.", "Counted by the council that wants the lane. Convenient." It is irony when
+# nothing else in the message is positive (see sentiment._score_messages), and never
+# after an acknowledgement ("Got it. Great.", "Booked. Brilliant.").
+LONE_PRAISE_PHRASES = (
+    r"(?<!\bok)(?<!okay)(?<!done)(?<!got it)(?<!thanks)(?<!booked)(?<!sorted)(?<!\byes)"
+    r"(?<!\byep)(?<!noted)(?<!cool)[.!?] (?:oh,? |just )?(?:brilliant|great|amazing|super|"
+    r"fantastic|wonderful|convenient|genial|génial|fabulous|marvellous|terrific|fantástico|"
+    r"fantastico|toll)[.!]*(?= |$)",
 )
 # Hostile words already carry their lexicon value; found as a phrase they only name the
 # signal behind a message's tone.
@@ -444,6 +466,9 @@ PHRASE_ANCHORS = frozenset(
     broken dead stuck offline missing lucky privilege ignore pieces clown clowns beat
     beats happier complaints even second third fourth fifth umpteenth paying accepting
     having moving moquez moques deuxième troisième seconda terza segunda tercera tf
+    amazing super genial génial fabulous marvellous terrific fantástico fantastico toll
+    nada niente rien anruf niemand nadie personne crashes fails breaks drops dies freezes
+    happens
     """.split()  # noqa: SIM905
 ) | frozenset(HOSTILE_WORDS)
 
@@ -486,4 +511,9 @@ PHRASE_ANCHOR_PAIRS: dict[str, frozenset[str]] = {
         frozenset("arrive turn show".split()),  # noqa: SIM905
     ),
     "bunch": frozenset("of".split()),  # noqa: SIM905
+    # "who does that?", "how did that not alert anyone?", "where is my refund?"
+    "who": frozenset("does even".split()),  # noqa: SIM905
+    "how": frozenset("did has have hard many".split()),  # noqa: SIM905
+    "where": frozenset(["is"]),
+    "where's": frozenset(["my"]),
 }

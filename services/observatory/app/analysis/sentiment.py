@@ -73,6 +73,7 @@ from app.analysis.cues import (
     EMOJI_VALENCE,
     HOSTILE_PHRASE,
     HOSTILE_WORDS,
+    LONE_PRAISE_PHRASES,
     NEGATED_PRAISE_PHRASES,
     NEGATIVE_PHRASES,
     OTHER_LANGUAGE_WORDS,
@@ -481,6 +482,8 @@ _TONE_CUES = patterns.compile(
     + "|".join(SARCASM_PHRASES)
     + r")|(?P<weak_sarcasm>"
     + "|".join(WEAK_SARCASM_PHRASES)
+    + r")|(?P<lone_praise>"
+    + "|".join(LONE_PRAISE_PHRASES)
     + r")|(?P<weak_negative>"
     + "|".join(WEAK_NEGATIVE_PHRASES)
     + r")|(?P<positive>"
@@ -506,12 +509,15 @@ _SIGNAL_NAMES = {
     "negative": "complaint or frustration",
     "sarcasm": "sarcasm",
     "weak_sarcasm": "sarcasm",
+    "lone_praise": "sarcasm",
     "weak_negative": "complaint or frustration",
     "positive": "warmth",
     "negated_praise": "warmth",
     "apology": "apology or concession",
     "hostile": "hostile word",
 }
+# A turn in a message: a word of praise after it is meant, not ironic.
+_TURN = patterns.compile(r"(?i)\b(?:but|aber|mais|pero|though)\b")
 # Weak sarcasm markers count as sarcasm, and weak complaint markers as a complaint, only
 # beside a complaint or a negative sentence.
 _WEAK_KINDS = {"weak_sarcasm": "sarcasm", "weak_negative": "negative"}
@@ -1027,6 +1033,9 @@ def _score_messages(
     positive_part = np.bincount(
         sentence_owner, weights=np.maximum(compound, 0.0) * w, minlength=len(texts)
     )
+    positive_sentences = np.bincount(
+        sentence_owner, weights=(compound > 0).astype(float), minlength=len(texts)
+    )
     distress: dict[int, int] = {}
     for k in sorted({owner[b] for b in cue_blocks if weight[b] == 1.0}):
         found = len(_DISTRESS_CUES.findall(prose[k].lower()))
@@ -1045,7 +1054,7 @@ def _score_messages(
                 kind = m.lastgroup or "negative"
                 phrases.setdefault(owner[b], []).append(kind)
                 quoted = f"{_SIGNAL_NAMES[kind]}: “{m.group().strip(' .,!?')}”"
-                if kind in _WEAK_KINDS:
+                if kind in _WEAK_KINDS or kind == "lone_praise":
                     weak.setdefault((owner[b], kind), []).append(quoted)
                 else:
                     signals.setdefault(owner[b], []).append(quoted)
@@ -1059,6 +1068,13 @@ def _score_messages(
                 if keep:
                     signals.setdefault(k, []).extend(weak.get((k, kind), ()))
                 kinds = [(becomes if keep else None) if c == kind else c for c in kinds]
+        if "lone_praise" in kinds:
+            # "25 minutes. Amazing.": irony when the praise is all that is positive and
+            # nothing turned out well ("It was delayed but I made it in time. Great.").
+            irony = bool(positive_sentences[k] <= 1) and _TURN.search(prose[k]) is None
+            if irony:
+                signals.setdefault(k, []).extend(weak.get((k, "lone_praise"), ()))
+            kinds = [("sarcasm" if irony else None) if c == "lone_praise" else c for c in kinds]
         if "sarcasm" in kinds:
             num[k] -= positive_part[k]
         for counted in kinds:

@@ -67,6 +67,40 @@ def test_sarcasm_is_negative_and_sincere_delight_is_not() -> None:
     assert positive("Love it. This is going to be so much fun!")
 
 
+def test_a_lone_word_of_praise_after_a_grievance_is_irony() -> None:
+    # Nothing else in the message is positive: the praise is the complaint.
+    assert negative("Three weeks for a refund. Fantastic.")
+    assert negative("40 minutes on the line. Brilliant. And then it cut out.")
+    assert negative("Delivered to the wrong flat again. Great.")
+    assert negative("Quinze jours. Génial. Et le remboursement ?")
+    # Praise opening a message, after an acknowledgement, or beside other warmth is meant.
+    assert positive("Brilliant. See you at six then.")
+    assert positive("Got it. Great.")
+    assert positive("Booked for Friday. Thanks so much, that's brilliant.")
+    assert positive("Thanks for sorting it. Great.")
+    assert positive("It works now. Brilliant!")
+    assert not negative("The bus was late but I still got there. Great.")
+
+
+def test_a_promise_followed_by_nothing_and_an_indignant_question_are_complaints() -> None:
+    assert negative("They said they'd call back within the hour, and nothing.")
+    assert negative("Me dijeron que lo arreglaban el martes y nada.")
+    assert negative("Der Techniker sollte um 9 kommen. Niemand kam.")
+    assert negative("Who does that? Who leaves a ladder across the stairs?")
+    assert negative("The monitoring is down and how did that not page anyone?")
+    assert negative("It's been two weeks. So where is my refund?")
+    assert negative("This is the fourth time I've called about this meter.")
+    assert negative("The app crashes every time I open the camera.")
+    for text in (
+        "I checked the logs and nothing stood out.",
+        "How did you get the build working?",
+        "Where is my charger? I think I left it at yours.",
+        "Third time lucky, I passed!",
+        "This is the second time I've made this cake, even better now.",
+    ):
+        assert not negative(text), text
+
+
 def test_a_message_names_the_signals_behind_its_tone() -> None:
     conv = chat(
         ("Ana", "That's nonsense."),
