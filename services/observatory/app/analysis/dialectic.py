@@ -86,6 +86,14 @@ _ACCEPT_WINDOW = 3  # the corrected party accepts within three messages
 _TAS_WINDOW = 4  # thesis → antithesis → synthesis, each at most four messages apart
 _TAS_REACH = 10  # how far a synthesis may follow an explicit objection
 _TENTATIVE_WORDS = 8
+# A tentative answer that still asks something: a proposal to confirm, a question back.
+_ASKS_BACK = patterns.compile(r"(?i)(?:\bthen|,\s{0,3}+(?:why|how come))\?++\W{0,3}+$|\bor\b")
+# A question that repeats at most this many words of the message before it is an echo.
+_ECHO_WORDS = 3
+_ECHO_WORD = patterns.compile(r"[^\W_]+")
+_ECHO_FILLER = frozenset(
+    "then so the a an and or really en de di y e et und oder o ok".split()  # noqa: SIM905
+)
 _ARGUMENT_REACH = 4  # an argument goes on while its rounds are at most four messages apart
 _HELD_ROUNDS = 2  # rounds in a row an argument is followed without a cue, see _reactions
 _ACCEPTED_PROPOSAL = 0.7  # reconciling strength of a proposal the other side accepts
@@ -695,11 +703,14 @@ def _question_answers(
     """
     pairs: list[tuple[int, int, float]] = []
     unanswered: list[int] = []
+    tentative: set[int] = set()  # replies taken as answers said with a rising tone
     for q, question in enumerate(turns):
         if q % _CHECK_EVERY == 0:
             token.check()
-        if not question.questions or question.self_answered:
+        if not question.questions or question.self_answered or q in tentative:
             continue
+        if q and _echoes(question, turns[q - 1]):
+            continue  # "Four days?" after "…four days a week": surprise, not a request
         answered = False
         first_reply = True
         fallback: int | None = None
@@ -712,6 +723,10 @@ def _question_answers(
             adjacent = a == q + 1
             if adjacent and _tentative_answer(reply):
                 pairs.append((q, a, 0.4))  # "It's tilted?": an answer said with a rising tone
+                # "What's the shin bone called?" — "Fibula?" answers and asks nothing; "20th
+                # then?" or "the movers did, why?" also asks back.
+                if _asks_wh(question) and not any(_ASKS_BACK.search(q) for q in reply.questions):
+                    tentative.add(a)
                 answered = True
                 if not multiparty:
                     break
@@ -761,6 +776,20 @@ def _answers_then_asks(reply: _Turn) -> bool:
     asked = opening.find("?")
     # "Sorry for the wait, let me check. Can you confirm the postcode?" only holds the line.
     return _HOLDING.search(opening, 0, asked if asked >= 0 else len(opening)) is None
+
+
+def _echoes(question: _Turn, before: _Turn) -> bool:
+    """Every question of ``question`` repeats a few words of the message before it, by
+    someone else ("Four days?", "5 to 7 days?", "August in Lisbon?"): disbelief, which
+    the next message does not answer as a question."""
+    if before.speaker == question.speaker:
+        return False
+    said = set(_ECHO_WORD.findall(before.text.lower()))
+    for asked in question.questions:
+        words = [w for w in _ECHO_WORD.findall(asked.lower()) if w not in _ECHO_FILLER]
+        if not 0 < len(words) <= _ECHO_WORDS or not said.issuperset(words):
+            return False
+    return True
 
 
 def _tentative_answer(reply: _Turn) -> bool:

@@ -505,6 +505,47 @@ def test_a_tentative_answer_with_a_question_mark_answers() -> None:
     assert (0, 1) in pairs(found)
 
 
+def test_a_tentative_answer_is_not_a_question_of_its_own_unless_it_asks_back() -> None:
+    found = analyze_dialectic(
+        chat(
+            ("Teacher", "What holds the planets in orbit around the sun?"),
+            ("Pupil", "Gravity?"),
+            ("Teacher", "Yes. And what keeps them from falling straight in?"),
+            ("Pupil", "Their speed? Like they keep missing?"),
+            ("Teacher", "Exactly, they are always falling and always missing."),
+        )
+    )
+    assert {(0, 1), (2, 3)} <= pairs(found)
+    assert not {p for p in pairs(found) if p[0] in (1, 3)}, pairs(found)
+    found = analyze_dialectic(
+        chat(
+            ("Ana", "Which weekend suits you for the move?"),
+            ("Ben", "The 14th then?"),
+            ("Ana", "Perfect, the 14th."),
+        )
+    )
+    assert (1, 2) in pairs(found)
+
+
+def test_a_question_that_only_echoes_the_last_message_is_not_asked() -> None:
+    found = analyze_dialectic(
+        chat(
+            ("Manager", "From March we are all back in the office four days a week."),
+            ("Lena", "Four days? My commute is an hour each way."),
+            ("Manager", "I know, but the new starters learn nothing on their own at home."),
+        )
+    )
+    assert not {p for p in pairs(found) if p[0] == 1}, pairs(found)
+    found = analyze_dialectic(
+        chat(
+            ("Ana", "We could do the party on Saturday."),
+            ("Ben", "Saturday at whose place?"),
+            ("Ana", "Mine, I have the garden."),
+        )
+    )
+    assert (1, 2) in pairs(found)
+
+
 # --- topics ------------------------------------------------------------------------------
 
 
