@@ -549,6 +549,37 @@ def test_a_question_that_only_echoes_the_last_message_is_not_asked() -> None:
 # --- topics ------------------------------------------------------------------------------
 
 
+def test_topic_labels_in_other_languages_leave_out_function_words_and_days() -> None:
+    cases = {
+        "it": [
+            ("Zia", "Domenica io posso fare le lasagne? Il ragù quanto lo fai cuocere?"),
+            ("Marta", "Il ragù lo faccio cuocere quattro ore, poi la besciamella."),
+            ("Zia", "Quattro ore di ragù! E la besciamella la fai tu o la compri?"),
+            ("Marta", "La besciamella la faccio io, con burro e noce moscata."),
+        ],
+        "de": [
+            ("Jonas", "Die Platzmiete legt die Gemeinde bis Ende Juni neu fest."),
+            ("Anke", "Die neue Platzmiete ist viel höher, das macht den Mitgliedsbeitrag teurer."),
+            ("Jonas", "Bis Montag mach ich einen Vorschlag für den Mitgliedsbeitrag."),
+            ("Anke", "Gut, dann reden wir über Platzmiete und Mitgliedsbeitrag am Montag."),
+        ],
+        "fr": [
+            ("Lou", "C'est toujours bon de mentir pour protéger quelqu'un ? Kant dit que non."),
+            ("Prof", "Pour Kant, le mensonge détruit la confiance, c'est toujours une faute."),
+            ("Lou", "Mais mentir à l'assassin, c'est bon quand même, non ? Le mensonge sauve."),
+            ("Prof", "Kant répond que le mensonge reste un mensonge, même mercredi."),
+        ],
+    }
+    # German "hat", "man" and "war" stay: they are English subjects too.
+    function_words = {"io", "posso", "fare", "fai", "domenica", "bis", "mach", "neue"}
+    function_words |= {"ende", "montag", "juni", "c'est", "toujours", "bon", "mercredi"}
+    for language, rows in cases.items():
+        topics = analyze_topics(chat(*rows))
+        for segment in topics["segments"]:
+            words = set(segment["label"].lower().replace(",", " ").split())
+            assert not words & function_words, (language, segment["label"])
+
+
 def test_topic_labels_leave_out_speaker_names_and_roles() -> None:
     rows = []
     for i in range(6):
