@@ -178,7 +178,10 @@ _RHETORICAL = patterns.compile(
     r"how (?:is|am|are) (?:anyone|anybody|one|i|we) (?:supposed|meant|expected) to|"
     r"is it (?:really )?too much to ask|who (?:decides|decided|on earth)|"
     r"why (?:does|do|is|are|must) (?:every|all|everyone|everybody|nobody|no one)\b|"
-    r"what (?:were|was) (?:they|he|she) thinking|seriously)\b"
+    r"what (?:were|was) (?:they|he|she) thinking|seriously|who (?:even )?does that|"
+    r"what (?:was|is|were|are) (?:he|she|they|you) even|vous vous moquez|tu te moques|"
+    r"are you having a laugh|who(?:'s| is| would be) paying that|"
+    r"aren't we (?:so )?(?:organised|organized|clever|lucky|efficient|smart|posh|fancy))\b"
 )
 # A question its asker answers at once: "Why does it fail? Because the index is stale."
 _SELF_ANSWER = patterns.compile(

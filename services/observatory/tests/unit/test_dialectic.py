@@ -68,6 +68,11 @@ def test_interrogative_syntax_counts_as_a_question(question):
         "How hard can it be?",
         "Isn't it obvious?",
         "Why would anyone write tests for this?",
+        "He left a note on the fridge and moved out. Who does that?",
+        "Three replays and he still gave it. What was he even looking at?",
+        "Un colis de 40 cm dans une boîte aux lettres. Vous vous moquez de moi ?",
+        "Resale seats are £300 now. Who is paying that?",
+        "Tickets booked, car sorted, dog sitter found. Aren't we organised 😄",
     ],
 )
 def test_rhetorical_questions_are_neither_paired_nor_unanswered(rhetorical):
