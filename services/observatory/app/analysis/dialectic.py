@@ -70,6 +70,22 @@ _HOLDING = patterns.compile(
     r"i'?ll (?:check|look into|find out|ask)|(?:look|looking) (?:this|it|that) up|"
     r"need to (?:check|look))\b"
 )
+# A reply that asks for what it needs before it can answer ("could you confirm the email
+# on the booking?"), or turns the question back to be worked out together: a clarifying or
+# teaching question, not the answer.
+_CLARIFYING = patterns.compile(
+    r"\b(?:(?:can|could|would) you (?:please |just )?(?:confirm|provide|send|share|give me|"
+    r"check|tell me (?:your|the|which))|what(?:'s| is) (?:your|the) (?:account|order|booking|"
+    r"reference|postcode|post code|zip|email|number|name|address)|which (?:card|account|order|"
+    r"booking|email|version|browser|device)|let'?s (?:work (?:it|this) out|find (?:it|out)|"
+    r"figure|think|test (?:it|that|this))|"
+    r"(?:first|before that),? (?:can|could) you)\b"
+)
+# A question that asks for questions: the reply's question is its answer.
+_INVITES_QUESTIONS = patterns.compile(
+    r"\bany (?:other |more |last |further )?questions\b|\banything (?:else )?you(?:'d| would)? "
+    r"(?:like|want) to (?:ask|know)\b"
+)
 # An opening sentence that greets, thanks, apologises or praises the question before asking
 # back: courtesy, not an answer.
 _FILLER = patterns.compile(COURTESY_OPENING)
@@ -737,7 +753,22 @@ def _question_answers(
                 first_reply = False
                 continue
             counter = reply.only_question or (not cue and reply.question_share >= _COUNTER_QUESTION)
-            if counter and not (adjacent and _answers_then_asks(reply)):
+            # The direct reply answers even as a question ("Any questions for me?" —
+            # "Would I be on nights?"), unless its writer leads with questions: a tutor's
+            # next question after a pupil's guess goes on with the lesson.
+            leads = q > 0 and turns[q - 1].speaker == reply.speaker and bool(turns[q - 1].questions)
+            asks_back = (
+                leads
+                or _CLARIFYING.search(reply.text.lower()) is not None
+                or _FILLER.match(reply.opening) is not None
+                or (_asks_wh(reply) and not _INVITES_QUESTIONS.search(question.text.lower()))
+            )
+            # In a group a question straight after another is often a new one ("Has
+            # anyone seen my hoodie?"): it answers only if it takes up the question's words.
+            asks_back = asks_back or (
+                multiparty and not question.question_content & _content_of(reply)
+            )
+            if counter and not (adjacent and (not asks_back or _answers_then_asks(reply))):
                 continue
             # A second answer in a group chat must be about the question, not just sound
             # like an answer ("No promises 😂" after someone else's "Yes!!").

@@ -527,6 +527,46 @@ def test_a_tentative_answer_is_not_a_question_of_its_own_unless_it_asks_back() -
     assert (1, 2) in pairs(found)
 
 
+def test_a_direct_reply_put_as_a_question_answers_unless_it_clarifies_or_leads() -> None:
+    found = analyze_dialectic(
+        chat(
+            ("Interviewer", "That's all from us. Do you have any questions for me?"),
+            ("Nadia", "Would I be on a rotating rota with nights from the start?"),
+            ("Interviewer", "Days for the first three months, then the usual rotation."),
+        )
+    )
+    assert {(0, 1), (1, 2)} <= pairs(found)
+    # A clarifying question: the answer comes after it.
+    found = analyze_dialectic(
+        chat(
+            ("Carlos", "I was charged twice for my booking. Can you refund one of the charges?"),
+            ("Agent", "I'm sorry about that. Could you confirm the email on the booking?"),
+            ("Carlos", "It's carlos@example.com."),
+            ("Agent", "Thanks. Yes, I've refunded the second charge, it shows in 3 days."),
+        )
+    )
+    assert (0, 1) not in pairs(found) and (1, 2) in pairs(found)
+    # A tutor's next question after a pupil's guess leads on; it does not answer the guess.
+    found = analyze_dialectic(
+        chat(
+            ("Tutor", "At which value of n should the function stop calling itself?"),
+            ("Pupil", "at 1? fact(1) is 1"),
+            ("Tutor", "And fact(0)? Would stopping at 1 catch someone calling fact(0)?"),
+            ("Pupil", "no, it would go to -1 again. so n <= 1"),
+        )
+    )
+    assert (1, 2) not in pairs(found) and (2, 3) in pairs(found)
+    # In a group a new question straight after another does not answer it.
+    found = analyze_dialectic(
+        chat(
+            ("Ana", "Are we still doing the curry on Friday? Do I need to get veg?"),
+            ("Ben", "Has anyone seen my blue hoodie btw?"),
+            ("Cleo", "Yes, onions and spinach for the curry. No idea about the hoodie."),
+        )
+    )
+    assert (0, 1) not in pairs(found) and (0, 2) in pairs(found)
+
+
 def test_a_question_that_only_echoes_the_last_message_is_not_asked() -> None:
     found = analyze_dialectic(
         chat(
