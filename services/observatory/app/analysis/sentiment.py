@@ -122,8 +122,9 @@ _TECHNICAL_TERMS = frozenset(
     """.split()  # noqa: SIM905 - a word list reads better than 60 quoted strings
 )
 # In support and programming conversations these mark a problem solved; VADER's lexicon,
-# built from social-media text, has no entry for them.
-_RESOLUTION_TERMS = {"fixed": 1.5, "works": 1.0, "worked": 1.0}
+# built from social-media text, has no entry for them. "Works" is weak: "Friday works for
+# me" accepts a plan, and only "it works!" or "works now, thanks" reads as relief.
+_RESOLUTION_TERMS = {"fixed": 1.5, "works": 0.5, "worked": 1.0}
 # A problem that is fixed, solved or avoided is not a complaint: a negative word up to
 # three words after one of these carries no tone ("it fixes the onboarding problem",
 # "avoids the risk").

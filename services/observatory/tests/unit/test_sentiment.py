@@ -356,9 +356,12 @@ def test_like_as_a_preposition_carries_no_tone() -> None:
 
 
 def test_resolution_words_read_as_positive() -> None:
-    assert score_message("Added the header and it works!") > 0.3
+    assert score_message("Added the header and it works!") >= 0.15
     assert score_message("That fixed it.") > 0.3
     assert score_message("It still isn't fixed.") < -0.2
+    # Accepting a date or a plan is agreement, not delight.
+    for accepted in ("Works for me.", "29th works", "Sunday works for us"):
+        assert abs(score_message(accepted)) < 0.15, accepted
 
 
 def test_questions_and_sympathy_are_not_hostility() -> None:
