@@ -151,6 +151,8 @@ TOPIC_WORDS = frozenset(
     restrictions support
     credit credits interest grant grants value values bonus bonuses number numbers courtesy
     matter supports supported agreement alert worth ready care fan approved promised
+    festival festivals join joins hand hands promise promises interests kinder qt 2qt await
+    awaits awaiting
     """.split()  # noqa: SIM905 - a word list reads better than quoted strings
 )
 # Lexicon words that in conversation are mostly degree adverbs or discourse markers:

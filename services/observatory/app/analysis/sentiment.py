@@ -186,6 +186,9 @@ LEXICON: dict[str, float] = {
     **HOSTILE_WORDS,
     **EMOJI_VALENCE,
 }
+# Words whose feeling is damped because they mostly name a thing ("LEFT JOIN", "ERROR",
+# "BAN"): written in capitals they are a keyword or an acronym, not shouted.
+_NAMING_WORDS = TOPIC_WORDS | _TECHNICAL_TERMS | _DELIBERATIVE_TERMS
 # "like" is VADER's 1.5 only as a verb ("I like it", "we'd really like that"); as a
 # preposition ("places like the Bay of Fundy", "looks like a bug") it carries no tone.
 _LIKE_SUBJECTS = frozenset(
@@ -397,7 +400,7 @@ def _valence(
         or (i > 2 and lows[i - 3] == "no" and lows[i - 1] in ("or", "nor"))
     ):
         valence = base * N_SCALAR
-    if cap_diff and words_[i].isupper():
+    if cap_diff and words_[i].isupper() and not (lexicon is LEXICON and lower in _NAMING_WORDS):
         valence += C_INCR if valence > 0 else -C_INCR
     for start_i in range(3):
         j = i - start_i - 1

@@ -142,6 +142,15 @@ def test_mild_words_in_friendly_requests_and_subject_words_stay_neutral() -> Non
         score = score_message(text)
         assert score is not None and score > -0.15, text
     assert not negative("You're right… it starts now!")
+    # Words that name a thing in the conversation, not a feeling about it.
+    for text in (
+        "Use a LEFT JOIN, then await the Promise before reading the body.",
+        "The postcode is LS6 2QT.",
+        "I sanded the hand rail by hand.",
+        "Hay festival announced its line-up this week.",
+        "We walked up Kinder Scout on Sunday.",
+    ):
+        assert not positive(text), text
 
 
 def test_a_friendly_chat_with_a_mild_request_stays_positive() -> None:
