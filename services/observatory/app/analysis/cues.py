@@ -194,8 +194,8 @@ NEGATIVE_PHRASES = (
     r"can'?t (?:log in|login|sign in|get through|access)",
     r"on hold|sent (?:me )?home|no (?:email|call|notice|warning|apology|refund|one (?:called|told))",
     # what was promised, then nothing: "I rang on Monday, they said 48 hours, and nothing."
-    r"(?:and|,) nothing[.!]|\by nada\b|\be niente\b|\bet rien\b|kein anruf|niemand kam|"
-    r"nadie (?:vino|llamó)|personne n'est venu",
+    r"\band nothing[.!]|\b(?:y|e) nada[.!]|\be niente[.!]|\bet rien[.!]|kein (?:anruf|rückruf)[.!,]|"
+    r"niemand kam[.!,]|nadie (?:vino|llamó)[.!,]|personne n'est venu",
     r"(?:hours|days|weeks|minutes) (?:in line|on hold|late|of my life)|waited (?:for )?(?:over |nearly |almost )?\w{1,30} (?:hours|days|weeks)",
     r"cancelled (?:\w{1,30} )?(?:hours|days|minutes) before|without (?:any )?(?:notice|warning)",
     r"charged (?:me |us )?(?:twice|double)|double[- ]charged|overcharged|never (?:arrived|came)",
@@ -230,15 +230,18 @@ NEGATIVE_PHRASES = (
     r"where (?:would|will|does|did|is|are) (?:\S{1,20} ){1,5}?even come from",
     r"why (?:would|is|does|do|did|are|was|should) (?:\S{1,20} ){0,3}?even\b[^.!?\n]{0,40}\?|"
     r"how (?:is|was|are) (?:that|this|it) even\b",
-    r"who (?:even )?does that\b|what (?:was|is|were|are) (?:he|she|they|you) even\b|"
+    r"who (?:even )?(?:does|would do) (?:that|this)(?=[?!.]|$)|"
+    r"what (?:was|is|were|are) (?:he|she|they|you) even (?:thinking|doing|watching|looking at)|"
     r"how did (?:that|this|it) not\b|how (?:has|have|did) (?:nobody|no one)\b|"
     r"is there nothing (?:sooner|earlier|else you can|you can)\b|"
-    r"(?:so )?where(?:'s| is) my (?:money|refund|order|parcel|package|[£€$][\d.,]{1,12})|"
-    r"how hard is it to\b|how many (?:more )?times (?:do|have|must|will)\b",
-    r"(?:(?:this|that|it)(?:'s| is) the )?(?:second|third|fourth|fifth|umpteenth) time (?:since|this (?:week|month|year)|"
-    r"in (?:a|two|three|four|five) (?:days?|weeks?|months?|years?)|"
-    r"(?:that )?i'?ve (?:contacted|called|rung|asked|written|emailed|chased|reported|complained))",
-    r"(?:crashes|fails|breaks|drops|dies|freezes|happens) every (?:single )?time",
+    r"(?:so )?where(?:'s| is) (?:my|the) (?:money|refund|order|parcel|package|[£€$][\d.,]{1,12})|"
+    r"how hard is it to\b|how many (?:more )?times (?:do i have to|have i (?:told|asked|said|"
+    r"called|rung|written)|must i)\b",
+    r"(?:(?:this|that|it)(?:'s| is) the )?(?:second|third|fourth|fifth|umpteenth|2nd|3rd|4th|5th) "
+    r"time (?:since|in (?:a|two|three|four|five) (?:days?|weeks?|months?|years?)|"
+    r"(?:that )?i'?ve (?:had to )?(?:contacted|contact|called|call|rung|ring|asked|ask|written|"
+    r"write|emailed|email|chased|chase|reported|report|complained|complain))",
+    r"(?:crashes|fails|breaks|drops|dies|freezes) (?:every (?:single )?time|whenever)",
     r"(?:missed|forgot|forgotten|crashed|failed|cancelled|late|broke(?! (?:\S{1,20} ){0,2}record))"
     r"(?: [^\s.!?]{1,20}){0,4} again\b",
     r"(?:i'?m|i am|we'?re|we are) not (?:paying|accepting)\b(?! attention)|"
@@ -285,7 +288,7 @@ LONE_PRAISE_PHRASES = (
     r"(?<!\bok)(?<!okay)(?<!done)(?<!got it)(?<!thanks)(?<!booked)(?<!sorted)(?<!\byes)"
     r"(?<!\byep)(?<!noted)(?<!cool)[.!?] (?:oh,? |just )?(?:brilliant|great|amazing|super|"
     r"fantastic|wonderful|convenient|genial|génial|fabulous|marvellous|terrific|fantástico|"
-    r"fantastico|toll)[.!]*(?= |$)",
+    r"fantastico|toll)(?:[.!]+(?= |$)|$)",
 )
 # Hostile words already carry their lexicon value; found as a phrase they only name the
 # signal behind a message's tone.
@@ -469,8 +472,8 @@ PHRASE_ANCHORS = frozenset(
     beats happier complaints even second third fourth fifth umpteenth paying accepting
     having moving moquez moques deuxième troisième seconda terza segunda tercera tf
     amazing super genial génial fabulous marvellous terrific fantástico fantastico toll
-    nada niente rien anruf niemand nadie personne crashes fails breaks drops dies freezes
-    happens
+    nada niente rien anruf rückruf niemand nadie personne crashes fails breaks drops dies
+    freezes 2nd 3rd 4th 5th
     """.split()  # noqa: SIM905
 ) | frozenset(HOSTILE_WORDS)
 

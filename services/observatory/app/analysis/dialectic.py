@@ -103,7 +103,16 @@ _TAS_WINDOW = 4  # thesis → antithesis → synthesis, each at most four messag
 _TAS_REACH = 10  # how far a synthesis may follow an explicit objection
 _TENTATIVE_WORDS = 8
 # A tentative answer that still asks something: a proposal to confirm, a question back.
-_ASKS_BACK = patterns.compile(r"(?i)(?:\bthen|,\s{0,3}+(?:why|how come))\?++\W{0,3}+$|\bor\b")
+_ASKS_BACK = patterns.compile(
+    r"(?i)(?:\bthen|,\s{0,3}+(?:why|how come)|\b(?:you|u|yourself|yours|vous|toi|tú|du))"
+    r"\?++\W{0,3}+$|\bor\b"
+)
+# A question about a plan or a choice ("Where should we eat tonight?"): a reply proposing
+# one ("The pizza place on 5th?") asks to be confirmed, unlike a guess at a quiz question.
+_DECIDING = patterns.compile(
+    r"\b(?:should|shall|do|are|can|could|will) we\b|\b(?:should|shall) i\b|"
+    r"\bdo you (?:want|fancy|prefer)\b|\bwould you (?:like|prefer)\b|\bwhat time\b"
+)
 # A question that repeats at most this many words of the message before it is an echo.
 _ECHO_WORDS = 3
 _ECHO_WORD = patterns.compile(r"[^\W_]+")
@@ -194,9 +203,11 @@ _RHETORICAL = patterns.compile(
     r"how (?:is|am|are) (?:anyone|anybody|one|i|we) (?:supposed|meant|expected) to|"
     r"is it (?:really )?too much to ask|who (?:decides|decided|on earth)|"
     r"why (?:does|do|is|are|must) (?:every|all|everyone|everybody|nobody|no one)\b|"
-    r"what (?:were|was) (?:they|he|she) thinking|seriously|who (?:even )?does that|"
-    r"what (?:was|is|were|are) (?:he|she|they|you) even|vous vous moquez|tu te moques|"
-    r"are you having a laugh|who(?:'s| is| would be) paying that|"
+    r"what (?:were|was) (?:they|he|she) thinking|seriously|"
+    r"who (?:even )?(?:does|would do) (?:that|this)(?=\W*$)|"
+    r"what (?:was|is|were|are) (?:he|she|they|you) even (?:thinking|doing|watching|looking at)|"
+    r"vous vous moquez|tu te moques|are you having a laugh|"
+    r"who(?:'s| is| would be) paying that(?=\W*$)|"
     r"aren't we (?:so )?(?:organised|organized|clever|lucky|efficient|smart|posh|fancy))\b"
 )
 # A question its asker answers at once: "Why does it fail? Because the index is stale."
@@ -744,7 +755,11 @@ def _question_answers(
                 pairs.append((q, a, 0.4))  # "It's tilted?": an answer said with a rising tone
                 # "What's the shin bone called?" — "Fibula?" answers and asks nothing; "20th
                 # then?" or "the movers did, why?" also asks back.
-                if _asks_wh(question) and not any(_ASKS_BACK.search(q) for q in reply.questions):
+                if (
+                    _asks_wh(question)
+                    and not any(_ASKS_BACK.search(q) for q in reply.questions)
+                    and not any(_DECIDING.search(q.lower()) for q in question.questions)
+                ):
                     tentative.add(a)
                 answered = True
                 if not multiparty:
@@ -761,7 +776,7 @@ def _question_answers(
                 leads
                 or _CLARIFYING.search(reply.text.lower()) is not None
                 or _FILLER.match(reply.opening) is not None
-                or (_asks_wh(reply) and not _INVITES_QUESTIONS.search(question.text.lower()))
+                or (_asks_properly(reply) and not _INVITES_QUESTIONS.search(question.text.lower()))
             )
             # In a group a question straight after another is often a new one ("Has
             # anyone seen my hoodie?"): it answers only if it takes up the question's words.
@@ -818,11 +833,16 @@ def _echoes(question: _Turn, before: _Turn) -> bool:
     the next message does not answer as a question."""
     if before.speaker == question.speaker:
         return False
-    said = set(_ECHO_WORD.findall(before.text.lower()))
+    said_text = before.text.lower()
+    if "?" in said_text or " or " in said_text:
+        return False  # "Tuesday?" after "Tuesday or Wednesday?" picks one
+    said = set(_ECHO_WORD.findall(said_text))
     for asked in question.questions:
         words = [w for w in _ECHO_WORD.findall(asked.lower()) if w not in _ECHO_FILLER]
         if not 0 < len(words) <= _ECHO_WORDS or not said.issuperset(words):
             return False
+        if all(w in STOPWORDS for w in words):
+            return False  # "You?", "And you?": the question passed back
     return True
 
 
@@ -854,6 +874,12 @@ def _answer_strength(question: _Turn, reply: _Turn, cue: bool, *, adjacent: bool
         return None
     overlap = min(1.0, shared / max(1, min(len(question.question_content), 6)))
     return _clamp(0.35 + 0.35 * overlap + (0.2 if cue else 0.0) + (0.1 if adjacent else 0.0))
+
+
+def _asks_properly(reply: _Turn) -> bool:
+    """A question in question form ("Is the item still unopened?", "Which model?"), not a
+    statement with a question mark ("Bathroom and kitchen? Those are the worst jobs.")."""
+    return any(_AUX_OPENER.match(q.lower()) or _WH_START.match(q.lower()) for q in reply.questions)
 
 
 def _asks_wh(question: _Turn) -> bool:

@@ -520,6 +520,12 @@ _SIGNAL_NAMES = {
     "apology": "apology or concession",
     "hostile": "hostile word",
 }
+# A wait or a sum of money: what a lone word of praise after it is ironic about.
+_WAIT_OR_SUM = patterns.compile(
+    r"(?i)\b(?:\d+(?:[.,]\d+)?|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|"
+    r"thirty|forty|fifty|several) ?(?:min(?:ute)?s?|hours?|hrs?|days?|weeks?|months?|heures?|"
+    r"horas?|stunden|tagen?|giorni|ore|dias|jours?|semaines?|mois|días|semanas?|meses|wochen|monate|settimane|mesi)\b|[£€$] ?\d"
+)
 # A turn in a message: a word of praise after it is meant, not ironic.
 _TURN = patterns.compile(r"(?i)\b(?:but|aber|mais|pero|though)\b")
 # Weak sarcasm markers count as sarcasm, and weak complaint markers as a complaint, only
@@ -1073,9 +1079,18 @@ def _score_messages(
                     signals.setdefault(k, []).extend(weak.get((k, kind), ()))
                 kinds = [(becomes if keep else None) if c == kind else c for c in kinds]
         if "lone_praise" in kinds:
-            # "25 minutes. Amazing.": irony when the praise is all that is positive and
-            # nothing turned out well ("It was delayed but I made it in time. Great.").
-            irony = bool(positive_sentences[k] <= 1) and _TURN.search(prose[k]) is None
+            # "25 minutes. Amazing.": irony when the praise is all that is positive,
+            # nothing turned out well ("It was delayed but I made it in time. Great.") and
+            # there is a grievance: a negative sentence, a complaint, or a wait or a sum
+            # ("See you at 7. Great!" is plain).
+            grievance = (
+                num[k] < positive_part[k]
+                or "negative" in kinds
+                or _WAIT_OR_SUM.search(prose[k]) is not None
+            )
+            irony = (
+                bool(positive_sentences[k] <= 1) and grievance and _TURN.search(prose[k]) is None
+            )
             if irony:
                 signals.setdefault(k, []).extend(weak.get((k, "lone_praise"), ()))
             kinds = [("sarcasm" if irony else None) if c == "lone_praise" else c for c in kinds]

@@ -77,8 +77,8 @@ _GENERIC = frozenset(
     o os um umas do dos das na nas em não sim eu ele ela nós vocês eles elas meu minha teu
     tua seu sua são estão foi ter tem tenho há mais também já ainda isso isto essa aquele
     aqui então mas ou obrigado obrigada olá bom boa vai vou faz fazer
-    pls plz tbh idk imo ngl yep yup nope hmm ugh mate dude till gonna wanna gotta
-    hast haben habt bis mach machen macht neue neuen neu ende erster zweiter dritter
+    pls plz tbh idk imo ngl yep yup nope hmm ugh dude gonna wanna gotta
+    hast haben habt bis machen macht neue neuen neu ende erster zweiter dritter
     letzter nächste nächster sehr immer nie wieder viel viele mehr kein keine keinen sind
     waren wird werden kann können muss müssen soll sollen würde könnte diese dieser dieses
     alle alles etwas nichts gerade eigentlich sondern weil ob über unter vor seit gegen
@@ -87,14 +87,14 @@ _GENERIC = frozenset(
     trop peu chacun chacune quelque quelques aujourd'hui demain hier comme qui que quand
     où comment pourquoi toute toutes mes tes ses nos vos leurs au aux une le on d'accord
     voilà vraiment juste cela celui celle veuille voudrais pourrais avez avons ont
-    puedo puede puedes quiero quieres tengo tiene tienes hacer hace hago voy vas vamos ir
+    puedo puede puedes quiero quieres tengo tiene tienes hacer hace hago voy vas vamos
     dijo dije dicho ahora hoy mañana ayer siempre nunca otro otra otros mucho mucha poco
-    tan tanto sin sobre entre hasta desde así entonces bueno claro pues mis tus sus
+    tanto sobre entre hasta desde así entonces bueno claro pues mis tus
     nuestro nuestra su ella él ellos ellas usted ustedes ayudarle atiende
-    io posso puoi può fai faccio fatto detto dire sono stato essere avere solo ma per
-    come se non nel nella alla dei delle degli mia tua sua loro lei lui noi voi oggi
+    posso puoi può fai faccio fatto detto dire sono stato essere avere ma per
+    come se non nel nella alla delle degli mia tua sua loro lui noi voi oggi
     domani ieri sempre mai ecco dai vero poco troppo qui qua niente nulla qualcosa
-    gente oi você pra pro para com sem pelo pela muito muita hoje amanhã ontem agora aí
+    gente oi você pra para com pelo pela muito muita hoje amanhã ontem agora aí
     lá tá né vamos pode posso quero acho sei ser estar está estou ficar fica tudo coisa
     outro outra mesmo onde quando como porque quem qual esse este esta nosso nossa dele
     dela siete bonne journée argomento cambiando tema sujet thema
@@ -114,13 +114,13 @@ _NOT_A_LABEL = frozenset(
     choose wait waiting close apart far available case careful cutting longer bigger
     smaller higher lower real full free easy hard wrong worth check checked mind guess hope
     wish btw lighter reminder anyway alright promise unrelated quick sorry
-    lunes martes miércoles jueves viernes sábado domingo enero febrero marzo abril mayo
+    lunes martes miércoles jueves viernes sábado domingo enero febrero marzo abril
     junio julio agosto septiembre octubre noviembre diciembre lundi mardi mercredi jeudi
-    vendredi samedi dimanche janvier février mars avril mai juin juillet août septembre
+    vendredi samedi dimanche janvier février avril mai juin juillet août septembre
     octobre novembre décembre montag dienstag mittwoch donnerstag freitag samstag sonntag
     januar februar märz juni juli august dezember oktober lunedì martedì mercoledì
     giovedì venerdì sabato domenica gennaio febbraio aprile maggio giugno luglio
-    settembre ottobre dicembre segunda terça quarta quinta sexta janeiro fevereiro março
+    settembre ottobre dicembre segunda terça quarta sexta janeiro fevereiro março
     maio junho julho setembro outubro novembro dezembro
     """.split()  # noqa: SIM905
 )

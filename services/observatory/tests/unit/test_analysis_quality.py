@@ -72,7 +72,7 @@ def test_a_lone_word_of_praise_after_a_grievance_is_irony() -> None:
     assert negative("Three weeks for a refund. Fantastic.")
     assert negative("40 minutes on the line. Brilliant. And then it cut out.")
     assert negative("Delivered to the wrong flat again. Great.")
-    assert negative("Quinze jours. Génial. Et le remboursement ?")
+    assert negative("15 jours. Génial. Et le remboursement ?")
     # Praise opening a message, after an acknowledgement, or beside other warmth is meant.
     assert positive("Brilliant. See you at six then.")
     assert positive("Got it. Great.")
@@ -80,6 +80,17 @@ def test_a_lone_word_of_praise_after_a_grievance_is_irony() -> None:
     assert positive("Thanks for sorting it. Great.")
     assert positive("It works now. Brilliant!")
     assert not negative("The bus was late but I still got there. Great.")
+    # Without a grievance (a negative sentence, a complaint, a wait or a sum) it is plain.
+    for text in (
+        "See you at 7. Great!",
+        "Your appointment is confirmed for Monday at 10am. Great.",
+        "Hi Sam. Great to meet you.",
+        "The bug was in the loop bound. Great catch!",
+        "Sure. Great.",
+        "Nos vemos mañana. Genial.",
+        "Ich komme um 8. Super!",
+    ):
+        assert not negative(text), text
 
 
 def test_a_promise_followed_by_nothing_and_an_indignant_question_are_complaints() -> None:
@@ -97,6 +108,16 @@ def test_a_promise_followed_by_nothing_and_an_indignant_question_are_complaints(
         "Where is my charger? I think I left it at yours.",
         "Third time lucky, I passed!",
         "This is the second time I've made this cake, even better now.",
+        "Checked the logs, nothing.",
+        "No, nothing. Thanks!",
+        "Y nada, que me lo pasé genial.",
+        "Grazie e niente, ci vediamo domani.",
+        "Kein Anruf nötig, schreib mir einfach.",
+        "Niemand kam zu spät, alle waren pünktlich.",
+        "Who does that apply to?",
+        "How many times do I take this pill per day?",
+        "This is the third time this week I've had pizza, love it.",
+        "It happens every time I visit, I love it.",
     ):
         assert not negative(text), text
 
@@ -574,6 +595,41 @@ def test_a_direct_reply_put_as_a_question_answers_unless_it_clarifies_or_leads()
         )
     )
     assert (0, 1) not in pairs(found) and (0, 2) in pairs(found)
+
+
+def test_clarifying_passed_back_and_proposed_questions_keep_their_answers() -> None:
+    found = analyze_dialectic(
+        chat(
+            ("Ana", "Can I get a refund for my order?"),
+            ("Shop", "Is the item still unopened?"),
+            ("Ana", "Yes, it's still sealed."),
+            ("Shop", "Then yes, you can get a full refund."),
+        )
+    )
+    assert {(0, 3), (1, 2)} <= pairs(found) and (0, 1) not in pairs(found)
+    found = analyze_dialectic(
+        chat(("Ana", "Where are you from?"), ("Ben", "Lisbon. You?"), ("Ana", "Lyon, in France."))
+    )
+    assert {(0, 1), (1, 2)} <= pairs(found)
+    found = analyze_dialectic(
+        chat(
+            ("Ana", "I can do Tuesday or Wednesday."),
+            ("Ben", "Tuesday?"),
+            ("Ana", "Tuesday it is."),
+        )
+    )
+    assert (1, 2) in pairs(found)
+    found = analyze_dialectic(
+        chat(
+            ("Ana", "Where should we eat tonight?"),
+            ("Ben", "The pizza place on 5th?"),
+            ("Ana", "Perfect, see you there at 8."),
+        )
+    )
+    assert {(0, 1), (1, 2)} <= pairs(found)
+    for question in ("Who does that belong to?", "Who is paying that invoice?"):
+        found = analyze_dialectic(chat(("Ana", question), ("Ben", "Finance, I think.")))
+        assert (0, 1) in pairs(found), question
 
 
 def test_a_question_that_only_echoes_the_last_message_is_not_asked() -> None:
