@@ -8,8 +8,10 @@ What lives in Redis, under ``{queue_name}``:
   ``high`` job comes before every ``normal`` one, first come first served within a level
   (a single analysis counting as submitted ``SINGLE_AHEAD_SECONDS`` earlier than batch
   items), and re-scoring a waiting job is how its priority changes. A job tried again
-  after a passing failure is due when its delay ends (arq's re-scoring) and is then put
-  back at its level by the worker that retried it.
+  after a passing failure is due when its delay ends (arq's re-scoring, which drops its
+  level); while it waits out the delay it rests in ``{queue_name}:resting`` (id by the
+  time its delay ends) with its level in ``{queue_name}:resting-level``, where a change of
+  priority lands, and once due any API or worker process puts it back at that level.
 - arq's job record (``arq:job:{id}``): the JSON envelope of ids and options, never text.
 - ``{queue_name}:payload:{id}``: the conversation, encrypted when a key is configured, with a
   time to live; a worker deletes it in the same command that reads it (``GETDEL``).
@@ -88,6 +90,10 @@ UNREADABLE = "the queued conversation could not be read by the worker: {reason}"
 # a replica's clock may be a little behind the one that queued it).
 _REPRIORITISE = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
+  return 1
+end
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score then return 0 end
 local now = tonumber(ARGV[2])
@@ -98,18 +104,38 @@ redis.call('ZADD', KEYS[1], 'XX', submitted - tonumber(ARGV[4]) * tonumber(ARGV[
 return 1
 """
 
-# A retried job gets back the level its priority gave it, once its retry delay is over:
-# arq re-scores it as due when the delay ends, at the level of a ``low`` job, so behind a
-# backlog a ``high`` one would wait for every job queued before it ended. Left as it is if
-# a worker has taken it or if it was moved meanwhile (it is then no longer at level 0).
-_RESTORE_LEVEL = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+# A job about to be retried rests until its delay ends (ARGV[4], ms) with the level it runs
+# at now; arq then re-scores it as due at that time, at the level of a ``low`` job.
+_REST = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score then return 0 end
-if tonumber(score) < tonumber(ARGV[2]) - tonumber(ARGV[3]) / 2 then return 0 end
-redis.call('ZADD', KEYS[1], 'XX', tonumber(score) - tonumber(ARGV[4]) * tonumber(ARGV[3]), ARGV[1])
+local level = math.floor((tonumber(ARGV[2]) - tonumber(score)) / tonumber(ARGV[3]) + 0.5)
+if level < 0 then level = 0 end
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[1], level)
 return 1
 """
+
+# Resting jobs whose delay is over get their level back (at most ARGV[4] per call): each
+# is re-scored by its level unless a worker took it (ARGV[3] is arq's in-progress key
+# prefix), it ended, or it is not where arq's re-scoring put it (a delay of 0 leaves the
+# score as it was, and a job must not be raised twice).
+_WAKE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[4]))
+for _, id in ipairs(due) do
+  local level = tonumber(redis.call('HGET', KEYS[3], id) or '0')
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('HDEL', KEYS[3], id)
+  if level > 0 and redis.call('EXISTS', ARGV[3] .. id) == 0 then
+    local score = redis.call('ZSCORE', KEYS[1], id)
+    if score and tonumber(score) >= tonumber(ARGV[1]) - tonumber(ARGV[2]) / 2 then
+      redis.call('ZADD', KEYS[1], 'XX', tonumber(score) - level * tonumber(ARGV[2]), id)
+    end
+  end
+end
+return #due
+"""
+WAKE_BATCH = 500
 
 # A job that no worker has started is removed with its record and conversation; 1 if so,
 # 0 if it runs (the caller then asks its worker to abort it).
@@ -117,6 +143,8 @@ _DEQUEUE = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('HDEL', KEYS[6], ARGV[1])
 return 1
 """
 
@@ -145,7 +173,8 @@ class RedisQueue(JobQueue):
         self._hooks: set[asyncio.Task[None]] = set()
         self._restores: set[asyncio.Task[None]] = set()
         self._reprioritise: Any = None
-        self._restore_level: Any = None
+        self._rest: Any = None
+        self._wake: Any = None
         self._dequeue: Any = None
         self.worker_id = f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(4)}"
         self._stats: dict[str, Any] = {"queued": 0, "workers": 0}
@@ -157,6 +186,14 @@ class RedisQueue(JobQueue):
 
     def payload_key(self, analysis_id: str) -> str:
         return f"{self._name}:payload:{analysis_id}"
+
+    @property
+    def resting_key(self) -> str:
+        return f"{self._name}:resting"
+
+    @property
+    def resting_level_key(self) -> str:
+        return f"{self._name}:resting-level"
 
     def done_channel(self, analysis_id: str) -> str:
         return f"{self._name}:done:{analysis_id}"
@@ -181,7 +218,8 @@ class RedisQueue(JobQueue):
         )
         self._reprioritise = self._redis.register_script(_REPRIORITISE)
         self._dequeue = self._redis.register_script(_DEQUEUE)
-        self._restore_level = self._redis.register_script(_RESTORE_LEVEL)
+        self._rest = self._redis.register_script(_REST)
+        self._wake = self._redis.register_script(_WAKE)
         await self._refresh()
         self._stats_task = asyncio.create_task(self._watch_stats(), name="queue-stats")
 
@@ -270,7 +308,7 @@ class RedisQueue(JobQueue):
             self._stats_task = None
         await self._stop_hooks()
         restores = list(self._restores)
-        for task in restores:  # those jobs run when due, at the level of a low one
+        for task in restores:  # another process's stats loop wakes those jobs
             task.cancel()
         await asyncio.gather(*restores, return_exceptions=True)
         if self._redis is not None:
@@ -307,7 +345,7 @@ class RedisQueue(JobQueue):
 
     async def reprioritise(self, analysis_id: str, priority: str) -> bool:
         moved = await self._reprioritise(
-            keys=[self._name, in_progress_key_prefix + analysis_id],
+            keys=[self._name, in_progress_key_prefix + analysis_id, self.resting_level_key],
             args=[analysis_id, timestamp_ms(), LEVEL_MS, _level_offset(priority)],
         )
         return bool(moved)
@@ -319,6 +357,8 @@ class RedisQueue(JobQueue):
                 in_progress_key_prefix + analysis_id,
                 job_key_prefix + analysis_id,
                 self.payload_key(analysis_id),
+                self.resting_key,
+                self.resting_level_key,
             ],
             args=[analysis_id],
         )
@@ -377,6 +417,7 @@ class RedisQueue(JobQueue):
             await asyncio.sleep(STATS_SECONDS)
             try:
                 await self._refresh()
+                await self.wake_rested()
             except Exception as exc:
                 log.warning("queue.stats_failed", error=type(exc).__name__)
 
@@ -394,29 +435,38 @@ class RedisQueue(JobQueue):
         )
 
     async def _keep_level(self, analysis_id: str, delay: float) -> None:
-        """Read the level a job about to be retried runs at (its priority, as moved by
-        now) and give it back once its delay of ``delay`` seconds is over; arq drops it
-        when it re-scores the job for the retry. Should this worker stop first, the job
-        still runs when due, at the level of a ``low`` one."""
-        score = await self.redis.zscore(self._name, analysis_id)
-        if score is None:
-            return
-        level = round((timestamp_ms() - score) / LEVEL_MS)
-        if level <= 0:
-            return
-        task = asyncio.create_task(self._give_level_back(analysis_id, level, delay))
+        """Let a job about to be retried rest for ``delay`` seconds with the level it runs
+        at now, and wake it when the delay is over (any process's stats loop does too, so
+        a worker that stops meanwhile loses nothing)."""
+        now = timestamp_ms()
+        await self._rest(
+            keys=[self._name, self.resting_key, self.resting_level_key],
+            args=[analysis_id, now, LEVEL_MS, now + int(delay * 1000)],
+        )
+        task = asyncio.create_task(self._wake_after(delay))
         self._restores.add(task)
         task.add_done_callback(self._restores.discard)
 
-    async def _give_level_back(self, analysis_id: str, level: int, delay: float) -> None:
+    async def _wake_after(self, delay: float) -> None:
         await asyncio.sleep(delay)
         try:
-            await self._restore_level(
-                keys=[self._name, in_progress_key_prefix + analysis_id],
-                args=[analysis_id, timestamp_ms(), LEVEL_MS, level],
+            await self.wake_rested()
+        except Exception as exc:  # the stats loop tries again within a second
+            log.warning("queue.wake_failed", error=repr(exc))
+
+    async def wake_rested(self) -> int:
+        """Give resting jobs whose delay is over their level back; how many were due."""
+        woken = 0
+        while True:
+            count = int(
+                await self._wake(
+                    keys=[self._name, self.resting_key, self.resting_level_key],
+                    args=[timestamp_ms(), LEVEL_MS, in_progress_key_prefix, WAKE_BATCH],
+                )
             )
-        except Exception as exc:  # the job still runs, only later than its level would
-            log.warning("queue.level_not_restored", analysis_id=analysis_id, error=repr(exc))
+            woken += count
+            if count < WAKE_BATCH:
+                return woken
 
     async def _run(self, arq_ctx: dict[str, Any], data: dict[str, Any]) -> str:
         """One try of one job, as arq calls it."""

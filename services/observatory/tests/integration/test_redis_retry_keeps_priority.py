@@ -11,16 +11,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import redis
+from arq.utils import timestamp_ms
 
 from app.analysis import AnalysisOptions
 from app.core.crypto import ResultCipher
 from app.jobs import redisqueue
 from app.jobs.base import AnalysisJob
 from app.jobs.execute import TransientFailure
-from app.jobs.redisqueue import _RESTORE_LEVEL, LEVEL_MS, RedisQueue
+from app.jobs.redisqueue import LEVEL_MS, RedisQueue
 from tests.conftest import make_settings
-from tests.queues import QUEUE_REDIS_URL, redis_or_skip, redis_queue_settings, remove_queue
+from tests.queues import redis_or_skip, redis_queue_settings, remove_queue
 
 pytestmark = [pytest.mark.redis]
 
@@ -81,30 +81,102 @@ async def test_a_high_job_tried_again_runs_before_the_normal_backlog(
     assert order.index("high", 1) <= 3, runs
 
 
-def test_a_retried_job_moved_or_taken_meanwhile_is_left_alone() -> None:
+def _queue() -> tuple[RedisQueue, Any]:
+    overrides = redis_queue_settings(queue_name=f"obs-retry-{uuid.uuid4().hex[:10]}")
+    settings = make_settings("sqlite+aiosqlite:///:memory:", **overrides)
+    ctx = SimpleNamespace(cipher=ResultCipher([("k1", b"\x01" * 32)]))
+    return RedisQueue(settings, ctx), settings  # type: ignore[arg-type]
+
+
+async def _retried(queue: RedisQueue, analysis_id: str, priority: str, delay: float) -> int:
+    """Queue a job at ``priority``, let it rest as a worker does before a retry, and
+    re-score it as arq does; the time its delay ends (ms)."""
+    await queue.submit(job(analysis_id, priority))
+    await queue._keep_level(analysis_id, delay)
+    due = timestamp_ms() + int(delay * 1000)
+    await queue.redis.zadd(queue._name, {analysis_id: due})
+    return due
+
+
+async def test_a_move_during_the_delay_is_the_level_it_wakes_at() -> None:
     redis_or_skip()
-    client = redis.Redis.from_url(QUEUE_REDIS_URL)
-    name = f"obs-retry-{uuid.uuid4().hex[:10]}"
+    queue, settings = _queue()
+    await queue.start()
     try:
-        restore = client.register_script(_RESTORE_LEVEL)
-        now = 1_800_000_000_000
-        due = now - 5  # as arq re-scored it: when its delay ended
-        client.zadd(name, {"waiting": due, "moved": due - LEVEL_MS, "taken": due})
-        client.set(f"arq:in-progress:{name}-taken", b"1")
-        keys = {job_id: [name, f"arq:in-progress:{name}-{job_id}"] for job_id in ("waiting",)}
-        assert restore(keys=keys["waiting"], args=["waiting", now, LEVEL_MS, 2]) == 1
-        assert client.zscore(name, "waiting") == due - 2 * LEVEL_MS
-        # Moved to another priority during its delay: the move stands.
-        assert restore(keys=[name, "none"], args=["moved", now, LEVEL_MS, 2]) == 0
-        assert client.zscore(name, "moved") == due - LEVEL_MS
-        # Taken by a worker already.
-        assert (
-            restore(keys=[name, f"arq:in-progress:{name}-taken"], args=["taken", now, LEVEL_MS, 2])
-            == 0
-        )
-        assert client.zscore(name, "taken") == due
-        # Ended and gone.
-        assert restore(keys=[name, "none"], args=["gone", now, LEVEL_MS, 2]) == 0
+        due = {}
+        for name, moved_to in (("to-low", "low"), ("to-normal", "normal"), ("stays", None)):
+            due[name] = await _retried(queue, name, "high", 0.3)
+            if moved_to is not None:
+                assert await queue.reprioritise(name, moved_to)
+            # The delay is kept: still due only when it ends.
+            assert await queue.redis.zscore(queue._name, name) == due[name]
+        await asyncio.sleep(0.4)
+        await queue.wake_rested()
+        scores = {n: await queue.redis.zscore(queue._name, n) for n in due}
+        assert scores["to-low"] == due["to-low"]
+        assert scores["to-normal"] == due["to-normal"] - LEVEL_MS
+        assert scores["stays"] == due["stays"] - 2 * LEVEL_MS
+        assert await queue.redis.zcard(queue.resting_key) == 0
+        assert await queue.redis.hlen(queue.resting_level_key) == 0
     finally:
-        client.delete(name, f"arq:in-progress:{name}-taken")
-        client.close()
+        await queue.stop()
+        remove_queue(settings)
+
+
+async def test_a_job_whose_worker_stopped_during_the_delay_is_woken_by_another_process() -> None:
+    redis_or_skip()
+    worker, settings = _queue()
+    api = RedisQueue(settings, SimpleNamespace(cipher=ResultCipher([("k1", b"\x01" * 32)])))  # type: ignore[arg-type]
+    await worker.start()
+    await api.start()
+    try:
+        due = await _retried(worker, "flaky", "high", 0.2)
+        await worker.stop()  # its own wake-up is cancelled
+        await asyncio.sleep(0.3)
+        assert await api.wake_rested() == 1
+        assert await api.redis.zscore(api._name, "flaky") == due - 2 * LEVEL_MS
+    finally:
+        await api.stop()
+        remove_queue(settings)
+
+
+async def test_a_job_taken_cancelled_or_not_rescored_is_left_alone() -> None:
+    redis_or_skip()
+    queue, settings = _queue()
+    await queue.start()
+    try:
+        taken = await _retried(queue, "taken", "high", 0.1)
+        await queue.redis.set(f"arq:in-progress:{'taken'}", b"1", px=5000)
+        await _retried(queue, "cancelled", "high", 0.1)
+        await queue.cancel("cancelled")
+        assert await queue.redis.zscore(queue.resting_key, "cancelled") is None
+        # A delay of 0: arq leaves the score where it was, already at its level.
+        await queue.submit(job("instant", "high"))
+        before = await queue.redis.zscore(queue._name, "instant")
+        await queue._keep_level("instant", 0.0)
+        await asyncio.sleep(0.2)
+        await queue.wake_rested()
+        assert await queue.redis.zscore(queue._name, "taken") == taken
+        assert await queue.redis.zscore(queue._name, "instant") == before
+        assert await queue.redis.zscore(queue._name, "cancelled") is None
+    finally:
+        await queue.redis.delete("arq:in-progress:taken")
+        await queue.stop()
+        remove_queue(settings)
+
+
+async def test_an_early_wake_does_not_cut_a_later_retry_short() -> None:
+    redis_or_skip()
+    queue, settings = _queue()
+    await queue.start()
+    try:
+        await _retried(queue, "twice", "high", 0.1)
+        await asyncio.sleep(0.15)
+        await queue.wake_rested()
+        # Tried again and failed again: a second, longer rest.
+        second = await _retried(queue, "twice", "high", 5.0)
+        await queue.wake_rested()  # e.g. the first retry's late wake-up
+        assert await queue.redis.zscore(queue._name, "twice") == second
+    finally:
+        await queue.stop()
+        remove_queue(settings)
