@@ -61,7 +61,7 @@ def parts() -> list[PartEvaluation]:
     return evaluate_parts(QUALITY_DIR)
 
 
-# Measured 2026-12-04 after the fourth pass (README "Quality set"); floors 0.03 under the
+# Measured 2026-12-04 after the fifth pass (README "Quality set"); floors 0.03 under the
 # score, or one item under for the recalls that rest on few spans (Socratic 9 / 10,
 # thesis–antithesis–synthesis 27 / 46), and ceilings 0.04 over the false-positive rates.
 # Raise them with the figures when quality improves; lower them only with a reason in the
@@ -74,26 +74,27 @@ FLOORS: dict[str, dict[str, float]] = {
         "agreement_f1": 0.33,
         "tas_recall": 0.48,
         "socratic_recall": 0.66,
-        "qa_pair_f1": 0.85,
+        "qa_pair_f1": 0.86,
         "shift_f1": 0.14,
         "topic_boundary_f1": 0.47,
         "single_topic_unsplit": 0.97,
         "topic_label_acceptable": 0.65,
-        "keyword_hit_rate": 0.51,
+        "keyword_hit_rate": 0.52,
     },
     "dev": {
         "tone_accuracy": 0.57,
-        "message_tone_macro_f1": 0.55,
+        "message_tone_macro_f1": 0.57,
         "disagreement_f1": 0.38,
         "agreement_f1": 0.38,
-        "tas_recall": 0.30,
-        "socratic_recall": 0.70,
-        "qa_pair_f1": 0.83,
-        "shift_f1": 0.27,
-        "topic_boundary_f1": 0.68,
-        "single_topic_unsplit": 0.91,
-        "topic_label_acceptable": 0.72,
-        "keyword_hit_rate": 0.56,
+        # 14 of 46 found; one under (the refitted reply model found one fewer, 0.33 -> 0.30).
+        "tas_recall": 0.28,
+        "socratic_recall": 0.80,
+        "qa_pair_f1": 0.85,
+        "shift_f1": 0.28,
+        "topic_boundary_f1": 0.69,
+        "single_topic_unsplit": 0.92,
+        "topic_label_acceptable": 0.74,
+        "keyword_hit_rate": 0.57,
     },
 }
 CEILINGS: dict[str, dict[str, float]] = {
