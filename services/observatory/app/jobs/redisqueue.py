@@ -10,8 +10,9 @@ What lives in Redis, under ``{queue_name}``:
   items), and re-scoring a waiting job is how its priority changes. A job tried again
   after a passing failure is due when its delay ends (arq's re-scoring, which drops its
   level); while it waits out the delay it rests in ``{queue_name}:resting`` (id by the
-  time its delay ends) with its level in ``{queue_name}:resting-level``, where a change of
-  priority lands, and once due any API or worker process puts it back at that level.
+  time its delay ends, by Redis's clock), and once due any API or worker process puts it
+  back at its level, kept in ``{queue_name}:level`` from submission to its end and
+  updated by every change of priority.
 - arq's job record (``arq:job:{id}``): the JSON envelope of ids and options, never text.
 - ``{queue_name}:payload:{id}``: the conversation, encrypted when a key is configured, with a
   time to live; a worker deletes it in the same command that reads it (``GETDEL``).
@@ -32,6 +33,7 @@ import contextlib
 import os
 import secrets
 import socket
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any, cast
 
@@ -89,11 +91,11 @@ UNREADABLE = "the queued conversation could not be read by the worker: {reason}"
 # levels it is ahead of now (a job waits far less than half a level, about 18 months, and
 # a replica's clock may be a little behind the one that queued it).
 _REPRIORITISE = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then
+if redis.call('ZSCORE', KEYS[4], ARGV[1]) then
   redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
   return 1
 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score then return 0 end
 local now = tonumber(ARGV[2])
@@ -101,36 +103,39 @@ local level = math.floor((now - tonumber(score)) / tonumber(ARGV[3]) + 0.5)
 if level < 0 then level = 0 end
 local submitted = tonumber(score) + level * tonumber(ARGV[3])
 redis.call('ZADD', KEYS[1], 'XX', submitted - tonumber(ARGV[4]) * tonumber(ARGV[3]), ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 return 1
 """
 
-# A job about to be retried rests until its delay ends (ARGV[4], ms) with the level it runs
-# at now; arq then re-scores it as due at that time, at the level of a ``low`` job.
+# A job about to be retried rests until its delay (ARGV[2], ms) is over, by Redis's clock
+# so that processes whose clocks differ agree; arq then re-scores it as due at that time,
+# at the level of a ``low`` job.
 _REST = """
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not score then return 0 end
-local level = math.floor((tonumber(ARGV[2]) - tonumber(score)) / tonumber(ARGV[3]) + 0.5)
-if level < 0 then level = 0 end
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[1], level)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 return 1
 """
 
-# Resting jobs whose delay is over get their level back (at most ARGV[4] per call): each
-# is re-scored by its level unless a worker took it (ARGV[3] is arq's in-progress key
-# prefix), it ended, or it is not where arq's re-scoring put it (a delay of 0 leaves the
-# score as it was, and a job must not be raised twice).
+# Resting jobs whose delay is over (at most ARGV[3] per call) are re-scored to their level,
+# kept in KEYS[3] since they were queued, from the time their score stands for (arq's
+# re-scoring put them at level 0; with a delay of 0 they are still at their old level):
+# unless a worker has taken the job already (ARGV[2] is arq's in-progress key prefix) or
+# it has ended.
 _WAKE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[4]))
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local span = tonumber(ARGV[1])
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(due) do
-  local level = tonumber(redis.call('HGET', KEYS[3], id) or '0')
   redis.call('ZREM', KEYS[2], id)
-  redis.call('HDEL', KEYS[3], id)
-  if level > 0 and redis.call('EXISTS', ARGV[3] .. id) == 0 then
-    local score = redis.call('ZSCORE', KEYS[1], id)
-    if score and tonumber(score) >= tonumber(ARGV[1]) - tonumber(ARGV[2]) / 2 then
-      redis.call('ZADD', KEYS[1], 'XX', tonumber(score) - level * tonumber(ARGV[2]), id)
-    end
+  local level = redis.call('HGET', KEYS[3], id)
+  local score = redis.call('ZSCORE', KEYS[1], id)
+  if level and score and redis.call('EXISTS', ARGV[2] .. id) == 0 then
+    local implied = math.floor((now - tonumber(score)) / span + 0.5)
+    if implied < 0 then implied = 0 end
+    local at = tonumber(score) + implied * span
+    redis.call('ZADD', KEYS[1], 'XX', at - tonumber(level) * span, id)
   end
 end
 return #due
@@ -192,8 +197,8 @@ class RedisQueue(JobQueue):
         return f"{self._name}:resting"
 
     @property
-    def resting_level_key(self) -> str:
-        return f"{self._name}:resting-level"
+    def level_key(self) -> str:
+        return f"{self._name}:level"
 
     def done_channel(self, analysis_id: str) -> str:
         return f"{self._name}:done:{analysis_id}"
@@ -340,12 +345,18 @@ class RedisQueue(JobQueue):
             # still reaches a worker, which fails its analysis with the reason.
             pipe.set(job_key_prefix + job.analysis_id, record, px=ttl_ms * 2)
             pipe.zadd(self._name, {job.analysis_id: score})
+            pipe.hset(self.level_key, job.analysis_id, str(_level_offset(job.priority)))
             await pipe.execute()
         job.payload = None
 
     async def reprioritise(self, analysis_id: str, priority: str) -> bool:
         moved = await self._reprioritise(
-            keys=[self._name, in_progress_key_prefix + analysis_id, self.resting_level_key],
+            keys=[
+                self._name,
+                in_progress_key_prefix + analysis_id,
+                self.level_key,
+                self.resting_key,
+            ],
             args=[analysis_id, timestamp_ms(), LEVEL_MS, _level_offset(priority)],
         )
         return bool(moved)
@@ -358,7 +369,7 @@ class RedisQueue(JobQueue):
                 job_key_prefix + analysis_id,
                 self.payload_key(analysis_id),
                 self.resting_key,
-                self.resting_level_key,
+                self.level_key,
             ],
             args=[analysis_id],
         )
@@ -435,14 +446,14 @@ class RedisQueue(JobQueue):
         )
 
     async def _keep_level(self, analysis_id: str, delay: float) -> None:
-        """Let a job about to be retried rest for ``delay`` seconds with the level it runs
-        at now, and wake it when the delay is over (any process's stats loop does too, so
-        a worker that stops meanwhile loses nothing)."""
-        now = timestamp_ms()
-        await self._rest(
-            keys=[self._name, self.resting_key, self.resting_level_key],
-            args=[analysis_id, now, LEVEL_MS, now + int(delay * 1000)],
-        )
+        """Let a job about to be retried rest for ``delay`` seconds, and wake it back to
+        its level when they are over (any process's stats loop does too, so a worker that
+        stops meanwhile loses nothing). A failure here costs the job only its level."""
+        try:
+            await self._rest(keys=[self.resting_key], args=[analysis_id, int(delay * 1000)])
+        except Exception as exc:
+            log.warning("queue.rest_failed", analysis_id=analysis_id, error=repr(exc))
+            return
         task = asyncio.create_task(self._wake_after(delay))
         self._restores.add(task)
         task.add_done_callback(self._restores.discard)
@@ -460,8 +471,8 @@ class RedisQueue(JobQueue):
         while True:
             count = int(
                 await self._wake(
-                    keys=[self._name, self.resting_key, self.resting_level_key],
-                    args=[timestamp_ms(), LEVEL_MS, in_progress_key_prefix, WAKE_BATCH],
+                    keys=[self._name, self.resting_key, self.level_key],
+                    args=[LEVEL_MS, in_progress_key_prefix, WAKE_BATCH],
                 )
             )
             woken += count
@@ -511,6 +522,8 @@ class RedisQueue(JobQueue):
             if status != "skipped":
                 self.processed += 1
             if status in (repo.COMPLETED, repo.FAILED, repo.CANCELLED):
+                with contextlib.suppress(Exception):
+                    await cast(Awaitable[int], self.redis.hdel(self.level_key, analysis_id))
                 await self._announce(analysis_id)
 
     async def _hand_back(self, analysis_id: str, payload: bytes) -> None:

@@ -28,7 +28,7 @@ def test_a_batch_item_moved_by_a_replica_with_a_clock_a_little_behind(skew_ms: i
         # Another replica moves it to `normal` a moment later by its own clock, which runs
         # skew_ms behind the first one.
         now = submitted + 2 - skew_ms
-        keys = [name, f"arq:in-progress:{name}-a-1", f"{name}:resting-level"]
+        keys = [name, f"arq:in-progress:{name}-a-1", f"{name}:level", f"{name}:resting"]
         assert move(keys=keys, args=["a-1", now, LEVEL_MS, 1])
         score = client.zscore(name, "a-1")
         # At the normal level: its submission time less one level.

@@ -105,9 +105,13 @@ async def test_a_move_during_the_delay_is_the_level_it_wakes_at() -> None:
     try:
         due = {}
         for name, moved_to in (("to-low", "low"), ("to-normal", "normal"), ("stays", None)):
+            # Moved while its worker still holds it, just after the failure: the row is
+            # pending again, so the move must count.
+            await queue.redis.set(f"arq:in-progress:{name}", b"1", px=5000)
             due[name] = await _retried(queue, name, "high", 0.3)
             if moved_to is not None:
                 assert await queue.reprioritise(name, moved_to)
+            await queue.redis.delete(f"arq:in-progress:{name}")
             # The delay is kept: still due only when it ends.
             assert await queue.redis.zscore(queue._name, name) == due[name]
         await asyncio.sleep(0.4)
@@ -117,7 +121,6 @@ async def test_a_move_during_the_delay_is_the_level_it_wakes_at() -> None:
         assert scores["to-normal"] == due["to-normal"] - LEVEL_MS
         assert scores["stays"] == due["stays"] - 2 * LEVEL_MS
         assert await queue.redis.zcard(queue.resting_key) == 0
-        assert await queue.redis.hlen(queue.resting_level_key) == 0
     finally:
         await queue.stop()
         remove_queue(settings)
@@ -150,14 +153,20 @@ async def test_a_job_taken_cancelled_or_not_rescored_is_left_alone() -> None:
         await _retried(queue, "cancelled", "high", 0.1)
         await queue.cancel("cancelled")
         assert await queue.redis.zscore(queue.resting_key, "cancelled") is None
-        # A delay of 0: arq leaves the score where it was, already at its level.
+        # A delay of 0: arq leaves the score where it was, already at its level; a move
+        # made before the wake still counts.
         await queue.submit(job("instant", "high"))
+        await queue.submit(job("instant-moved", "high"))
         before = await queue.redis.zscore(queue._name, "instant")
+        moved_before = await queue.redis.zscore(queue._name, "instant-moved")
         await queue._keep_level("instant", 0.0)
+        await queue._keep_level("instant-moved", 0.0)
+        assert await queue.reprioritise("instant-moved", "low")
         await asyncio.sleep(0.2)
         await queue.wake_rested()
         assert await queue.redis.zscore(queue._name, "taken") == taken
         assert await queue.redis.zscore(queue._name, "instant") == before
+        assert await queue.redis.zscore(queue._name, "instant-moved") == moved_before + 2 * LEVEL_MS
         assert await queue.redis.zscore(queue._name, "cancelled") is None
     finally:
         await queue.redis.delete("arq:in-progress:taken")
@@ -177,6 +186,44 @@ async def test_an_early_wake_does_not_cut_a_later_retry_short() -> None:
         second = await _retried(queue, "twice", "high", 5.0)
         await queue.wake_rested()  # e.g. the first retry's late wake-up
         assert await queue.redis.zscore(queue._name, "twice") == second
+    finally:
+        await queue.stop()
+        remove_queue(settings)
+
+
+async def test_a_job_taken_before_its_wake_keeps_its_level_for_the_next_retry() -> None:
+    redis_or_skip()
+    queue, settings = _queue()
+    await queue.start()
+    try:
+        await _retried(queue, "again", "high", 0.05)
+        # An idle worker takes it the moment it is due, before any wake-up.
+        await queue.redis.set("arq:in-progress:again", b"1", px=5000)
+        await asyncio.sleep(0.1)
+        await queue.wake_rested()
+        await queue.redis.delete("arq:in-progress:again")
+        # It fails again: the next rest wakes it at its level.
+        second = await _retried(queue, "again", "high", 0.05)
+        await asyncio.sleep(0.1)
+        await queue.wake_rested()
+        assert await queue.redis.zscore(queue._name, "again") == second - 2 * LEVEL_MS
+    finally:
+        await queue.redis.delete("arq:in-progress:again")
+        await queue.stop()
+        remove_queue(settings)
+
+
+async def test_a_failure_to_rest_costs_the_job_its_level_not_its_retry() -> None:
+    redis_or_skip()
+    queue, settings = _queue()
+    await queue.start()
+
+    async def broken(**_: Any) -> None:
+        raise ConnectionError("Redis went away")
+
+    try:
+        queue._rest = broken
+        await queue._keep_level("any", 1.0)  # logged, not raised: the retry goes ahead
     finally:
         await queue.stop()
         remove_queue(settings)
