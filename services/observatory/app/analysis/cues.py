@@ -168,6 +168,13 @@ SOFTENERS = frozenset({"less", "fewer", "avoid", "without", "reduce", "stop"})
 
 # Each phrase below counts as one more sentence of the message: complaint told as facts,
 # polite frustration, exasperation and open hostility.
+# Questions that are indignation, not requests ("Who does that?", "What was he even
+# watching?"): a complaint for the tone, and no question to answer. Each use says where
+# the question must end, so "Who does that belong to?" stays a question.
+INDIGNANT_QUESTIONS = (
+    r"who (?:even )?(?:does|would do) (?:that|this)|"
+    r"what (?:was|is|were|are) (?:he|she|they|you) even (?:thinking|doing|watching|looking at)"
+)
 NEGATIVE_PHRASES = (
     # hostility aimed at the other party or their argument
     r"you'?re (?:twisting|missing the point|not listening|being ridiculous|just wrong)",
@@ -230,8 +237,7 @@ NEGATIVE_PHRASES = (
     r"where (?:would|will|does|did|is|are) (?:\S{1,20} ){1,5}?even come from",
     r"why (?:would|is|does|do|did|are|was|should) (?:\S{1,20} ){0,3}?even\b[^.!?\n]{0,40}\?|"
     r"how (?:is|was|are) (?:that|this|it) even\b",
-    r"who (?:even )?(?:does|would do) (?:that|this)(?=[?!.]|$)|"
-    r"what (?:was|is|were|are) (?:he|she|they|you) even (?:thinking|doing|watching|looking at)|"
+    r"(?:" + INDIGNANT_QUESTIONS + r")(?=[?!.]|$)|"
     r"how did (?:that|this|it) not\b|how (?:has|have|did) (?:nobody|no one)\b|"
     r"is there nothing (?:sooner|earlier|else you can|you can)\b|"
     r"(?:so )?where(?:'s| is) (?:my|the) (?:money|refund|order|parcel|package|[£€$][\d.,]{1,12})|"

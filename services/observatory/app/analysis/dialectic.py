@@ -42,6 +42,7 @@ from app.analysis.cues import (
     AGREEMENT_OPENINGS,
     COURTESY_OPENING,
     ERROR_REPORT,
+    INDIGNANT_QUESTIONS,
     PUSHBACK_ANYWHERE,
     PUSHBACK_ANYWHERE_HINTS,
     PUSHBACK_OPENINGS,
@@ -115,7 +116,6 @@ _DECIDING = patterns.compile(
 )
 # A question that repeats at most this many words of the message before it is an echo.
 _ECHO_WORDS = 3
-_ECHO_WORD = patterns.compile(r"[^\W_]+")
 _ECHO_FILLER = frozenset(
     "then so the a an and or really en de di y e et und oder o ok".split()  # noqa: SIM905
 )
@@ -204,8 +204,7 @@ _RHETORICAL = patterns.compile(
     r"is it (?:really )?too much to ask|who (?:decides|decided|on earth)|"
     r"why (?:does|do|is|are|must) (?:every|all|everyone|everybody|nobody|no one)\b|"
     r"what (?:were|was) (?:they|he|she) thinking|seriously|"
-    r"who (?:even )?(?:does|would do) (?:that|this)(?=\W*$)|"
-    r"what (?:was|is|were|are) (?:he|she|they|you) even (?:thinking|doing|watching|looking at)|"
+    r"(?:" + INDIGNANT_QUESTIONS + r")(?=\W*$)|"
     r"vous vous moquez|tu te moques|are you having a laugh|"
     r"who(?:'s| is| would be) paying that(?=\W*$)|"
     r"aren't we (?:so )?(?:organised|organized|clever|lucky|efficient|smart|posh|fancy))\b"
@@ -768,22 +767,10 @@ def _question_answers(
                 first_reply = False
                 continue
             counter = reply.only_question or (not cue and reply.question_share >= _COUNTER_QUESTION)
-            # The direct reply answers even as a question ("Any questions for me?" —
-            # "Would I be on nights?"), unless its writer leads with questions: a tutor's
-            # next question after a pupil's guess goes on with the lesson.
-            leads = q > 0 and turns[q - 1].speaker == reply.speaker and bool(turns[q - 1].questions)
-            asks_back = (
-                leads
-                or _CLARIFYING.search(reply.text.lower()) is not None
-                or _FILLER.match(reply.opening) is not None
-                or (_asks_properly(reply) and not _INVITES_QUESTIONS.search(question.text.lower()))
-            )
-            # In a group a question straight after another is often a new one ("Has
-            # anyone seen my hoodie?"): it answers only if it takes up the question's words.
-            asks_back = asks_back or (
-                multiparty and not question.question_content & _content_of(reply)
-            )
-            if counter and not (adjacent and (not asks_back or _answers_then_asks(reply))):
+            if counter and not (
+                adjacent
+                and (not _asks_first(turns, q, reply, multiparty) or _answers_then_asks(reply))
+            ):
                 continue
             # A second answer in a group chat must be about the question, not just sound
             # like an answer ("No promises 😂" after someone else's "Yes!!").
@@ -827,18 +814,35 @@ def _answers_then_asks(reply: _Turn) -> bool:
     return _HOLDING.search(opening, 0, asked if asked >= 0 else len(opening)) is None
 
 
+def _asks_first(turns: Sequence[_Turn], q: int, reply: _Turn, multiparty: bool) -> bool:
+    """Whether the direct reply to question ``q``, itself a question, asks before it can
+    answer: the direct reply answers even as a question ("Any questions for me?" — "Would
+    I be on nights?"), but not when it clarifies ("Could you confirm the email?", "Is it
+    unopened?"), greets first, comes from someone leading with questions (a tutor's next
+    question after a pupil's guess), or in a group takes up none of the question's words
+    (a new question: "Has anyone seen my hoodie?")."""
+    question = turns[q]
+    before = turns[q - 1] if q > 0 else None
+    return (
+        (before is not None and before.speaker == reply.speaker and bool(before.questions))
+        or _CLARIFYING.search(reply.head) is not None
+        or _FILLER.match(reply.opening) is not None
+        or (_asks_properly(reply) and not _INVITES_QUESTIONS.search(question.head))
+        or (multiparty and not question.question_content & _content_of(reply))
+    )
+
+
 def _echoes(question: _Turn, before: _Turn) -> bool:
     """Every question of ``question`` repeats a few words of the message before it, by
     someone else ("Four days?", "5 to 7 days?", "August in Lisbon?"): disbelief, which
     the next message does not answer as a question."""
     if before.speaker == question.speaker:
         return False
-    said_text = before.text.lower()
-    if "?" in said_text or " or " in said_text:
+    if "?" in before.head or " or " in before.head:
         return False  # "Tuesday?" after "Tuesday or Wednesday?" picks one
-    said = set(_ECHO_WORD.findall(said_text))
+    said = set(_WORD.findall(before.head))
     for asked in question.questions:
-        words = [w for w in _ECHO_WORD.findall(asked.lower()) if w not in _ECHO_FILLER]
+        words = [w for w in _WORD.findall(_lower(asked)) if w not in _ECHO_FILLER]
         if not 0 < len(words) <= _ECHO_WORDS or not said.issuperset(words):
             return False
         if all(w in STOPWORDS for w in words):
@@ -851,9 +855,7 @@ def _tentative_answer(reply: _Turn) -> bool:
     too, I guess?", "It's tilted?"): an answer offered tentatively, not a new question."""
     if not reply.only_question or len(reply.text.split()) > _TENTATIVE_WORDS:
         return False
-    return not any(
-        _AUX_OPENER.match(q.lower()) or _WH_START.match(q.lower()) for q in reply.questions
-    )
+    return not _asks_properly(reply)
 
 
 def _answer_cue(question: _Turn, reply: _Turn) -> bool:

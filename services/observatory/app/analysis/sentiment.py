@@ -524,13 +524,15 @@ _SIGNAL_NAMES = {
 _WAIT_OR_SUM = patterns.compile(
     r"(?i)\b(?:\d+(?:[.,]\d+)?|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|"
     r"thirty|forty|fifty|several) ?(?:min(?:ute)?s?|hours?|hrs?|days?|weeks?|months?|heures?|"
-    r"horas?|stunden|tagen?|giorni|ore|dias|jours?|semaines?|mois|días|semanas?|meses|wochen|monate|settimane|mesi)\b|[£€$] ?\d"
+    r"horas?|stunden|tagen?|giorni|ore|dias|jours?|semaines?|mois|días|semanas?|meses|"
+    r"wochen|monate|settimane|mesi)\b|[£€$] ?\d"
 )
 # A turn in a message: a word of praise after it is meant, not ironic.
 _TURN = patterns.compile(r"(?i)\b(?:but|aber|mais|pero|though)\b")
 # Weak sarcasm markers count as sarcasm, and weak complaint markers as a complaint, only
-# beside a complaint or a negative sentence.
-_WEAK_KINDS = {"weak_sarcasm": "sarcasm", "weak_negative": "negative"}
+# beside a complaint or a negative sentence; a lone word of praise is sarcasm on the
+# conditions in _score_messages.
+_WEAK_KINDS = {"weak_sarcasm": "sarcasm", "weak_negative": "negative", "lone_praise": "sarcasm"}
 
 # Classes of a token, as bits: what it is in VADER's tables and what its surface shows.
 _IS_LEXICON = 1
@@ -1064,7 +1066,7 @@ def _score_messages(
                 kind = m.lastgroup or "negative"
                 phrases.setdefault(owner[b], []).append(kind)
                 quoted = f"{_SIGNAL_NAMES[kind]}: “{m.group().strip(' .,!?')}”"
-                if kind in _WEAK_KINDS or kind == "lone_praise":
+                if kind in _WEAK_KINDS:
                     weak.setdefault((owner[b], kind), []).append(quoted)
                 else:
                     signals.setdefault(owner[b], []).append(quoted)
@@ -1073,27 +1075,24 @@ def _score_messages(
         if not _WEAK_KINDS.keys().isdisjoint(kinds):
             complaint = "negative" in kinds or "sarcasm" in kinds or found > 0
             negative_sentence = num[k] < positive_part[k]  # some sentence scored below zero
-            keep = complaint or negative_sentence
+            grievance = complaint or negative_sentence
             for kind, becomes in _WEAK_KINDS.items():
+                if kind not in kinds:
+                    continue
+                keep = grievance
+                if kind == "lone_praise":
+                    # "25 minutes. Amazing.": irony when the praise is all that is positive,
+                    # nothing turned out well ("It was delayed but I made it in time.
+                    # Great.") and there is a grievance, a wait or a sum ("See you at 7.
+                    # Great!" is plain).
+                    keep = (
+                        positive_sentences[k] <= 1
+                        and (grievance or _WAIT_OR_SUM.search(prose[k]) is not None)
+                        and _TURN.search(prose[k]) is None
+                    )
                 if keep:
                     signals.setdefault(k, []).extend(weak.get((k, kind), ()))
                 kinds = [(becomes if keep else None) if c == kind else c for c in kinds]
-        if "lone_praise" in kinds:
-            # "25 minutes. Amazing.": irony when the praise is all that is positive,
-            # nothing turned out well ("It was delayed but I made it in time. Great.") and
-            # there is a grievance: a negative sentence, a complaint, or a wait or a sum
-            # ("See you at 7. Great!" is plain).
-            grievance = (
-                num[k] < positive_part[k]
-                or "negative" in kinds
-                or _WAIT_OR_SUM.search(prose[k]) is not None
-            )
-            irony = (
-                bool(positive_sentences[k] <= 1) and grievance and _TURN.search(prose[k]) is None
-            )
-            if irony:
-                signals.setdefault(k, []).extend(weak.get((k, "lone_praise"), ()))
-            kinds = [("sarcasm" if irony else None) if c == "lone_praise" else c for c in kinds]
         if "sarcasm" in kinds:
             num[k] -= positive_part[k]
         for counted in kinds:

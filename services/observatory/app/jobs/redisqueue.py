@@ -445,7 +445,7 @@ class RedisQueue(JobQueue):
             self.payload_key(analysis_id), self._sealer.seal(payload, analysis_id), px=ttl_ms
         )
 
-    async def _keep_level(self, analysis_id: str, delay: float) -> None:
+    async def _rest_before_retry(self, analysis_id: str, delay: float) -> None:
         """Let a job about to be retried rest for ``delay`` seconds, and wake it back to
         its level when they are over (any process's stats loop does too, so a worker that
         stops meanwhile loses nothing). A failure here costs the job only its level."""
@@ -504,7 +504,7 @@ class RedisQueue(JobQueue):
                 await self._put_back(analysis_id, payload)
                 delay = retry_delay(self._settings, tries)
                 log.info("analysis.retry", analysis_id=analysis_id, tries=tries, reason=exc.detail)
-                await self._keep_level(analysis_id, delay)
+                await self._rest_before_retry(analysis_id, delay)
                 raise Retry(defer=timedelta(seconds=delay)) from None
             except asyncio.CancelledError:
                 # Aborted (the row is cancelled already), stopped by the worker's shutdown

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from arq.utils import timestamp_ms
 
 from app.analysis import AnalysisOptions
+from app.core.config import Settings
 from app.core.crypto import ResultCipher
 from app.jobs import redisqueue
 from app.jobs.base import AnalysisJob
@@ -81,149 +83,122 @@ async def test_a_high_job_tried_again_runs_before_the_normal_backlog(
     assert order.index("high", 1) <= 3, runs
 
 
-def _queue() -> tuple[RedisQueue, Any]:
-    overrides = redis_queue_settings(queue_name=f"obs-retry-{uuid.uuid4().hex[:10]}")
-    settings = make_settings("sqlite+aiosqlite:///:memory:", **overrides)
+def _queue(settings: Settings | None = None) -> RedisQueue:
+    if settings is None:
+        overrides = redis_queue_settings(queue_name=f"obs-retry-{uuid.uuid4().hex[:10]}")
+        settings = make_settings("sqlite+aiosqlite:///:memory:", **overrides)
     ctx = SimpleNamespace(cipher=ResultCipher([("k1", b"\x01" * 32)]))
-    return RedisQueue(settings, ctx), settings  # type: ignore[arg-type]
+    return RedisQueue(settings, ctx)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def queue() -> AsyncIterator[RedisQueue]:
+    """A started queue of its own, removed with its jobs' arq keys afterwards."""
+    redis_or_skip()
+    started = _queue()
+    await started.start()
+    try:
+        yield started
+    finally:
+        await started.stop()
+        remove_queue(started._settings)
 
 
 async def _retried(queue: RedisQueue, analysis_id: str, priority: str, delay: float) -> int:
     """Queue a job at ``priority``, let it rest as a worker does before a retry, and
     re-score it as arq does; the time its delay ends (ms)."""
     await queue.submit(job(analysis_id, priority))
-    await queue._keep_level(analysis_id, delay)
+    await queue._rest_before_retry(analysis_id, delay)
     due = timestamp_ms() + int(delay * 1000)
     await queue.redis.zadd(queue._name, {analysis_id: due})
     return due
 
 
-async def test_a_move_during_the_delay_is_the_level_it_wakes_at() -> None:
-    redis_or_skip()
-    queue, settings = _queue()
-    await queue.start()
-    try:
-        due = {}
-        for name, moved_to in (("to-low", "low"), ("to-normal", "normal"), ("stays", None)):
-            # Moved while its worker still holds it, just after the failure: the row is
-            # pending again, so the move must count.
-            await queue.redis.set(f"arq:in-progress:{name}", b"1", px=5000)
-            due[name] = await _retried(queue, name, "high", 0.3)
-            if moved_to is not None:
-                assert await queue.reprioritise(name, moved_to)
-            await queue.redis.delete(f"arq:in-progress:{name}")
-            # The delay is kept: still due only when it ends.
-            assert await queue.redis.zscore(queue._name, name) == due[name]
-        await asyncio.sleep(0.4)
-        await queue.wake_rested()
-        scores = {n: await queue.redis.zscore(queue._name, n) for n in due}
-        assert scores["to-low"] == due["to-low"]
-        assert scores["to-normal"] == due["to-normal"] - LEVEL_MS
-        assert scores["stays"] == due["stays"] - 2 * LEVEL_MS
-        assert await queue.redis.zcard(queue.resting_key) == 0
-    finally:
-        await queue.stop()
-        remove_queue(settings)
+async def test_a_move_during_the_delay_is_the_level_it_wakes_at(queue: RedisQueue) -> None:
+    due = {}
+    for name, moved_to in (("to-low", "low"), ("to-normal", "normal"), ("stays", None)):
+        # Moved while its worker still holds it, just after the failure: the row is
+        # pending again, so the move must count.
+        await queue.redis.set(f"arq:in-progress:{name}", b"1", px=5000)
+        due[name] = await _retried(queue, name, "high", 0.3)
+        if moved_to is not None:
+            assert await queue.reprioritise(name, moved_to)
+        await queue.redis.delete(f"arq:in-progress:{name}")
+        # The delay is kept: still due only when it ends.
+        assert await queue.redis.zscore(queue._name, name) == due[name]
+    await asyncio.sleep(0.4)
+    await queue.wake_rested()
+    scores = {n: await queue.redis.zscore(queue._name, n) for n in due}
+    assert scores["to-low"] == due["to-low"]
+    assert scores["to-normal"] == due["to-normal"] - LEVEL_MS
+    assert scores["stays"] == due["stays"] - 2 * LEVEL_MS
+    assert await queue.redis.zcard(queue.resting_key) == 0
 
 
-async def test_a_job_whose_worker_stopped_during_the_delay_is_woken_by_another_process() -> None:
-    redis_or_skip()
-    worker, settings = _queue()
-    api = RedisQueue(settings, SimpleNamespace(cipher=ResultCipher([("k1", b"\x01" * 32)])))  # type: ignore[arg-type]
+async def test_a_job_whose_worker_stopped_during_the_delay_is_woken_by_another_process(
+    queue: RedisQueue,
+) -> None:
+    worker = _queue(queue._settings)
     await worker.start()
-    await api.start()
-    try:
-        due = await _retried(worker, "flaky", "high", 0.2)
-        await worker.stop()  # its own wake-up is cancelled
-        await asyncio.sleep(0.3)
-        assert await api.wake_rested() == 1
-        assert await api.redis.zscore(api._name, "flaky") == due - 2 * LEVEL_MS
-    finally:
-        await api.stop()
-        remove_queue(settings)
+    due = await _retried(worker, "flaky", "high", 0.2)
+    await worker.stop()  # its own wake-up is cancelled
+    await asyncio.sleep(0.3)
+    assert await queue.wake_rested() == 1
+    assert await queue.redis.zscore(queue._name, "flaky") == due - 2 * LEVEL_MS
 
 
-async def test_a_job_taken_cancelled_or_not_rescored_is_left_alone() -> None:
-    redis_or_skip()
-    queue, settings = _queue()
-    await queue.start()
-    try:
-        taken = await _retried(queue, "taken", "high", 0.1)
-        await queue.redis.set(f"arq:in-progress:{'taken'}", b"1", px=5000)
-        await _retried(queue, "cancelled", "high", 0.1)
-        await queue.cancel("cancelled")
-        assert await queue.redis.zscore(queue.resting_key, "cancelled") is None
-        # A delay of 0: arq leaves the score where it was, already at its level; a move
-        # made before the wake still counts.
-        await queue.submit(job("instant", "high"))
-        await queue.submit(job("instant-moved", "high"))
-        before = await queue.redis.zscore(queue._name, "instant")
-        moved_before = await queue.redis.zscore(queue._name, "instant-moved")
-        await queue._keep_level("instant", 0.0)
-        await queue._keep_level("instant-moved", 0.0)
-        assert await queue.reprioritise("instant-moved", "low")
-        await asyncio.sleep(0.2)
-        await queue.wake_rested()
-        assert await queue.redis.zscore(queue._name, "taken") == taken
-        assert await queue.redis.zscore(queue._name, "instant") == before
-        assert await queue.redis.zscore(queue._name, "instant-moved") == moved_before + 2 * LEVEL_MS
-        assert await queue.redis.zscore(queue._name, "cancelled") is None
-    finally:
-        await queue.redis.delete("arq:in-progress:taken")
-        await queue.stop()
-        remove_queue(settings)
+async def test_a_job_taken_cancelled_or_not_rescored_is_left_alone(queue: RedisQueue) -> None:
+    taken = await _retried(queue, "taken", "high", 0.1)
+    await queue.redis.set("arq:in-progress:taken", b"1", px=5000)
+    await _retried(queue, "cancelled", "high", 0.1)
+    await queue.cancel("cancelled")
+    assert await queue.redis.zscore(queue.resting_key, "cancelled") is None
+    # A delay of 0: arq leaves the score where it was, already at its level; a move
+    # made before the wake still counts.
+    await queue.submit(job("instant", "high"))
+    await queue.submit(job("instant-moved", "high"))
+    before = await queue.redis.zscore(queue._name, "instant")
+    moved_before = await queue.redis.zscore(queue._name, "instant-moved")
+    await queue._rest_before_retry("instant", 0.0)
+    await queue._rest_before_retry("instant-moved", 0.0)
+    assert await queue.reprioritise("instant-moved", "low")
+    await asyncio.sleep(0.2)
+    await queue.wake_rested()
+    assert await queue.redis.zscore(queue._name, "taken") == taken
+    assert await queue.redis.zscore(queue._name, "instant") == before
+    assert await queue.redis.zscore(queue._name, "instant-moved") == moved_before + 2 * LEVEL_MS
+    assert await queue.redis.zscore(queue._name, "cancelled") is None
 
 
-async def test_an_early_wake_does_not_cut_a_later_retry_short() -> None:
-    redis_or_skip()
-    queue, settings = _queue()
-    await queue.start()
-    try:
-        await _retried(queue, "twice", "high", 0.1)
-        await asyncio.sleep(0.15)
-        await queue.wake_rested()
-        # Tried again and failed again: a second, longer rest.
-        second = await _retried(queue, "twice", "high", 5.0)
-        await queue.wake_rested()  # e.g. the first retry's late wake-up
-        assert await queue.redis.zscore(queue._name, "twice") == second
-    finally:
-        await queue.stop()
-        remove_queue(settings)
+async def test_an_early_wake_does_not_cut_a_later_retry_short(queue: RedisQueue) -> None:
+    await _retried(queue, "twice", "high", 0.1)
+    await asyncio.sleep(0.15)
+    await queue.wake_rested()
+    # Tried again and failed again: a second, longer rest.
+    second = await _retried(queue, "twice", "high", 5.0)
+    await queue.wake_rested()  # e.g. the first retry's late wake-up
+    assert await queue.redis.zscore(queue._name, "twice") == second
 
 
-async def test_a_job_taken_before_its_wake_keeps_its_level_for_the_next_retry() -> None:
-    redis_or_skip()
-    queue, settings = _queue()
-    await queue.start()
-    try:
-        await _retried(queue, "again", "high", 0.05)
-        # An idle worker takes it the moment it is due, before any wake-up.
-        await queue.redis.set("arq:in-progress:again", b"1", px=5000)
-        await asyncio.sleep(0.1)
-        await queue.wake_rested()
-        await queue.redis.delete("arq:in-progress:again")
-        # It fails again: the next rest wakes it at its level.
-        second = await _retried(queue, "again", "high", 0.05)
-        await asyncio.sleep(0.1)
-        await queue.wake_rested()
-        assert await queue.redis.zscore(queue._name, "again") == second - 2 * LEVEL_MS
-    finally:
-        await queue.redis.delete("arq:in-progress:again")
-        await queue.stop()
-        remove_queue(settings)
+async def test_a_job_taken_before_its_wake_keeps_its_level_for_the_next_retry(
+    queue: RedisQueue,
+) -> None:
+    await _retried(queue, "again", "high", 0.05)
+    # An idle worker takes it the moment it is due, before any wake-up.
+    await queue.redis.set("arq:in-progress:again", b"1", px=5000)
+    await asyncio.sleep(0.1)
+    await queue.wake_rested()
+    await queue.redis.delete("arq:in-progress:again")
+    # It fails again: the next rest wakes it at its level.
+    second = await _retried(queue, "again", "high", 0.05)
+    await asyncio.sleep(0.1)
+    await queue.wake_rested()
+    assert await queue.redis.zscore(queue._name, "again") == second - 2 * LEVEL_MS
 
 
-async def test_a_failure_to_rest_costs_the_job_its_level_not_its_retry() -> None:
-    redis_or_skip()
-    queue, settings = _queue()
-    await queue.start()
-
+async def test_a_failure_to_rest_costs_the_job_its_level_not_its_retry(queue: RedisQueue) -> None:
     async def broken(**_: Any) -> None:
         raise ConnectionError("Redis went away")
 
-    try:
-        queue._rest = broken
-        await queue._keep_level("any", 1.0)  # logged, not raised: the retry goes ahead
-    finally:
-        await queue.stop()
-        remove_queue(settings)
+    queue._rest = broken
+    await queue._rest_before_retry("any", 1.0)  # logged, not raised: the retry goes ahead
