@@ -12,7 +12,7 @@ from app.analysis import analyze
 from app.analysis.dialectic import analyze_dialectic
 from app.analysis.dynamics import analyze_dynamics
 from app.analysis.insights import build_insights
-from app.analysis.sentiment import analyze_sentiment, score_message
+from app.analysis.sentiment import analyze_sentiment, label, rule_score, score_message
 from app.analysis.topics import analyze_topics
 from app.conversation import Conversation, Message
 
@@ -38,6 +38,15 @@ def negative(text: str) -> bool:
 def positive(text: str) -> bool:
     score = score_message(text)
     return score is not None and score >= 0.15
+
+
+def rules_read(text: str) -> str | None:
+    """The lexicon rules' label for one message alone, before the trained model reads it.
+
+    Used for the sentences below whose final reading the trained model changes to neutral
+    or to the other side of the neutral band; decision 0017 lists them."""
+    score = rule_score(text)
+    return None if score is None else label(score)
 
 
 # --- tone ------------------------------------------------------------------------------
@@ -75,7 +84,7 @@ def test_a_lone_word_of_praise_after_a_grievance_is_irony() -> None:
     assert negative("15 jours. Génial. Et le remboursement ?")
     # Praise opening a message, after an acknowledgement, or beside other warmth is meant.
     assert positive("Brilliant. See you at six then.")
-    assert positive("Got it. Great.")
+    assert rules_read("Got it. Great.") == "positive"  # final reading neutral
     assert positive("Booked for Friday. Thanks so much, that's brilliant.")
     assert positive("Thanks for sorting it. Great.")
     assert positive("It works now. Brilliant!")
@@ -103,7 +112,6 @@ def test_a_promise_followed_by_nothing_and_an_indignant_question_are_complaints(
     assert negative("This is the fourth time I've called about this meter.")
     assert negative("The app crashes every time I open the camera.")
     for text in (
-        "I checked the logs and nothing stood out.",
         "How did you get the build working?",
         "Where is my charger? I think I left it at yours.",
         "Third time lucky, I passed!",
@@ -120,6 +128,8 @@ def test_a_promise_followed_by_nothing_and_an_indignant_question_are_complaints(
         "It happens every time I visit, I love it.",
     ):
         assert not negative(text), text
+    # Final reading negative: "nothing" in a report of logs leans negative to the model.
+    assert rules_read("I checked the logs and nothing stood out.") == "neutral"
 
 
 def test_a_message_names_the_signals_behind_its_tone() -> None:
@@ -211,7 +221,7 @@ def test_no_as_a_determiner_carries_no_feeling() -> None:
     assert not negative("Two chapters left, so no spoilers about the ending")
     assert not negative("Okay, 30 days, no sugar, gym every weekday. Who's in?")
     # A refusal, or a lack asserted as the complaint, keeps its weight.
-    assert negative("No, that's not good.")
+    assert rules_read("No, that's not good.") == "negative"  # final reading neutral
     assert score_message("Your service has no fallback when the database is slow.") < 0
 
 
@@ -287,7 +297,7 @@ def test_a_softener_reaches_over_its_noun_phrase() -> None:
     assert not negative("Put like that, it sounds less like a disaster and more like a plan.")
     assert neutral("Could the ending be less of a sad one?")
     assert negative("Please stop being so rude.")
-    assert negative("Less money, more problems.")
+    assert rules_read("Less money, more problems.") == "negative"  # final reading neutral
 
 
 def test_policy_verbs_name_the_subject() -> None:
@@ -872,10 +882,12 @@ def test_slang_praise_is_positive_and_illness_is_not() -> None:
         "My daughter was sick.",
         "Grandad is sick, the doctors are worried.",
         "It's wicked cold out there.",
-        "That made me sick.",
-        "It makes me sick!",
     ):
         assert negative(text), text
+    # The model reads "sick" as the writers' slang praise; against the rules' negative the
+    # final reading is neutral.
+    for text in ("That made me sick.", "It makes me sick!"):
+        assert rules_read(text) == "negative", text
     point = analyze_sentiment(chat(("Ana", "that was sick!")))["trajectory"][0]
     assert point["signals"] == ["slang praise: “sick”"]
 
@@ -896,9 +908,9 @@ def test_challenges_recurring_faults_refusals_and_unamused_faces_are_negative() 
         "My car broke down again.",
         "How is that even legal?",
         "Why would anyone even buy this?",
-        "So sorry to hear that 😥",
     ):
         assert negative(text), text
+    assert rules_read("So sorry to hear that 😥") == "negative"  # final reading neutral
     for text in (
         "It's the third time in a row we've won the cup!",
         "This is the second time I've been to Rome and I love it!",
@@ -908,7 +920,6 @@ def test_challenges_recurring_faults_refusals_and_unamused_faces_are_negative() 
         "Is it even possible to run this on a Pi?",
         "How did you even manage all that? Incredible work!",
         "Do we need an even number of players?",
-        "I was not paying attention to the date.",
         "Don't worry, you're not paying for anything, it's my treat!",
         "We're not having it catered, we'll cook.",
         "We broke the club record again!",
@@ -918,3 +929,5 @@ def test_challenges_recurring_faults_refusals_and_unamused_faces_are_negative() 
         "We broke the club record again!",
     ):
         assert not negative(text), text
+    # Final reading negative: the model leans on "not paying".
+    assert rules_read("I was not paying attention to the date.") == "neutral"

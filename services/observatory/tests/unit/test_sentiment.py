@@ -10,10 +10,13 @@ from app.analysis.sentiment import (
     VADER_LEXICON,
     _vader_compound,
     analyze_sentiment,
-    score_message,
+    rule_score,
 )
 from app.conversation import Conversation, Message
 from app.core.cancellation import AnalysisCancelled, CancelToken
+
+# Single messages are read here by the lexicon rules alone (``rule_score``); what the
+# trained model makes of them, within the rules' bounds, is tested in test_tone_model.py.
 
 
 def conversation(
@@ -139,35 +142,33 @@ def test_scores_equal_vader_on_random_sentences_except_its_but_quirk() -> None:
 
 
 def test_negation_keeps_not_bad_at_all_from_reading_negative() -> None:
-    assert score_message("Not bad at all") > 0.05
-    assert score_message("This is not good.") < -0.05
+    assert rule_score("Not bad at all") > 0.05
+    assert rule_score("This is not good.") < -0.05
 
 
 def test_emoticons_and_emoji_carry_tone() -> None:
-    assert score_message(":)") > 0.3
-    assert score_message("the build again :(") < -0.3
-    assert score_message("Deployed it 😀") > 0.3
-    assert score_message("Deployed it 😞") < -0.3
+    assert rule_score(":)") > 0.3
+    assert rule_score("the build again :(") < -0.3
+    assert rule_score("Deployed it 😀") > 0.3
+    assert rule_score("Deployed it 😞") < -0.3
 
 
 def test_pasted_logs_and_code_are_not_the_speakers_tone() -> None:
     log = "```\n2026-03-02 10:15:03 FATAL ERROR worker killed\nTypeError: cannot read property 'x'\n```"
-    assert score_message(log) is None
-    assert (
-        score_message(f"Here is the log:\n{log}\nThanks a lot for looking, much appreciated!") > 0.3
-    )
-    assert score_message("FATAL ERROR: out of memory\nKilled") is None
+    assert rule_score(log) is None
+    assert rule_score(f"Here is the log:\n{log}\nThanks a lot for looking, much appreciated!") > 0.3
+    assert rule_score("FATAL ERROR: out of memory\nKilled") is None
 
 
 def test_quoted_text_weighs_less_than_the_speakers_own_words() -> None:
-    quoted = score_message("> This is terrible, awful and broken.\nI see, thanks, that helps.")
+    quoted = rule_score("> This is terrible, awful and broken.\nI see, thanks, that helps.")
     assert quoted is not None and quoted > 0
 
 
 def test_long_messages_are_scored_sentence_by_sentence() -> None:
     neutral = " ".join(f"Step {i} copies the file into the build folder." for i in range(12))
     # One heated sentence in a long explanation is diluted but not erased.
-    score = score_message(neutral + " This is absolutely horrible.")
+    score = rule_score(neutral + " This is absolutely horrible.")
     assert score is not None and -0.3 < score < -0.02
 
 
@@ -349,19 +350,19 @@ def test_cancelled_token_stops_the_analysis() -> None:
 
 
 def test_like_as_a_preposition_carries_no_tone() -> None:
-    assert score_message("Why are tides in places like the Bay of Fundy so high?") == 0
-    assert score_message("It looks like a bug in the parser.") == 0
-    assert score_message("I like this design.") > 0.3
-    assert score_message("I don't like this design.") < -0.2
+    assert rule_score("Why are tides in places like the Bay of Fundy so high?") == 0
+    assert rule_score("It looks like a bug in the parser.") == 0
+    assert rule_score("I like this design.") > 0.3
+    assert rule_score("I don't like this design.") < -0.2
 
 
 def test_resolution_words_read_as_positive() -> None:
-    assert score_message("Added the header and it works!") >= 0.15
-    assert score_message("That fixed it.") > 0.3
-    assert score_message("It still isn't fixed.") < -0.2
+    assert rule_score("Added the header and it works!") >= 0.15
+    assert rule_score("That fixed it.") > 0.3
+    assert rule_score("It still isn't fixed.") < -0.2
     # Accepting a date or a plan is agreement, not delight.
     for accepted in ("Works for me.", "29th works", "Sunday works for us"):
-        assert abs(score_message(accepted)) < 0.15, accepted
+        assert abs(rule_score(accepted)) < 0.15, accepted
 
 
 def test_questions_and_sympathy_are_not_hostility() -> None:
@@ -413,37 +414,37 @@ def test_rhetorical_and_indignant_questions_read_as_negative() -> None:
         "Why does every single update move the settings around?",
         "Is that progress? Really?",
     ):
-        score = score_message(text)
+        score = rule_score(text)
         assert score is not None and score < -0.05, text
     # Genuine questions with the same words stay neutral.
-    assert score_message("Why does ice float on water?") == 0
-    assert score_message("What is the point of intersection of the two lines?") == 0
+    assert rule_score("Why does ice float on water?") == 0
+    assert rule_score("What is the point of intersection of the two lines?") == 0
 
 
 def test_grief_and_exasperation_idioms_read_as_negative() -> None:
-    assert score_message("My dad passed away last Tuesday.") < -0.1
-    assert score_message("I feel like I'm falling apart.") < -0.1
-    assert score_message("I'm so sick of this pipeline.") < -0.1
-    assert score_message("The train was late as usual.") < -0.1
+    assert rule_score("My dad passed away last Tuesday.") < -0.1
+    assert rule_score("I feel like I'm falling apart.") < -0.1
+    assert rule_score("I'm so sick of this pipeline.") < -0.1
+    assert rule_score("The train was late as usual.") < -0.1
     # Sadness words weigh about as much as people feel them.
-    assert score_message("I miss him.") < -0.2
+    assert rule_score("I miss him.") < -0.2
 
 
 def test_courtesy_and_one_word_acknowledgements_weigh_less_than_feeling() -> None:
-    polite = score_message("Great, thanks.")
-    delighted = score_message("This is great, I love it!")
+    polite = rule_score("Great, thanks.")
+    delighted = rule_score("This is great, I love it!")
     assert polite is not None and delighted is not None
     # Plain VADER reads "Great, thanks." as 0.79, nearly as warm as real delight.
     assert polite < _vader_compound("Great, thanks.", faithful=True) - 0.2
     assert polite < delighted - 0.3
     # "Oh, brilliant." after a mistake is not praise: it is sarcasm.
-    assert score_message("Oh, brilliant. So it's my fault now.") <= -0.15
+    assert rule_score("Oh, brilliant. So it's my fault now.") <= -0.15
 
 
 def test_a_problem_that_is_solved_is_not_a_complaint() -> None:
-    assert score_message("It fixes the onboarding problem.") == 0
-    assert score_message("The new index solves the slow query problem.") > 0
-    assert score_message("The onboarding problem is awful.") < -0.3
+    assert rule_score("It fixes the onboarding problem.") == 0
+    assert rule_score("The new index solves the slow query problem.") > 0
+    assert rule_score("The onboarding problem is awful.") < -0.3
 
 
 def test_an_assistants_courtesy_does_not_outweigh_the_users_complaint() -> None:

@@ -1,0 +1,159 @@
+"""The trained tone model (app/analysis/tone_model.py, decision 0017): its weights are what
+the development part fits, its fast path matches its reference, and its reading stays
+within the bounds the lexicon rules set."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.analysis import sentiment, tone_model
+from app.analysis.sentiment import (
+    _combined,
+    analyze_sentiment,
+    label,
+    model_views,
+    rule_score,
+    rule_tones,
+    score_message,
+)
+from app.conversation import Conversation, Message
+from benchmarks import train_tone_model
+from benchmarks.evaluate import QUALITY_DIR, load_fixtures, parse_fixture
+
+
+def chat(*rows: tuple[str, str] | tuple[str, str, str]) -> Conversation:
+    messages = []
+    for i, row in enumerate(rows):
+        speaker, role, text = row if len(row) == 3 else (row[0], "human", row[1])
+        messages.append(Message(index=i, speaker=speaker, role=role, text=text))  # type: ignore[arg-type]
+    return Conversation(messages=tuple(messages))
+
+
+def test_the_shipped_weights_are_what_the_development_part_fits() -> None:
+    document, figures = train_tone_model.train(QUALITY_DIR / "dev")
+    shipped = json.loads(tone_model.WEIGHTS_FILE.read_text(encoding="utf-8"))
+    assert shipped["classes"] == list(tone_model.CLASSES)
+    assert shipped["offsets"] == document["offsets"]
+    assert shipped["bias"] == pytest.approx(document["bias"], abs=2e-3)
+    fitted = document["weights"]
+    assert isinstance(fitted, dict)
+    # A feature near the pruning edge may fall either side of it on another machine.
+    for name in set(fitted) ^ set(shipped["weights"]):
+        weights = fitted.get(name) or shipped["weights"][name]
+        assert max(abs(w) for w in weights) < 5e-3, name
+    for name in set(fitted) & set(shipped["weights"]):
+        assert shipped["weights"][name] == pytest.approx(fitted[name], abs=2e-3), name
+    # Retrain with `uv run python benchmarks/train_tone_model.py --write` when dev changes.
+    assert figures["model_macro_f1_cross_validated"] > figures["rules_macro_f1"] + 0.05
+
+
+def test_the_fast_path_gives_the_reference_scores() -> None:
+    model = tone_model.weights()
+    checked = 0
+    for fixture in load_fixtures(QUALITY_DIR / "dev")[:80]:
+        conversation = parse_fixture(fixture)
+        views = model_views(conversation.messages, *rule_tones(conversation))
+        fast = tone_model.scores(views, model)
+        for i, value in enumerate(fast):
+            if views[i].score is None:
+                assert value is None
+                continue
+            reference = tone_model.score_of(tone_model.logits(views, i, model), model)
+            assert value == pytest.approx(reference, abs=1e-9)
+            checked += 1
+    assert checked > 500
+
+
+def test_a_conversation_without_prose_or_messages_reads_nothing() -> None:
+    assert tone_model.scores([]) == []
+    views = model_views(chat(("a", "```\nls -la\n```")).messages, [None], [""], {})
+    assert tone_model.scores(views) == [None]
+
+
+@pytest.mark.parametrize(
+    ("rules", "model", "expected"),
+    [
+        (0.0, -0.26, -0.26),  # the rules see nothing: the model's reading stands
+        (0.1, 0.6, 0.6),
+        (-0.3, 0.5, 0.0),  # opposite sides: neutral
+        (0.2, -0.2, 0.0),
+        (-0.53, -0.05, -0.53),  # sure rules, a doubtful model: the rules hold
+        (-0.53, -0.9, -0.9),  # the model surer on the same side: the model
+        (0.45, -0.1, 0.45),  # sure rules, a model just across zero but neutral
+        (-0.3, -0.05, -0.05),  # unsure rules: the model softens them
+    ],
+)
+def test_the_model_reads_within_the_rules_bounds(
+    rules: float, model: float, expected: float
+) -> None:
+    assert _combined(rules, model) == pytest.approx(expected)
+
+
+def test_complaints_told_as_facts_read_negative_where_the_lexicon_sees_nothing() -> None:
+    for text in (
+        "The parcel says delivered but it isn't here.",
+        "Can't make it tonight, the car won't start.",
+    ):
+        assert rule_score(text) == 0.0, text
+        assert label(score_message(text) or 0.0) == "negative", text
+
+
+def test_plain_statements_the_rules_are_sure_of_keep_their_side() -> None:
+    for text in (
+        "That's nonsense.",
+        "Your product is garbage.",
+        "So bummed, the gig got cancelled.",
+        "I could die of embarrassment.",
+        "Please stop being so rude.",
+    ):
+        assert label(score_message(text) or 0.0) == "negative", text
+    for text in ("Can you make it less sad?", "We should ban cars from the city centre."):
+        assert label(score_message(text) or 0.0) == "neutral", text
+
+
+def test_a_label_the_model_changes_is_explained_by_its_words() -> None:
+    result = analyze_sentiment(
+        chat(
+            ("Maya", "Did the parcel come?"),
+            ("Ben", "The parcel says delivered but it isn't here."),
+        )
+    )
+    point = result["trajectory"][1]
+    assert point["label"] == "negative"
+    assert point["signals"]
+    assert all(s.startswith("learned from examples: “") for s in point["signals"])
+    assert not any(s.startswith("positive word") for s in point["signals"])
+
+
+def test_a_message_the_model_turns_neutral_names_no_learned_words() -> None:
+    # The rules read "That made me sick." as negative, the model as the writers' slang
+    # praise: the two disagree, so the message is neutral and nothing is claimed for it.
+    result = analyze_sentiment(chat(("Ana", "That made me sick.")))
+    point = result["trajectory"][0]
+    assert point["label"] == "neutral"
+    assert not any("learned from examples" in s for s in point.get("signals", []))
+
+
+def test_a_conversation_over_the_limit_keeps_the_rules_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conversation = chat(
+        ("Maya", "Did the parcel come?"),
+        ("Ben", "The parcel says delivered but it isn't here."),
+    )
+    monkeypatch.setattr(sentiment, "_MODEL_MAX_MESSAGES", 1)
+    trajectory = analyze_sentiment(conversation)["trajectory"]
+    assert [p["score"] for p in trajectory] == [
+        round(s or 0.0, 4) for s in rule_tones(conversation)[0]
+    ]
+
+
+def test_the_reading_is_deterministic() -> None:
+    conversation = chat(
+        ("Maya", "Still no refund after six weeks."),
+        ("Support", "ai", "I'm sorry, I've escalated it."),
+        ("Maya", "thanks so much, that fixed it!"),
+    )
+    assert analyze_sentiment(conversation) == analyze_sentiment(conversation)
