@@ -124,12 +124,12 @@ FEATURES = (
 # Fitted by benchmarks/train_reply_model.py on tests/fixtures/quality/dev (225
 # conversations, 2,998 replies); regenerate with that script, never edit by hand.
 DISAGREEMENT_WEIGHTS = (
-    -4.21, 1.46, -0.76, -0.82, -0.77, 1.60, 0.25, 0.04, 1.21, -0.86, 0.35, -1.34,
-    -0.07, 0.79, 0.24, 1.97, -1.72, 0.31, 1.21, -1.05, 0.17, -0.61, -1.11, -0.37,
+    -4.24, 1.26, -0.84, -0.77, -0.75, 1.77, 0.22, 0.04, 1.08, -0.81, 0.37, -1.22,
+    -0.06, 0.85, 0.32, 1.90, -1.72, 0.55, 1.26, -1.06, 0.23, -0.55, -1.09, -0.27,
 )  # fmt: skip
 AGREEMENT_WEIGHTS = (
-    -3.06, -0.59, 1.47, -0.83, -0.50, -0.51, -0.21, -0.16, 0.90, -0.23, 0.76, 1.08,
-    -0.44, 0.39, 0.64, -0.45, -0.22, 0.63, 1.77, 0.05, -0.37, -1.30, 0.84, -0.46,
+    -3.19, -0.36, 1.59, -0.91, -0.52, -0.82, -0.11, -0.04, 0.88, -0.25, 0.78, 0.98,
+    -0.49, 0.35, 0.53, -0.34, -0.15, 0.40, 1.88, -0.12, -0.32, -1.28, 0.69, -0.52,
 )  # fmt: skip
 # Probability from which a reply counts. Cross-validated F1 on the development part peaks
 # at 0.3 and 0.25, but there the hand-labelled ordinary conversations of tests/fixtures/eval
