@@ -98,7 +98,7 @@ from app.analysis.text import (
     strip_code,
     vocabulary,
 )
-from app.conversation import Conversation, Message
+from app.conversation import Conversation, Message, Role
 from app.core import patterns
 from app.core.cancellation import NEVER, CancelToken
 
@@ -287,6 +287,7 @@ _BAND = 0.15
 # (95th percentile 0.44); real changes of mood ("nothing works" → "that fixed it,
 # thanks!", and the reverse) measured 0.83–0.88.
 _MIN_SHIFT = 0.7
+_MIN_SHIFT_RULES = 0.5  # for a conversation the model does not read (over 2,000 messages)
 # In a short chat each side of a shift is only two or three messages, and the relieved
 # "Oh thank god, it works" is one line after several angry ones: the means move less.
 # These three thresholds were raised with the trained tone model (decision 0017), whose
@@ -297,18 +298,25 @@ _SHORT_CHAT = 20
 _SHIFT_GAP = 3
 _MIN_SPEAKER_SHIFT = 0.8
 _MAX_SIGNALS = 5
-# The trained model's score stands unless the rules put the message on the other side
-# (then it is neutral) or the rules are at least this sure and the model is less so.
-# Measured on 120 development conversations the model had not been fitted on, the bounds
-# cost 0.06 of conversation-tone accuracy and 0.02 of message macro-F1 against the model
-# alone, and keep plain statements the rules read well ("That's nonsense.", "So bummed,
-# the gig got cancelled.") from turning neutral or positive (decision 0017).
+# The trained model's score stands unless the rules are at least this sure (their side
+# holds) or put the message on the other side (then it is neutral). Measured on 120
+# development conversations the model had not been fitted on, the bounds cost about 0.05
+# of conversation-tone accuracy and 0.02 of message macro-F1 against the model alone, and
+# keep plain statements the rules read well ("That's nonsense.", "What the hell?!") from
+# turning neutral or positive (decision 0017).
 _RULE_KEEP = 0.4
 # Conversations longer than this keep the rules' reading: the model costs about 40 µs a
 # message, and the 10,000-message budget of SPEC §10 has no room for it (decision 0017).
 _MODEL_MAX_MESSAGES = 2000
 # Signals naming a lexicon word, by the side it was counted on.
 _WORD_KINDS = frozenset({"positive word", "negative word", "negated word", "slang praise"})
+# The phrase-cue signals of each side.
+_SIDE_OF_SIGNAL = {
+    "negative": frozenset(
+        {"complaint or frustration", "sarcasm", "hostile word", "distress or exasperation"}
+    ),
+    "positive": frozenset({"warmth"}),
+}
 # Up to this many lexicon words are named among a message's signals, for a message whose
 # score is at least _WORD_SIGNAL_FROM away from zero (the neutral band's edge).
 _WORD_SIGNALS = 3
@@ -1041,7 +1049,8 @@ def _score_messages(
     weight: list[float] = []
     prose: list[str] = []
     for k, text in enumerate(texts):
-        own, quoted = _own_and_quoted(text)
+        # A typographic apostrophe (the default of phone keyboards) is the plain one.
+        own, quoted = _own_and_quoted(text.replace("’", "'") if "’" in text else text)
         own_prose = strip_code(own) if own else ""
         prose.append(own_prose)
         for part, part_weight in ((own_prose, 1.0), (quoted, _QUOTE_WEIGHT)):
@@ -1168,13 +1177,13 @@ def rule_score(text: str) -> float | None:
     return _score_messages([text])[0][0]
 
 
-def score_message(text: str) -> float | None:
+def score_message(text: str, role: Role = "human") -> float | None:
     """The tone of one message in [−1, 1], or None when it has no prose to score
     (only code, logs or shell output), read alone: the rules, then the trained model."""
     scores, prose, signals = _score_messages([text])
     if scores[0] is None:
         return None
-    views = model_views([Message(0, "", "human", text)], scores, prose, signals)
+    views = model_views([Message(0, "", role, text)], scores, prose, signals)
     learned = tone_model.scores(views)[0]
     return scores[0] if learned is None else _combined(scores[0], learned)
 
@@ -1226,6 +1235,8 @@ def _shifts(values: np.ndarray, smoothed: np.ndarray) -> list[dict[str, Any]]:
         return []
     bands = [_band(v) for v in smoothed.tolist()]
     min_shift = _MIN_SHIFT_SHORT if n < _SHORT_CHAT else _MIN_SHIFT
+    if n > _MODEL_MAX_MESSAGES:
+        min_shift = _MIN_SHIFT_RULES  # the rules' narrower scores
     prefix = np.concatenate([[0.0], np.cumsum(values)]).tolist()
 
     def means(i: int) -> tuple[float, float]:
@@ -1675,14 +1686,14 @@ def model_views(
 
 
 def _combined(rules: float, model: float) -> float:
-    """The trained model's score, bounded by the rules' reading: where the two put the
-    message on opposite sides it is neutral, and where the rules are sure (at least
-    _RULE_KEEP from zero) and the model does not take the other side, the stronger of the
-    two holds."""
+    """The trained model's score, bounded by the rules' reading: where the rules are sure
+    (at least _RULE_KEEP from zero) their side holds, with the model's score if it is
+    surer on that side; otherwise, where the two put the message on opposite sides it is
+    neutral, and elsewhere the model's score stands."""
+    if round(abs(rules), 6) >= _RULE_KEEP:  # a phrase cue's −0.4 is sure, rounding aside
+        return model if rules * model > 0 and abs(model) > abs(rules) else rules
     if label(rules) != "neutral" and label(model) != "neutral" and rules * model < 0:
         return 0.0
-    if abs(rules) >= _RULE_KEEP:
-        return model if rules * model > 0 and abs(model) > abs(rules) else rules
     return model
 
 
@@ -1708,17 +1719,31 @@ def _read_with_model(
             continue
         score = _combined(rules, learned)
         if label(score) != label(rules):
-            kept = [s for s in signals.get(i, ()) if s.partition(":")[0] not in _WORD_KINDS]
-            # A message the model turns polar is explained by the words that moved it;
-            # one it turns neutral, by the rules' phrase cues alone.
-            side = {"positive": 1.0, "negative": -1.0}.get(label(score), 0.0)
-            named = tone_model.explain(views, i, side, model) if side else ()
-            found = [f"learned from examples: “{w}”" for w in named] + kept
-            if found:
-                signals[i] = found
-            else:
-                signals.pop(i, None)
+            signals[i] = _model_signals(views, i, label(score), signals.get(i, []), model)
         scores[i] = score
+
+
+def _model_signals(
+    views: Sequence[tone_model.MessageView],
+    i: int,
+    new_label: str,
+    found: list[str],
+    model: tone_model.Weights,
+) -> list[str]:
+    """The signals of a message whose label the model changed: for a positive or negative
+    message, the words that moved the model most (or that it was read from the message's
+    form and role), then the rules' cues of the same side; for a message turned neutral,
+    that the model read it so, and none of the rules' cues of a side (an apology stays)."""
+    sided = _SIDE_OF_SIGNAL["negative"] | _SIDE_OF_SIGNAL["positive"] | _WORD_KINDS
+    if new_label == "neutral":
+        return ["learned from examples: neutral"] + [
+            s for s in found if s.partition(":")[0] not in sided
+        ]
+    side = 1.0 if new_label == "positive" else -1.0
+    named = tone_model.explain(views, i, side, model)
+    learned = [f"learned from examples: “{w}”" for w in named] or ["learned from examples"]
+    opposite = _SIDE_OF_SIGNAL["negative" if side > 0 else "positive"]
+    return learned + [s for s in found if s.partition(":")[0] not in opposite | _WORD_KINDS]
 
 
 def analyze_sentiment(

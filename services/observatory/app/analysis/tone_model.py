@@ -13,7 +13,7 @@ thresholds as before, so a trajectory point keeps its meaning.
 Its weights were fitted on the quality set's development part by
 ``benchmarks/train_tone_model.py`` (decision 0017), which also picks the two class offsets
 by five-fold cross-validation over conversations, and are kept in ``tone_model.json``
-beside this module. Deterministic: the weights are constants, the features plain counts.
+beside this module. Deterministic: the weights are constants, the features plain values.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from app.core import patterns
 CLASSES = ("negative", "neutral", "positive")
 WEIGHTS_FILE = Path(__file__).with_name("tone_model.json")
 
-# Words (letters, with one inner apostrophe), "!" and "?", and emoji.
-_TOKEN = patterns.compile(r"[^\W\d_]++(?:'[^\W\d_]++)?+|[!?]|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
+# Words (letters, with one inner apostrophe) and emoji; "!" and "?" are dense features.
+_TOKEN = patterns.compile(r"[^\W\d_]++(?:'[^\W\d_]++)?+|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 _WORDS_CAP = 40  # length is read up to this many words
 _WORD = "w "  # feature-name prefixes: a word, a pair of words
 _PAIR = "p "
@@ -43,9 +43,12 @@ _MAX_TOKENS = 400  # words read per message
 # alone, a few thousand examples give them weights by chance ("you're" leaning positive
 # from "you're a star"). They still count inside word pairs ("you're wrong").
 _FUNCTION_WORDS_TEXT = (
-    "you you're your yours you've you'll i i'm i've i'll me my we we're our us he she they "
-    "them their his her it it's this that that's these those the a an and or of to in on at "
-    "for with is are was were be"
+    "you you're your yours you've you'll you'd i i'm i've i'll i'd me my mine we we're we've "
+    "we'll our ours us he he's she she's they they're they've them their his her him it it's "
+    "its this that that's these those there there's here the a an and or of to in on at for "
+    "with from by as about into over than then so if is are was were be been being am do "
+    "does did have has had will would can could shall should may might must get got what "
+    "when where who how which some any all just also"
 )
 _FUNCTION_WORDS = frozenset(_FUNCTION_WORDS_TEXT.split())
 
@@ -63,7 +66,10 @@ class MessageView:
 
 
 def tokens(prose: str) -> list[str]:
-    return _TOKEN.findall(prose.lower(), 0, 20 * _MAX_TOKENS)[:_MAX_TOKENS]
+    head = prose[: 20 * _MAX_TOKENS].lower()
+    if "’" in head:
+        head = head.replace("’", "'")
+    return _TOKEN.findall(head)[:_MAX_TOKENS]
 
 
 def _dense_features(views: Sequence[MessageView], i: int, words: list[str]) -> dict[str, float]:
@@ -81,6 +87,7 @@ def _dense_features(views: Sequence[MessageView], i: int, words: list[str]) -> d
         "|score|": abs(s),
         f"rules {rule_label}": 1.0,
         f"role {view.role}": 1.0,
+        "exclamation": float("!" in text),
         "exclamations": min(text.count("!"), 3) / 3,
         "question": float("?" in text),
         "length": length / _WORDS_CAP,
@@ -258,4 +265,4 @@ def explain(
 # Up to this many words are named for a message whose label the model changed, each
 # moving the log-odds of its side against the other by at least this much.
 _NAMED = 2
-_NAMED_FROM = 0.5
+_NAMED_FROM = 0.8

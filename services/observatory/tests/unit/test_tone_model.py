@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from app.analysis import sentiment, tone_model
@@ -66,6 +67,25 @@ def test_the_fast_path_gives_the_reference_scores() -> None:
     assert checked > 500
 
 
+def test_the_service_reads_the_weights_the_trainer_wrote() -> None:
+    """The loader and the fast path against the trainer's own feature matrix and the
+    weights document as written: a row mix-up in the loader would show here."""
+    shipped = json.loads(tone_model.WEIGHTS_FILE.read_text(encoding="utf-8"))
+    names = sorted(shipped["weights"])
+    w = np.array([shipped["weights"][n] for n in names])
+    b = np.array(shipped["bias"]) + np.array(shipped["offsets"])
+    for fixture in load_fixtures(QUALITY_DIR / "dev")[:40]:
+        conversation = parse_fixture(fixture)
+        views = model_views(conversation.messages, *rule_tones(conversation))
+        scored = [i for i, v in enumerate(views) if v.score is not None]
+        z = train_tone_model.matrix([tone_model.features(views, i) for i in scored], names) @ w + b
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        fast = tone_model.scores(views)
+        for row, i in enumerate(scored):
+            assert fast[i] == pytest.approx(p[row, 2] - p[row, 0], abs=1e-9)
+
+
 def test_a_conversation_without_prose_or_messages_reads_nothing() -> None:
     assert tone_model.scores([]) == []
     views = model_views(chat(("a", "```\nls -la\n```")).messages, [None], [""], {})
@@ -82,6 +102,8 @@ def test_a_conversation_without_prose_or_messages_reads_nothing() -> None:
         (-0.53, -0.05, -0.53),  # sure rules, a doubtful model: the rules hold
         (-0.53, -0.9, -0.9),  # the model surer on the same side: the model
         (0.45, -0.1, 0.45),  # sure rules, a model just across zero but neutral
+        (-0.71, 0.6, -0.71),  # sure rules against the model: the rules' side holds
+        (-0.39999999999999997, 0.3, -0.39999999999999997),  # a phrase cue's −0.4 is sure
         (-0.3, -0.05, -0.05),  # unsure rules: the model softens them
     ],
 )
@@ -93,7 +115,7 @@ def test_the_model_reads_within_the_rules_bounds(
 
 def test_complaints_told_as_facts_read_negative_where_the_lexicon_sees_nothing() -> None:
     for text in (
-        "The parcel says delivered but it isn't here.",
+        "Third email this week, no reply.",
         "Can't make it tonight, the car won't start.",
     ):
         assert rule_score(text) == 0.0, text
@@ -117,23 +139,24 @@ def test_a_label_the_model_changes_is_explained_by_its_words() -> None:
     result = analyze_sentiment(
         chat(
             ("Maya", "Did the parcel come?"),
-            ("Ben", "The parcel says delivered but it isn't here."),
+            ("Ben", "Third email this week, no reply."),
         )
     )
     point = result["trajectory"][1]
     assert point["label"] == "negative"
     assert point["signals"]
-    assert all(s.startswith("learned from examples: “") for s in point["signals"])
+    assert point["signals"][0].startswith("learned from examples")
     assert not any(s.startswith("positive word") for s in point["signals"])
 
 
 def test_a_message_the_model_turns_neutral_names_no_learned_words() -> None:
-    # The rules read "That made me sick." as negative, the model as the writers' slang
-    # praise: the two disagree, so the message is neutral and nothing is claimed for it.
-    result = analyze_sentiment(chat(("Ana", "That made me sick.")))
+    # The rules read "I lost my job today." as mildly negative; the model, which has seen
+    # the writers call much of that neutral, is less sure: neutral, and said to be learned.
+    result = analyze_sentiment(chat(("Ana", "I lost my job today.")))
     point = result["trajectory"][0]
+    assert label(rule_score("I lost my job today.") or 0.0) == "negative"
     assert point["label"] == "neutral"
-    assert not any("learned from examples" in s for s in point.get("signals", []))
+    assert point["signals"] == ["learned from examples: neutral"]
 
 
 def test_a_conversation_over_the_limit_keeps_the_rules_reading(
@@ -141,7 +164,7 @@ def test_a_conversation_over_the_limit_keeps_the_rules_reading(
 ) -> None:
     conversation = chat(
         ("Maya", "Did the parcel come?"),
-        ("Ben", "The parcel says delivered but it isn't here."),
+        ("Ben", "Third email this week, no reply."),
     )
     monkeypatch.setattr(sentiment, "_MODEL_MAX_MESSAGES", 1)
     trajectory = analyze_sentiment(conversation)["trajectory"]
@@ -157,3 +180,71 @@ def test_the_reading_is_deterministic() -> None:
         ("Maya", "thanks so much, that fixed it!"),
     )
     assert analyze_sentiment(conversation) == analyze_sentiment(conversation)
+
+
+def test_angry_exclamations_are_not_read_as_warmth() -> None:
+    # "!" is mostly warm in the examples; it is a feature of the message's form, never a
+    # word the model names, and rules that are sure of a complaint hold against it.
+    for text in (
+        "What the hell?!",
+        "This is unacceptable!!!",
+        "WHY IS THIS STILL BROKEN!!!",
+        "You ruined everything!",
+    ):
+        assert label(score_message(text) or 0.0) == "negative", text
+    for text in ("Shut up!", "Get out!", "Go away."):
+        assert label(score_message(text) or 0.0) != "positive", text
+    assert "!" not in tone_model.tokens("No worries at all!")
+
+
+def test_learned_words_named_are_words_of_substance() -> None:
+    model = tone_model.weights()
+    named: set[str] = set()
+    for fixture in load_fixtures(QUALITY_DIR / "dev")[:150]:
+        conversation = parse_fixture(fixture)
+        views = model_views(conversation.messages, *rule_tones(conversation))
+        for i in range(len(views)):
+            for side in (1.0, -1.0):
+                named.update(tone_model.explain(views, i, side, model))
+    words = {name for name in named if " " not in name}  # pairs may hold function words
+    assert named and not words & tone_model._FUNCTION_WORDS
+    assert not {w for name in named for w in name.split()} & {"!", "?", "am", "can"}
+
+
+def test_typographic_apostrophes_read_as_plain_ones() -> None:
+    for text in (
+        "Can't make it tonight, the car won't start.",
+        "It still doesn't work.",
+        "I paid for this and it doesn't work.",
+    ):
+        curly = text.replace("'", "’")
+        assert score_message(curly) == pytest.approx(score_message(text)), text
+        assert tone_model.tokens(curly) == tone_model.tokens(text)
+
+
+def test_an_assistants_message_is_read_as_one() -> None:
+    assert score_message("I'm sorry about that, let me check.", role="ai") is not None
+    conversation = chat(("Bot", "ai", "That's terrible news."))
+    assert analyze_sentiment(conversation)["trajectory"][0]["score"] == pytest.approx(
+        round(score_message("That's terrible news.", role="ai") or 0.0, 4)
+    )
+    # Sure rules hold for an assistant too.
+    assert label(score_message("You're wrong and you know it.", role="ai") or 0.0) == "negative"
+
+
+def test_a_message_turned_neutral_keeps_no_cue_of_a_side() -> None:
+    conversation = chat(
+        ("Ana", "Honestly? Fine, I guess, whatever."),
+        ("Ben", "Thank you for nothing."),
+    )
+    for point in analyze_sentiment(conversation)["trajectory"]:
+        if point["label"] == "neutral" and any("learned" in s for s in point.get("signals", [])):
+            assert point["signals"] == ["learned from examples: neutral"]
+
+
+def test_a_long_conversation_read_by_the_rules_keeps_their_shift_threshold() -> None:
+    rows = [("Ana" if i % 2 else "Ben", "Lost my keys.") for i in range(1001)]
+    rows += [("Ana" if i % 2 else "Ben", "Thanks.") for i in range(1000)]
+    result = analyze_sentiment(chat(*rows))
+    assert len(rows) > sentiment._MODEL_MAX_MESSAGES
+    assert any(abs(s["index"] - 1001) <= 2 for s in result["shifts"])
