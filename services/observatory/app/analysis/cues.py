@@ -179,7 +179,8 @@ NEGATIVE_PHRASES = (
     # hostility aimed at the other party or their argument
     r"you'?re (?:twisting|missing the point|not listening|being ridiculous|just wrong)",
     r"you'?re all missing",
-    r"(?:^|[.!?,] )(?:shut up|go away|get out(?! of| there| and)|screw you|piss off)\b",
+    r"(?:^|[.!?,] )(?:just |would you |will you |can you )?(?:shut up|screw you|piss off)\b"
+    r"(?!,? (?:that'?s|this is|no way|really)\b)",
     r"(?:your|this|that) (?:argument|point|logic|claim) is (?:weak|flawed|nonsense|absurd)",
     r"(?:that'?s|this is|what) (?:a )?(?:ridiculous|absurd|lazy|cheap|sweeping)",
     r"that was a cheap shot|cheap shot",
@@ -272,7 +273,7 @@ WEAK_NEGATIVE_PHRASES = (
 SARCASM_PHRASES = (
     r"oh,? (?:great|brilliant|wonderful|perfect|lovely|fantastic|fab|super|joy)\b",
     r"exactly (?:how|what) i wanted|just what i (?:needed|wanted)",
-    r"highlight of my|thanks for nothing|thank you for nothing|"
+    r"highlight of my|thank(?:s| you) for nothing\b(?! (?:short|but|less|more)\b)|"
     r"thanks (?:a lot |so much )?for making me",
     r"brilliant use of|great use of|(?:lasted|went) (?:well|great)\.|how convenient",
     r"yeah,? right|sure you (?:did|do|are)|what a surprise|surprise,? surprise",
@@ -488,8 +489,6 @@ PHRASE_ANCHORS = frozenset(
 # Words too common to send every message holding them to the phrase search ("still",
 # "nobody"): they count as anchors only followed by one of these words.
 PHRASE_ANCHOR_PAIRS: dict[str, frozenset[str]] = {
-    "go": frozenset(["away"]),
-    "get": frozenset(["out"]),
     "still": frozenset(
         "not hasn't haven't isn't doesn't didn't says say waiting no nothing broken".split()  # noqa: SIM905
     ),

@@ -265,4 +265,4 @@ def explain(
 # Up to this many words are named for a message whose label the model changed, each
 # moving the log-odds of its side against the other by at least this much.
 _NAMED = 2
-_NAMED_FROM = 0.8
+_NAMED_FROM = 1.0

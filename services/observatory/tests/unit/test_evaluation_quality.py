@@ -62,40 +62,40 @@ def parts() -> list[PartEvaluation]:
 
 
 # Measured 2026-12-05 with the tone model (README "Quality set"); floors 0.03 under the
-# score, or one item under for the recalls that rest on few spans (Socratic 9 / 19,
-# thesis–antithesis–synthesis 27 / 94), and ceilings 0.04 over the false-positive rates.
+# score, or one item under for the recalls that rest on few spans (Socratic 9 / 20,
+# thesis–antithesis–synthesis 27 / 104), and ceilings 0.04 over the false-positive rates.
 # The tone model was fitted on dev, so dev's tone figures are in-sample there (its
 # cross-validated message macro-F1 is 0.68, checked in test_tone_model.py).
 # Raise them with the figures when quality improves; lower them only with a reason in the
 # commit that does.
 FLOORS: dict[str, dict[str, float]] = {
     "blind": {
-        "tone_accuracy": 0.62,
+        "tone_accuracy": 0.64,
         "message_tone_macro_f1": 0.64,
-        "disagreement_f1": 0.43,
+        "disagreement_f1": 0.42,
         "agreement_f1": 0.32,
         "tas_recall": 0.48,
         "socratic_recall": 0.66,
         "qa_pair_f1": 0.86,
-        "shift_f1": 0.28,
+        "shift_f1": 0.30,
         "topic_boundary_f1": 0.47,
         "single_topic_unsplit": 0.97,
         "topic_label_acceptable": 0.65,
         "keyword_hit_rate": 0.52,
     },
     "dev": {
-        "tone_accuracy": 0.72,
+        "tone_accuracy": 0.71,
         "message_tone_macro_f1": 0.79,
-        "disagreement_f1": 0.36,
-        "agreement_f1": 0.37,
+        "disagreement_f1": 0.34,
+        "agreement_f1": 0.36,
         "tas_recall": 0.24,
-        "socratic_recall": 0.84,
-        "qa_pair_f1": 0.84,
-        "shift_f1": 0.44,
+        "socratic_recall": 0.80,
+        "qa_pair_f1": 0.83,
+        "shift_f1": 0.45,
         "topic_boundary_f1": 0.63,
         "single_topic_unsplit": 0.94,
         "topic_label_acceptable": 0.71,
-        "keyword_hit_rate": 0.55,
+        "keyword_hit_rate": 0.56,
     },
 }
 CEILINGS: dict[str, dict[str, float]] = {
@@ -109,7 +109,7 @@ CEILINGS: dict[str, dict[str, float]] = {
 
 def test_the_parts_come_blind_first_then_dev(parts: list[PartEvaluation]) -> None:
     assert [p.name for p in parts] == ["blind", "dev"]
-    assert [p.conversations for p in parts] == [171, 465]
+    assert [p.conversations for p in parts] == [171, 525]
     assert all(p.errors == {} for p in parts)
 
 
@@ -366,4 +366,4 @@ def test_the_table_puts_blind_first_and_shows_no_blind_conversation(tmp_path: Pa
 
 def test_a_single_dev_folder_is_scored_as_one_part() -> None:
     part = evaluate_part(QUALITY_DIR / "dev", resamples=20)
-    assert part.name == "dev" and part.conversations == 465 and part.misses
+    assert part.name == "dev" and part.conversations == 525 and part.misses

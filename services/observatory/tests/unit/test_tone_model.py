@@ -48,6 +48,8 @@ def test_the_shipped_weights_are_what_the_development_part_fits() -> None:
         assert shipped["weights"][name] == pytest.approx(fitted[name], abs=2e-3), name
     # Retrain with `uv run python benchmarks/train_tone_model.py --write` when dev changes.
     assert figures["model_macro_f1_cross_validated"] > figures["rules_macro_f1"] + 0.05
+    # As the service reads it, within the rules' bounds.
+    assert figures["bounded_macro_f1_cross_validated"] > figures["rules_macro_f1"] + 0.05
 
 
 def test_the_fast_path_gives_the_reference_scores() -> None:
@@ -150,11 +152,11 @@ def test_a_label_the_model_changes_is_explained_by_its_words() -> None:
 
 
 def test_a_message_the_model_turns_neutral_names_no_learned_words() -> None:
-    # The rules read "I lost my job today." as mildly negative; the model, which has seen
-    # the writers call much of that neutral, is less sure: neutral, and said to be learned.
-    result = analyze_sentiment(chat(("Ana", "I lost my job today.")))
+    # The rules read "I miss him." as mildly negative; the model, which has seen the
+    # writers call much of that neutral, is less sure: neutral, and said to be learned.
+    result = analyze_sentiment(chat(("Ana", "I miss him.")))
     point = result["trajectory"][0]
-    assert label(rule_score("I lost my job today.") or 0.0) == "negative"
+    assert label(rule_score("I miss him.") or 0.0) == "negative"
     assert point["label"] == "neutral"
     assert point["signals"] == ["learned from examples: neutral"]
 
@@ -192,8 +194,8 @@ def test_angry_exclamations_are_not_read_as_warmth() -> None:
         "You ruined everything!",
     ):
         assert label(score_message(text) or 0.0) == "negative", text
-    for text in ("Shut up!", "Get out!", "Go away."):
-        assert label(score_message(text) or 0.0) != "positive", text
+    for text in ("Shut up!", "Just shut up.", "Screw you."):
+        assert label(score_message(text) or 0.0) == "negative", text
     assert "!" not in tone_model.tokens("No worries at all!")
 
 
