@@ -19,17 +19,9 @@ from app.analysis.sentiment import (
     rule_tones,
     score_message,
 )
-from app.conversation import Conversation, Message
 from benchmarks import train_tone_model
 from benchmarks.evaluate import QUALITY_DIR, load_fixtures, parse_fixture
-
-
-def chat(*rows: tuple[str, str] | tuple[str, str, str]) -> Conversation:
-    messages = []
-    for i, row in enumerate(rows):
-        speaker, role, text = row if len(row) == 3 else (row[0], "human", row[1])
-        messages.append(Message(index=i, speaker=speaker, role=role, text=text))  # type: ignore[arg-type]
-    return Conversation(messages=tuple(messages))
+from tests.unit.test_analysis_quality import chat
 
 
 def test_the_shipped_weights_are_what_the_development_part_fits() -> None:
