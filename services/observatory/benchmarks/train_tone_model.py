@@ -32,7 +32,13 @@ from scipy.sparse import csr_matrix
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.analysis import tone_model
-from app.analysis.sentiment import _combined, model_views, rule_tones
+from app.analysis.sentiment import (
+    NEGATIVE_THRESHOLD,
+    POSITIVE_THRESHOLD,
+    _combined,
+    model_views,
+    rule_tones,
+)
 from benchmarks.evaluate import QUALITY_DIR, load_fixtures, parse_fixture
 
 FOLDS = 5
@@ -117,15 +123,12 @@ def fit(x: csr_matrix, y: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.
 
 
 def scores_from(logits: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    z = logits + offsets
-    z = z - z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
-    return p[:, 2] - p[:, 0]
+    return tone_model.polarity(logits + offsets)
 
 
 def labels_of(score: np.ndarray) -> np.ndarray:
-    return np.where(score >= 0.15, 2, np.where(score <= -0.15, 0, 1))
+    """Indices in CLASSES of the labels ``sentiment.label`` gives these scores."""
+    return np.where(score >= POSITIVE_THRESHOLD, 2, np.where(score <= NEGATIVE_THRESHOLD, 0, 1))
 
 
 def labels_from(logits: np.ndarray, offsets: np.ndarray) -> np.ndarray:

@@ -305,18 +305,11 @@ _MAX_SIGNALS = 5
 # keep plain statements the rules read well ("That's nonsense.", "What the hell?!") from
 # turning neutral or positive (decision 0017).
 _RULE_KEEP = 0.4
-# Conversations longer than this keep the rules' reading: the model costs about 40 µs a
+# Conversations longer than this keep the rules' reading: the model costs 10–400 µs a
 # message, and the 10,000-message budget of SPEC §10 has no room for it (decision 0017).
 _MODEL_MAX_MESSAGES = 2000
 # Signals naming a lexicon word, by the side it was counted on.
 _WORD_KINDS = frozenset({"positive word", "negative word", "negated word", "slang praise"})
-# The phrase-cue signals of each side.
-_SIDE_OF_SIGNAL = {
-    "negative": frozenset(
-        {"complaint or frustration", "sarcasm", "hostile word", "distress or exasperation"}
-    ),
-    "positive": frozenset({"warmth"}),
-}
 # Up to this many lexicon words are named among a message's signals, for a message whose
 # score is at least _WORD_SIGNAL_FROM away from zero (the neutral band's edge).
 _WORD_SIGNALS = 3
@@ -549,6 +542,14 @@ _SIGNAL_NAMES = {
     "hostile": "hostile word",
 }
 # A wait or a sum of money: what a lone word of praise after it is ironic about.
+_DISTRESS_SIGNAL = "distress or exasperation"
+# The phrase-cue signals of each side; an apology is of neither.
+_SIDE_OF_SIGNAL = {
+    "negative": frozenset(
+        [_SIGNAL_NAMES[k] for k in ("negative", "sarcasm", "hostile")] + [_DISTRESS_SIGNAL]
+    ),
+    "positive": frozenset([_SIGNAL_NAMES["positive"]]),
+}
 _WAIT_OR_SUM = patterns.compile(
     r"(?i)\b(?:\d+(?:[.,]\d+)?|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|"
     r"thirty|forty|fifty|several) ?(?:min(?:ute)?s?|hours?|hrs?|days?|weeks?|months?|heures?|"
@@ -1088,7 +1089,7 @@ def _score_messages(
     weak: dict[tuple[int, str], list[str]] = {}  # weak markers, named only if they count
     for k, found in distress.items():
         if found:
-            signals[k] = ["distress or exasperation"] * found
+            signals[k] = [_DISTRESS_SIGNAL] * found
     for b, window in windows:
         if weight[b] == 1.0:
             for m in _TONE_CUES.finditer(window):
@@ -1181,11 +1182,8 @@ def score_message(text: str, role: Role = "human") -> float | None:
     """The tone of one message in [−1, 1], or None when it has no prose to score
     (only code, logs or shell output), read alone: the rules, then the trained model."""
     scores, prose, signals = _score_messages([text])
-    if scores[0] is None:
-        return None
-    views = model_views([Message(0, "", role, text)], scores, prose, signals)
-    learned = tone_model.scores(views)[0]
-    return scores[0] if learned is None else _combined(scores[0], learned)
+    _read_with_model([Message(0, "", role, text)], scores, prose, signals, NEVER)
+    return scores[0]
 
 
 def label(score: float) -> str:
@@ -1679,6 +1677,7 @@ def model_views(
             prose=prose[i],
             role=m.role,
             score=scores[i],
+            rule_label=label(scores[i] or 0.0),
             cue_kinds=tuple(s.partition(":")[0] for s in signals.get(i, ())),
         )
         for i, m in enumerate(messages)

@@ -19,7 +19,6 @@ beside this module. Deterministic: the weights are constants, the features plain
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -56,12 +55,13 @@ _FUNCTION_WORDS = frozenset(_FUNCTION_WORDS_TEXT.split())
 @dataclass(frozen=True, slots=True)
 class MessageView:
     """What the model reads of one message: its prose (own text, code and quotes left
-    out), its role, the rules' score (None when it has no prose) and the kinds of the
-    cues the rules found ("sarcasm", "negative word", …)."""
+    out), its role, the rules' score (None when it has no prose) and label, and the kinds
+    of the cues the rules found ("sarcasm", "negative word", …)."""
 
     prose: str
     role: str
     score: float | None
+    rule_label: str
     cue_kinds: tuple[str, ...]
 
 
@@ -79,13 +79,12 @@ def _dense_features(views: Sequence[MessageView], i: int, words: list[str]) -> d
     nxt = views[i + 1].score or 0.0 if i + 1 < len(views) else 0.0
     text = view.prose
     length = min(len(words), _WORDS_CAP)
-    rule_label = "positive" if s >= 0.15 else "negative" if s <= -0.15 else "neutral"
     found: dict[str, float] = {
         "score": s,
         "score+": max(s, 0.0),
         "score-": min(s, 0.0),
         "|score|": abs(s),
-        f"rules {rule_label}": 1.0,
+        f"rules {view.rule_label}": 1.0,
         f"role {view.role}": 1.0,
         "exclamation": float("!" in text),
         "exclamations": min(text.count("!"), 3) / 3,
@@ -130,18 +129,6 @@ class Weights:
     names: list[str]  # per row: the word, or the two words of the pair
     lean: np.ndarray  # per row: its weight for positive less its weight for negative
 
-    def get(self, name: str) -> tuple[float, float, float] | None:
-        """The weights of one feature by its name in :func:`features`, if it has any."""
-        row: int | None = None
-        if name.startswith(_WORD):
-            row = self.words.get(name[len(_WORD) :])
-        elif name.startswith(_PAIR):
-            first, _, second = name[len(_PAIR) :].partition(" ")
-            row = self.pairs.get(first, {}).get(second)
-        else:
-            return self.dense.get(name)
-        return None if row is None else tuple(self.matrix[row].tolist())
-
 
 @cache
 def weights() -> Weights:
@@ -173,19 +160,6 @@ def weights() -> Weights:
         names=names,
         lean=matrix[:, 2] - matrix[:, 0],
     )
-
-
-def logits(views: Sequence[MessageView], i: int, model: Weights | None = None) -> list[float]:
-    """The class scores of message ``i``, feature by feature: the reference that
-    :func:`scores` computes faster for a whole conversation."""
-    model = model or weights()
-    total = list(model.bias)
-    for name, value in features(views, i).items():
-        w = model.get(name)
-        if w is not None:
-            for c in range(len(CLASSES)):
-                total[c] += w[c] * value
-    return total
 
 
 def scores(views: Sequence[MessageView], model: Weights | None = None) -> list[float | None]:
@@ -220,12 +194,17 @@ def scores(views: Sequence[MessageView], model: Weights | None = None) -> list[f
         ends = np.append(bounds[1:], len(rows))
         sums = np.add.reduceat(gathered, bounds, axis=0)
         sparse = np.where((ends > bounds)[:, None], sums, 0.0)
-    z = dense + sparse + np.asarray(model.offsets)
-    z -= z.max(axis=1, keepdims=True)
+    values = polarity(dense + sparse + np.asarray(model.offsets)).tolist()
+    return [None if v.score is None else values[i] for i, v in enumerate(views)]
+
+
+def polarity(class_scores: np.ndarray) -> np.ndarray:
+    """P(positive) − P(negative) of each row of class scores (softmax over CLASSES)."""
+    z = class_scores - class_scores.max(axis=1, keepdims=True)
     p = np.exp(z)
     p /= p.sum(axis=1, keepdims=True)
-    values = (p[:, 2] - p[:, 0]).tolist()
-    return [None if v.score is None else values[i] for i, v in enumerate(views)]
+    result: np.ndarray = p[:, 2] - p[:, 0]
+    return result
 
 
 def _rows(found: list[str], words: dict[str, int], pairs: dict[str, dict[str, int]]) -> set[int]:
@@ -234,15 +213,6 @@ def _rows(found: list[str], words: dict[str, int], pairs: dict[str, dict[str, in
     rows.update(pairs[a].get(b, -1) for a, b in pairwise(found) if a in pairs)
     rows.discard(-1)
     return rows
-
-
-def score_of(class_scores: Sequence[float], model: Weights | None = None) -> float:
-    """P(positive) − P(negative) of one message's class scores, after the offsets."""
-    model = model or weights()
-    adjusted = [z + o for z, o in zip(class_scores, model.offsets, strict=True)]
-    top = max(adjusted)
-    exps = [math.exp(z - top) for z in adjusted]
-    return (exps[2] - exps[0]) / sum(exps)
 
 
 def explain(
