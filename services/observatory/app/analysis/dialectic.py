@@ -1127,10 +1127,13 @@ def _modelled_reactions(
     or agreeing with its target reaches the model's threshold; when both do, the one
     further past its threshold.
 
-    Disagreement is looked for only in a conversation where the cues found one: a long,
-    on-topic reply in a cooperative support chat or e-mail thread looks to the model much
-    like a rebuttal. The strength is the probability, at most _MODELLED_STRENGTH, so a
-    reaction only the model sees never becomes a key moment on its own."""
+    Disagreement is looked for only in an argument: a conversation where the cues found
+    one, or where the model is fairly sure of at least two replies
+    (``reply_model.ARGUMENT_REPLIES`` from ``ARGUMENT_FROM``). A long, on-topic reply in a
+    cooperative support chat or e-mail thread can look to the model much like a rebuttal;
+    one such reply does not make an argument. The strength is the probability, at most
+    _MODELLED_STRENGTH, so a reaction only the model sees never becomes a key moment on
+    its own."""
     position_of = {t.index: p for p, t in enumerate(turns)}
     reacted = {
         position_of[s["roles"][role]]
@@ -1141,8 +1144,7 @@ def _modelled_reactions(
     disputed = {position_of[s["roles"]["response"]] for s in cued if s["type"] == "disagreement"}
     agreed = {position_of[s["roles"]["response"]] for s in cued if s["type"] == "agreement"}
     reader = reply_model.ReplyReader(turns, disputed, agreed, _content_of)
-    arguing = bool(disputed)
-    found: list[dict[str, Any]] = []
+    read: list[tuple[int, int, float, float]] = []
     for position in range(1, len(turns)):
         if position % _CHECK_EVERY == 0:
             token.check()
@@ -1151,11 +1153,15 @@ def _modelled_reactions(
         target = _target(turns, position)
         if target is None:
             continue
-        x = reader.features(position, target)
-        against = reply_model.probability(reply_model.DISAGREEMENT_WEIGHTS, x) if arguing else 0.0
-        along = reply_model.probability(reply_model.AGREEMENT_WEIGHTS, x)
-        margin_against = against / reply_model.DISAGREEMENT_FROM
+        read.append((position, target, *reader.probabilities(position, target)))
+    sure = sum(1 for *_, against, _along in read if against >= reply_model.ARGUMENT_FROM)
+    arguing = bool(disputed) or sure >= reply_model.ARGUMENT_REPLIES
+    found: list[dict[str, Any]] = []
+    for position, target, against, along in read:
+        margin_against = against / reply_model.DISAGREEMENT_FROM if arguing else 0.0
         margin_along = along / reply_model.AGREEMENT_FROM
+        if margin_against >= 1.0 and _accepts_on_condition(turns[position]):
+            margin_against = 0.0  # "If the price is fixed, I could live with it" yields
         if margin_against >= 1.0 and margin_against >= margin_along:
             kind, strength = "disagreement", against
         elif margin_along >= 1.0:

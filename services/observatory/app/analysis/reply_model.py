@@ -6,19 +6,26 @@ People push back without saying "I disagree": a counter-fact ("Gutters were clea
 rice off."), a counter-offer ("920, last offer"). No single cue marks them, but together
 weak signals do: the reply takes up the other's words, is a statement rather than a
 question, carries negation, answers a proposal, follows an argument, is long enough to
-argue. Two logistic regressions over the same 24 features weigh those signals; their
-weights were fitted on the quality set's development part by
-``benchmarks/train_reply_model.py`` (decision 0016), which also checks them by five-fold
-cross-validation over conversations.
+argue, and the words it opens with ("so", "except", "which") and holds ("anyway",
+"supposed"). Two logistic regressions (disagree, agree) weigh 25 dense features of the
+reply and its target with the words of both: the reply's words, its first two words, its
+word pairs and the target's words. Their weights were fitted on the quality set's
+development part by ``benchmarks/train_reply_model.py`` (decision 0016), which also checks
+them by five-fold cross-validation over conversations, and are kept in
+``reply_model.json`` beside this module.
 
 Deterministic: the weights are constants, the features plain counts.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
 from itertools import pairwise
+from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 from app.analysis.cues import COURTESY_OPENING
@@ -120,24 +127,58 @@ FEATURES = (
     "courtesy",  # opens with thanks, an apology, a greeting, "no problem", "of course"
     "helpful",  # offers to act: "I can", "I'll send", "we can"
     "target_requests",  # the target asks for something: "could you", "can you", "please"
+    "argued",  # the phrase cues found a disagreement somewhere in the conversation
 )
-# Fitted by benchmarks/train_reply_model.py on tests/fixtures/quality/dev (225
-# conversations, 2,998 replies); regenerate with that script, never edit by hand.
-DISAGREEMENT_WEIGHTS = (
-    -4.16, 1.21, -0.79, -0.76, -0.71, 1.78, 0.21, 0.09, 1.07, -0.75, 0.37, -1.29,
-    -0.01, 0.80, 0.33, 1.70, -1.81, 0.65, 1.32, -0.42, 0.28, -0.72, -1.19, -0.11,
-)  # fmt: skip
-AGREEMENT_WEIGHTS = (
-    -2.68, -0.31, 1.56, -0.92, -0.51, -0.70, -0.03, -0.04, 0.91, -0.24, 0.75, 1.00,
-    -0.51, 0.40, 0.51, -0.40, -0.14, 0.28, 1.36, -0.27, -0.30, -1.29, 0.68, -0.35,
-)  # fmt: skip
-# Probability from which a reply counts. Cross-validated F1 on the development part peaks
-# at 0.3 and 0.25, but there the hand-labelled ordinary conversations of tests/fixtures/eval
-# gain spurious reactions (structure accuracy 1.00 → 0.92): the writers of the quality set
-# were asked for arguments, and a fifth of their replies disagree. These thresholds keep
-# those conversations clean and most of the gain (decision 0016).
+WEIGHTS_FILE = Path(__file__).with_name("reply_model.json")
+KINDS = ("disagreement", "agreement")
+# Feature-name prefixes of the words: a word of the reply, one of its first
+# _OPENING_WORDS words, a pair of adjacent words of the reply, a word of its target.
+_WORD = "w "
+_OPENING = "o "
+_PAIR = "p "
+_TARGET = "t "
+_OPENING_WORDS = 2
+# Probability from which a reply counts. The writers of the quality set were asked for
+# arguments, and a fifth of their replies disagree, far more than in most chats; these
+# thresholds sit above the cross-validated optimum so the hand-labelled ordinary
+# conversations of tests/fixtures/eval gain no spurious reactions (decision 0016).
 DISAGREEMENT_FROM = 0.4
-AGREEMENT_FROM = 0.35
+AGREEMENT_FROM = 0.45
+# Disagreement is looked for only in an argument: where the phrase cues found one, or
+# where the model gives at least ARGUMENT_REPLIES replies ARGUMENT_FROM or more.
+ARGUMENT_FROM = 0.6
+ARGUMENT_REPLIES = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """One regression: a weight per dense feature (in the order of FEATURES) and per
+    word feature, by name ("w anyway", "o so", "p you said", "t deadline")."""
+
+    dense: tuple[float, ...]
+    words: dict[str, float]
+
+
+@cache
+def models() -> dict[str, Model]:
+    """The fitted regressions, by kind (KINDS)."""
+    raw = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
+    if raw["features"] != list(FEATURES):
+        raise ValueError(f"{WEIGHTS_FILE.name} was fitted on other features; retrain it")
+    return {kind: Model(tuple(raw[kind]["dense"]), dict(raw[kind]["words"])) for kind in KINDS}
+
+
+def own_words(tokens: Sequence[str]) -> set[str]:
+    """The word features of a reply's own tokens."""
+    found = {_WORD + t for t in tokens}
+    found.update(_OPENING + t for t in tokens[:_OPENING_WORDS])
+    found.update(f"{_PAIR}{a} {b}" for a, b in pairwise(tokens))
+    return found
+
+
+def target_words(tokens: Sequence[str]) -> set[str]:
+    """The word features a reply takes from its target's tokens."""
+    return {_TARGET + t for t in tokens}
 
 
 R = TypeVar("R", bound=Reply)
@@ -145,7 +186,8 @@ R = TypeVar("R", bound=Reply)
 
 class ReplyReader(Generic[R]):
     """Reads each message once: what the model needs of a reply depends on the message
-    alone, except its relation to the target, so the per-message part is kept."""
+    alone, except its relation to the target, so the per-message part is kept, with the
+    sum of its word weights as a reply and as a target."""
 
     def __init__(
         self,
@@ -159,6 +201,15 @@ class ReplyReader(Generic[R]):
         self._agreed = agreed
         self._content = content
         self._own: dict[int, tuple[float, ...]] = {}
+        self._tokens: dict[int, list[str]] = {}
+        self._as_reply: dict[int, tuple[float, float]] = {}
+        self._as_target: dict[int, tuple[float, float]] = {}
+
+    def tokens(self, position: int) -> list[str]:
+        found = self._tokens.get(position)
+        if found is None:
+            found = self._tokens[position] = _TOKEN.findall(self._turns[position].head)
+        return found
 
     def _read(self, position: int) -> tuple[float, ...]:
         """(only_question, asks, negation, contrast, second_person, acknowledges, digits,
@@ -169,7 +220,7 @@ class ReplyReader(Generic[R]):
             return found
         turn = self._turns[position]
         head = turn.head
-        tokens = _TOKEN.findall(head)
+        tokens = self.tokens(position)
         negations = sum(1 for t in tokens if t in _NEGATIONS or t.endswith("n't"))
         contrasts = sum(1 for t in tokens if t in _CONTRASTS)
         pairs = set(pairwise(tokens))
@@ -197,8 +248,8 @@ class ReplyReader(Generic[R]):
         return found
 
     def features(self, position: int, target: int) -> list[float]:
-        """The feature vector (in the order of FEATURES) of the reply at ``position`` to the
-        message at ``target``."""
+        """The dense feature vector (in the order of FEATURES) of the reply at
+        ``position`` to the message at ``target``."""
         turns = self._turns
         reply, earlier = turns[position], turns[target]
         own = self._read(position)
@@ -235,9 +286,42 @@ class ReplyReader(Generic[R]):
             own[12],
             own[13],
             target_own[14],
+            1.0 if self._disputed else 0.0,
         ]
 
+    def words(self, position: int, target: int) -> set[str]:
+        """The word features of the reply at ``position`` to the message at ``target``."""
+        return own_words(self.tokens(position)) | target_words(self.tokens(target))
 
-def probability(weights: Sequence[float], x: Sequence[float]) -> float:
-    z = sum(w * v for w, v in zip(weights, x, strict=True))
+    def probabilities(self, position: int, target: int) -> tuple[float, float]:
+        """P(disagrees), P(agrees) of the reply at ``position`` to the message at
+        ``target``."""
+        disagree, agree = models()["disagreement"], models()["agreement"]
+        x = self.features(position, target)
+        as_reply = self._as_reply.get(position)
+        if as_reply is None:
+            found = own_words(self.tokens(position))
+            as_reply = self._as_reply[position] = (_sum(disagree, found), _sum(agree, found))
+        as_target = self._as_target.get(target)
+        if as_target is None:
+            found = target_words(self.tokens(target))
+            as_target = self._as_target[target] = (_sum(disagree, found), _sum(agree, found))
+        return (
+            _logistic(_dot(disagree.dense, x) + as_reply[0] + as_target[0]),
+            _logistic(_dot(agree.dense, x) + as_reply[1] + as_target[1]),
+        )
+
+
+def _sum(model: Model, names: set[str]) -> float:
+    """The weights of ``names``, summed exactly: a set's order varies between processes,
+    a rounded running sum with it."""
+    words = model.words
+    return math.fsum(words.get(n, 0.0) for n in names)
+
+
+def _dot(weights: Sequence[float], x: Sequence[float]) -> float:
+    return sum(w * v for w, v in zip(weights, x, strict=True))
+
+
+def _logistic(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
