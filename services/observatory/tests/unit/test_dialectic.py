@@ -472,16 +472,18 @@ def test_a_chat_question_without_a_question_mark_is_asked():
         assert pairs(found) == [(0, 1)], question
 
 
-def test_in_a_group_chat_everyone_who_answers_is_paired():
-    found = analyze_dialectic(
-        conversation(
-            ("Ana", "Who's coming to the climbing gym on Thursday?"),
-            ("Ben", "Me!"),
-            ("Chloe", "I'm in too, but I need to rent climbing shoes again"),
-            ("Dan", "No promises, see you all there"),
-        )
-    )
-    assert pairs(found) == [(0, 1), (0, 2)]
+def test_in_a_group_chat_the_direct_reply_is_the_answer_and_a_later_one_on_topic():
+    rows = [
+        ("Ana", "Who's coming to the climbing gym on Thursday?"),
+        ("Ben", "Me!"),
+        ("Chloe", "I'm in too, but I need to rent climbing shoes again"),
+        ("Dan", "No promises, see you all there"),
+    ]
+    # A second voice is not paired: people pair a question with one answer (decision 0018).
+    assert pairs(analyze_dialectic(conversation(*rows))) == [(0, 1)]
+    # A later reply that takes up the question is.
+    rows[2] = ("Chloe", "Coming to the climbing gym Thursday too, I need to rent shoes again")
+    assert pairs(analyze_dialectic(conversation(*rows))) == [(0, 1), (0, 2)]
 
 
 def test_no_after_a_question_answers_it_rather_than_disagrees():
