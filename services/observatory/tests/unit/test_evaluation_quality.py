@@ -72,35 +72,35 @@ FLOORS: dict[str, dict[str, float]] = {
     "blind": {
         "tone_accuracy": 0.64,
         "message_tone_macro_f1": 0.64,
-        "disagreement_f1": 0.42,
-        "agreement_f1": 0.32,
+        "disagreement_f1": 0.55,
+        "agreement_f1": 0.44,
         "tas_recall": 0.48,
         "socratic_recall": 0.66,
-        "qa_pair_f1": 0.86,
-        "shift_f1": 0.30,
+        "qa_pair_f1": 0.87,
+        "shift_f1": 0.32,
         "topic_boundary_f1": 0.47,
         "single_topic_unsplit": 0.97,
         "topic_label_acceptable": 0.65,
         "keyword_hit_rate": 0.52,
     },
     "dev": {
-        "tone_accuracy": 0.71,
-        "message_tone_macro_f1": 0.79,
-        "disagreement_f1": 0.34,
-        "agreement_f1": 0.36,
-        "tas_recall": 0.24,
+        "tone_accuracy": 0.72,
+        "message_tone_macro_f1": 0.80,
+        "disagreement_f1": 0.68,
+        "agreement_f1": 0.64,
+        "tas_recall": 0.46,
         "socratic_recall": 0.80,
-        "qa_pair_f1": 0.83,
-        "shift_f1": 0.45,
-        "topic_boundary_f1": 0.63,
+        "qa_pair_f1": 0.85,
+        "shift_f1": 0.44,
+        "topic_boundary_f1": 0.61,
         "single_topic_unsplit": 0.94,
         "topic_label_acceptable": 0.71,
-        "keyword_hit_rate": 0.56,
+        "keyword_hit_rate": 0.57,
     },
 }
 CEILINGS: dict[str, dict[str, float]] = {
-    "blind": {"tas_false_positive_rate": 0.08, "socratic_false_positive_rate": 0.05},
-    "dev": {"tas_false_positive_rate": 0.10, "socratic_false_positive_rate": 0.06},
+    "blind": {"tas_false_positive_rate": 0.11, "socratic_false_positive_rate": 0.05},
+    "dev": {"tas_false_positive_rate": 0.12, "socratic_false_positive_rate": 0.06},
 }
 
 
@@ -109,7 +109,7 @@ CEILINGS: dict[str, dict[str, float]] = {
 
 def test_the_parts_come_blind_first_then_dev(parts: list[PartEvaluation]) -> None:
     assert [p.name for p in parts] == ["blind", "dev"]
-    assert [p.conversations for p in parts] == [171, 525]
+    assert [p.conversations for p in parts] == [171, 615]
     assert all(p.errors == {} for p in parts)
 
 
@@ -366,4 +366,4 @@ def test_the_table_puts_blind_first_and_shows_no_blind_conversation(tmp_path: Pa
 
 def test_a_single_dev_folder_is_scored_as_one_part() -> None:
     part = evaluate_part(QUALITY_DIR / "dev", resamples=20)
-    assert part.name == "dev" and part.conversations == 525 and part.misses
+    assert part.name == "dev" and part.conversations == 615 and part.misses
