@@ -358,7 +358,9 @@ def test_the_german_article_die_is_not_the_verb() -> None:
 
 def test_one_word_acceptance_and_chat_praise_read_as_warm() -> None:
     assert positive("Deal. I'll bring the snacks.")
-    assert rules_read("Exactly. So what changes between the two hemispheres?") == "positive"  # final: 0.15, just neutral
+    assert (
+        rules_read("Exactly. So what changes between the two hemispheres?") == "positive"
+    )  # final: 0.15, just neutral
     assert positive("Legendary cake. I'll bring the gazebos.")
     assert negative("So bummed, the gig got cancelled.")
     # "deal" inside a sentence is no acceptance.

@@ -184,3 +184,16 @@ def test_weights_fitted_on_other_features_are_refused(tmp_path, monkeypatch) -> 
     finally:
         monkeypatch.undo()
         reply_model.models.cache_clear()
+
+
+def test_the_cross_fitted_service_figures_leave_the_shipped_weights_in_place(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for path in sorted((QUALITY_DIR / "dev").glob("[ab]_*.json")):
+        (tmp_path / path.name).symlink_to(path)
+    data = train_reply_model.examples(tmp_path)
+    shipped = reply_model.WEIGHTS_FILE
+    figures = train_reply_model.service_figures(tmp_path, data)
+    assert reply_model.WEIGHTS_FILE == shipped
+    written = json.loads(shipped.read_text(encoding="utf-8"))
+    assert reply_model.models()["disagreement"].dense == tuple(written["disagreement"]["dense"])
+    disagreement = figures["disagreement_f1"]
+    assert disagreement is not None and 0.0 < disagreement < 1.0
