@@ -192,7 +192,7 @@ def test_the_cross_fitted_service_figures_leave_the_shipped_weights_in_place(tmp
     data = train_reply_model.examples(tmp_path)
     shipped = reply_model.WEIGHTS_FILE
     figures = train_reply_model.service_figures(tmp_path, data)
-    assert reply_model.WEIGHTS_FILE == shipped
+    assert shipped == reply_model.WEIGHTS_FILE
     written = json.loads(shipped.read_text(encoding="utf-8"))
     assert reply_model.models()["disagreement"].dense == tuple(written["disagreement"]["dense"])
     disagreement = figures["disagreement_f1"]
