@@ -14,6 +14,7 @@ from typing import Literal
 
 import structlog
 
+from app.analysis.engine import check_models
 from app.api.deps import ServiceState
 from app.audit.service import AuditLog, DenialSampler
 from app.auth.tokens import TokenVerifier
@@ -59,6 +60,7 @@ def _queue(settings: Settings, ctx: JobContext, role: Role) -> JobQueue:
 @asynccontextmanager
 async def runtime(settings: Settings, role: Role = "serve") -> AsyncIterator[ServiceState]:
     """Everything a process of ``role`` needs, started, and stopped on exit."""
+    check_models()
     api = role == "serve"
     redis = settings.queue_backend == "redis"
     runs_jobs = role == "worker" or not redis

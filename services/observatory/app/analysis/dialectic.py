@@ -56,6 +56,7 @@ from app.analysis.text import (
     SUBJECTS,
     WH_WORDS,
     excerpt,
+    plain_apostrophes,
     sentences,
     strip_code,
 )
@@ -294,7 +295,7 @@ _AGREE_STRONG = patterns.compile(
 _AGREE_OPENING = patterns.compile(
     r"^(?:exactly|precisely|absolutely|indeed|true|right|definitely|totally|correct|deal|"
     r"perfect|perfecto|great|nice|d'accord|genau|einverstanden|"
-    r"yes,? exactly|yes,? that's it)\b"
+    r"yes,? exactly|yes,? that's it)\b(?![,.!]?\s{0,3}not\b)"  # not "Absolutely not."
 )
 # Cues that only mean assent to a position, not compliance with a request: skipped when the
 # message they answer is a question ("Can you help?" — "Absolutely!").
@@ -461,7 +462,7 @@ class _Turn:
     speaker: str
     role: str
     text: str
-    head: str  # the prose of the first _HEAD_CHARS characters, lower-cased, ’ → '
+    head: str  # the prose of the first _HEAD_CHARS characters, lower-cased, ’ ʼ ´ → '
     opening: str  # the start of ``head`` with list/heading markup removed
     words: frozenset[str] | None = None  # content words of ``head``, see _content_of
     questions: tuple[str, ...] = ()  # genuine question sentences, as written
@@ -557,8 +558,7 @@ def _content_of(turn: _Turn) -> frozenset[str]:
 
 
 def _lower(prose: str) -> str:
-    lower = prose.lower()
-    return lower.replace("’", "'") if "’" in lower else lower
+    return plain_apostrophes(prose.lower())
 
 
 def _content(lower: str) -> frozenset[str]:
@@ -810,10 +810,11 @@ def _reported_answer(turns: Sequence[_Turn], q: int, a: int, strength: float) ->
     "Me!") or a later reply that only sounds like an answer is not what people pair with
     the question: of such pairs in the quality set's development part, one in ten is
     (decision 0018). They still count for the Socratic chains and for what is answered."""
-    if a == q + 1 or strength >= _LATER_ANSWER_FROM:
-        return True
-    direct = turns[q + 1]
-    return direct.speaker == turns[a].speaker and bool(direct.questions)
+    asker = turns[q].speaker
+    direct = next(p for p in range(q + 1, a + 1) if turns[p].speaker != asker)
+    if a == direct or strength >= _LATER_ANSWER_FROM:
+        return True  # the first reply by someone else, past the asker's own follow-ups
+    return turns[direct].speaker == turns[a].speaker and bool(turns[direct].questions)
 
 
 def _answers_then_asks(reply: _Turn) -> bool:
@@ -1146,9 +1147,11 @@ def _modelled_reactions(
 
     Disagreement is looked for only in an argument: a conversation where the cues found
     one, or where the model is fairly sure of at least two replies
-    (``reply_model.ARGUMENT_REPLIES`` from ``ARGUMENT_FROM``). A long, on-topic reply in a
-    cooperative support chat or e-mail thread can look to the model much like a rebuttal;
-    one such reply does not make an argument. The strength is the probability, at most
+    (``reply_model.ARGUMENT_REPLIES`` from ``ARGUMENT_FROM``) by two people, each pushing
+    back on the other. A long, on-topic reply in a cooperative support chat or e-mail
+    thread can look to the model much like a rebuttal; one such reply, or one person's
+    reassurances, do not make an argument. A reply that accepts on a condition or consoles
+    is never the model's disagreement. The strength is the probability, at most
     _MODELLED_STRENGTH, so a reaction only the model sees never becomes a key moment on
     its own."""
     position_of = {t.index: p for p, t in enumerate(turns)}
@@ -1171,14 +1174,17 @@ def _modelled_reactions(
         if target is None:
             continue
         read.append((position, target, *reader.probabilities(position, target)))
-    sure = sum(1 for *_, against, _along in read if against >= reply_model.ARGUMENT_FROM)
-    arguing = bool(disputed) or sure >= reply_model.ARGUMENT_REPLIES
+    # "If the price is fixed, I could live with it" yields; "It's not your fault" consoles.
+    read = [
+        (position, target, 0.0 if _yields(turns[position]) else against, along)
+        for position, target, against, along in read
+    ]
+    sure = [turns[p].speaker for p, _, against, _ in read if against >= reply_model.ARGUMENT_FROM]
+    arguing = bool(disputed) or (len(sure) >= reply_model.ARGUMENT_REPLIES and len(set(sure)) >= 2)
     found: list[dict[str, Any]] = []
     for position, target, against, along in read:
         margin_against = against / reply_model.DISAGREEMENT_FROM if arguing else 0.0
         margin_along = along / reply_model.AGREEMENT_FROM
-        if margin_against >= 1.0 and _accepts_on_condition(turns[position]):
-            margin_against = 0.0  # "If the price is fixed, I could live with it" yields
         if margin_against >= 1.0 and margin_against >= margin_along:
             kind, strength = "disagreement", against
         elif margin_along >= 1.0:
@@ -1900,6 +1906,25 @@ _CONDITIONAL_ACCEPTANCE = patterns.compile(
     r"|(?:i|we)(?:'d| would| could| can) (?:live with|accept|go with|agree to|support)"
     r"[^.?!]{0,80}? (?:if|as long as|so long as|provided)\b"
 )
+
+
+# Consolation contradicts the other's self-blame without pushing back on anything: "It's
+# not your fault", "Nobody could have known", "Be kind to yourself".
+_CONSOLATION = patterns.compile(
+    r"\b(?:(?:it's|it is|it was|it wasn't|that's) not your fault|not your fault\b|"
+    r"no need to apologi[sz]e|nothing (?:you|anyone) could have done|"
+    r"(?:nobody|no one|no-one) could have (?:known|seen|done)|"
+    r"(?:don't|do not) (?:blame|beat up) yourself|don't be (?:so )?hard on yourself|"
+    r"(?:be kind to|go easy on) yourself|you're not alone|you are not alone|"
+    r"not (?:something )?you (?:need|have) to carry)"
+)
+
+
+def _yields(turn: _Turn) -> bool:
+    """Whether a reply accepts the other side on a condition or consoles: the reply model
+    reads both as pushback (negation, the other's words), the writers of its examples do
+    not."""
+    return _accepts_on_condition(turn) or _CONSOLATION.search(turn.head) is not None
 
 
 def _accepts_on_condition(turn: _Turn) -> bool:

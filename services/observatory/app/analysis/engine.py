@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from app.analysis import reply_model, tone_model
 from app.analysis.confidence import score_confidence
 from app.analysis.dialectic import detect_dialectic
 from app.analysis.dynamics import analyze_dynamics
@@ -43,6 +44,13 @@ _SECURITY_SLICE = 1000
 class AnalysisOptions:
     pattern_types: frozenset[str] = field(default_factory=lambda: frozenset(PATTERN_TYPES))
     include_insights: bool = True
+
+
+def check_models() -> None:
+    """Load the trained models' weights now: a missing or broken weights file stops a
+    process at start, with a message that names it, instead of failing every analysis."""
+    tone_model.weights()
+    reply_model.models()
 
 
 def analyze(

@@ -93,6 +93,7 @@ from app.analysis.cues import (
 )
 from app.analysis.text import (
     is_sentence_end,
+    plain_apostrophes,
     sentences,
     starts_sentence,
     strip_code,
@@ -1050,8 +1051,7 @@ def _score_messages(
     weight: list[float] = []
     prose: list[str] = []
     for k, text in enumerate(texts):
-        # A typographic apostrophe (the default of phone keyboards) is the plain one.
-        own, quoted = _own_and_quoted(text.replace("’", "'") if "’" in text else text)
+        own, quoted = _own_and_quoted(plain_apostrophes(text))
         own_prose = strip_code(own) if own else ""
         prose.append(own_prose)
         for part, part_weight in ((own_prose, 1.0), (quoted, _QUOTE_WEIGHT)):

@@ -284,14 +284,21 @@ def starts_sentence(token: str) -> bool:
     return "A" <= first <= "Z" or first.isdigit() or first in "¿¡"
 
 
+# Apostrophes as keyboards type them: ’ (the default of phone keyboards), ʼ and ´.
+_APOSTROPHES = str.maketrans({"’": "'", "ʼ": "'", "´": "'"})
+
+
+def plain_apostrophes(text: str) -> str:
+    """``text`` with every typed apostrophe the plain one: "isnʼt" reads as "isn't"."""
+    return text if text.isascii() else text.translate(_APOSTROPHES)
+
+
 def words(text: str) -> list[str]:
     """Lower-cased word tokens in order (letters and digits; inner apostrophes kept)."""
     lowered = text.lower()
     if lowered.isascii():
         return _ASCII_WORD.findall(lowered)
-    if "’" in lowered:
-        lowered = lowered.replace("’", "'")
-    return _WORD.findall(lowered)
+    return _WORD.findall(plain_apostrophes(lowered))
 
 
 def content_words(text: str) -> list[str]:

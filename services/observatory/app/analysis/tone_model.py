@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from app.analysis.text import plain_apostrophes
 from app.core import patterns
 
 CLASSES = ("negative", "neutral", "positive")
@@ -66,9 +68,7 @@ class MessageView:
 
 
 def tokens(prose: str) -> list[str]:
-    head = prose[: 20 * _MAX_TOKENS].lower()
-    if "’" in head:
-        head = head.replace("’", "'")
+    head = plain_apostrophes(prose[: 20 * _MAX_TOKENS].lower())
     return _TOKEN.findall(head)[:_MAX_TOKENS]
 
 
@@ -132,27 +132,46 @@ class Weights:
 
 @cache
 def weights() -> Weights:
-    raw = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
+    """The fitted weights. A file that is missing, unreadable or holding a weight that is
+    not a finite number is refused with a ValueError that names it."""
+    retrain = f"{WEIGHTS_FILE}: retrain with benchmarks/train_tone_model.py --write"
+    try:
+        found = _weights(json.loads(WEIGHTS_FILE.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"unreadable ({exc!r}); {retrain}") from exc
+    values = [*found.bias, *found.offsets, *(w for row in found.dense.values() for w in row)]
+    if not (np.isfinite(values).all() and np.isfinite(found.matrix).all()):
+        raise ValueError(f"a weight is not a finite number; {retrain}")
+    return found
+
+
+def _weights(raw: dict[str, Any]) -> Weights:
     dense: dict[str, tuple[float, float, float]] = {}
     words: dict[str, int] = {}
     pairs: dict[str, dict[str, int]] = {}
     rows: list[list[float]] = []
     names: list[str] = []
     for name, w in raw["weights"].items():
+        if len(w) != len(CLASSES):
+            raise ValueError(f"{name!r} has {len(w)} weights, not {len(CLASSES)}")
         if name.startswith(_WORD):
             words[name[len(_WORD) :]] = len(rows)
         elif name.startswith(_PAIR):
             first, _, second = name[len(_PAIR) :].partition(" ")
             pairs.setdefault(first, {})[second] = len(rows)
         else:
-            dense[name] = tuple(w)
+            dense[name] = (float(w[0]), float(w[1]), float(w[2]))
             continue
-        rows.append(w)
+        rows.append([float(v) for v in w])
         names.append(name[len(_WORD) :])
     matrix = np.array(rows, dtype=float).reshape(-1, len(CLASSES))
+    bias = tuple(float(v) for v in raw["bias"])
+    offsets = tuple(float(v) for v in raw["offsets"])
+    if len(bias) != len(CLASSES) or len(offsets) != len(CLASSES):
+        raise ValueError("bias and offsets need one value per class")
     return Weights(
-        bias=tuple(raw["bias"]),
-        offsets=tuple(raw["offsets"]),
+        bias=(bias[0], bias[1], bias[2]),
+        offsets=(offsets[0], offsets[1], offsets[2]),
         dense=dense,
         words=words,
         pairs=pairs,

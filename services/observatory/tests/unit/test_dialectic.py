@@ -749,3 +749,34 @@ def test_a_hedged_answer_to_a_question_is_not_pushback():
         )
     )
     assert disagreeing(found) == []
+
+
+def test_the_asker_s_own_follow_up_is_not_the_direct_reply():
+    found = analyze_dialectic(
+        conversation(
+            ("Ana", "Are you coming to dinner tonight?"),
+            ("Ana", "🙏"),
+            ("Ben", "Yes, I'll be there at 7."),
+        )
+    )
+    assert pairs(found) == [(0, 2)]
+
+
+def test_absolutely_not_is_no_agreement():
+    for reply in ("Absolutely not.", "Definitely not, that would break the build."):
+        found = analyze_dialectic(conversation(("Ana", "Let's merge it tonight."), ("Ben", reply)))
+        assert of_type(found, "agreement") == [], reply
+    found = analyze_dialectic(
+        conversation(("Ana", "Let's merge it tonight."), ("Ben", "Absolutely."))
+    )
+    assert [s["messages"] for s in of_type(found, "agreement")] == [[0, 1]]
+
+
+def test_any_typed_apostrophe_reads_as_the_plain_one():
+    rows = [("Ana", "The fix is in, deploy it now."), ("Ben", "That isn't ready, the tests fail.")]
+    plain = analyze_dialectic(conversation(*rows))
+    for mark in ("’", "ʼ", "´"):
+        typed = analyze_dialectic(conversation(rows[0], ("Ben", rows[1][1].replace("'", mark))))
+        assert [(s["type"], s["messages"], s["strength"]) for s in typed] == [
+            (s["type"], s["messages"], s["strength"]) for s in plain
+        ], mark

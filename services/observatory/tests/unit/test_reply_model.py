@@ -171,21 +171,6 @@ def _read_all(writers: str, column: int) -> list[float]:
     return found
 
 
-def test_weights_fitted_on_other_features_are_refused(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    shipped = json.loads(reply_model.WEIGHTS_FILE.read_text(encoding="utf-8"))
-    shipped["features"] = shipped["features"][:-1]
-    stale = tmp_path / "reply_model.json"
-    stale.write_text(json.dumps(shipped), encoding="utf-8")
-    monkeypatch.setattr(reply_model, "WEIGHTS_FILE", stale)
-    reply_model.models.cache_clear()
-    try:
-        with pytest.raises(ValueError, match="retrain"):
-            reply_model.models()
-    finally:
-        monkeypatch.undo()
-        reply_model.models.cache_clear()
-
-
 def test_the_cross_fitted_service_figures_leave_the_shipped_weights_in_place(tmp_path) -> None:  # type: ignore[no-untyped-def]
     for path in sorted((QUALITY_DIR / "dev").glob("[ab]_*.json")):
         (tmp_path / path.name).symlink_to(path)
@@ -197,3 +182,57 @@ def test_the_cross_fitted_service_figures_leave_the_shipped_weights_in_place(tmp
     assert reply_model.models()["disagreement"].dense == tuple(written["disagreement"]["dense"])
     disagreement = figures["disagreement_f1"]
     assert disagreement is not None and 0.0 < disagreement < 1.0
+
+
+def test_reassurance_in_grief_is_no_argument() -> None:
+    found = analyze_dialectic(
+        chat(
+            ("Sam", "I can't stop thinking about him. I wasn't even there when it happened."),
+            (
+                "Jo",
+                "You don't have to stop thinking about him. It's not your fault you weren't "
+                "there, nobody could have known.",
+            ),
+            ("Sam", "I know, but I keep replaying the last week. We were supposed to go away."),
+            (
+                "Jo",
+                "That's not something you need to carry alone. Those weeks with him were real.",
+            ),
+        )
+    )
+    assert responses(found, "disagreement") == set()
+
+
+def test_words_of_any_script_are_whole_words() -> None:
+    turns = _turns((("Jonas", "Wir treffen uns für das Spiel."), ("Anna", "Ich bin krank.")))
+    reader = reply_model.ReplyReader(turns, set(), set(), dialectic._content_of)
+    assert reader.tokens(0) == ["wir", "treffen", "uns", "für", "das", "spiel"]
+    assert "t für" in reader.words(1, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        ("", "unreadable"),
+        ("{not json", "unreadable"),
+        ('{"features": []}', "other features"),
+        (None, "not a finite number"),
+    ],
+)
+def test_a_broken_weights_file_is_refused_by_name(tmp_path, monkeypatch, text, refused) -> None:  # type: ignore[no-untyped-def]
+    broken = tmp_path / "reply_model.json"
+    if text is None:
+        shipped = json.loads(reply_model.WEIGHTS_FILE.read_text(encoding="utf-8"))
+        shipped["agreement"]["dense"][3] = float("nan")
+        text = json.dumps(shipped)
+    if text:
+        broken.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(reply_model, "WEIGHTS_FILE", broken)
+    reply_model.models.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=refused) as raised:
+            reply_model.models()
+        assert str(broken) in str(raised.value) and "train_reply_model.py" in str(raised.value)
+    finally:
+        monkeypatch.undo()
+        reply_model.models.cache_clear()

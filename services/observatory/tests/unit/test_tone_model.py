@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from app.analysis import sentiment, tone_model
+from app.analysis.engine import check_models
 from app.analysis.sentiment import (
     _combined,
     analyze_sentiment,
@@ -226,3 +227,29 @@ def test_a_long_conversation_read_by_the_rules_keeps_their_shift_threshold() -> 
     result = analyze_sentiment(chat(*rows))
     assert len(rows) > sentiment._MODEL_MAX_MESSAGES
     assert any(abs(s["index"] - 1001) <= 2 for s in result["shifts"])
+
+
+@pytest.mark.parametrize(
+    "text", ["", "[]", '{"bias": [0, 0], "offsets": [0, 0, 0], "weights": {}}', None]
+)
+def test_a_broken_weights_file_is_refused_by_name(tmp_path, monkeypatch, text) -> None:  # type: ignore[no-untyped-def]
+    broken = tmp_path / "tone_model.json"
+    if text is None:
+        shipped = json.loads(tone_model.WEIGHTS_FILE.read_text(encoding="utf-8"))
+        shipped["weights"][next(iter(shipped["weights"]))][0] = float("inf")
+        text = json.dumps(shipped)
+    if text:
+        broken.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(tone_model, "WEIGHTS_FILE", broken)
+    tone_model.weights.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"train_tone_model\.py") as raised:
+            tone_model.weights()
+        assert str(broken) in str(raised.value)
+        # A process refuses to start with it, instead of failing every analysis.
+        with pytest.raises(ValueError, match=r"train_tone_model\.py"):
+            check_models()
+    finally:
+        monkeypatch.undo()
+        tone_model.weights.cache_clear()
+    check_models()
