@@ -531,3 +531,10 @@ PHRASE_ANCHOR_PAIRS: dict[str, frozenset[str]] = {
     "where": frozenset(["is"]),
     "where's": frozenset(["my"]),
 }
+
+
+# After an assenting word, a denial turns it round: "Absolutely not", "Totally disagree",
+# "Definitely shouldn't", "Sure… no" (but "Sure, no problem" still assents).
+NOT_DENIED = (
+    r"(?!\W{0,6}(?:not|never|nope|disagree|\w+n't|no(?! (?:problem|worries|bother|doubt)))\b)"
+)

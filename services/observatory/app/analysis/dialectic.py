@@ -43,6 +43,7 @@ from app.analysis.cues import (
     COURTESY_OPENING,
     ERROR_REPORT,
     INDIGNANT_QUESTIONS,
+    NOT_DENIED,
     PUSHBACK_ANYWHERE,
     PUSHBACK_ANYWHERE_HINTS,
     PUSHBACK_OPENINGS,
@@ -281,7 +282,8 @@ _DISAGREE_STRONG = patterns.compile(
 )
 _DISAGREE_OPENING = patterns.compile(
     r"^(?:no,? actually|no,? that's|not really|not exactly|not necessarily|nope|"
-    r"well,? actually,? no|hmm,? no|no[,.!])"
+    r"well,? actually,? no|hmm,? no|no[,.!]|(?:absolutely|definitely|totally) not\b|"
+    r"(?:totally|completely|strongly) disagree\b)"
 )
 _AGREE_STRONG = patterns.compile(
     r"\b(?:i (?:completely |totally |fully |strongly |absolutely |do )?agree|agreed|"
@@ -295,7 +297,7 @@ _AGREE_STRONG = patterns.compile(
 _AGREE_OPENING = patterns.compile(
     r"^(?:exactly|precisely|absolutely|indeed|true|right|definitely|totally|correct|deal|"
     r"perfect|perfecto|great|nice|d'accord|genau|einverstanden|"
-    r"yes,? exactly|yes,? that's it)\b(?![,.!]?\s{0,3}not\b)"  # not "Absolutely not."
+    r"yes,? exactly|yes,? that's it)\b" + NOT_DENIED  # not "Absolutely not.", "Totally disagree"
 )
 # Cues that only mean assent to a position, not compliance with a request: skipped when the
 # message they answer is a question ("Can you help?" — "Absolutely!").
@@ -810,10 +812,14 @@ def _reported_answer(turns: Sequence[_Turn], q: int, a: int, strength: float) ->
     "Me!") or a later reply that only sounds like an answer is not what people pair with
     the question: of such pairs in the quality set's development part, one in ten is
     (decision 0018). They still count for the Socratic chains and for what is answered."""
+    if strength >= _LATER_ANSWER_FROM:
+        return True
     asker = turns[q].speaker
     direct = next(p for p in range(q + 1, a + 1) if turns[p].speaker != asker)
-    if a == direct or strength >= _LATER_ANSWER_FROM:
-        return True  # the first reply by someone else, past the asker's own follow-ups
+    if a == direct:
+        # The first reply by someone else, past the asker's own follow-ups ("🙏"), unless
+        # one of them asked again: "Also what time should we leave?" is what it answers.
+        return not any(turns[p].questions for p in range(q + 1, direct))
     return turns[direct].speaker == turns[a].speaker and bool(turns[direct].questions)
 
 
@@ -1122,6 +1128,8 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
             if disagreement == 0.0 and target is not None:
                 held = _held_ground(turns, position, target, disputed, held_rounds)
                 disagreement = 0.45 if held else 0.0
+        if disagreement > 0 and _consoles(turn):
+            disagreement = 0.0  # "Nobody could have known" denies, but consoles
         if disagreement > 0:
             found.append(
                 _disagreement(
@@ -1180,7 +1188,7 @@ def _modelled_reactions(
         for position, target, against, along in read
     ]
     sure = [turns[p].speaker for p, _, against, _ in read if against >= reply_model.ARGUMENT_FROM]
-    arguing = bool(disputed) or (len(sure) >= reply_model.ARGUMENT_REPLIES and len(set(sure)) >= 2)
+    arguing = bool(disputed) or len(sure) >= reply_model.ARGUMENT_REPLIES
     found: list[dict[str, Any]] = []
     for position, target, against, along in read:
         margin_against = against / reply_model.DISAGREEMENT_FROM if arguing else 0.0
@@ -1908,23 +1916,30 @@ _CONDITIONAL_ACCEPTANCE = patterns.compile(
 )
 
 
-# Consolation contradicts the other's self-blame without pushing back on anything: "It's
-# not your fault", "Nobody could have known", "Be kind to yourself".
+# Consolation contradicts the other's self-blame without pushing back on anything: "It
+# wasn't your fault", "Nobody could have known", "Don't beat yourself up". A reply that
+# also turns ("…, but a Friday rollout is a terrible idea") still argues.
 _CONSOLATION = patterns.compile(
-    r"\b(?:(?:it's|it is|it was|it wasn't|that's) not your fault|not your fault\b|"
-    r"no need to apologi[sz]e|nothing (?:you|anyone) could have done|"
-    r"(?:nobody|no one|no-one) could have (?:known|seen|done)|"
-    r"(?:don't|do not) (?:blame|beat up) yourself|don't be (?:so )?hard on yourself|"
-    r"(?:be kind to|go easy on) yourself|you're not alone|you are not alone|"
-    r"not (?:something )?you (?:need|have) to carry)"
+    r"\b(?:(?:it|that|this)(?:'s| is| was)(?: not|n't) (?:on you|your fault)|not your fault|"
+    r"no need to apologi[sz]e|nothing (?:you|anyone) could(?:'ve| have) done|"
+    r"(?:nobody|no one|no-one|you) could(?:n't|'ve| have| not)(?: have)? (?:known|seen it|done)|"
+    r"(?:don't|do not|stop) blam(?:e|ing) yourself|(?:don't|do not|stop) beat(?:ing)? yourself|"
+    r"don't be (?:so )?hard on yourself|(?:be kind to|go easy on) yourself|"
+    r"you(?:'re| are) not alone(?! in\b)|not (?:something )?you (?:need|have) to carry)"
 )
+_TURNS = patterns.compile(r"\b(?:but|however|though|although|yet|except)\b")
+
+
+def _consoles(turn: _Turn) -> bool:
+    head = turn.head
+    return _CONSOLATION.search(head) is not None and _TURNS.search(head) is None
 
 
 def _yields(turn: _Turn) -> bool:
     """Whether a reply accepts the other side on a condition or consoles: the reply model
     reads both as pushback (negation, the other's words), the writers of its examples do
     not."""
-    return _accepts_on_condition(turn) or _CONSOLATION.search(turn.head) is not None
+    return _accepts_on_condition(turn) or _consoles(turn)
 
 
 def _accepts_on_condition(turn: _Turn) -> bool:

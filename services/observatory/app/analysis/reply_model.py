@@ -28,7 +28,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
-from app.analysis.cues import COURTESY_OPENING
+from app.analysis.cues import COURTESY_OPENING, NOT_DENIED
 from app.core import patterns
 
 
@@ -86,7 +86,7 @@ _RHETORICAL_WORDS = frozenset({"seriously", "really"})
 _ACKNOWLEDGEMENT = patterns.compile(
     r"(?:ok|okay|sure|yes|yeah|yep|thanks|thank|great|perfect|fine|deal|agreed|sounds good|"
     r"good|nice|cool|love|lovely|brilliant|exactly|true|right|fair|absolutely|definitely|"
-    r"totally|haha|lol)\b(?![,.!]?\s{0,3}not\b)|👍|❤️|🙏"  # not "Definitely not"
+    r"totally|haha|lol)\b" + NOT_DENIED + "|👍|❤️|🙏"
 )
 _DIGIT = patterns.compile(r"\d")
 _COURTESY = patterns.compile(COURTESY_OPENING)  # "I'm sorry to hear that", "No problem"
@@ -152,6 +152,10 @@ ARGUMENT_FROM = 0.6
 ARGUMENT_REPLIES = 2
 
 
+# Fitted weights stay within a few units; one beyond this (or not a number) is a broken file.
+MAX_WEIGHT = 1000.0
+
+
 @dataclass(frozen=True, slots=True)
 class Model:
     """One regression: a weight per dense feature (in the order of FEATURES) and per
@@ -187,8 +191,8 @@ def models() -> dict[str, Model]:
     for kind, model in found.items():
         if len(model.dense) != len(FEATURES):
             raise ValueError(f"{len(model.dense)} dense {kind} weights; {retrain}")
-        if not all(map(math.isfinite, (*model.dense, *model.words.values()))):
-            raise ValueError(f"a {kind} weight is not a finite number; {retrain}")
+        if not all(abs(w) <= MAX_WEIGHT for w in (*model.dense, *model.words.values())):
+            raise ValueError(f"a {kind} weight is not a number within ±{MAX_WEIGHT:g}; {retrain}")
     return found
 
 

@@ -114,6 +114,10 @@ def features(views: Sequence[MessageView], i: int) -> dict[str, float]:
     return found
 
 
+# Fitted weights stay within a few units; one beyond this (or not a number) is a broken file.
+MAX_WEIGHT = 1000.0
+
+
 @dataclass(frozen=True, slots=True)
 class Weights:
     """The fitted weights: per feature one weight per class of CLASSES, with word and
@@ -136,12 +140,21 @@ def weights() -> Weights:
     not a finite number is refused with a ValueError that names it."""
     retrain = f"{WEIGHTS_FILE}: retrain with benchmarks/train_tone_model.py --write"
     try:
-        found = _weights(json.loads(WEIGHTS_FILE.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raw = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
+        classes = raw.get("classes")
+    except (OSError, ValueError, AttributeError) as exc:
         raise ValueError(f"unreadable ({exc!r}); {retrain}") from exc
+    if classes != list(CLASSES):
+        raise ValueError(f"classes {classes!r}, not {list(CLASSES)!r}; {retrain}")
+    try:
+        found = _weights(raw)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"unreadable ({exc!r}); {retrain}") from exc
+    if "score" not in found.dense:
+        raise ValueError(f"no weight for the rules' score; {retrain}")
     values = [*found.bias, *found.offsets, *(w for row in found.dense.values() for w in row)]
-    if not (np.isfinite(values).all() and np.isfinite(found.matrix).all()):
-        raise ValueError(f"a weight is not a finite number; {retrain}")
+    if not (np.abs(values) <= MAX_WEIGHT).all() or not (np.abs(found.matrix) <= MAX_WEIGHT).all():
+        raise ValueError(f"a weight is not a number within ±{MAX_WEIGHT:g}; {retrain}")
     return found
 
 

@@ -31,13 +31,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp  # type: ignore[import-untyped]
 
-from app.analysis.text import STOPWORDS, strip_code
+from app.analysis.text import STOPWORDS, plain_apostrophes, strip_code
 from app.conversation import Conversation
 from app.conversation.labels import is_line_label
 from app.core import patterns
 from app.core.cancellation import NEVER, CancelToken
 
-_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~“”‘’«»…–—"
+_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~“”‘’ʼ´«»…–—"
 _WORDLIKE = patterns.compile(r"[^\W\d_]+(?:['\-][^\W\d_]+)*")
 _IDENTIFIER = patterns.compile(r"[a-z][A-Z]|[A-Z]{2}[a-z]")
 # Inline code of up to four plain words (`pip install requests`, `kubectl`) names the
@@ -298,7 +298,7 @@ class _Vocabulary:
         flags = (2 if core != w and w[0] in _PUNCT else 0) + (
             1 if core != w and w[-1] in _PUNCT else 0
         )
-        word = core.lower().replace("’", "'")
+        word = plain_apostrophes(core.lower())
         if word.endswith("'s"):
             word = word[:-2]
         if (
@@ -842,7 +842,7 @@ def analyze_topics(conversation: Conversation, token: CancelToken = NEVER) -> di
                 prose.append("")  # instructions to a model are not what the people discuss
                 continue
             text = _PLAIN_INLINE.sub(r"\1", m.text) if "`" in m.text else m.text
-            prose.append(strip_code(text))
+            prose.append(plain_apostrophes(strip_code(text)))
     counts = _count_phrases(prose, token, _speaker_words(conversation))
     # Shares count every word written, code included; most messages are all prose, and
     # their tokens were just counted.

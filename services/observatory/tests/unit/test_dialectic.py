@@ -762,14 +762,53 @@ def test_the_asker_s_own_follow_up_is_not_the_direct_reply():
     assert pairs(found) == [(0, 2)]
 
 
-def test_absolutely_not_is_no_agreement():
-    for reply in ("Absolutely not.", "Definitely not, that would break the build."):
+def test_an_assenting_word_turned_round_is_no_agreement():
+    for reply in (
+        "Absolutely not.",
+        "Definitely not, that would break the build.",
+        "Absolutely no way.",
+        "Absolutely, no.",
+        "Absolutely never.",
+        "Totally disagree. The tests are red.",
+        "Definitely shouldn't, the tests are red.",
+    ):
         found = analyze_dialectic(conversation(("Ana", "Let's merge it tonight."), ("Ben", reply)))
         assert of_type(found, "agreement") == [], reply
+    for reply in ("Absolutely not.", "Totally disagree. The tests are red."):
+        found = analyze_dialectic(conversation(("Ana", "Let's merge it tonight."), ("Ben", reply)))
+        assert [s["messages"] for s in of_type(found, "disagreement")] == [[0, 1]], reply
+    for reply in ("Absolutely.", "Exactly, no doubt about it."):
+        found = analyze_dialectic(conversation(("Ana", "Let's merge it tonight."), ("Ben", reply)))
+        assert [s["messages"] for s in of_type(found, "agreement")] == [[0, 1]], reply
+
+
+def test_the_answer_to_a_follow_up_question_is_not_given_to_the_first():
     found = analyze_dialectic(
-        conversation(("Ana", "Let's merge it tonight."), ("Ben", "Absolutely."))
+        conversation(
+            ("Ana", "Did you book the tickets for Saturday?"),
+            ("Ana", "Also what time should we leave?"),
+            ("Ben", "Around 6:30 should be fine."),
+        )
     )
-    assert [s["messages"] for s in of_type(found, "agreement")] == [[0, 1]]
+    assert pairs(found) == [(1, 2)]
+
+
+def test_consolation_is_no_disagreement_unless_it_turns():
+    grief = [
+        ("Mia", "I should have taken her to the vet sooner. I keep thinking I missed the signs."),
+        ("Tom", "It wasn't your fault. Nobody could've known, she hid it so well."),
+        ("Mia", "I know. I just feel like I let her down."),
+        ("Tom", "Don't beat yourself up. You gave her an amazing life."),
+    ]
+    assert of_type(analyze_dialectic(conversation(*grief)), "disagreement") == []
+    cue = [("Ana", "I should have seen the bug in review."), ("Ben", "Nobody could have known.")]
+    assert of_type(analyze_dialectic(conversation(*cue)), "disagreement") == []
+    argued = [
+        ("Ana", "I'll roll the fix out on Friday evening, my fault the review missed it."),
+        ("Ben", "It's not your fault the review missed it, but that's not how releases work."),
+    ]
+    found = analyze_dialectic(conversation(*argued))
+    assert [s["messages"] for s in of_type(found, "disagreement")] == [[0, 1]]
 
 
 def test_any_typed_apostrophe_reads_as_the_plain_one():

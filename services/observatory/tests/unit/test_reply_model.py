@@ -216,14 +216,18 @@ def test_words_of_any_script_are_whole_words() -> None:
         ("", "unreadable"),
         ("{not json", "unreadable"),
         ('{"features": []}', "other features"),
-        (None, "not a finite number"),
+        ("nan", "within"),
+        ("huge", "within"),
     ],
 )
 def test_a_broken_weights_file_is_refused_by_name(tmp_path, monkeypatch, text, refused) -> None:  # type: ignore[no-untyped-def]
     broken = tmp_path / "reply_model.json"
-    if text is None:
+    if text in ("nan", "huge"):
         shipped = json.loads(reply_model.WEIGHTS_FILE.read_text(encoding="utf-8"))
         shipped["agreement"]["dense"][3] = float("nan")
+        if text == "huge":  # finite, but a sum of two overflows
+            shipped["agreement"]["dense"][3] = 0.0
+            shipped["agreement"]["words"]["w lunch"] = 1e308
         text = json.dumps(shipped)
     if text:
         broken.write_text(text, encoding="utf-8")

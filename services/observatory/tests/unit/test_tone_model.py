@@ -230,13 +230,28 @@ def test_a_long_conversation_read_by_the_rules_keeps_their_shift_threshold() -> 
 
 
 @pytest.mark.parametrize(
-    "text", ["", "[]", '{"bias": [0, 0], "offsets": [0, 0, 0], "weights": {}}', None]
+    "text",
+    [
+        "",
+        "[]",
+        '{"classes": ["negative", "neutral", "positive"], "bias": [0, 0], "weights": {}}',
+        "classes reversed",
+        "no weights",
+        "not finite",
+        "huge",
+    ],
 )
 def test_a_broken_weights_file_is_refused_by_name(tmp_path, monkeypatch, text) -> None:  # type: ignore[no-untyped-def]
     broken = tmp_path / "tone_model.json"
-    if text is None:
+    if text in ("classes reversed", "no weights", "not finite", "huge"):
         shipped = json.loads(tone_model.WEIGHTS_FILE.read_text(encoding="utf-8"))
-        shipped["weights"][next(iter(shipped["weights"]))][0] = float("inf")
+        first = next(iter(shipped["weights"]))
+        if text == "classes reversed":
+            shipped["classes"].reverse()
+        elif text == "no weights":
+            shipped["weights"] = {}
+        else:
+            shipped["weights"][first][0] = float("inf") if text == "not finite" else 1e308
         text = json.dumps(shipped)
     if text:
         broken.write_text(text, encoding="utf-8")

@@ -535,3 +535,17 @@ def test_a_subject_named_with_a_marker_word_stays_in_the_label() -> None:
     ]
     label = first_label(texts)
     assert "firmware update" in label
+
+
+def test_any_typed_apostrophe_reads_as_the_plain_one():
+    texts = [
+        "My printer won't print anything since the driver update.",
+        "Which printer model is it, and which driver version?",
+        "It's the LaserJet 1020, driver 5.2. It won't even print a test page.",
+        "Reinstall the LaserJet driver from the vendor site, the update broke it.",
+    ]
+    plain = analyze_topics(alternating(texts))
+    for mark in ("’", "ʼ", "´"):
+        typed = analyze_topics(alternating([t.replace("'", mark) for t in texts]))
+        assert typed["segments"] == plain["segments"], mark
+        assert typed["keyphrases"] == plain["keyphrases"], mark
