@@ -1859,16 +1859,15 @@ def _agreed_proposals(
     for thesis, antithesis, sides in _disputes(turns, ordered, by_index, covered):
         # Agreements are sorted by the message agreed with: only those within reach.
         settled: tuple[int, int] | None = None
-        for proposal, acceptance in itertools.islice(
+        for target, acceptance in itertools.islice(
             agreements, bisect.bisect_right(agreements, (antithesis, len(turns))), None
         ):
-            if proposal >= antithesis + _AGREED_REACH:
+            if target >= antithesis + _AGREED_REACH:
                 break
-            if (
-                acceptance <= antithesis + _AGREED_REACH
-                and turns[acceptance].speaker in sides
-                and _WAY_FORWARD.search(turns[proposal].head, 0, _WAY_FORWARD_CHARS) is not None
-            ):
+            if acceptance > antithesis + _AGREED_REACH or turns[acceptance].speaker not in sides:
+                continue
+            proposal = _proposal_before(turns, antithesis, target, turns[acceptance].speaker)
+            if proposal is not None:
                 settled = (proposal, acceptance)
                 break
         if settled is None:
@@ -1894,10 +1893,29 @@ def _agreed_proposals(
     return result
 
 
+def _proposal_before(
+    turns: Sequence[_Turn], antithesis: int, target: int, accepter: str
+) -> int | None:
+    """The way forward an agreement accepts, after the antithesis: the message it answers,
+    or the one before that, or, past the accepter's question about it and its answer
+    ("Does the 3,450 include consumables?" — "Yes, all included" — "Deal"), the one
+    before those; never the accepter's own."""
+    candidates = [target, target - 1]
+    asked = target - 1 > antithesis and turns[target - 1].speaker == accepter
+    if asked and turns[target - 1].questions:
+        candidates.append(target - 2)
+    for k in candidates:
+        if k <= antithesis or turns[k].speaker == accepter:
+            continue
+        if _WAY_FORWARD.search(turns[k].head, 0, _WAY_FORWARD_CHARS):
+            return k
+    return None
+
+
 # A way forward: a proposal (_PROPOSAL), a compromise, an alternative, an offer, a figure.
 _WAY_FORWARD = patterns.compile(
     _PROPOSAL.pattern + r"|\b(?:compromise|split|meet (?:in the|you)|halfway|instead|"
-    r"alternat|deal|would you|i can do|i could do)|\d"
+    r"alternat|deal|would you|i can do|i could do|what about|middle ground)|\d"
 )
 _WAY_FORWARD_CHARS = 300
 _AGREED_REACH = 6

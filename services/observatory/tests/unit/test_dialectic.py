@@ -819,3 +819,17 @@ def test_any_typed_apostrophe_reads_as_the_plain_one():
         assert [(s["type"], s["messages"], s["strength"]) for s in typed] == [
             (s["type"], s["messages"], s["strength"]) for s in plain
         ], mark
+
+
+def test_a_compromise_accepted_after_a_question_about_it_settles_the_dispute():
+    rows = [
+        ("Ian", "Our quote is 3,700 a month for nightly cleaning, on a 24 month contract."),
+        ("Grete", "That is above our budget, we were thinking nearer 3,000."),
+        ("Ian", "Here is a middle ground: 3,450 a month for 18 months, full scope."),
+        ("Grete", "Does the 3,450 include the consumables?"),
+        ("Ian", "Yes, all chemicals and consumables are included."),
+        ("Grete", "Deal. Send the contract over."),
+    ]
+    assert tas_spans(analyze_dialectic(conversation(*rows))) == [
+        {"thesis": 0, "antithesis": 1, "synthesis": 2, "acceptance": 5}
+    ]
