@@ -19,7 +19,6 @@ Deterministic: the weights are constants, the features plain counts.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 from app.analysis.cues import COURTESY_OPENING, NOT_DENIED
+from app.analysis.weights_file import read_weights
 from app.core import patterns
 
 
@@ -168,16 +168,9 @@ class Model:
 @cache
 def models() -> dict[str, Model]:
     """The fitted regressions, by kind (KINDS). A file that is missing, unreadable, fitted
-    on other features or holding a weight that is not a finite number is refused with a
-    ValueError that names it."""
-    retrain = f"{WEIGHTS_FILE}: retrain with benchmarks/train_reply_model.py --write"
-    try:
-        raw = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
-        features = raw.get("features")
-    except (OSError, ValueError, AttributeError) as exc:
-        raise ValueError(f"unreadable ({exc!r}); {retrain}") from exc
-    if features != list(FEATURES):
-        raise ValueError(f"fitted on other features; {retrain}")
+    on other features or holding a weight that is not a number within ±MAX_WEIGHT is
+    refused with a ValueError that names it."""
+    raw, retrain = read_weights(WEIGHTS_FILE, "train_reply_model.py", "features", list(FEATURES))
     try:
         found = {
             kind: Model(

@@ -18,7 +18,6 @@ beside this module. Deterministic: the weights are constants, the features plain
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from app.analysis.text import plain_apostrophes
+from app.analysis.weights_file import read_weights
 from app.core import patterns
 
 CLASSES = ("negative", "neutral", "positive")
@@ -136,16 +136,10 @@ class Weights:
 
 @cache
 def weights() -> Weights:
-    """The fitted weights. A file that is missing, unreadable or holding a weight that is
-    not a finite number is refused with a ValueError that names it."""
-    retrain = f"{WEIGHTS_FILE}: retrain with benchmarks/train_tone_model.py --write"
-    try:
-        raw = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
-        classes = raw.get("classes")
-    except (OSError, ValueError, AttributeError) as exc:
-        raise ValueError(f"unreadable ({exc!r}); {retrain}") from exc
-    if classes != list(CLASSES):
-        raise ValueError(f"classes {classes!r}, not {list(CLASSES)!r}; {retrain}")
+    """The fitted weights. A file that is missing, unreadable, fitted on other classes,
+    without the rules' score or holding a weight that is not a number within ±MAX_WEIGHT is
+    refused with a ValueError that names it."""
+    raw, retrain = read_weights(WEIGHTS_FILE, "train_tone_model.py", "classes", list(CLASSES))
     try:
         found = _weights(raw)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
