@@ -533,8 +533,11 @@ PHRASE_ANCHOR_PAIRS: dict[str, frozenset[str]] = {
 }
 
 
-# After an assenting word, a denial turns it round: "Absolutely not", "Totally disagree",
-# "Definitely shouldn't", "Sure… no" (but "Sure, no problem" still assents).
+# After an assenting word, a denial turns it round: "Absolutely not", "Absolutely, no.",
+# "Absolutely no way", "Absolutely never.", "Totally disagree", "Totally wrong". Agreeing
+# with something negative does not: "Absolutely, never again", "Exactly, no one does",
+# "Sure, no problem", "Great, no more late nights".
 NOT_DENIED = (
-    r"(?!\W{0,6}(?:not|never|nope|disagree|\w+n't|no(?! (?:problem|worries|bother|doubt)))\b)"
+    r"(?!\W{0,6}(?:not|nope|disagree|wrong|ridiculous|absurd|as if"
+    r"|(?:no|never)(?=\W*$|[.!,;]| way\b| chance\b| thanks\b))\b)"
 )

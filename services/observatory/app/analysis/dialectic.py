@@ -1128,7 +1128,7 @@ def _reactions(turns: Sequence[_Turn], token: CancelToken) -> list[dict[str, Any
             if disagreement == 0.0 and target is not None:
                 held = _held_ground(turns, position, target, disputed, held_rounds)
                 disagreement = 0.45 if held else 0.0
-        if disagreement > 0 and _consoles(turn):
+        if disagreement > 0 and _consoles(turn, earlier):
             disagreement = 0.0  # "Nobody could have known" denies, but consoles
         if disagreement > 0:
             found.append(
@@ -1184,7 +1184,7 @@ def _modelled_reactions(
         read.append((position, target, *reader.probabilities(position, target)))
     # "If the price is fixed, I could live with it" yields; "It's not your fault" consoles.
     read = [
-        (position, target, 0.0 if _yields(turns[position]) else against, along)
+        (position, target, 0.0 if _yields(turns[position], turns[target]) else against, along)
         for position, target, against, along in read
     ]
     sure = [turns[p].speaker for p, _, against, _ in read if against >= reply_model.ARGUMENT_FROM]
@@ -1853,6 +1853,9 @@ def _agreed_proposals(
         for r in reactions
         if r["type"] == "agreement" and "target" in r["roles"]
     )
+    objections = {
+        by_index[r["roles"]["response"]] for r in reactions if r["type"] == "disagreement"
+    }
     covered = _covered(found)
     result: list[dict[str, Any]] = []
     ordered = sorted(reactions, key=lambda r: r["roles"].get("response", -1))
@@ -1866,7 +1869,9 @@ def _agreed_proposals(
                 break
             if acceptance > antithesis + _AGREED_REACH or turns[acceptance].speaker not in sides:
                 continue
-            proposal = _proposal_before(turns, antithesis, target, turns[acceptance].speaker)
+            proposal = _proposal_before(
+                turns, thesis, antithesis, target, turns[acceptance].speaker, objections
+            )
             if proposal is not None:
                 settled = (proposal, acceptance)
                 break
@@ -1894,29 +1899,47 @@ def _agreed_proposals(
 
 
 def _proposal_before(
-    turns: Sequence[_Turn], antithesis: int, target: int, accepter: str
+    turns: Sequence[_Turn],
+    thesis: int,
+    antithesis: int,
+    target: int,
+    accepter: str,
+    objections: set[int],
 ) -> int | None:
-    """The way forward an agreement accepts, after the antithesis: the message it answers,
-    or the one before that, or, past the accepter's question about it and its answer
-    ("Does the 3,450 include consumables?" — "Yes, all included" — "Deal"), the one
-    before those; never the accepter's own."""
-    candidates = [target, target - 1]
+    """The way forward an agreement accepts, after the antithesis and never the
+    accepter's own: the message it answers; past the accepter's question about a proposal
+    and its answer ("Does the 3,450 include consumables?" — "Yes, all included" —
+    "Deal"), that proposal; or the message before the one it answers, when that one
+    objects to nothing. A way forward found past the message answered must be about what
+    was disputed, sharing words with the thesis or the antithesis: "I'm getting 2 pots at
+    5" settles no argument about colours."""
     asked = target - 1 > antithesis and turns[target - 1].speaker == accepter
-    if asked and turns[target - 1].questions:
-        candidates.append(target - 2)
+    if asked and turns[target - 1].questions and target - 1 not in objections:
+        candidates = [target - 2]  # the answer informs; the proposal is what is accepted
+    elif target in objections or _DISAGREE_OPENING.match(turns[target].opening):
+        candidates = [target]  # agreeing with a rejection accepts nothing before it
+    else:
+        candidates = [target, target - 1]
+    disputed = _content_of(turns[thesis]) | _content_of(turns[antithesis])
     for k in candidates:
         if k <= antithesis or turns[k].speaker == accepter:
             continue
-        if _WAY_FORWARD.search(turns[k].head, 0, _WAY_FORWARD_CHARS):
+        head = turns[k].head
+        if not _WAY_FORWARD.search(head, 0, _WAY_FORWARD_CHARS):
+            continue
+        if k == target or _content_of(turns[k]) & disputed:
             return k
+        if _EXPLICIT_WAY_FORWARD.search(head, 0, _WAY_FORWARD_CHARS):
+            return k  # "What about Priya instead?" names no word of the dispute
     return None
 
 
 # A way forward: a proposal (_PROPOSAL), a compromise, an alternative, an offer, a figure.
-_WAY_FORWARD = patterns.compile(
+_EXPLICIT_WAY_FORWARD = patterns.compile(
     _PROPOSAL.pattern + r"|\b(?:compromise|split|meet (?:in the|you)|halfway|instead|"
-    r"alternat|deal|would you|i can do|i could do|what about|middle ground)|\d"
+    r"alternat|deal|would you|i can do|i could do|what about|middle ground)"
 )
+_WAY_FORWARD = patterns.compile(_EXPLICIT_WAY_FORWARD.pattern + r"|\d")
 _WAY_FORWARD_CHARS = 300
 _AGREED_REACH = 6
 _AGREED_PROPOSAL = 0.6
@@ -1944,20 +1967,30 @@ _CONSOLATION = patterns.compile(
     r"(?:don't|do not|stop) blam(?:e|ing) yourself|(?:don't|do not|stop) beat(?:ing)? yourself|"
     r"don't be (?:so )?hard on yourself|(?:be kind to|go easy on) yourself|"
     r"you(?:'re| are) not alone(?! in\b)|not (?:something )?you (?:need|have) to carry)"
+    r"(?![^\w.!]{0,3}\?)"  # not "Not your fault? It was your config change."
 )
 _TURNS = patterns.compile(r"\b(?:but|however|though|although|yet|except)\b")
+_SELF_BLAME = patterns.compile(r"\b(?:i|i'm|i've|i'd|i'll|me|my|myself)\b")
 
 
-def _consoles(turn: _Turn) -> bool:
+def _consoles(turn: _Turn, target: _Turn | None) -> bool:
+    """Whether a reply consoles someone who blamed themselves: "I missed the signs" —
+    "It wasn't your fault". Said to an accusation ("It was your team's fault" — "Nobody
+    could have known, it was the vendor") the same words defend."""
     head = turn.head
-    return _CONSOLATION.search(head) is not None and _TURNS.search(head) is None
+    return (
+        target is not None
+        and _CONSOLATION.search(head) is not None
+        and _TURNS.search(head) is None
+        and _SELF_BLAME.search(target.head) is not None
+    )
 
 
-def _yields(turn: _Turn) -> bool:
+def _yields(turn: _Turn, target: _Turn) -> bool:
     """Whether a reply accepts the other side on a condition or consoles: the reply model
     reads both as pushback (negation, the other's words), the writers of its examples do
     not."""
-    return _accepts_on_condition(turn) or _consoles(turn)
+    return _accepts_on_condition(turn) or _consoles(turn, target)
 
 
 def _accepts_on_condition(turn: _Turn) -> bool:

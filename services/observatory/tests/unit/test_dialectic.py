@@ -770,14 +770,20 @@ def test_an_assenting_word_turned_round_is_no_agreement():
         "Absolutely, no.",
         "Absolutely never.",
         "Totally disagree. The tests are red.",
-        "Definitely shouldn't, the tests are red.",
+        "Totally wrong, the tests are red.",
     ):
         found = analyze_dialectic(conversation(("Ana", "Let's merge it tonight."), ("Ben", reply)))
         assert of_type(found, "agreement") == [], reply
     for reply in ("Absolutely not.", "Totally disagree. The tests are red."):
         found = analyze_dialectic(conversation(("Ana", "Let's merge it tonight."), ("Ben", reply)))
         assert [s["messages"] for s in of_type(found, "disagreement")] == [[0, 1]], reply
-    for reply in ("Absolutely.", "Exactly, no doubt about it."):
+    for reply in (
+        "Absolutely.",
+        "Exactly, no doubt about it.",
+        "Absolutely, never again.",
+        "Exactly, no one does.",
+        "Great, no more late nights!",
+    ):
         found = analyze_dialectic(conversation(("Ana", "Let's merge it tonight."), ("Ben", reply)))
         assert [s["messages"] for s in of_type(found, "agreement")] == [[0, 1]], reply
 
@@ -803,6 +809,19 @@ def test_consolation_is_no_disagreement_unless_it_turns():
     assert of_type(analyze_dialectic(conversation(*grief)), "disagreement") == []
     cue = [("Ana", "I should have seen the bug in review."), ("Ben", "Nobody could have known.")]
     assert of_type(analyze_dialectic(conversation(*cue)), "disagreement") == []
+    # The same words defend against an accusation, or ask back in sarcasm.
+    for rows in (
+        [
+            ("Ana", "The outage was your team's fault."),
+            ("Ben", "Nobody could have known, and no, it wasn't our team, it was the vendor."),
+        ],
+        [
+            ("Ana", "The deploy broke because the config was wrong, my bad I guess."),
+            ("Ben", "Not your fault? It was entirely your team's config change, not ours."),
+        ],
+    ):
+        found = analyze_dialectic(conversation(*rows))
+        assert [s["messages"] for s in of_type(found, "disagreement")] == [[0, 1]]
     argued = [
         ("Ana", "I'll roll the fix out on Friday evening, my fault the review missed it."),
         ("Ben", "It's not your fault the review missed it, but that's not how releases work."),
@@ -831,5 +850,36 @@ def test_a_compromise_accepted_after_a_question_about_it_settles_the_dispute():
         ("Grete", "Deal. Send the contract over."),
     ]
     assert tas_spans(analyze_dialectic(conversation(*rows))) == [
+        {"thesis": 0, "antithesis": 1, "synthesis": 2, "acceptance": 5}
+    ]
+
+
+def test_a_compromise_is_settled_only_by_accepting_it():
+    rejected = [
+        ("A", "We should launch on Monday."),
+        ("B", "No, Monday is far too soon, QA hasn't even started."),
+        ("C", "Could we compromise and launch Wednesday?"),
+        ("A", "No, that's way too late."),
+        ("B", "Exactly, pointless."),
+    ]
+    assert tas_spans(analyze_dialectic(conversation(*rejected))) == []
+    unrelated = [
+        ("A", "Let's paint the living room blue."),
+        ("B", "No, blue will make it feel cold and small."),
+        ("C", "I'm getting 2 pots from the shop at 5."),
+        ("A", "Which shop?"),
+        ("C", "The one on Main St."),
+        ("A", "Great."),
+    ]
+    assert tas_spans(analyze_dialectic(conversation(*unrelated))) == []
+    asked = [
+        ("A", "Tom should lead the project."),
+        ("B", "No, Tom has never run anything this size."),
+        ("C", "What about Priya instead?"),
+        ("A", "How long has she been here?"),
+        ("C", "About 6 years."),
+        ("A", "Deal, Priya it is."),
+    ]
+    assert tas_spans(analyze_dialectic(conversation(*asked))) == [
         {"thesis": 0, "antithesis": 1, "synthesis": 2, "acceptance": 5}
     ]
