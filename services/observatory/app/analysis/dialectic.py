@@ -1155,11 +1155,11 @@ def _modelled_reactions(
 
     Disagreement is looked for only in an argument: a conversation where the cues found
     one, or where the model is fairly sure of at least two replies
-    (``reply_model.ARGUMENT_REPLIES`` from ``ARGUMENT_FROM``) by two people, each pushing
-    back on the other. A long, on-topic reply in a cooperative support chat or e-mail
-    thread can look to the model much like a rebuttal; one such reply, or one person's
-    reassurances, do not make an argument. A reply that accepts on a condition or consoles
-    is never the model's disagreement. The strength is the probability, at most
+    (``reply_model.ARGUMENT_REPLIES`` from ``ARGUMENT_FROM``). A long, on-topic reply in a
+    cooperative support chat or e-mail thread can look to the model much like a rebuttal;
+    one such reply does not make an argument. A reply that accepts on a condition or
+    consoles someone who blamed themselves is never the model's disagreement (and a
+    consoling reply does not count towards the two). The strength is the probability, at most
     _MODELLED_STRENGTH, so a reaction only the model sees never becomes a key moment on
     its own."""
     position_of = {t.index: p for p, t in enumerate(turns)}
