@@ -42,7 +42,7 @@ from scipy.sparse import csr_matrix, hstack
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.analysis import reply_model
-from app.analysis.dialectic import _content_of, _mark_self_answers, _reactions, _read, _target
+from app.analysis.dialectic import _reactions, _target, read_turns, reply_reader
 from app.core.cancellation import NEVER
 from benchmarks import evaluate
 from benchmarks.evaluate import QUALITY_DIR, load_fixtures, parse_fixture
@@ -71,20 +71,12 @@ def examples(directory: Path) -> Examples:
     labels: dict[str, list[float]] = {kind: [] for kind in reply_model.KINDS}
     names: list[str] = []
     for fixture in load_fixtures(directory):
-        conversation = parse_fixture(fixture)
-        turns = [_read(m) for m in conversation.messages if m.role != "system"]
-        _mark_self_answers(turns)
-        position_of = {t.index: p for p, t in enumerate(turns)}
-        cues = _reactions(turns, NEVER)
-        disputed = {
-            position_of[s["roles"]["response"]] for s in cues if s["type"] == "disagreement"
-        }
-        agreed = {position_of[s["roles"]["response"]] for s in cues if s["type"] == "agreement"}
+        turns = read_turns(parse_fixture(fixture))
         listed = {
             "disagreement": set(fixture.labels["disagreements"]),
             "agreement": set(fixture.labels["agreements"]),
         }
-        reader = reply_model.ReplyReader(turns, disputed, agreed, _content_of)
+        reader = reply_reader(turns, _reactions(turns, NEVER))
         for position, turn in enumerate(turns):
             target = _target(turns, position)
             if target is None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from app.conversation import Conversation, Message
 
@@ -46,3 +50,22 @@ def alternating(texts: list[str]) -> Conversation:
             for i, t in enumerate(texts)
         )
     )
+
+
+def weights_refusal(monkeypatch: Any, module: Any, load: Any, path: Path) -> str:
+    """The message with which a trained model's ``module`` refuses the weights file at
+    ``path``: its loader ``load`` raises it, and so does a process start
+    (``check_models``), which loads both models. The shipped file is back afterwards."""
+    from app.analysis.engine import check_models
+
+    monkeypatch.setattr(module, "WEIGHTS_FILE", path)
+    load.cache_clear()
+    try:
+        with pytest.raises(ValueError) as raised:
+            load()
+        with pytest.raises(ValueError, match=re.escape(str(raised.value))):
+            check_models()
+        return str(raised.value)
+    finally:
+        monkeypatch.undo()
+        load.cache_clear()

@@ -493,13 +493,7 @@ def analyze_dialectic(
 
 def detect_dialectic(conversation: Conversation, token: CancelToken = NEVER) -> DialecticFindings:
     """Dialectic structures plus the indices of genuine questions nobody answered."""
-    turns: list[_Turn] = []
-    for position, message in enumerate(conversation.messages):
-        if position % _CHECK_EVERY == 0:
-            token.check()
-        if message.role != "system":
-            turns.append(_read(message))
-    _mark_self_answers(turns)
+    turns = read_turns(conversation, token)
     multiparty = len({t.speaker for t in turns}) > 2
 
     structures: list[dict[str, Any]] = []
@@ -522,6 +516,30 @@ def detect_dialectic(conversation: Conversation, token: CancelToken = NEVER) -> 
     structures.extend(syntheses)
     structures.sort(key=lambda s: (s["messages"][0], s["type"], s["messages"]))
     return DialecticFindings(structures, [turns[q].index for q in unanswered])
+
+
+def read_turns(conversation: Conversation, token: CancelToken = NEVER) -> list[_Turn]:
+    """Every message but system prompts, read once, with questions their askers answer at
+    once marked."""
+    turns: list[_Turn] = []
+    for position, message in enumerate(conversation.messages):
+        if position % _CHECK_EVERY == 0:
+            token.check()
+        if message.role != "system":
+            turns.append(_read(message))
+    _mark_self_answers(turns)
+    return turns
+
+
+def reply_reader(
+    turns: Sequence[_Turn], cued: Sequence[dict[str, Any]]
+) -> reply_model.ReplyReader[_Turn]:
+    """The reply model's reader of ``turns``, told which replies the cues' reactions
+    (``cued``, from _reactions) call disagreement and agreement."""
+    position_of = {t.index: p for p, t in enumerate(turns)}
+    disputed = {position_of[s["roles"]["response"]] for s in cued if s["type"] == "disagreement"}
+    agreed = {position_of[s["roles"]["response"]] for s in cued if s["type"] == "agreement"}
+    return reply_model.ReplyReader(turns, disputed, agreed, _content_of)
 
 
 # --- reading one message -------------------------------------------------------------------
@@ -1169,9 +1187,7 @@ def _modelled_reactions(
         for role in ("response", "correction", "acceptance")
         if role in s["roles"]
     }
-    disputed = {position_of[s["roles"]["response"]] for s in cued if s["type"] == "disagreement"}
-    agreed = {position_of[s["roles"]["response"]] for s in cued if s["type"] == "agreement"}
-    reader = reply_model.ReplyReader(turns, disputed, agreed, _content_of)
+    reader = reply_reader(turns, cued)
     read: list[tuple[int, int, float, float]] = []
     for position in range(1, len(turns)):
         if position % _CHECK_EVERY == 0:
@@ -1187,8 +1203,8 @@ def _modelled_reactions(
         (position, target, 0.0 if _yields(turns[position], turns[target]) else against, along)
         for position, target, against, along in read
     ]
-    sure = [turns[p].speaker for p, _, against, _ in read if against >= reply_model.ARGUMENT_FROM]
-    arguing = bool(disputed) or len(sure) >= reply_model.ARGUMENT_REPLIES
+    sure = sum(1 for *_, against, _along in read if against >= reply_model.ARGUMENT_FROM)
+    arguing = reader.argued or sure >= reply_model.ARGUMENT_REPLIES
     found: list[dict[str, Any]] = []
     for position, target, against, along in read:
         margin_against = against / reply_model.DISAGREEMENT_FROM if arguing else 0.0

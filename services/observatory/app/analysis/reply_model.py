@@ -226,6 +226,11 @@ class ReplyReader(Generic[R]):
         self._as_reply: dict[int, tuple[float, float]] = {}
         self._as_target: dict[int, tuple[float, float]] = {}
 
+    @property
+    def argued(self) -> bool:
+        """Whether the cues found a disagreement anywhere in the conversation."""
+        return bool(self._disputed)
+
     def tokens(self, position: int) -> list[str]:
         found = self._tokens.get(position)
         if found is None:
@@ -307,7 +312,7 @@ class ReplyReader(Generic[R]):
             own[12],
             own[13],
             target_own[14],
-            1.0 if self._disputed else 0.0,
+            1.0 if self.argued else 0.0,
         ]
 
     def words(self, position: int, target: int) -> set[str]:

@@ -37,7 +37,7 @@ from app.conversation.labels import is_line_label
 from app.core import patterns
 from app.core.cancellation import NEVER, CancelToken
 
-_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~“”‘’ʼ´«»…–—"
+_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~“”‘’«»…–—"
 _WORDLIKE = patterns.compile(r"[^\W\d_]+(?:['\-][^\W\d_]+)*")
 _IDENTIFIER = patterns.compile(r"[a-z][A-Z]|[A-Z]{2}[a-z]")
 # Inline code of up to four plain words (`pip install requests`, `kubectl`) names the
@@ -298,7 +298,7 @@ class _Vocabulary:
         flags = (2 if core != w and w[0] in _PUNCT else 0) + (
             1 if core != w and w[-1] in _PUNCT else 0
         )
-        word = plain_apostrophes(core.lower())
+        word = core.lower()  # the prose's apostrophes are plain already
         if word.endswith("'s"):
             word = word[:-2]
         if (

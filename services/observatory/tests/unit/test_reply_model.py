@@ -12,6 +12,7 @@ from app.analysis.dialectic import analyze_dialectic
 from app.core.cancellation import NEVER
 from benchmarks import train_reply_model
 from benchmarks.evaluate import QUALITY_DIR, load_fixtures, parse_fixture
+from tests.factories import weights_refusal
 from tests.unit.test_analysis_quality import FEE_OBJECTION, FEE_PROPOSAL, chat, responses
 
 ARGUMENT = (
@@ -51,9 +52,7 @@ def test_one_sure_reply_does_not_make_an_argument(monkeypatch) -> None:  # type:
 
 
 def _turns(rows: tuple[tuple[str, str], ...]) -> list[dialectic._Turn]:
-    turns = [dialectic._read(m) for m in chat(*rows).messages]
-    dialectic._mark_self_answers(turns)
-    return turns
+    return dialectic.read_turns(chat(*rows))
 
 
 def test_a_cooperative_chat_gets_no_disagreement_from_the_model() -> None:
@@ -138,36 +137,29 @@ def test_the_service_reads_the_weights_the_trainer_wrote() -> None:
     against the trainer's own feature matrix and the weights document as written."""
     shipped = json.loads(reply_model.WEIGHTS_FILE.read_text(encoding="utf-8"))
     data = train_reply_model.examples(QUALITY_DIR / "dev")
-    rows = [i for i, name in enumerate(data.names) if name < "c"]  # writers a and b
+    rows = [i for i, name in enumerate(data.names) if name[0] in "ab"]
+    read = np.array(_read_all("ab"))
     for kind, column in (("disagreement", 0), ("agreement", 1)):
         vocab = sorted(shipped[kind]["words"])
         x = train_reply_model.matrix(data.dense[rows], [data.words[i] for i in rows], vocab)
         w = np.r_[shipped[kind]["dense"], [shipped[kind]["words"][n] for n in vocab]]
         expected = 1.0 / (1.0 + np.exp(-(x @ w)))
-        read = _read_all("abcdefghijklmnopqrstuvwxyz"[:2], column)
-        np.testing.assert_allclose(read, expected, atol=1e-9)
+        np.testing.assert_allclose(read[:, column], expected, atol=1e-9)
 
 
-def _read_all(writers: str, column: int) -> list[float]:
+def _read_all(writers: str) -> list[tuple[float, float]]:
     """The service's probabilities for every reply with a target of the dev
     conversations of ``writers``, in the trainer's order."""
-    found: list[float] = []
+    found: list[tuple[float, float]] = []
     for fixture in load_fixtures(QUALITY_DIR / "dev"):
         if fixture.name[0] not in writers:
             continue
-        turns = [dialectic._read(m) for m in parse_fixture(fixture).messages if m.role != "system"]
-        dialectic._mark_self_answers(turns)
-        position_of = {t.index: p for p, t in enumerate(turns)}
-        cues = dialectic._reactions(turns, NEVER)
-        disputed = {
-            position_of[s["roles"]["response"]] for s in cues if s["type"] == "disagreement"
-        }
-        agreed = {position_of[s["roles"]["response"]] for s in cues if s["type"] == "agreement"}
-        reader = reply_model.ReplyReader(turns, disputed, agreed, dialectic._content_of)
+        turns = dialectic.read_turns(parse_fixture(fixture))
+        reader = dialectic.reply_reader(turns, dialectic._reactions(turns, NEVER))
         for position in range(len(turns)):
             target = dialectic._target(turns, position)
             if target is not None:
-                found.append(reader.probabilities(position, target)[column])
+                found.append(reader.probabilities(position, target))
     return found
 
 
@@ -205,7 +197,7 @@ def test_reassurance_in_grief_is_no_argument() -> None:
 
 def test_words_of_any_script_are_whole_words() -> None:
     turns = _turns((("Jonas", "Wir treffen uns für das Spiel."), ("Anna", "Ich bin krank.")))
-    reader = reply_model.ReplyReader(turns, set(), set(), dialectic._content_of)
+    reader = dialectic.reply_reader(turns, [])
     assert reader.tokens(0) == ["wir", "treffen", "uns", "für", "das", "spiel"]
     assert "t für" in reader.words(1, 0)
 
@@ -231,12 +223,5 @@ def test_a_broken_weights_file_is_refused_by_name(tmp_path, monkeypatch, text, r
         text = json.dumps(shipped)
     if text:
         broken.write_text(text, encoding="utf-8")
-    monkeypatch.setattr(reply_model, "WEIGHTS_FILE", broken)
-    reply_model.models.cache_clear()
-    try:
-        with pytest.raises(ValueError, match=refused) as raised:
-            reply_model.models()
-        assert str(broken) in str(raised.value) and "train_reply_model.py" in str(raised.value)
-    finally:
-        monkeypatch.undo()
-        reply_model.models.cache_clear()
+    message = weights_refusal(monkeypatch, reply_model, reply_model.models, broken)
+    assert refused in message and str(broken) in message and "train_reply_model.py" in message

@@ -22,6 +22,7 @@ from app.analysis.sentiment import (
 )
 from benchmarks import train_tone_model
 from benchmarks.evaluate import QUALITY_DIR, load_fixtures, parse_fixture
+from tests.factories import weights_refusal
 from tests.unit.test_analysis_quality import chat
 
 
@@ -255,16 +256,7 @@ def test_a_broken_weights_file_is_refused_by_name(tmp_path, monkeypatch, text) -
         text = json.dumps(shipped)
     if text:
         broken.write_text(text, encoding="utf-8")
-    monkeypatch.setattr(tone_model, "WEIGHTS_FILE", broken)
-    tone_model.weights.cache_clear()
-    try:
-        with pytest.raises(ValueError, match=r"train_tone_model\.py") as raised:
-            tone_model.weights()
-        assert str(broken) in str(raised.value)
-        # A process refuses to start with it, instead of failing every analysis.
-        with pytest.raises(ValueError, match=r"train_tone_model\.py"):
-            check_models()
-    finally:
-        monkeypatch.undo()
-        tone_model.weights.cache_clear()
+    # A process refuses to start with it, instead of failing every analysis.
+    message = weights_refusal(monkeypatch, tone_model, tone_model.weights, broken)
+    assert str(broken) in message and "train_tone_model.py" in message
     check_models()
