@@ -2,7 +2,6 @@
 
     uv run python benchmarks/train_reply_model.py            # cross-validate and report
     uv run python benchmarks/train_reply_model.py --write    # also write reply_model.json
-    uv run python benchmarks/train_reply_model.py --service  # the quality metrics, cross-fitted
 
 Every reply that has a target (the latest of the last three messages by someone else, as
 the phrase cues use) is one example; its labels are whether the writer listed it among
@@ -18,10 +17,10 @@ The thresholds themselves are a decision kept in the module (decision 0016): set
 that maximum so ordinary conversations (tests/fixtures/eval) gain no spurious reactions.
 Only ``dev/`` is read: the blind part never trains or tunes anything.
 
-With ``--service`` it also scores the development part as the service reads it, with
-every conversation analysed by weights fitted on the other folds (the shipped weights have
-seen every development conversation, so ``benchmarks/evaluate.py`` on ``dev/`` is
-in-sample for the reply model): disagreement, agreement and the structures built on them.
+``benchmarks/crossfit.py`` scores the development part as the service reads it, with
+every conversation analysed by both models fitted on the other folds (the shipped weights
+have seen every development conversation, so ``benchmarks/evaluate.py`` on ``dev/`` is
+in-sample).
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ import argparse
 import hashlib
 import json
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +42,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.analysis import reply_model
 from app.analysis.dialectic import _reactions, _target, read_turns, reply_reader
 from app.core.cancellation import NEVER
-from benchmarks import evaluate
 from benchmarks.evaluate import QUALITY_DIR, load_fixtures, parse_fixture
 
 FOLDS = 5
@@ -242,49 +239,9 @@ def fitted_document(data: Examples, keep: np.ndarray) -> dict[str, object]:
     return document
 
 
-def service_figures(directory: Path, data: Examples) -> dict[str, float | None]:
-    """The quality metrics of ``directory`` with each fold analysed by weights fitted on
-    the other folds."""
-    files = sorted(directory.glob("*.json"))
-    names = {path: json.loads(path.read_text(encoding="utf-8"))["name"] for path in files}
-    fold_of = dict(zip(names.values(), folds(list(names.values())).tolist(), strict=True))
-    reply_fold = folds(data.names)
-    totals: dict[str, tuple[int, ...]] = {}
-    shipped = reply_model.WEIGHTS_FILE
-    with tempfile.TemporaryDirectory() as scratch:
-        try:
-            for k in range(FOLDS):
-                weights = Path(scratch) / f"fold{k}.json"
-                weights.write_text(json.dumps(fitted_document(data, reply_fold != k)))
-                reply_model.WEIGHTS_FILE = weights
-                reply_model.models.cache_clear()
-                part = Path(scratch) / f"dev{k}"
-                part.mkdir()
-                for path in files:
-                    if fold_of[names[path]] == k:
-                        (part / path.name).symlink_to(path)
-                found = evaluate.evaluate_part(part, keep_misses=False, resamples=1)
-                for key, counts in found.support.items():
-                    if counts:
-                        before = totals.get(key, (0,) * len(counts))
-                        totals[key] = tuple(a + b for a, b in zip(before, counts, strict=True))
-        finally:
-            reply_model.WEIGHTS_FILE = shipped
-            reply_model.models.cache_clear()
-    return {
-        key: evaluate._SCORERS[metric.kind](totals[key]) if key in totals else None
-        for key, metric in evaluate.QUALITY_METRICS.items()
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help="write reply_model.json")
-    parser.add_argument(
-        "--service",
-        action="store_true",
-        help="also score dev as the service reads it, cross-fitted",
-    )
     args = parser.parse_args(argv)
     data = examples(QUALITY_DIR / "dev")
     document, figures = weights_document(data)
@@ -298,11 +255,6 @@ def main(argv: list[str] | None = None) -> int:
             encoding="utf-8",
         )
         print(f"written to {reply_model.WEIGHTS_FILE}")
-    if args.service:
-        print("as the service reads dev, each fold with weights fitted on the others:")
-        for key, value in service_figures(QUALITY_DIR / "dev", data).items():
-            shown = "-" if value is None else f"{value:.3f}"
-            print(f"  {evaluate.QUALITY_METRICS[key].title}: {shown}")
     return 0
 
 

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from app.analysis import dialectic, reply_model
+from app.analysis import dialectic, reply_model, tone_model
 from app.analysis.dialectic import analyze_dialectic
 from app.core.cancellation import NEVER
-from benchmarks import train_reply_model
+from benchmarks import crossfit, train_reply_model
 from benchmarks.evaluate import QUALITY_DIR, load_fixtures, parse_fixture
 from tests.factories import weights_refusal
 from tests.unit.test_analysis_quality import FEE_OBJECTION, FEE_PROPOSAL, chat, responses
@@ -163,17 +163,27 @@ def _read_all(writers: str) -> list[tuple[float, float]]:
     return found
 
 
-def test_the_cross_fitted_service_figures_leave_the_shipped_weights_in_place(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_cross_fitted_figures_leave_the_shipped_weights_in_place(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    part = tmp_path / "dev"
+    part.mkdir()
     for path in sorted((QUALITY_DIR / "dev").glob("[ab]_*.json")):
-        (tmp_path / path.name).symlink_to(path)
-    data = train_reply_model.examples(tmp_path)
-    shipped = reply_model.WEIGHTS_FILE
-    figures = train_reply_model.service_figures(tmp_path, data)
-    assert shipped == reply_model.WEIGHTS_FILE
-    written = json.loads(shipped.read_text(encoding="utf-8"))
+        (part / path.name).symlink_to(path)
+    shipped = reply_model.WEIGHTS_FILE, tone_model.WEIGHTS_FILE
+    scores, misses = crossfit.crossfitted(part, cache=tmp_path / "cache")
+    assert shipped == (reply_model.WEIGHTS_FILE, tone_model.WEIGHTS_FILE)
+    written = json.loads(shipped[0].read_text(encoding="utf-8"))
     assert reply_model.models()["disagreement"].dense == tuple(written["disagreement"]["dense"])
-    disagreement = figures["disagreement_f1"]
+    written = json.loads(shipped[1].read_text(encoding="utf-8"))
+    assert tone_model.weights().bias == tuple(written["bias"])
+    disagreement = scores["disagreement_f1"]
     assert disagreement is not None and 0.0 < disagreement < 1.0
+    assert misses and set(misses) <= {
+        json.loads(p.read_text(encoding="utf-8"))["name"] for p in part.glob("*.json")
+    }
+    # Every fold's weights were fitted without that fold: one fold's file differs.
+    folds = sorted((tmp_path / "cache").glob("*/reply*.json"))
+    assert len(folds) == crossfit.FOLDS
+    assert len({f.read_text(encoding="utf-8") for f in folds}) == crossfit.FOLDS
 
 
 def test_reassurance_in_grief_is_no_argument() -> None:
