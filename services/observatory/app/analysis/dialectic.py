@@ -1172,12 +1172,13 @@ def _modelled_reactions(
     further past its threshold.
 
     Disagreement is looked for only in an argument: a conversation where the cues found
-    one, or where the model is fairly sure of at least two replies
-    (``reply_model.ARGUMENT_REPLIES`` from ``ARGUMENT_FROM``). A long, on-topic reply in a
-    cooperative support chat or e-mail thread can look to the model much like a rebuttal;
-    one such reply does not make an argument. A reply that accepts on a condition or
-    consoles someone who blamed themselves is never the model's disagreement (and a
-    consoling reply does not count towards the two). The strength is the probability, at most
+    one, where the model is fairly sure of at least two replies
+    (``reply_model.ARGUMENT_REPLIES`` from ``ARGUMENT_FROM``), or very sure of one
+    (``ARGUMENT_ONE``). A long, on-topic reply in a cooperative support chat or e-mail
+    thread can look to the model much like a rebuttal; one such reply does not make an
+    argument. A reply that accepts on a condition, consoles someone who blamed themselves,
+    or answers consolation ("I know, but I keep replaying it") is never the model's
+    disagreement, and does not count towards the gate. The strength is the probability, at most
     _MODELLED_STRENGTH, so a reaction only the model sees never becomes a key moment on
     its own."""
     position_of = {t.index: p for p, t in enumerate(turns)}
@@ -1198,13 +1199,26 @@ def _modelled_reactions(
         if target is None:
             continue
         read.append((position, target, *reader.probabilities(position, target)))
-    # "If the price is fixed, I could live with it" yields; "It's not your fault" consoles.
+    # "If the price is fixed, I could live with it" yields; "It's not your fault" consoles,
+    # and "I know, but I keep replaying it" in answer to comfort argues with nobody.
+    consoling = {
+        position for position, target, *_ in read if _consoles(turns[position], turns[target])
+    }
     read = [
-        (position, target, 0.0 if _yields(turns[position], turns[target]) else against, along)
+        (
+            position,
+            target,
+            0.0 if target in consoling or _yields(turns[position], turns[target]) else against,
+            along,
+        )
         for position, target, against, along in read
     ]
-    sure = sum(1 for *_, against, _along in read if against >= reply_model.ARGUMENT_FROM)
-    arguing = reader.argued or sure >= reply_model.ARGUMENT_REPLIES
+    sure = [against for *_, against, _along in read if against >= reply_model.ARGUMENT_FROM]
+    arguing = (
+        reader.argued
+        or len(sure) >= reply_model.ARGUMENT_REPLIES
+        or max(sure, default=0.0) >= reply_model.ARGUMENT_ONE
+    )
     found: list[dict[str, Any]] = []
     for position, target, against, along in read:
         margin_against = against / reply_model.DISAGREEMENT_FROM if arguing else 0.0

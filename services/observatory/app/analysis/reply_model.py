@@ -144,12 +144,14 @@ _OPENING_WORDS = 2
 # conversations of tests/fixtures/eval gain no spurious reactions and advice that answers a
 # question ("You should be fine without one, but … a good idea") is no agreement
 # (decision 0016).
-DISAGREEMENT_FROM = 0.4
+DISAGREEMENT_FROM = 0.35
 AGREEMENT_FROM = 0.45
-# Disagreement is looked for only in an argument: where the phrase cues found one, or
-# where the model gives at least ARGUMENT_REPLIES replies ARGUMENT_FROM or more.
+# Disagreement is looked for only in an argument: where the phrase cues found one, where
+# the model gives at least ARGUMENT_REPLIES replies ARGUMENT_FROM or more, or one reply
+# ARGUMENT_ONE or more.
 ARGUMENT_FROM = 0.6
 ARGUMENT_REPLIES = 2
+ARGUMENT_ONE = 0.7
 
 
 # Fitted weights stay within a few units; one beyond this (or not a number) is a broken file.

@@ -46,9 +46,17 @@ def test_an_argument_without_any_cue_is_found_from_two_sure_replies() -> None:
     assert responses(found, "disagreement") == {1, 2}
 
 
-def test_one_sure_reply_does_not_make_an_argument(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_one_fairly_sure_reply_does_not_make_an_argument_and_one_very_sure_does(
+    monkeypatch,
+) -> None:  # type: ignore[no-untyped-def]
+    turns = _turns(LAUNCH)
+    reader = dialectic.reply_reader(turns, [])
+    surest = max(reader.probabilities(p, p - 1)[0] for p in (1, 2))
     monkeypatch.setattr(reply_model, "ARGUMENT_REPLIES", 3)
+    monkeypatch.setattr(reply_model, "ARGUMENT_ONE", surest + 0.01)
     assert responses(analyze_dialectic(chat(*LAUNCH)), "disagreement") == set()
+    monkeypatch.setattr(reply_model, "ARGUMENT_ONE", surest)
+    assert responses(analyze_dialectic(chat(*LAUNCH)), "disagreement") == {1, 2}
 
 
 def _turns(rows: tuple[tuple[str, str], ...]) -> list[dialectic._Turn]:
