@@ -149,7 +149,7 @@ AGREEMENT_FROM = 0.45
 # Disagreement is looked for only in an argument: where the phrase cues found one, where
 # the model gives at least ARGUMENT_REPLIES replies ARGUMENT_FROM or more, or one reply
 # ARGUMENT_ONE or more.
-ARGUMENT_FROM = 0.6
+ARGUMENT_FROM = 0.65
 ARGUMENT_REPLIES = 2
 ARGUMENT_ONE = 0.7
 

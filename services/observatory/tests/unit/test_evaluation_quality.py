@@ -61,46 +61,46 @@ def parts() -> list[PartEvaluation]:
     return evaluate_parts(QUALITY_DIR)
 
 
-# Measured 2026-12-05 with the tone model (README "Quality set"); floors 0.03 under the
-# score, or one item under for the recalls that rest on few spans (Socratic 9 / 20,
-# thesis–antithesis–synthesis 27 / 104), and ceilings 0.04 over the false-positive rates.
-# The tone model was fitted on dev, so dev's tone figures are in-sample there (its
-# cross-validated message macro-F1 is 0.68, checked in test_tone_model.py).
-# Raise them with the figures when quality improves; lower them only with a reason in the
-# commit that does.
+# Measured 2026-12-05 with both models refitted on 709 dev conversations (README "Quality
+# set"); floors 0.03 under the score, or one item under for the recalls that rest on few
+# spans (Socratic 8 / 10 and 24 / 27, thesis–antithesis–synthesis 15 / 30 and 96 / 160),
+# and ceilings 0.04 over the false-positive rates. Both models were fitted on dev, so dev's
+# tone and reaction figures are in-sample there (benchmarks/crossfit.py scores it
+# cross-fitted). Raise them with the figures when quality improves; lower them only with a
+# reason in the commit that does.
 FLOORS: dict[str, dict[str, float]] = {
     "blind": {
         "tone_accuracy": 0.64,
-        "message_tone_macro_f1": 0.64,
-        "disagreement_f1": 0.53,
-        "agreement_f1": 0.44,
-        "tas_recall": 0.50,
+        "message_tone_macro_f1": 0.65,
+        "disagreement_f1": 0.55,
+        "agreement_f1": 0.46,
+        "tas_recall": 0.46,
         "socratic_recall": 0.66,
-        "qa_pair_f1": 0.87,
-        "shift_f1": 0.32,
-        "topic_boundary_f1": 0.47,
+        "qa_pair_f1": 0.86,
+        "shift_f1": 0.30,
+        "topic_boundary_f1": 0.48,
         "single_topic_unsplit": 0.97,
         "topic_label_acceptable": 0.65,
         "keyword_hit_rate": 0.52,
     },
     "dev": {
-        "tone_accuracy": 0.72,
-        "message_tone_macro_f1": 0.80,
-        "disagreement_f1": 0.65,
-        "agreement_f1": 0.64,
-        "tas_recall": 0.52,
-        "socratic_recall": 0.80,
-        "qa_pair_f1": 0.85,
-        "shift_f1": 0.44,
+        "tone_accuracy": 0.73,
+        "message_tone_macro_f1": 0.79,
+        "disagreement_f1": 0.71,
+        "agreement_f1": 0.63,
+        "tas_recall": 0.59,
+        "socratic_recall": 0.85,
+        "qa_pair_f1": 0.84,
+        "shift_f1": 0.43,
         "topic_boundary_f1": 0.61,
-        "single_topic_unsplit": 0.94,
+        "single_topic_unsplit": 0.93,
         "topic_label_acceptable": 0.71,
-        "keyword_hit_rate": 0.57,
+        "keyword_hit_rate": 0.56,
     },
 }
 CEILINGS: dict[str, dict[str, float]] = {
-    "blind": {"tas_false_positive_rate": 0.11, "socratic_false_positive_rate": 0.05},
-    "dev": {"tas_false_positive_rate": 0.12, "socratic_false_positive_rate": 0.06},
+    "blind": {"tas_false_positive_rate": 0.12, "socratic_false_positive_rate": 0.05},
+    "dev": {"tas_false_positive_rate": 0.13, "socratic_false_positive_rate": 0.05},
 }
 
 
@@ -109,7 +109,7 @@ CEILINGS: dict[str, dict[str, float]] = {
 
 def test_the_parts_come_blind_first_then_dev(parts: list[PartEvaluation]) -> None:
     assert [p.name for p in parts] == ["blind", "dev"]
-    assert [p.conversations for p in parts] == [179, 619]
+    assert [p.conversations for p in parts] == [179, 709]
     assert all(p.errors == {} for p in parts)
 
 
@@ -366,4 +366,4 @@ def test_the_table_puts_blind_first_and_shows_no_blind_conversation(tmp_path: Pa
 
 def test_a_single_dev_folder_is_scored_as_one_part() -> None:
     part = evaluate_part(QUALITY_DIR / "dev", resamples=20)
-    assert part.name == "dev" and part.conversations == 619 and part.misses
+    assert part.name == "dev" and part.conversations == 709 and part.misses
