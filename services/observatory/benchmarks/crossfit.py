@@ -11,8 +11,8 @@ analysed with both models fitted on the other four folds; the tone model keeps t
 shipped class offsets (three numbers picked on cross-validated predictions). These are
 the figures to study and tune on: they track the blind part (decision 0016), which is
 run only to report. The fitted weights are cached under ``--cache`` by a digest of the
-dev conversations and the trainers' code, so a rerun after a change to the analysis
-alone only re-analyses.
+dev conversations, the trainers and the analysis code (the features are built from the
+rules' readings), so only a rerun with none of them changed skips the fitting.
 """
 
 from __future__ import annotations
@@ -43,13 +43,16 @@ def fold_of(name: str) -> int:
 
 
 def _digest(directory: Path) -> str:
+    """What the fitted weights depend on: the conversations, the trainers and every module
+    of the analysis (the features are built from the rules' readings)."""
     digest = hashlib.sha256()
+    analysis = Path(tone_model.__file__).parent
     for path in [
         *sorted(directory.glob("*.json")),
         Path(train_tone_model.__file__),
         Path(train_reply_model.__file__),
-        Path(tone_model.__file__),
-        Path(reply_model.__file__),
+        *sorted(p for p in analysis.glob("*.py") if p.name != "__init__.py"),
+        *sorted(analysis.parent.glob("conversation/*.py")),
     ]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
