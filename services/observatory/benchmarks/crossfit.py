@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -35,7 +36,8 @@ from benchmarks import evaluate, train_reply_model, train_tone_model
 from benchmarks.evaluate import QUALITY_DIR
 
 FOLDS = train_reply_model.FOLDS
-DEFAULT_CACHE = Path(tempfile.gettempdir()) / "observatory-crossfit"
+DEFAULT_CACHE = Path(tempfile.gettempdir()) / f"observatory-crossfit-{os.getuid()}"
+_COMPLETE = "complete"  # written last: a folder without it was interrupted
 
 
 def fold_of(name: str) -> int:
@@ -51,11 +53,14 @@ def _digest(directory: Path) -> str:
         *sorted(directory.glob("*.json")),
         Path(train_tone_model.__file__),
         Path(train_reply_model.__file__),
+        Path(evaluate.__file__),
         *sorted(p for p in analysis.glob("*.py") if p.name != "__init__.py"),
         *sorted(analysis.parent.glob("conversation/*.py")),
     ]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
+    # The fold files keep the shipped tone offsets.
+    digest.update(repr(tone_model.weights().offsets).encode())
     return digest.hexdigest()[:16]
 
 
@@ -63,7 +68,7 @@ def fold_weights(directory: Path, cache: Path) -> list[tuple[Path, Path]]:
     """Per fold, the (tone, reply) weights files fitted on the other folds."""
     folder = cache / _digest(directory)
     files = [(folder / f"tone{k}.json", folder / f"reply{k}.json") for k in range(FOLDS)]
-    if all(tone.exists() and reply.exists() for tone, reply in files):
+    if (folder / _COMPLETE).exists():
         return files
     folder.mkdir(parents=True, exist_ok=True)
     rows, y, _, names = train_tone_model.examples(directory)
@@ -80,6 +85,7 @@ def fold_weights(directory: Path, cache: Path) -> list[tuple[Path, Path]]:
         tone.write_text(json.dumps(document), encoding="utf-8")
         document = train_reply_model.fitted_document(data, reply_fold != k)
         reply.write_text(json.dumps(document), encoding="utf-8")
+    (folder / _COMPLETE).write_text("", encoding="utf-8")
     return files
 
 

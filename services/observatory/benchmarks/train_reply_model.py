@@ -160,23 +160,14 @@ def cross_validate(data: Examples, kind: str) -> np.ndarray:
 def in_argument(data: Examples, against: np.ndarray) -> np.ndarray:
     """Per reply, whether its conversation is one where the service looks for
     disagreement: the cues found one, or the model gives at least ARGUMENT_REPLIES replies
-    ARGUMENT_FROM or more, or one reply ARGUMENT_ONE or more."""
+    ARGUMENT_FROM or more."""
     argued = data.dense[:, reply_model.FEATURES.index("argued")] > 0
     sure: Counter[str] = Counter()
-    surest: dict[str, float] = {}
     for name, p, cued in zip(
         data.names, against, data.dense[:, CUE_COLUMN["disagreement"]], strict=True
     ):
-        if not cued:
-            sure[name] += int(p >= reply_model.ARGUMENT_FROM)
-            surest[name] = max(surest.get(name, 0.0), float(p))
-    many = np.array(
-        [
-            sure[n] >= reply_model.ARGUMENT_REPLIES
-            or surest.get(n, 0.0) >= reply_model.ARGUMENT_ONE
-            for n in data.names
-        ]
-    )
+        sure[name] += int(p >= reply_model.ARGUMENT_FROM and not cued)
+    many = np.array([sure[n] >= reply_model.ARGUMENT_REPLIES for n in data.names])
     result: np.ndarray = argued | many
     return result
 

@@ -1172,11 +1172,11 @@ def _modelled_reactions(
     further past its threshold.
 
     Disagreement is looked for only in an argument: a conversation where the cues found
-    one, where the model is fairly sure of at least two replies
-    (``reply_model.ARGUMENT_REPLIES`` from ``ARGUMENT_FROM``), or very sure of one
-    (``ARGUMENT_ONE``). A long, on-topic reply in a cooperative support chat or e-mail
-    thread can look to the model much like a rebuttal; one such reply does not make an
-    argument. A reply that accepts on a condition, consoles someone who blamed themselves,
+    one, or where the model is fairly sure of at least two replies
+    (``reply_model.ARGUMENT_REPLIES`` from ``ARGUMENT_FROM``). A long, on-topic reply in a
+    cooperative support chat or e-mail thread, or comfort that denies a self-criticism
+    ("You're not useless"), can look to the model much like a rebuttal; one such reply
+    does not make an argument. A reply that accepts on a condition, consoles someone who blamed themselves,
     or answers consolation ("I know, but I keep replaying it") is never the model's
     disagreement, and does not count towards the gate. The strength is the probability, at most
     _MODELLED_STRENGTH, so a reaction only the model sees never becomes a key moment on
@@ -1201,9 +1201,11 @@ def _modelled_reactions(
         read.append((position, target, *reader.probabilities(position, target)))
     # "If the price is fixed, I could live with it" yields; "It's not your fault" consoles,
     # and "I know, but I keep replaying it" in answer to comfort argues with nobody.
-    consoling = {
-        position for position, target, *_ in read if _consoles(turns[position], turns[target])
-    }
+    consoling = set()
+    for position in range(1, len(turns)):
+        target = _target(turns, position)
+        if target is not None and _consoles(turns[position], turns[target]):
+            consoling.add(position)
     read = [
         (
             position,
@@ -1213,12 +1215,8 @@ def _modelled_reactions(
         )
         for position, target, against, along in read
     ]
-    sure = [against for *_, against, _along in read if against >= reply_model.ARGUMENT_FROM]
-    arguing = (
-        reader.argued
-        or len(sure) >= reply_model.ARGUMENT_REPLIES
-        or max(sure, default=0.0) >= reply_model.ARGUMENT_ONE
-    )
+    sure = sum(1 for *_, against, _along in read if against >= reply_model.ARGUMENT_FROM)
+    arguing = reader.argued or sure >= reply_model.ARGUMENT_REPLIES
     found: list[dict[str, Any]] = []
     for position, target, against, along in read:
         margin_against = against / reply_model.DISAGREEMENT_FROM if arguing else 0.0
@@ -2001,6 +1999,8 @@ _CONSOLATION = patterns.compile(
 )
 _TURNS = patterns.compile(r"\b(?:but|however|though|although|yet|except)\b")
 _SELF_BLAME = patterns.compile(r"\b(?:i|i'm|i've|i'd|i'll|me|my|myself)\b")
+# "I'm telling you, your team's deploy took down checkout" blames the other side.
+_BLAMES_YOU = patterns.compile(r"\b(?:your|yours)\b")
 
 
 def _consoles(turn: _Turn, target: _Turn | None) -> bool:
@@ -2013,6 +2013,7 @@ def _consoles(turn: _Turn, target: _Turn | None) -> bool:
         and _CONSOLATION.search(head) is not None
         and _TURNS.search(head) is None
         and _SELF_BLAME.search(target.head) is not None
+        and _BLAMES_YOU.search(target.head) is None
     )
 
 

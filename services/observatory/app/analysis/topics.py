@@ -197,10 +197,10 @@ _TOPIC_CHANGE = patterns.compile(
     r"one more(?: question| thing)?(?=:)|any other business|aob\b|"
     r"unrelated|off[- ]topic|btw|by the way|before i forget|also,? (?:quick|one more)|"
     r"one more thing|cambiando de tema|otra cosa|anderes thema|übrigens|autre chose|"
-    # "speaking of quizzes, …", "also I have a history essay due friday", "how's biscuit
-    # by the way?": the subject named after the marker is a new one.
-    r"speaking of|also,? (?:i|we) (?:have|need|got) (?:a|an|another|to)|"
-    r"how(?:'s| is| are| did) [^.!?\n]{1,40}? (?:by the way|btw))\b",
+    # "speaking of quizzes, …", "also I have a history essay due friday": the subject named
+    # after the marker is a new one ("speaking of which" stays on the current one).
+    r"speaking of(?! (?:which|that|this|it)\b)|also,? (?:i|we) (?:have|need|got) (?:a|an|another)"
+    r")\b",
     re.IGNORECASE,
 )
 # News announced in the middle of a sentence: "Before the last questions I need to tell

@@ -63,7 +63,7 @@ def parts() -> list[PartEvaluation]:
 
 # Measured 2026-12-05 with both models refitted on 709 dev conversations (README "Quality
 # set"); floors 0.03 under the score, or one item under for the recalls that rest on few
-# spans (Socratic 8 / 10 and 24 / 27, thesis–antithesis–synthesis 15 / 30 and 96 / 160),
+# spans (Socratic 8 / 10 and 24 / 27, thesis–antithesis–synthesis 16 / 30 and 82 / 160),
 # and ceilings 0.04 over the false-positive rates. Both models were fitted on dev, so dev's
 # tone and reaction figures are in-sample there (benchmarks/crossfit.py scores it
 # cross-fitted). Raise them with the figures when quality improves; lower them only with a
@@ -72,9 +72,9 @@ FLOORS: dict[str, dict[str, float]] = {
     "blind": {
         "tone_accuracy": 0.64,
         "message_tone_macro_f1": 0.65,
-        "disagreement_f1": 0.55,
+        "disagreement_f1": 0.54,
         "agreement_f1": 0.46,
-        "tas_recall": 0.46,
+        "tas_recall": 0.50,
         "socratic_recall": 0.66,
         "qa_pair_f1": 0.86,
         "shift_f1": 0.30,
@@ -86,9 +86,9 @@ FLOORS: dict[str, dict[str, float]] = {
     "dev": {
         "tone_accuracy": 0.73,
         "message_tone_macro_f1": 0.79,
-        "disagreement_f1": 0.71,
+        "disagreement_f1": 0.67,
         "agreement_f1": 0.63,
-        "tas_recall": 0.59,
+        "tas_recall": 0.50,
         "socratic_recall": 0.85,
         "qa_pair_f1": 0.84,
         "shift_f1": 0.43,
@@ -99,8 +99,8 @@ FLOORS: dict[str, dict[str, float]] = {
     },
 }
 CEILINGS: dict[str, dict[str, float]] = {
-    "blind": {"tas_false_positive_rate": 0.12, "socratic_false_positive_rate": 0.05},
-    "dev": {"tas_false_positive_rate": 0.13, "socratic_false_positive_rate": 0.05},
+    "blind": {"tas_false_positive_rate": 0.11, "socratic_false_positive_rate": 0.05},
+    "dev": {"tas_false_positive_rate": 0.12, "socratic_false_positive_rate": 0.05},
 }
 
 

@@ -46,17 +46,64 @@ def test_an_argument_without_any_cue_is_found_from_two_sure_replies() -> None:
     assert responses(found, "disagreement") == {1, 2}
 
 
-def test_one_fairly_sure_reply_does_not_make_an_argument_and_one_very_sure_does(
-    monkeypatch,
-) -> None:  # type: ignore[no-untyped-def]
-    turns = _turns(LAUNCH)
-    reader = dialectic.reply_reader(turns, [])
-    surest = max(reader.probabilities(p, p - 1)[0] for p in (1, 2))
+def test_one_sure_reply_does_not_make_an_argument(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(reply_model, "ARGUMENT_REPLIES", 3)
-    monkeypatch.setattr(reply_model, "ARGUMENT_ONE", surest + 0.01)
     assert responses(analyze_dialectic(chat(*LAUNCH)), "disagreement") == set()
-    monkeypatch.setattr(reply_model, "ARGUMENT_ONE", surest)
-    assert responses(analyze_dialectic(chat(*LAUNCH)), "disagreement") == {1, 2}
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # Comfort that denies a self-criticism reads to the model like a rebuttal (p 0.8).
+        (
+            ("Jay", "I'm useless, I burned the dinner for her parents."),
+            ("Max", "You're not useless. One burnt lasagne doesn't cancel out the rest."),
+            ("Jay", "Still, they'll remember it."),
+            ("Max", "They'll remember you laughing about it. Order pizza and make it a story."),
+        ),
+        (
+            ("User", "I think I broke my laptop, I spilled a bit of water on the keyboard."),
+            (
+                "Assistant",
+                "You probably haven't broken it. Turn it off right away, unplug it, and "
+                "leave it upside down to dry for 48 hours before switching it on.",
+            ),
+            ("User", "Done. Fingers crossed."),
+            ("Assistant", "Most laptops survive a small spill if they're dried like that."),
+        ),
+        # Answering comfort ("I know, but I keep replaying…") argues with nobody, even
+        # when the comfort opened with a word of assent.
+        (
+            ("Sam", "I should have called him that night. I feel awful."),
+            ("Jo", "Exactly. Nobody could have known."),
+            ("Sam", "I know, but I keep replaying the last week. We were supposed to go away."),
+            ("Jo", "You're not a bad brother, you're a grieving one."),
+        ),
+    ],
+)
+def test_comfort_and_reassurance_make_no_argument(rows: tuple[tuple[str, str], ...]) -> None:
+    assert responses(analyze_dialectic(chat(*rows)), "disagreement") == set()
+
+
+def test_a_defence_against_blame_is_no_consolation() -> None:
+    found = analyze_dialectic(
+        chat(
+            ("Ops", "I'm telling you, your team's deploy took down checkout last night."),
+            (
+                "Dev",
+                "Nobody could have known, the payment vendor changed their API without notice.",
+            ),
+            (
+                "Ops",
+                "Not without notice. It was in their changelog for three weeks, and you signed off.",
+            ),
+            (
+                "Dev",
+                "We get forty changelogs a week. Expecting us to read every line is unrealistic.",
+            ),
+        )
+    )
+    assert {1, 2} <= responses(found, "disagreement")
 
 
 def _turns(rows: tuple[tuple[str, str], ...]) -> list[dialectic._Turn]:
