@@ -18,9 +18,9 @@ rules' readings), so only a rerun with none of them changed skips the fitting.
 from __future__ import annotations
 
 import argparse
+import getpass
 import hashlib
 import json
-import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -36,7 +36,7 @@ from benchmarks import evaluate, train_reply_model, train_tone_model
 from benchmarks.evaluate import QUALITY_DIR
 
 FOLDS = train_reply_model.FOLDS
-DEFAULT_CACHE = Path(tempfile.gettempdir()) / f"observatory-crossfit-{os.getuid()}"
+DEFAULT_CACHE = Path(tempfile.gettempdir()) / f"observatory-crossfit-{getpass.getuser()}"
 _COMPLETE = "complete"  # written last: a folder without it was interrupted
 
 

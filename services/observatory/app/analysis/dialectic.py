@@ -1998,9 +1998,17 @@ _CONSOLATION = patterns.compile(
     r"(?![^\w.!]{0,3}\?)"  # not "Not your fault? It was your config change."
 )
 _TURNS = patterns.compile(r"\b(?:but|however|though|although|yet|except)\b")
-_SELF_BLAME = patterns.compile(r"\b(?:i|i'm|i've|i'd|i'll|me|my|myself)\b")
-# "I'm telling you, your team's deploy took down checkout" blames the other side.
-_BLAMES_YOU = patterns.compile(r"\b(?:your|yours)\b")
+# Blaming oneself, said in so many words: "I should have called him", "I feel awful", "I'm
+# so sorry I missed your recital", "I wasn't even there". Any first-person word is not
+# enough: "I'm telling you, your team's deploy took down checkout" blames the other side.
+_SELF_BLAME = patterns.compile(
+    r"\b(?:sorry|apologi[sz]e|my (?:fault|bad|mistake)|blame myself|if only i|"
+    r"(?:i|i'm|i am|i feel|i felt) (?:so |really |such |just )?(?:awful|terrible|guilty|"
+    r"horrible|bad|stupid|useless|an idiot|a failure|the worst)|"
+    r"(?:i|we) (?:should(?:'ve| have|n't have| not have)|could(?:'ve| have))|"
+    r"i (?:ruined|broke|forgot|lost|missed|messed up|screwed up|failed|let)|"
+    r"i (?:wasn't|was not) (?:even )?there)\b"
+)
 
 
 def _consoles(turn: _Turn, target: _Turn | None) -> bool:
@@ -2013,7 +2021,6 @@ def _consoles(turn: _Turn, target: _Turn | None) -> bool:
         and _CONSOLATION.search(head) is not None
         and _TURNS.search(head) is None
         and _SELF_BLAME.search(target.head) is not None
-        and _BLAMES_YOU.search(target.head) is None
     )
 
 

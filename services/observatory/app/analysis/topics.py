@@ -197,9 +197,9 @@ _TOPIC_CHANGE = patterns.compile(
     r"one more(?: question| thing)?(?=:)|any other business|aob\b|"
     r"unrelated|off[- ]topic|btw|by the way|before i forget|also,? (?:quick|one more)|"
     r"one more thing|cambiando de tema|otra cosa|anderes thema|übrigens|autre chose|"
-    # "speaking of quizzes, …", "also I have a history essay due friday": the subject named
-    # after the marker is a new one ("speaking of which" stays on the current one).
-    r"speaking of(?! (?:which|that|this|it)\b)|also,? (?:i|we) (?:have|need|got) (?:a|an|another)"
+    # "speaking of quizzes, …": the subject named after it is a new one ("speaking of
+    # which" stays on the current one).
+    r"speaking of(?! (?:which|whom|that|this|it|them)\b)"
     r")\b",
     re.IGNORECASE,
 )

@@ -85,6 +85,31 @@ def test_comfort_and_reassurance_make_no_argument(rows: tuple[tuple[str, str], .
     assert responses(analyze_dialectic(chat(*rows)), "disagreement") == set()
 
 
+@pytest.mark.parametrize(
+    ("apology", "comfort"),
+    [
+        (
+            "I'm so sorry I missed your recital, I feel awful.",
+            "No, it wasn't your fault, the train was cancelled.",
+        ),
+        (
+            "I ruined your birthday, I'm so sorry.",
+            "Nobody could have known the restaurant would close.",
+        ),
+    ],
+)
+def test_comfort_after_an_apology_about_your_things_is_no_disagreement(
+    apology: str, comfort: str
+) -> None:
+    rows = (
+        ("Kai", apology),
+        ("Mia", comfort),
+        ("Kai", "I know, but I should have taken the earlier one."),
+        ("Mia", "There'll be another one in June, come to that one."),
+    )
+    assert responses(analyze_dialectic(chat(*rows)), "disagreement") == set()
+
+
 def test_a_defence_against_blame_is_no_consolation() -> None:
     found = analyze_dialectic(
         chat(
@@ -104,6 +129,17 @@ def test_a_defence_against_blame_is_no_consolation() -> None:
         )
     )
     assert {1, 2} <= responses(found, "disagreement")
+    found = analyze_dialectic(
+        chat(
+            ("Ops", "I can't believe you deployed on a Friday again and took checkout down."),
+            (
+                "Dev",
+                "Nobody could have known, the payment vendor changed their API without notice.",
+            ),
+            ("Ops", "Not without notice. It was in their changelog for three weeks."),
+        )
+    )
+    assert 1 in responses(found, "disagreement")
 
 
 def _turns(rows: tuple[tuple[str, str], ...]) -> list[dialectic._Turn]:
