@@ -33,15 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.analysis import reply_model, tone_model
 from benchmarks import evaluate, train_reply_model, train_tone_model
-from benchmarks.evaluate import QUALITY_DIR
+from benchmarks.evaluate import FOLDS, QUALITY_DIR, folds
 
-FOLDS = train_reply_model.FOLDS
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / f"observatory-crossfit-{getpass.getuser()}"
 _COMPLETE = "complete"  # written last: a folder without it was interrupted
-
-
-def fold_of(name: str) -> int:
-    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % FOLDS
 
 
 def _digest(directory: Path) -> str:
@@ -72,15 +67,12 @@ def fold_weights(directory: Path, cache: Path) -> list[tuple[Path, Path]]:
         return files
     folder.mkdir(parents=True, exist_ok=True)
     rows, y, _, names = train_tone_model.examples(directory)
-    tone_fold = np.array([fold_of(n) for n in names])
+    tone_fold = folds(names)
     offsets = np.array(tone_model.weights().offsets)
     data = train_reply_model.examples(directory)
-    reply_fold = np.array([fold_of(n) for n in data.names])
+    reply_fold = folds(data.names)
     for k, (tone, reply) in enumerate(files):
-        keep = np.flatnonzero(tone_fold != k)
-        train = [rows[i] for i in keep]
-        vocab = train_tone_model.vocabulary(train)
-        w, b = train_tone_model.fit(train_tone_model.matrix(train, vocab), y[keep], vocab)
+        vocab, w, b = train_tone_model.fit_on(rows, y, tone_fold != k)
         document = train_tone_model.weights_document(vocab, w, b, offsets)
         tone.write_text(json.dumps(document), encoding="utf-8")
         document = train_reply_model.fitted_document(data, reply_fold != k)
@@ -109,7 +101,13 @@ def crossfitted(
     """Every quality metric of ``directory``, each fold analysed by weights fitted on the
     others, and the per-conversation misses."""
     files = sorted(directory.glob("*.json"))
-    names = {path: json.loads(path.read_text(encoding="utf-8"))["name"] for path in files}
+    fold_of = dict(
+        zip(
+            files,
+            folds([json.loads(p.read_text(encoding="utf-8"))["name"] for p in files]).tolist(),
+            strict=True,
+        )
+    )
     totals: dict[str, tuple[int, ...]] = {}
     misses: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -117,7 +115,7 @@ def crossfitted(
             part = Path(scratch) / f"dev{k}"
             part.mkdir()
             for path in files:
-                if fold_of(names[path]) == k:
+                if fold_of[path] == k:
                     (part / path.name).symlink_to(path.resolve())
             with weights_of(tone, reply):
                 found = evaluate.evaluate_part(part, keep_misses=True, resamples=1)

@@ -34,6 +34,7 @@ counts question sentences while the labels mark messages.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import re
@@ -651,8 +652,16 @@ BLIND = "blind"
 PART_ORDER = (BLIND, "dev")
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 11
+# The trained models' cross-validation folds: a conversation's fold is the SHA-256 of its
+# name, mod FOLDS, the same in every trainer and in benchmarks/crossfit.py.
+FOLDS = 5
 TONE_CLASSES = ("positive", "negative", "neutral")
 _TONE_RANK = {"negative": 0, "neutral": 1, "mixed": 1, "positive": 2}
+
+
+def folds(names: Sequence[str]) -> np.ndarray:
+    """The cross-validation fold of each conversation name."""
+    return np.array([int(hashlib.sha256(n.encode()).hexdigest(), 16) % FOLDS for n in names])
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ in-sample).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from collections import Counter
@@ -42,9 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.analysis import reply_model
 from app.analysis.dialectic import _reactions, _target, read_turns, reply_reader
 from app.core.cancellation import NEVER
-from benchmarks.evaluate import QUALITY_DIR, load_fixtures, parse_fixture
+from benchmarks.evaluate import FOLDS, QUALITY_DIR, folds, load_fixtures, parse_fixture
 
-FOLDS = 5
 MIN_COUNT = 3
 WORD_L2 = 10.0
 OTHER_L2 = 1.0
@@ -134,10 +132,6 @@ def f1(predicted: np.ndarray, truth: np.ndarray) -> float:
     fp = float(((predicted == 1) & (truth == 0)).sum())
     fn = float(((predicted == 0) & (truth == 1)).sum())
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-
-
-def folds(names: list[str]) -> np.ndarray:
-    return np.array([int(hashlib.sha256(n.encode()).hexdigest(), 16) % FOLDS for n in names])
 
 
 def cross_validate(data: Examples, kind: str) -> np.ndarray:

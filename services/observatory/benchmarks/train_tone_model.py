@@ -19,7 +19,6 @@ part never trains or tunes anything.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from collections import Counter
@@ -39,9 +38,8 @@ from app.analysis.sentiment import (
     model_views,
     rule_tones,
 )
-from benchmarks.evaluate import QUALITY_DIR, load_fixtures, parse_fixture
+from benchmarks.evaluate import FOLDS, QUALITY_DIR, folds, load_fixtures, parse_fixture
 
-FOLDS = 5
 MIN_COUNT = 3
 WORD_L2 = 3.0
 OTHER_L2 = 1.0
@@ -145,15 +143,23 @@ def macro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
     return sum(scores) / len(scores)
 
 
+def fit_on(
+    rows: list[dict[str, float]], y: np.ndarray, keep: np.ndarray
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The vocabulary and weights fitted on the examples where ``keep`` holds."""
+    train = [rows[i] for i in np.flatnonzero(keep)]
+    vocab = vocabulary(train)
+    w, b = fit(matrix(train, vocab), y[keep], vocab)
+    return vocab, w, b
+
+
 def cross_validated_logits(
     rows: list[dict[str, float]], y: np.ndarray, names: list[str]
 ) -> np.ndarray:
-    fold = np.array([int(hashlib.sha256(n.encode()).hexdigest(), 16) % FOLDS for n in names])
+    fold = folds(names)
     out = np.zeros((len(rows), len(tone_model.CLASSES)))
     for k in range(FOLDS):
-        train = [rows[i] for i in np.flatnonzero(fold != k)]
-        vocab = vocabulary(train)
-        w, b = fit(matrix(train, vocab), y[fold != k], vocab)
+        vocab, w, b = fit_on(rows, y, fold != k)
         out[fold == k] = matrix([rows[i] for i in np.flatnonzero(fold == k)], vocab) @ w + b
     return out
 

@@ -1176,11 +1176,11 @@ def _modelled_reactions(
     (``reply_model.ARGUMENT_REPLIES`` from ``ARGUMENT_FROM``). A long, on-topic reply in a
     cooperative support chat or e-mail thread, or comfort that denies a self-criticism
     ("You're not useless"), can look to the model much like a rebuttal; one such reply
-    does not make an argument. A reply that accepts on a condition, consoles someone who blamed themselves,
-    or answers consolation ("I know, but I keep replaying it") is never the model's
-    disagreement, and does not count towards the gate. The strength is the probability, at most
-    _MODELLED_STRENGTH, so a reaction only the model sees never becomes a key moment on
-    its own."""
+    does not make an argument. A reply that accepts on a condition, consoles someone who
+    blamed themselves, or answers consolation ("I know, but I keep replaying it") is never
+    the model's disagreement, and does not count towards the gate. The strength is the
+    probability, at most _MODELLED_STRENGTH, so a reaction only the model sees never
+    becomes a key moment on its own."""
     position_of = {t.index: p for p, t in enumerate(turns)}
     reacted = {
         position_of[s["roles"][role]]
@@ -1189,32 +1189,28 @@ def _modelled_reactions(
         if role in s["roles"]
     }
     reader = reply_reader(turns, cued)
-    read: list[tuple[int, int, float, float]] = []
+    # The model reads consolation ("It's not your fault") and acceptance on a condition
+    # ("If the price is fixed, I could live with it") as pushback (a negation, the other's
+    # words); the writers of its examples do not, nor "I know, but I keep replaying it"
+    # in answer to comfort. Consolation the cues already read counts too.
+    consoling: set[int] = set()
+    replies: list[tuple[int, int]] = []
     for position in range(1, len(turns)):
         if position % _CHECK_EVERY == 0:
             token.check()
-        if position in reacted:
-            continue
         target = _target(turns, position)
         if target is None:
             continue
-        read.append((position, target, *reader.probabilities(position, target)))
-    # "If the price is fixed, I could live with it" yields; "It's not your fault" consoles,
-    # and "I know, but I keep replaying it" in answer to comfort argues with nobody.
-    consoling = set()
-    for position in range(1, len(turns)):
-        target = _target(turns, position)
-        if target is not None and _consoles(turns[position], turns[target]):
+        if _consoles(turns[position], turns[target]):
             consoling.add(position)
-    read = [
-        (
-            position,
-            target,
-            0.0 if target in consoling or _yields(turns[position], turns[target]) else against,
-            along,
-        )
-        for position, target, against, along in read
-    ]
+        if position not in reacted:
+            replies.append((position, target))
+    read: list[tuple[int, int, float, float]] = []
+    for position, target in replies:
+        against, along = reader.probabilities(position, target)
+        if position in consoling or target in consoling or _accepts_on_condition(turns[position]):
+            against = 0.0
+        read.append((position, target, against, along))
     sure = sum(1 for *_, against, _along in read if against >= reply_model.ARGUMENT_FROM)
     arguing = reader.argued or sure >= reply_model.ARGUMENT_REPLIES
     found: list[dict[str, Any]] = []
@@ -2022,13 +2018,6 @@ def _consoles(turn: _Turn, target: _Turn | None) -> bool:
         and _TURNS.search(head) is None
         and _SELF_BLAME.search(target.head) is not None
     )
-
-
-def _yields(turn: _Turn, target: _Turn) -> bool:
-    """Whether a reply accepts the other side on a condition or consoles: the reply model
-    reads both as pushback (negation, the other's words), the writers of its examples do
-    not."""
-    return _accepts_on_condition(turn) or _consoles(turn, target)
 
 
 def _accepts_on_condition(turn: _Turn) -> bool:
