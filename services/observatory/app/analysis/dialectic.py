@@ -2000,24 +2000,39 @@ _TURNS = patterns.compile(r"\b(?:but|however|though|although|yet|except)\b")
 _SELF_BLAME = patterns.compile(
     r"\b(?:sorry|apologi[sz]e|my (?:fault|bad|mistake)|blame myself|if only i|"
     r"(?:i|i'm|i am|i feel|i felt) (?:so |really |such |just )?(?:awful|terrible|guilty|"
-    r"horrible|bad|stupid|useless|an idiot|a failure|the worst)|"
+    r"horrible|bad|stupid|useless|an idiot|a failure|the worst|a burden|a (?:bad|terrible|"
+    r"awful|rubbish|crap|useless|horrible) \w{2,20}+|pathetic|hopeless|worthless|selfish)|"
     r"(?:i|we) (?:should(?:'ve| have|n't have| not have)|could(?:'ve| have))|"
     r"i (?:ruined|broke|forgot|lost|missed|messed up|screwed up|failed|let)|"
     r"i (?:wasn't|was not) (?:even )?there)\b"
 )
 
 
+# Comfort that denies the very word someone called themselves: "I'm useless" — "You're not
+# useless"; "I'm a terrible friend" — "you're not a terrible friend, you're exhausted".
+_DENIED_LABEL = patterns.compile(
+    r"\byou(?:'re| are)(?: not|n't) (?:(?:so|that|really|a|an|the|being) )?"
+    r"(?:(?:bad|terrible|awful|rubbish|crap|horrible) )?([^\W\d_]{3,20}+)"
+)
+
+
 def _consoles(turn: _Turn, target: _Turn | None) -> bool:
     """Whether a reply consoles someone who blamed themselves: "I missed the signs" —
-    "It wasn't your fault". Said to an accusation ("It was your team's fault" — "Nobody
-    could have known, it was the vendor") the same words defend."""
+    "It wasn't your fault", "I'm useless" — "You're not useless". Said to an accusation
+    ("It was your team's fault" — "Nobody could have known, it was the vendor") the same
+    words defend."""
+    if target is None:
+        return False
     head = turn.head
-    return (
-        target is not None
-        and _CONSOLATION.search(head) is not None
-        and _TURNS.search(head) is None
-        and _SELF_BLAME.search(target.head) is not None
-    )
+    if _TURNS.search(head) is not None:
+        return False
+    blame = _SELF_BLAME.search(target.head)
+    if blame is None:
+        return False
+    if _CONSOLATION.search(head) is not None:
+        return True
+    denied = _DENIED_LABEL.search(head)
+    return denied is not None and denied.group(1) in blame.group(0).split()
 
 
 def _accepts_on_condition(turn: _Turn) -> bool:

@@ -85,6 +85,20 @@ def test_comfort_and_reassurance_make_no_argument(rows: tuple[tuple[str, str], .
     assert responses(analyze_dialectic(chat(*rows)), "disagreement") == set()
 
 
+def test_comfort_that_denies_a_self_criticism_is_no_disagreement_inside_an_argument() -> None:
+    rows = (
+        ("Jay", "I burned the lasagne for her parents. I'm useless."),
+        ("Max", "You're not useless. One burnt dinner doesn't cancel out the rest."),
+        ("Jay", "I'm a terrible boyfriend, I should have ordered in."),
+        ("Max", "You aren't a terrible boyfriend, you were cooking for six after a shift."),
+        ("Lou", "Honestly that's nonsense, ordering in for her parents would have been worse."),
+        ("Max", "No, it wouldn't. Nobody minds a takeaway."),
+    )
+    found = analyze_dialectic(chat(*rows))
+    assert responses(found, "disagreement") & {4, 5}  # the argument is there
+    assert not responses(found, "disagreement") & {1, 3}
+
+
 @pytest.mark.parametrize(
     ("apology", "comfort"),
     [
