@@ -44,9 +44,11 @@ Conversation awareness, on top of VADER:
   message's rule score and cues with its words and neighbours and gives the message's
   final score, within bounds the rules set: it cannot put a message on the side opposite
   to the rules', nor overrule rules that are sure;
-- the overall tone weighs an assistant's replies at a quarter of the people's own, and a
-  shift between negative and positive makes it mixed; in short chats a smaller change of
-  mood counts as a shift. A direction needs a quarter of the messages behind it, and one
+- the overall tone weighs an assistant's replies at a quarter of the people's own; it is
+  mixed when both sides hold a quarter of the sure messages, or when the curve swings
+  from one side to the other with a large shift (a shift alone, such as frustration that
+  ends in thanks, leaves the tone to the rest); in short chats a smaller change of mood
+  counts as a shift. A direction needs a quarter of the messages behind it, and one
   person complaining to even replies makes the conversation negative.
 """
 
@@ -1602,9 +1604,6 @@ def _overall(
         return "mixed"
     swing = float(smoothed.max()) >= _BAND and float(smoothed.min()) <= -_BAND
     if swing and any(s["magnitude"] >= _LARGE_SHIFT for s in shifts):
-        return "mixed"
-    # Distress that turns into relief, or the reverse, is both, whatever the mean says.
-    if any({s["from"], s["to"]} == {"negative", "positive"} for s in shifts):
         return "mixed"
     mean = sum(s * w for s, w in zip(scored, weights, strict=True)) / total
     # A complaint met with even, polite replies is a complaint conversation.
