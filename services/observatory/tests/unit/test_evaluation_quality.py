@@ -61,46 +61,46 @@ def parts() -> list[PartEvaluation]:
     return evaluate_parts(QUALITY_DIR)
 
 
-# Measured 2026-12-05 with both models refitted on 709 dev conversations (README "Quality
+# Measured 2026-12-05 with both models refitted on 769 dev conversations (README "Quality
 # set"); floors 0.03 under the score, or one item under for the recalls that rest on few
-# spans (Socratic 8 / 10 and 24 / 27, thesis–antithesis–synthesis 16 / 30 and 82 / 160),
+# spans (Socratic 8 / 11 and 28 / 31, thesis–antithesis–synthesis 19 / 41 and 94 / 174),
 # and ceilings 0.04 over the false-positive rates. Both models were fitted on dev, so dev's
 # tone and reaction figures are in-sample there (benchmarks/crossfit.py scores it
 # cross-fitted). Raise them with the figures when quality improves; lower them only with a
 # reason in the commit that does.
 FLOORS: dict[str, dict[str, float]] = {
     "blind": {
-        "tone_accuracy": 0.64,
+        "tone_accuracy": 0.67,
         "message_tone_macro_f1": 0.65,
-        "disagreement_f1": 0.54,
+        "disagreement_f1": 0.51,
         "agreement_f1": 0.46,
-        "tas_recall": 0.50,
-        "socratic_recall": 0.66,
-        "qa_pair_f1": 0.86,
-        "shift_f1": 0.30,
-        "topic_boundary_f1": 0.48,
-        "single_topic_unsplit": 0.97,
-        "topic_label_acceptable": 0.65,
-        "keyword_hit_rate": 0.52,
+        "tas_recall": 0.43,
+        "socratic_recall": 0.63,
+        "qa_pair_f1": 0.84,
+        "shift_f1": 0.32,
+        "topic_boundary_f1": 0.49,
+        "single_topic_unsplit": 0.94,
+        "topic_label_acceptable": 0.67,
+        "keyword_hit_rate": 0.53,
     },
     "dev": {
-        "tone_accuracy": 0.73,
+        "tone_accuracy": 0.76,
         "message_tone_macro_f1": 0.79,
-        "disagreement_f1": 0.67,
+        "disagreement_f1": 0.68,
         "agreement_f1": 0.63,
-        "tas_recall": 0.50,
-        "socratic_recall": 0.85,
+        "tas_recall": 0.53,
+        "socratic_recall": 0.87,
         "qa_pair_f1": 0.84,
-        "shift_f1": 0.43,
-        "topic_boundary_f1": 0.61,
+        "shift_f1": 0.42,
+        "topic_boundary_f1": 0.59,
         "single_topic_unsplit": 0.93,
-        "topic_label_acceptable": 0.71,
+        "topic_label_acceptable": 0.70,
         "keyword_hit_rate": 0.56,
     },
 }
 CEILINGS: dict[str, dict[str, float]] = {
     "blind": {"tas_false_positive_rate": 0.11, "socratic_false_positive_rate": 0.05},
-    "dev": {"tas_false_positive_rate": 0.12, "socratic_false_positive_rate": 0.05},
+    "dev": {"tas_false_positive_rate": 0.13, "socratic_false_positive_rate": 0.05},
 }
 
 
@@ -109,7 +109,7 @@ CEILINGS: dict[str, dict[str, float]] = {
 
 def test_the_parts_come_blind_first_then_dev(parts: list[PartEvaluation]) -> None:
     assert [p.name for p in parts] == ["blind", "dev"]
-    assert [p.conversations for p in parts] == [179, 709]
+    assert [p.conversations for p in parts] == [239, 769]
     assert all(p.errors == {} for p in parts)
 
 
@@ -366,4 +366,4 @@ def test_the_table_puts_blind_first_and_shows_no_blind_conversation(tmp_path: Pa
 
 def test_a_single_dev_folder_is_scored_as_one_part() -> None:
     part = evaluate_part(QUALITY_DIR / "dev", resamples=20)
-    assert part.name == "dev" and part.conversations == 709 and part.misses
+    assert part.name == "dev" and part.conversations == 769 and part.misses

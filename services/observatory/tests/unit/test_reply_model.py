@@ -35,18 +35,34 @@ def test_a_rebuttal_without_marker_words_is_a_disagreement_in_an_argument() -> N
 
 LAUNCH = (
     ("Ana", "We should move the launch to March, the team is exhausted."),
-    ("Ben", "March puts us after the trade show. We would lose the only press window we have."),
-    ("Ana", "The press window means nothing if the app crashes on stage."),
+    ("Ben", "Moving to March throws away the trade show, the only press window we get all year."),
+    ("Ana", "That press window is worth nothing if the app crashes on stage."),
 )
 
 
+def _launch_readings() -> list[float]:
+    """How sure the model is that each reply of LAUNCH pushes back on the one before."""
+    turns = _turns(LAUNCH)
+    reader = dialectic.reply_reader(turns, [])
+    return [reader.probabilities(p, p - 1)[0] for p in (1, 2)]
+
+
 def test_an_argument_without_any_cue_is_found_from_two_sure_replies() -> None:
-    found = analyze_dialectic(chat(*LAUNCH))
     assert not [s for s in dialectic._reactions(_turns(LAUNCH), NEVER)]  # no cue at all
-    assert responses(found, "disagreement") == {1, 2}
+    # Both replies lean to pushback; whether they are sure enough to open the guard is the
+    # shipped threshold's call, so the mechanism is checked on either side of it.
+    readings = _launch_readings()
+    assert min(readings) >= reply_model.DISAGREEMENT_FROM
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reply_model, "ARGUMENT_FROM", min(readings) - 0.01)
+        assert responses(analyze_dialectic(chat(*LAUNCH)), "disagreement") == {1, 2}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reply_model, "ARGUMENT_FROM", min(readings) + 0.01)
+        assert responses(analyze_dialectic(chat(*LAUNCH)), "disagreement") == set()
 
 
 def test_one_sure_reply_does_not_make_an_argument(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(reply_model, "ARGUMENT_FROM", min(_launch_readings()) - 0.01)
     monkeypatch.setattr(reply_model, "ARGUMENT_REPLIES", 3)
     assert responses(analyze_dialectic(chat(*LAUNCH)), "disagreement") == set()
 
