@@ -43,7 +43,8 @@ Conversation awareness, on top of VADER:
 - a small trained model (:mod:`app.analysis.tone_model`, decision 0017) reads each
   message's rule score and cues with its words and neighbours and gives the message's
   final score, within bounds the rules set: it cannot put a message on the side opposite
-  to the rules', nor overrule rules that are sure;
+  to the rules', nor overrule rules that are sure, except in a message of some length
+  that the rules read from lexicon words alone;
 - the overall tone weighs an assistant's replies at a quarter of the people's own; it is
   mixed when both sides hold a quarter of the sure messages, or when the curve swings
   from one side to the other with a large shift (a shift alone, such as frustration that
@@ -308,6 +309,12 @@ _MAX_SIGNALS = 5
 # keep plain statements the rules read well ("That's nonsense.", "What the hell?!") from
 # turning neutral or positive (decision 0017).
 _RULE_KEEP = 0.4
+# ...except for a message of at least _MODEL_FREE_WORDS words whose rule reading rests on
+# lexicon words alone, no phrase cue: there the model may read it neutral, or on the other
+# side when it is at least _MODEL_FLIP sure. Short messages keep the bound: "What the
+# hell?!", "Please stop being so rude." are their words (decision 0017, second pass).
+_MODEL_FREE_WORDS = 8
+_MODEL_FLIP = 0.3
 # Conversations longer than this keep the rules' reading: the model costs 10–400 µs a
 # message, and the 10,000-message budget of SPEC §10 has no room for it (decision 0017).
 _MODEL_MAX_MESSAGES = 2000
@@ -1683,12 +1690,27 @@ def model_views(
     ]
 
 
-def _combined(rules: float, model: float) -> float:
+def _cued(signals: Sequence[str]) -> bool:
+    """Whether the rules' reading rests on a phrase cue ("That's nonsense", sarcasm, a
+    complaint, an apology…) rather than on lexicon words alone."""
+    return any(s.partition(":")[0] not in _WORD_KINDS for s in signals)
+
+
+def _combined(rules: float, model: float, free: bool = False) -> float:
     """The trained model's score, bounded by the rules' reading: where the rules are sure
     (at least _RULE_KEEP from zero) their side holds, with the model's score if it is
     surer on that side; otherwise, where the two put the message on opposite sides it is
-    neutral, and elsewhere the model's score stands."""
+    neutral, and elsewhere the model's score stands.
+
+    A ``free`` message (the rules sure from lexicon words alone, in a message of some
+    length) may also be read neutral by the model, or on the other side when the model is
+    at least _MODEL_FLIP sure: one word of a longer message is weak evidence ("my first
+    cervical cancer screening…", "Love that. You've also made a lot of noise about…")."""
     if round(abs(rules), 6) >= _RULE_KEEP:  # a phrase cue's −0.4 is sure, rounding aside
+        if free and (
+            label(model) == "neutral" or (rules * model < 0 and abs(model) >= _MODEL_FLIP)
+        ):
+            return model
         return model if rules * model > 0 and abs(model) > abs(rules) else rules
     if label(rules) != "neutral" and label(model) != "neutral" and rules * model < 0:
         return 0.0
@@ -1715,7 +1737,8 @@ def _read_with_model(
     for i, (rules, learned) in enumerate(zip(scores, read, strict=True)):
         if rules is None or learned is None:
             continue
-        score = _combined(rules, learned)
+        free = not _cued(signals.get(i, ())) and len(prose[i].split()) >= _MODEL_FREE_WORDS
+        score = _combined(rules, learned, free)
         if label(score) != label(rules):
             signals[i] = _model_signals(views, i, label(score), signals.get(i, []), model)
         scores[i] = score

@@ -117,6 +117,21 @@ def test_plain_statements_the_rules_are_sure_of_keep_their_side() -> None:
         assert label(score_message(text) or 0.0) == "neutral", text
 
 
+def test_lexicon_words_alone_do_not_bind_a_longer_message() -> None:
+    # The rules are sure from one lexicon word ("unfortunately" −0.51); in a longer
+    # message that is weak evidence, and the model's neutral reading stands.
+    text = "I can't see an attachment on that ticket, unfortunately, could you send it again?"
+    assert label(rule_score(text)) == "negative"
+    assert label(score_message(text) or 0.0) == "neutral"
+    # The same words in a short message, or a reading that rests on a phrase cue, keep
+    # the rules' side.
+    assert _combined(-0.51, -0.01, free=False) == -0.51
+    assert _combined(-0.51, -0.01, free=True) == -0.01
+    # The other side needs a sure model; a hesitant one leaves the rules' side.
+    assert _combined(0.61, -0.26, free=True) == 0.61
+    assert _combined(0.61, -0.5, free=True) == -0.5
+
+
 def test_a_label_the_model_changes_is_explained_by_its_words() -> None:
     result = analyze_sentiment(
         chat(
