@@ -66,7 +66,7 @@ def fold_weights(directory: Path, cache: Path) -> list[tuple[Path, Path]]:
     if (folder / _COMPLETE).exists():
         return files
     folder.mkdir(parents=True, exist_ok=True)
-    rows, y, _, names = train_tone_model.examples(directory)
+    rows, y, _, names, _ = train_tone_model.examples(directory)
     tone_fold = folds(names)
     offsets = np.array(tone_model.weights().offsets)
     data = train_reply_model.examples(directory)

@@ -36,6 +36,7 @@ from app.analysis.sentiment import (
     POSITIVE_THRESHOLD,
     _combined,
     model_views,
+    reads_freely,
     rule_tones,
 )
 from benchmarks.evaluate import FOLDS, QUALITY_DIR, folds, load_fixtures, parse_fixture
@@ -50,12 +51,14 @@ DIGITS = 4
 
 def examples(
     directory: Path,
-) -> tuple[list[dict[str, float]], np.ndarray, np.ndarray, list[str]]:
-    """Features, labels (index in CLASSES), the rules' scores and conversation names."""
+) -> tuple[list[dict[str, float]], np.ndarray, np.ndarray, list[str], list[bool]]:
+    """Features, labels (index in CLASSES), the rules' scores, conversation names and
+    whether the model may overrule sure rules on each message (``reads_freely``)."""
     rows: list[dict[str, float]] = []
     truth: list[int] = []
     rules: list[float] = []
     names: list[str] = []
+    free: list[bool] = []
     for fixture in load_fixtures(directory):
         conversation = parse_fixture(fixture)
         scores, prose, signals = rule_tones(conversation)
@@ -67,7 +70,8 @@ def examples(
             truth.append(tone_model.CLASSES.index(fixture.labels["message_tones"][i]))
             rules.append(view.score)
             names.append(fixture.name)
-    return rows, np.array(truth), np.array(rules), names
+            free.append(reads_freely(view))
+    return rows, np.array(truth), np.array(rules), names, free
 
 
 def vocabulary(rows: list[dict[str, float]]) -> list[str]:
@@ -194,14 +198,17 @@ def weights_document(
 
 def train(directory: Path) -> tuple[dict[str, object], dict[str, float]]:
     """The weights document fitted on ``directory`` and its cross-validated figures."""
-    rows, y, scored, names = examples(directory)
+    rows, y, scored, names, free = examples(directory)
     rules = np.array(scored)
     logits = cross_validated_logits(rows, y, names)
     offsets, held_out = best_offsets(logits, y)
     vocab = vocabulary(rows)
     w, b = fit(matrix(rows, vocab), y, vocab)
     bounded = np.array(
-        [_combined(r, m) for r, m in zip(rules, scores_from(logits, offsets).tolist(), strict=True)]
+        [
+            _combined(r, m, f)
+            for r, m, f in zip(rules, scores_from(logits, offsets).tolist(), free, strict=True)
+        ]
     )
     figures = {
         "conversations": len(set(names)),

@@ -1690,10 +1690,13 @@ def model_views(
     ]
 
 
-def _cued(signals: Sequence[str]) -> bool:
-    """Whether the rules' reading rests on a phrase cue ("That's nonsense", sarcasm, a
-    complaint, an apology…) rather than on lexicon words alone."""
-    return any(s.partition(":")[0] not in _WORD_KINDS for s in signals)
+def reads_freely(view: tone_model.MessageView) -> bool:
+    """Whether the model may overrule sure rules on this message (see _combined): it has at
+    least _MODEL_FREE_WORDS words, and the rules' reading rests on lexicon words alone, no
+    phrase cue ("That's nonsense", sarcasm, a complaint, an apology…)."""
+    return len(view.prose.split()) >= _MODEL_FREE_WORDS and all(
+        kind in _WORD_KINDS for kind in view.cue_kinds
+    )
 
 
 def _combined(rules: float, model: float, free: bool = False) -> float:
@@ -1737,8 +1740,7 @@ def _read_with_model(
     for i, (rules, learned) in enumerate(zip(scores, read, strict=True)):
         if rules is None or learned is None:
             continue
-        free = not _cued(signals.get(i, ())) and len(prose[i].split()) >= _MODEL_FREE_WORDS
-        score = _combined(rules, learned, free)
+        score = _combined(rules, learned, reads_freely(views[i]))
         if label(score) != label(rules):
             signals[i] = _model_signals(views, i, label(score), signals.get(i, []), model)
         scores[i] = score
