@@ -310,11 +310,10 @@ _MAX_SIGNALS = 5
 # turning neutral or positive (decision 0017).
 _RULE_KEEP = 0.4
 # ...except for a message of at least _MODEL_FREE_WORDS words whose rule reading rests on
-# lexicon words alone, no phrase cue: there the model may read it neutral, or on the other
-# side when it is at least _MODEL_FLIP sure. Short messages keep the bound: "What the
-# hell?!", "Please stop being so rude." are their words (decision 0017, second pass).
+# lexicon words alone, no phrase cue: there the model may read it neutral. Short messages
+# keep the bound: "What the hell?!", "Please stop being so rude." are their words
+# (decision 0017, second pass).
 _MODEL_FREE_WORDS = 8
-_MODEL_FLIP = 0.3
 # Conversations longer than this keep the rules' reading: the model costs 10–400 µs a
 # message, and the 10,000-message budget of SPEC §10 has no room for it (decision 0017).
 _MODEL_MAX_MESSAGES = 2000
@@ -1706,13 +1705,12 @@ def _combined(rules: float, model: float, free: bool = False) -> float:
     neutral, and elsewhere the model's score stands.
 
     A ``free`` message (the rules sure from lexicon words alone, in a message of some
-    length) may also be read neutral by the model, or on the other side when the model is
-    at least _MODEL_FLIP sure: one word of a longer message is weak evidence ("my first
-    cervical cancer screening…", "Love that. You've also made a lot of noise about…")."""
+    length) may also be read neutral by the model: one word of a longer message is weak
+    evidence ("my first cervical cancer screening…", "I can't see an attachment on that
+    ticket, unfortunately"). It is never put on the other side: "It's the third time in a
+    row we've won the cup!" is no complaint, whatever "third time" usually means."""
     if round(abs(rules), 6) >= _RULE_KEEP:  # a phrase cue's −0.4 is sure, rounding aside
-        if free and (
-            label(model) == "neutral" or (rules * model < 0 and abs(model) >= _MODEL_FLIP)
-        ):
+        if free and label(model) == "neutral":
             return model
         return model if rules * model > 0 and abs(model) > abs(rules) else rules
     if label(rules) != "neutral" and label(model) != "neutral" and rules * model < 0:

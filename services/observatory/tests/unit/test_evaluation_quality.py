@@ -63,35 +63,35 @@ def parts() -> list[PartEvaluation]:
 
 # Measured 2026-12-05 with both models refitted on 769 dev conversations (README "Quality
 # set"); floors 0.03 under the score, or one item under for the recalls that rest on few
-# spans (Socratic 8 / 11 and 28 / 31, thesis–antithesis–synthesis 19 / 41 and 94 / 174),
+# spans (Socratic 12 / 16 and 28 / 31, thesis–antithesis–synthesis 32 / 68 and 94 / 174),
 # and ceilings 0.04 over the false-positive rates. Both models were fitted on dev, so dev's
 # tone and reaction figures are in-sample there (benchmarks/crossfit.py scores it
 # cross-fitted). Raise them with the figures when quality improves; lower them only with a
 # reason in the commit that does.
 FLOORS: dict[str, dict[str, float]] = {
     "blind": {
-        "tone_accuracy": 0.67,
-        "message_tone_macro_f1": 0.65,
-        "disagreement_f1": 0.51,
-        "agreement_f1": 0.46,
-        "tas_recall": 0.43,
-        "socratic_recall": 0.63,
+        "tone_accuracy": 0.70,
+        "message_tone_macro_f1": 0.66,
+        "disagreement_f1": 0.53,
+        "agreement_f1": 0.45,
+        "tas_recall": 0.45,
+        "socratic_recall": 0.68,
         "qa_pair_f1": 0.84,
-        "shift_f1": 0.32,
-        "topic_boundary_f1": 0.49,
-        "single_topic_unsplit": 0.94,
-        "topic_label_acceptable": 0.67,
+        "shift_f1": 0.34,
+        "topic_boundary_f1": 0.50,
+        "single_topic_unsplit": 0.93,
+        "topic_label_acceptable": 0.66,
         "keyword_hit_rate": 0.53,
     },
     "dev": {
-        "tone_accuracy": 0.76,
-        "message_tone_macro_f1": 0.79,
+        "tone_accuracy": 0.77,
+        "message_tone_macro_f1": 0.82,
         "disagreement_f1": 0.68,
         "agreement_f1": 0.63,
         "tas_recall": 0.53,
         "socratic_recall": 0.87,
         "qa_pair_f1": 0.84,
-        "shift_f1": 0.42,
+        "shift_f1": 0.43,
         "topic_boundary_f1": 0.59,
         "single_topic_unsplit": 0.93,
         "topic_label_acceptable": 0.70,
@@ -99,7 +99,7 @@ FLOORS: dict[str, dict[str, float]] = {
     },
 }
 CEILINGS: dict[str, dict[str, float]] = {
-    "blind": {"tas_false_positive_rate": 0.11, "socratic_false_positive_rate": 0.05},
+    "blind": {"tas_false_positive_rate": 0.12, "socratic_false_positive_rate": 0.05},
     "dev": {"tas_false_positive_rate": 0.13, "socratic_false_positive_rate": 0.05},
 }
 
@@ -109,7 +109,7 @@ CEILINGS: dict[str, dict[str, float]] = {
 
 def test_the_parts_come_blind_first_then_dev(parts: list[PartEvaluation]) -> None:
     assert [p.name for p in parts] == ["blind", "dev"]
-    assert [p.conversations for p in parts] == [239, 769]
+    assert [p.conversations for p in parts] == [359, 769]
     assert all(p.errors == {} for p in parts)
 
 

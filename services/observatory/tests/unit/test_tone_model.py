@@ -127,9 +127,11 @@ def test_lexicon_words_alone_do_not_bind_a_longer_message() -> None:
     # the rules' side.
     assert _combined(-0.51, -0.01, free=False) == -0.51
     assert _combined(-0.51, -0.01, free=True) == -0.01
-    # The other side needs a sure model; a hesitant one leaves the rules' side.
-    assert _combined(0.61, -0.26, free=True) == 0.61
-    assert _combined(0.61, -0.5, free=True) == -0.5
+    # Never the other side, however sure the model: "third time" is no complaint here.
+    assert _combined(0.61, -0.5, free=True) == 0.61
+    assert label(score_message("It's the third time in a row we've won the cup!") or 0.0) != (
+        "negative"
+    )
 
 
 def test_a_label_the_model_changes_is_explained_by_its_words() -> None:
