@@ -42,9 +42,17 @@ AGREEMENT_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ag
 _OPPOSITE = {"up": ("negative", "positive"), "down": ("positive", "negative")}
 
 
-def labels_as_result(labels: Mapping[str, Any], n: int) -> dict[str, Any]:
-    """A result document that says exactly what ``labels`` say, for ``n`` messages."""
-    tone = labels["tone"]
+def labels_as_result(
+    labels: Mapping[str, Any], n: int, judged_against: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A result document that says what ``labels`` say, for ``n`` messages. Where the
+    labels accept several conversation tones, the one that ``judged_against`` also accepts
+    is reported, if any: two readers who both allow "positive" agree."""
+    tones = [labels["tone"]] if isinstance(labels["tone"], str) else list(labels["tone"])
+    if judged_against is not None:
+        other = judged_against["tone"]
+        accepted = [other] if isinstance(other, str) else list(other)
+        tones = [t for t in tones if t in accepted] + tones
     dialectic: list[dict[str, Any]] = []
     for key, kind in (("disagreements", "disagreement"), ("agreements", "agreement")):
         dialectic += [
@@ -56,9 +64,9 @@ def labels_as_result(labels: Mapping[str, Any], n: int) -> dict[str, Any]:
     ]
     for kind in ("socratic_sequence", "thesis_antithesis_synthesis"):
         span = labels["structures"].get(kind)
-        if span:
+        if isinstance(span, list) and len(span) == 2:
             dialectic.append({"type": kind, "messages": list(range(span[0], span[1] + 1))})
-    bounds = labels["topic_boundaries"]
+    bounds = sorted({b for b in labels["topic_boundaries"] if 0 < b < n})
     words = labels["topic_labels"]
     segments = [
         {"start": s, "end": e, "label": words[k][0] if k < len(words) and words[k] else ""}
@@ -68,7 +76,7 @@ def labels_as_result(labels: Mapping[str, Any], n: int) -> dict[str, Any]:
         "questions": list(labels["questions"]),
         "patterns": {
             "sentiment": {
-                "overall_tone": tone if isinstance(tone, str) else tone[0],
+                "overall_tone": tones[0],
                 "trajectory": [
                     {"index": i, "label": label} for i, label in enumerate(labels["message_tones"])
                 ],
@@ -121,7 +129,7 @@ def agreement(
     human = []
     for fixture, labels in pairs:
         conversation = parse_fixture(fixture)
-        document = labels_as_result(labels, len(conversation))
+        document = labels_as_result(labels, len(conversation), fixture.labels)
         human.append(score_quality_fixture(fixture, conversation, document)[0])
     if not with_analysis:
         return _totals(human), None

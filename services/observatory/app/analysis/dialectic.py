@@ -2016,6 +2016,16 @@ _DENIED_LABEL = patterns.compile(
 )
 
 
+# Words of a self-blame that are no label to deny: "I'm sorry" — "You're not sorry, you just
+# don't check your work" is an accusation.
+_NOT_A_SELF_LABEL = frozenset(
+    {"sorry", "apologise", "apologize", "apologising", "apologizing"}
+    | {"really", "such", "just", "feel", "felt"}
+)
+# A denial that goes on to accuse is no comfort: "You're not useless, you never test".
+_ACCUSES = patterns.compile(r"\byou (?:never|always|keep|constantly)\b")
+
+
 def _consoles(turn: _Turn, target: _Turn | None) -> bool:
     """Whether a reply consoles someone who blamed themselves: "I missed the signs" —
     "It wasn't your fault", "I'm useless" — "You're not useless". Said to an accusation
@@ -2024,15 +2034,15 @@ def _consoles(turn: _Turn, target: _Turn | None) -> bool:
     if target is None:
         return False
     head = turn.head
-    if _TURNS.search(head) is not None:
+    if _TURNS.search(head) is not None or _ACCUSES.search(head) is not None:
         return False
-    blame = _SELF_BLAME.search(target.head)
-    if blame is None:
+    blamed = [found.group(0) for found in _SELF_BLAME.finditer(target.head)]
+    if not blamed:
         return False
     if _CONSOLATION.search(head) is not None:
         return True
-    denied = _DENIED_LABEL.search(head)
-    return denied is not None and denied.group(1) in blame.group(0).split()
+    labels = {word for found in blamed for word in found.split()} - _NOT_A_SELF_LABEL
+    return any(denied.group(1) in labels for denied in _DENIED_LABEL.finditer(head))
 
 
 def _accepts_on_condition(turn: _Turn) -> bool:

@@ -309,11 +309,15 @@ _MAX_SIGNALS = 5
 # keep plain statements the rules read well ("That's nonsense.", "What the hell?!") from
 # turning neutral or positive (decision 0017).
 _RULE_KEEP = 0.4
-# ...except for a message of at least _MODEL_FREE_WORDS words whose rule reading rests on
-# lexicon words alone, no phrase cue: there the model may read it neutral. Short messages
-# keep the bound: "What the hell?!", "Please stop being so rude." are their words
-# (decision 0017, second pass).
+# ...except for a message of at least _MODEL_FREE_WORDS words whose rules are only fairly
+# sure (below _MODEL_FREE_BELOW), from mild lexicon words alone (none of _STRONG_WORD
+# valence or more, no phrase cue): there the model may read it neutral ("I can't see an
+# attachment on that ticket, unfortunately"). Short messages, strong words and cued
+# readings keep the bound: "What the hell?!", "Please stop being so rude.", "I hate this,
+# we are going to lose the house…", "Wow, this is brilliant…" (decision 0017, second pass).
 _MODEL_FREE_WORDS = 8
+_MODEL_FREE_BELOW = 0.6
+_STRONG_WORD = 2.5
 # Conversations longer than this keep the rules' reading: the model costs 10–400 µs a
 # message, and the 10,000-message budget of SPEC §10 has no room for it (decision 0017).
 _MODEL_MAX_MESSAGES = 2000
@@ -1690,11 +1694,19 @@ def model_views(
 
 
 def reads_freely(view: tone_model.MessageView) -> bool:
-    """Whether the model may overrule sure rules on this message (see _combined): it has at
-    least _MODEL_FREE_WORDS words, and the rules' reading rests on lexicon words alone, no
-    phrase cue ("That's nonsense", sarcasm, a complaint, an apology…)."""
-    return len(view.prose.split()) >= _MODEL_FREE_WORDS and all(
-        kind in _WORD_KINDS for kind in view.cue_kinds
+    """Whether the model may read this message neutral although the rules are sure (see
+    _combined): the rules are at most fairly sure, from mild lexicon words alone (no phrase
+    cue such as "That's nonsense", sarcasm, a complaint or an apology, and no word as
+    strong as "hate" or "brilliant"), in a message of at least _MODEL_FREE_WORDS words."""
+    return (
+        view.score is not None
+        and _RULE_KEEP <= round(abs(view.score), 6) < _MODEL_FREE_BELOW
+        and all(kind in _WORD_KINDS for kind in view.cue_kinds)
+        and len(view.prose.split()) >= _MODEL_FREE_WORDS
+        and all(
+            abs(LEXICON.get(word, 0.0)) < _STRONG_WORD
+            for word in _QUOTED_WORDS.findall(view.prose.lower())
+        )
     )
 
 
@@ -1704,13 +1716,13 @@ def _combined(rules: float, model: float, free: bool = False) -> float:
     surer on that side; otherwise, where the two put the message on opposite sides it is
     neutral, and elsewhere the model's score stands.
 
-    A ``free`` message (the rules sure from lexicon words alone, in a message of some
-    length) may also be read neutral by the model: one word of a longer message is weak
-    evidence ("my first cervical cancer screening…", "I can't see an attachment on that
-    ticket, unfortunately"). It is never put on the other side: "It's the third time in a
-    row we've won the cup!" is no complaint, whatever "third time" usually means."""
+    A ``free`` message (``reads_freely``: the rules fairly sure from mild lexicon words
+    alone, in a message of some length) may also be read neutral by the model: one mild
+    word of a longer message is weak evidence ("I can't see an attachment on that ticket,
+    unfortunately"). It is never put on the other side: "It's the third time in a row
+    we've won the cup!" is no complaint, whatever "third time" usually means."""
     if round(abs(rules), 6) >= _RULE_KEEP:  # a phrase cue's −0.4 is sure, rounding aside
-        if free and label(model) == "neutral":
+        if free and label(round(model, 4)) == "neutral":  # as the trajectory labels it
             return model
         return model if rules * model > 0 and abs(model) > abs(rules) else rules
     if label(rules) != "neutral" and label(model) != "neutral" and rules * model < 0:

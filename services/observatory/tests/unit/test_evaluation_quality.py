@@ -70,8 +70,8 @@ def parts() -> list[PartEvaluation]:
 # reason in the commit that does.
 FLOORS: dict[str, dict[str, float]] = {
     "blind": {
-        "tone_accuracy": 0.70,
-        "message_tone_macro_f1": 0.66,
+        "tone_accuracy": 0.69,
+        "message_tone_macro_f1": 0.65,
         "disagreement_f1": 0.53,
         "agreement_f1": 0.45,
         "tas_recall": 0.45,
@@ -84,14 +84,14 @@ FLOORS: dict[str, dict[str, float]] = {
         "keyword_hit_rate": 0.53,
     },
     "dev": {
-        "tone_accuracy": 0.77,
-        "message_tone_macro_f1": 0.82,
+        "tone_accuracy": 0.76,
+        "message_tone_macro_f1": 0.81,
         "disagreement_f1": 0.68,
         "agreement_f1": 0.63,
         "tas_recall": 0.53,
         "socratic_recall": 0.87,
         "qa_pair_f1": 0.84,
-        "shift_f1": 0.43,
+        "shift_f1": 0.42,
         "topic_boundary_f1": 0.59,
         "single_topic_unsplit": 0.93,
         "topic_label_acceptable": 0.70,

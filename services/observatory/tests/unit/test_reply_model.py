@@ -115,6 +115,32 @@ def test_comfort_that_denies_a_self_criticism_is_no_disagreement_inside_an_argum
     assert not responses(found, "disagreement") & {1, 3}
 
 
+def test_denying_an_apology_is_an_accusation_not_comfort() -> None:
+    rows = (
+        ("Ana", "Your report had the wrong figures again."),
+        ("Ben", "They were right when I sent them."),
+        ("Ana", "No, the Q3 column was off by a million."),
+        ("Ben", "Fine. I'm sorry."),
+        ("Ana", "You're not sorry, you just don't check your work."),
+        ("Ben", "I do check my work, the source data was wrong."),
+    )
+    assert {4, 5} <= responses(analyze_dialectic(chat(*rows)), "disagreement")
+
+
+def test_which_denials_console() -> None:
+    def consoles(blame: str, reply: str) -> bool:
+        turns = _turns((("A", blame), ("B", reply)))
+        return dialectic._consoles(turns[1], turns[0])
+
+    assert consoles("Sorry, I'm so useless at this.", "You're not useless, it's a hard level.")
+    assert consoles(
+        "I'm a terrible friend.", "Hey, you're not the problem and you're not terrible."
+    )
+    assert not consoles("I'm sorry.", "You're not sorry.")
+    assert not consoles("I'm useless.", "You're not useless, you never test anything.")
+    assert not consoles("I'm right about this.", "You're not right.")
+
+
 @pytest.mark.parametrize(
     ("apology", "comfort"),
     [

@@ -127,6 +127,14 @@ def test_lexicon_words_alone_do_not_bind_a_longer_message() -> None:
     # the rules' side.
     assert _combined(-0.51, -0.01, free=False) == -0.51
     assert _combined(-0.51, -0.01, free=True) == -0.01
+    # Strong words, or rules surer than fairly sure, keep the bound in a long message too.
+    for text, side in (
+        ("I hate this, we are going to lose the house because of their terrible mistake.", -1),
+        ("You keep ignoring what I say and it is really starting to annoy me.", -1),
+        ("Wow, this is brilliant, exactly what I needed for the project, cheers.", 1),
+        ("Congratulations on the new job, you totally deserve it after all that work.", 1),
+    ):
+        assert label(score_message(text) or 0.0) == ("negative" if side < 0 else "positive"), text
     # Never the other side, however sure the model: "third time" is no complaint here.
     assert _combined(0.61, -0.5, free=True) == 0.61
     assert label(score_message("It's the third time in a row we've won the cup!") or 0.0) != (
