@@ -17,25 +17,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.analysis import analyze
-from benchmarks import crossfit, evaluate
+from benchmarks import crossfit
 from benchmarks.evaluate import (
-    FOLDS,
     QUALITY_DIR,
     QUALITY_METRICS,
-    Counts,
     Fixture,
-    folds,
     load_fixtures,
     parse_fixture,
     score_quality_fixture,
     segments_from_boundaries,
+    summed_scores,
 )
 
 AGREEMENT_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "agreement"
@@ -99,15 +96,6 @@ def labels_as_result(
     }
 
 
-def _totals(rows: Sequence[dict[str, Counts]]) -> dict[str, float | None]:
-    scores: dict[str, float | None] = {}
-    for key, metric in QUALITY_METRICS.items():
-        counted = [row[key] for row in rows if key in row]
-        summed = tuple(int(sum(col)) for col in zip(*counted, strict=True)) if counted else ()
-        scores[key] = evaluate._SCORERS[metric.kind](summed) if summed else None
-    return scores
-
-
 def relabelled(
     directory: Path = AGREEMENT_DIR, dev: Path = QUALITY_DIR / "dev"
 ) -> list[tuple[Fixture, dict[str, Any]]]:
@@ -131,19 +119,11 @@ def agreement(
         conversation = parse_fixture(fixture)
         document = labels_as_result(labels, len(conversation), fixture.labels)
         human.append(score_quality_fixture(fixture, conversation, document)[0])
+    _, scores = summed_scores(human)
     if not with_analysis:
-        return _totals(human), None
-    weights = crossfit.fold_weights(QUALITY_DIR / "dev", crossfit.DEFAULT_CACHE)
-    fold = folds([fixture.name for fixture, _ in pairs])
-    machine = []
-    for k in range(FOLDS):
-        with crossfit.weights_of(*weights[k]):
-            for (fixture, _), f in zip(pairs, fold, strict=True):
-                if f == k:
-                    conversation = parse_fixture(fixture)
-                    result = analyze(conversation)
-                    machine.append(score_quality_fixture(fixture, conversation, result)[0])
-    return _totals(human), _totals(machine)
+        return scores, None
+    analysis, _ = crossfit.crossfitted(only={fixture.name for fixture, _ in pairs})
+    return scores, analysis
 
 
 def main(argv: list[str] | None = None) -> int:

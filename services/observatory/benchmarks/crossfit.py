@@ -23,7 +23,7 @@ import hashlib
 import json
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -96,11 +96,14 @@ def weights_of(tone: Path, reply: Path) -> Iterator[None]:
 
 
 def crossfitted(
-    directory: Path = QUALITY_DIR / "dev", cache: Path = DEFAULT_CACHE
+    directory: Path = QUALITY_DIR / "dev",
+    cache: Path = DEFAULT_CACHE,
+    only: Collection[str] | None = None,
 ) -> tuple[dict[str, float | None], dict[str, list[str]]]:
     """Every quality metric of ``directory``, each fold analysed by weights fitted on the
-    others, and the per-conversation misses."""
-    files = sorted(directory.glob("*.json"))
+    others, and the per-conversation misses; with ``only``, of those conversations (file
+    names without ".json") alone, the weights still fitted on all of ``directory``."""
+    files = [p for p in sorted(directory.glob("*.json")) if only is None or p.stem in only]
     fold_of = dict(
         zip(
             files,
@@ -108,28 +111,24 @@ def crossfitted(
             strict=True,
         )
     )
-    totals: dict[str, tuple[int, ...]] = {}
+    parts: list[dict[str, evaluate.Counts]] = []
     misses: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         for k, (tone, reply) in enumerate(fold_weights(directory, cache)):
+            inside = [path for path in files if fold_of[path] == k]
+            if not inside:
+                continue
             part = Path(scratch) / f"dev{k}"
             part.mkdir()
-            for path in files:
-                if fold_of[path] == k:
-                    (part / path.name).symlink_to(path.resolve())
+            for path in inside:
+                (part / path.name).symlink_to(path.resolve())
             with weights_of(tone, reply):
                 found = evaluate.evaluate_part(part, keep_misses=True, resamples=1)
             if found.errors:
                 raise RuntimeError(f"analysis failed: {found.errors}")
             misses.update(found.misses)
-            for key, counts in found.support.items():
-                if counts:
-                    before = totals.get(key, (0,) * len(counts))
-                    totals[key] = tuple(a + b for a, b in zip(before, counts, strict=True))
-    scores = {
-        key: evaluate._SCORERS[metric.kind](totals[key]) if key in totals else None
-        for key, metric in evaluate.QUALITY_METRICS.items()
-    }
+            parts.append(found.support)
+    _, scores = evaluate.summed_scores(parts)
     return scores, dict(sorted(misses.items()))
 
 

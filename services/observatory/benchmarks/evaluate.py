@@ -1013,6 +1013,21 @@ def bootstrap_intervals(
     return intervals
 
 
+def summed_scores(
+    counted: Sequence[Mapping[str, Counts]],
+) -> tuple[dict[str, Counts], dict[str, float | None]]:
+    """Each quality metric's counts summed over ``counted`` (conversations, or parts whose
+    counts are already summed; an empty count is none) and its score from the sum."""
+    support: dict[str, Counts] = {}
+    scores: dict[str, float | None] = {}
+    for key, metric in QUALITY_METRICS.items():
+        rows = [c[key] for c in counted if c.get(key)]
+        summed = tuple(int(sum(col)) for col in zip(*rows, strict=True)) if rows else ()
+        support[key] = summed
+        scores[key] = _SCORERS[metric.kind](summed) if summed else None
+    return support, scores
+
+
 def evaluate_part(
     directory: Path,
     keep_misses: bool | None = None,
@@ -1042,13 +1057,7 @@ def evaluate_part(
         per_conversation.append(counts)
         if notes and keep_misses:
             misses[fixture.name] = notes
-    support: dict[str, Counts] = {}
-    scores: dict[str, float | None] = {}
-    for key, metric in QUALITY_METRICS.items():
-        rows = [c[key] for c in per_conversation if key in c]
-        summed = tuple(int(sum(col)) for col in zip(*rows, strict=True)) if rows else ()
-        support[key] = summed
-        scores[key] = _SCORERS[metric.kind](summed) if summed else None
+    support, scores = summed_scores(per_conversation)
     return PartEvaluation(
         name=name,
         conversations=len(fixtures),

@@ -2019,8 +2019,7 @@ _DENIED_LABEL = patterns.compile(
 # Words of a self-blame that are no label to deny: "I'm sorry" — "You're not sorry, you just
 # don't check your work" is an accusation.
 _NOT_A_SELF_LABEL = frozenset(
-    {"sorry", "apologise", "apologize", "apologising", "apologizing"}
-    | {"really", "such", "just", "feel", "felt"}
+    "sorry apologise apologize apologising apologizing really such just feel felt".split()  # noqa: SIM905
 )
 # A denial that goes on to accuse is no comfort: "You're not useless, you never test".
 _ACCUSES = patterns.compile(r"\byou (?:never|always|keep|constantly)\b")
