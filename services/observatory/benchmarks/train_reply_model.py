@@ -42,6 +42,7 @@ from app.analysis import reply_model
 from app.analysis.dialectic import _reactions, _target, read_turns, reply_reader
 from app.core.cancellation import NEVER
 from benchmarks.evaluate import FOLDS, QUALITY_DIR, folds, load_fixtures, parse_fixture
+from benchmarks.train_tone_model import CONVERGED
 
 MIN_COUNT = 3
 WORD_L2 = 10.0
@@ -121,7 +122,7 @@ def fit(x: csr_matrix, y: np.ndarray, dense_count: int) -> np.ndarray:
         np.zeros(x.shape[1]),
         jac=True,
         method="L-BFGS-B",
-        options={"maxiter": 3000, "gtol": 1e-7},
+        options=CONVERGED,
     )
     weights: np.ndarray = found.x
     return weights
