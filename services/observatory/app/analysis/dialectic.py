@@ -1172,11 +1172,13 @@ def _modelled_reactions(
     further past its threshold.
 
     Disagreement is looked for only in an argument: a conversation where the cues found
-    one, or where the model is fairly sure of at least two replies
-    (``reply_model.ARGUMENT_REPLIES`` from ``ARGUMENT_FROM``). A long, on-topic reply in a
-    cooperative support chat or e-mail thread, or comfort that denies a self-criticism
-    ("You're not useless"), can look to the model much like a rebuttal; one such reply
-    does not make an argument. A reply that accepts on a condition, consoles someone who
+    one, where the model is fairly sure of at least two replies
+    (``reply_model.ARGUMENT_REPLIES`` from ``ARGUMENT_FROM``), or a negotiation, where
+    someone accepts terms another put ("That works for me.", "Deal."), and the pushback
+    before them often carries no marker word ("A full seven days is brutal with the pager
+    going off at 3am"). A long, on-topic reply in a cooperative support chat or e-mail
+    thread, or comfort that denies a self-criticism ("You're not useless"), can look to
+    the model much like a rebuttal; one such reply does not make an argument. A reply that accepts on a condition, consoles someone who
     blamed themselves, or answers consolation ("I know, but I keep replaying it") is never
     the model's disagreement, and does not count towards the gate. The strength is the
     probability, at most _MODELLED_STRENGTH, so a reaction only the model sees never
@@ -1212,7 +1214,7 @@ def _modelled_reactions(
             against = 0.0
         read.append((position, target, against, along))
     sure = sum(1 for *_, against, _along in read if against >= reply_model.ARGUMENT_FROM)
-    arguing = reader.argued or sure >= reply_model.ARGUMENT_REPLIES
+    arguing = reader.argued or sure >= reply_model.ARGUMENT_REPLIES or _terms_accepted(turns)
     found: list[dict[str, Any]] = []
     for position, target, against, along in read:
         margin_against = against / reply_model.DISAGREEMENT_FROM if arguing else 0.0
@@ -1746,6 +1748,28 @@ _ACCEPTS_PROPOSAL = patterns.compile(
     r"i like (?:that|it|this)|me parece (?:bien|justo)|de acuerdo|einverstanden|passt|"
     r"d'accord|vale|trato hecho)\b"
 )
+
+
+# Accepting terms someone else put ("That works for me.", "Deal.", "I can live with that",
+# "Fair enough", "passt", "d'accord") ends a negotiation: positions were put and moved. A
+# subset of _ACCEPTS_PROPOSAL without plain assent and enthusiasm ("agreed", "sounds good",
+# "good idea", "I like that", "vale"), which a brainstorm or a support chat says as often.
+_ACCEPTS_TERMS = patterns.compile(
+    r"^(?:(?:ok|okay|yes|yeah|sure|alright|fine)[,.!]?\s+)?(?:that works|that could work|"
+    r"works for me|i (?:could|can) live with (?:that|it)|deal|(?:that )?i (?:could|can) get "
+    r"behind|fair enough|me parece (?:bien|justo)|de acuerdo|einverstanden|passt|d'accord|"
+    r"trato hecho)\b"
+)
+
+
+def _terms_accepted(turns: Sequence[_Turn]) -> bool:
+    """Whether someone accepts terms (_ACCEPTS_TERMS) put in one of the two messages
+    before by someone else: the conversation is a negotiation."""
+    return any(
+        _ACCEPTS_TERMS.match(reply.opening) is not None
+        and any(turns[k].speaker != reply.speaker for k in range(max(0, later - 2), later))
+        for later, reply in enumerate(turns)
+    )
 
 
 def _accepted_proposals(turns: Sequence[_Turn]) -> list[bool]:

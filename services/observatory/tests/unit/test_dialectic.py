@@ -546,6 +546,47 @@ def test_a_proposal_the_other_side_accepts_settles_a_debate():
     assert arc["speakers"][0] in {"Priya", "Tom"}
 
 
+ON_CALL = [
+    (
+        "Erin",
+        "Proposal for on-call: weekly rotation across all five of us, swaps allowed but "
+        "logged in the calendar.",
+    ),
+    (
+        "Lars",
+        "A full seven days is brutal with the pager going off at 3am. And I'm away for my "
+        "sister's wedding on the 20th.",
+    ),
+    (
+        "Sunita",
+        "Split it then: weekdays rotate weekly, weekends rotate separately, so nobody gets "
+        "both back to back.",
+    ),
+    ("Lars", "That works for me."),
+    ("Erin", "Great, I'll put it in the calendar tonight."),
+]
+
+
+def test_pushback_without_a_marker_word_counts_where_terms_are_then_accepted():
+    # Nothing in "A full seven days is brutal…" says "but" or "I disagree"; the terms
+    # accepted after it show it was a position in a negotiation.
+    found = analyze_dialectic(conversation(*ON_CALL))
+    [objection] = of_type(found, "disagreement")
+    assert objection["roles"] == {"target": 0, "response": 1}
+    [arc] = of_type(found, "thesis_antithesis_synthesis")
+    assert arc["roles"] == {"thesis": 0, "antithesis": 1, "synthesis": 2, "acceptance": 3}
+
+
+@pytest.mark.parametrize("assent", ["Sounds good.", "Agreed, nice one.", "I like that."])
+def test_plain_assent_does_not_make_a_conversation_a_negotiation(assent):
+    # A brainstorm or a support chat says these as often: the reply model's reading of
+    # the second message alone is not enough to call it pushback.
+    rows = [*ON_CALL[:3], ("Lars", assent), ON_CALL[4]]
+    found = analyze_dialectic(conversation(*rows))
+    assert of_type(found, "disagreement") == []
+    assert of_type(found, "thesis_antithesis_synthesis") == []
+
+
 def test_a_message_that_still_objects_does_not_reconcile():
     found = analyze_dialectic(
         conversation(
