@@ -1809,8 +1809,7 @@ def analyze_sentiment(
     for i, found in signals.items():
         trajectory[i]["signals"] = found
     token.check()
-    shifts = _shifts(values, smoothed)
-    shifts = _with_speaker_shifts(shifts, messages, scores)
+    shifts = _with_speaker_shifts(_shifts(values, smoothed), messages, scores)
 
     per_speaker: dict[str, list[float | None]] = {name: [] for name in conversation.speakers}
     for m, s in zip(messages, scores, strict=True):
@@ -1837,7 +1836,9 @@ def analyze_sentiment(
         "score": round(max(-1.0, min(1.0, overall_score)), 4),
         "by_speaker": by_speaker,
         "trajectory": trajectory,
-        "shifts": shifts,
+        # A turn into calm ("that's sorted then") is where a mood ends, not a new one: it
+        # counts towards a mixed conversation but is not reported as a shift.
+        "shifts": [s for s in shifts if s["to"] != "neutral"],
         "engagement_level": level,
         "engagement_signals": engagement,
         "collaboration": _collaboration(messages, scores, prose, pairs, overlap, dialectic, token),

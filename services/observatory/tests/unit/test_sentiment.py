@@ -208,6 +208,24 @@ def test_steady_mood_has_no_shifts() -> None:
     }
 
 
+def test_calming_down_to_practical_questions_is_not_a_shift() -> None:
+    # The joy ends; no new mood begins. Readers mark a shift where the tone turns into a
+    # feeling, not where it settles into logistics.
+    turns = [
+        ("ana", "We got the flat!!! I'm so happy, this is the best news all year 🎉"),
+        ("ben", "AMAZING. I'm thrilled for you both, you deserve it!"),
+        ("ana", "Thank you!! Honestly I could cry, it's perfect"),
+        ("ben", "When do you get the keys?"),
+        ("ana", "On the 3rd, at 10am at the agency on Mill Road."),
+        ("ben", "Is parking included in the rent?"),
+        ("ana", "One space, number 14, behind the building."),
+    ]
+    result = analyze_sentiment(conversation(turns))
+    assert [t["label"] for t in result["trajectory"][3:]] == ["neutral"] * 4
+    assert result["shifts"] == []
+    assert result["overall_tone"] == "positive"
+
+
 def test_a_heated_argument_is_mixed_or_negative_and_adversarial() -> None:
     turns = [
         ("ana", "Your plan is useless and you clearly did not read the spec."),
