@@ -61,9 +61,9 @@ def parts() -> list[PartEvaluation]:
     return evaluate_parts(QUALITY_DIR)
 
 
-# Measured 2026-12-05 with both models refitted on 769 dev conversations (README "Quality
+# Measured 2026-12-05 with both models refitted on 829 dev conversations (README "Quality
 # set"); floors 0.03 under the score, or one item under for the recalls that rest on few
-# spans (Socratic 12 / 16 and 28 / 31, thesis–antithesis–synthesis 32 / 68 and 94 / 174),
+# spans (Socratic 13 / 17 and 30 / 34, thesis–antithesis–synthesis 50 / 83 and 119 / 191),
 # and ceilings 0.04 over the false-positive rates. Both models were fitted on dev, so dev's
 # tone and reaction figures are in-sample there (benchmarks/crossfit.py scores it
 # cross-fitted). Raise them with the figures when quality improves; lower them only with a
@@ -72,35 +72,35 @@ FLOORS: dict[str, dict[str, float]] = {
     "blind": {
         "tone_accuracy": 0.69,
         "message_tone_macro_f1": 0.65,
-        "disagreement_f1": 0.53,
+        "disagreement_f1": 0.58,
         "agreement_f1": 0.45,
-        "tas_recall": 0.45,
-        "socratic_recall": 0.68,
+        "tas_recall": 0.59,
+        "socratic_recall": 0.70,
         "qa_pair_f1": 0.84,
         "shift_f1": 0.34,
-        "topic_boundary_f1": 0.50,
+        "topic_boundary_f1": 0.48,
         "single_topic_unsplit": 0.93,
-        "topic_label_acceptable": 0.66,
+        "topic_label_acceptable": 0.65,
         "keyword_hit_rate": 0.53,
     },
     "dev": {
-        "tone_accuracy": 0.76,
+        "tone_accuracy": 0.75,
         "message_tone_macro_f1": 0.81,
-        "disagreement_f1": 0.68,
+        "disagreement_f1": 0.70,
         "agreement_f1": 0.63,
-        "tas_recall": 0.53,
-        "socratic_recall": 0.87,
+        "tas_recall": 0.61,
+        "socratic_recall": 0.85,
         "qa_pair_f1": 0.84,
-        "shift_f1": 0.42,
-        "topic_boundary_f1": 0.59,
+        "shift_f1": 0.44,
+        "topic_boundary_f1": 0.58,
         "single_topic_unsplit": 0.93,
-        "topic_label_acceptable": 0.70,
+        "topic_label_acceptable": 0.69,
         "keyword_hit_rate": 0.56,
     },
 }
 CEILINGS: dict[str, dict[str, float]] = {
-    "blind": {"tas_false_positive_rate": 0.12, "socratic_false_positive_rate": 0.05},
-    "dev": {"tas_false_positive_rate": 0.13, "socratic_false_positive_rate": 0.05},
+    "blind": {"tas_false_positive_rate": 0.14, "socratic_false_positive_rate": 0.05},
+    "dev": {"tas_false_positive_rate": 0.12, "socratic_false_positive_rate": 0.05},
 }
 
 
@@ -109,7 +109,7 @@ CEILINGS: dict[str, dict[str, float]] = {
 
 def test_the_parts_come_blind_first_then_dev(parts: list[PartEvaluation]) -> None:
     assert [p.name for p in parts] == ["blind", "dev"]
-    assert [p.conversations for p in parts] == [359, 769]
+    assert [p.conversations for p in parts] == [419, 829]
     assert all(p.errors == {} for p in parts)
 
 
@@ -366,4 +366,4 @@ def test_the_table_puts_blind_first_and_shows_no_blind_conversation(tmp_path: Pa
 
 def test_a_single_dev_folder_is_scored_as_one_part() -> None:
     part = evaluate_part(QUALITY_DIR / "dev", resamples=20)
-    assert part.name == "dev" and part.conversations == 769 and part.misses
+    assert part.name == "dev" and part.conversations == 829 and part.misses
