@@ -161,14 +161,16 @@ _WH = WH_WORDS
 
 # Interrogative word order even without "?": "can you…", "is the…", "does it…". "Do it",
 # "do this", "have that ready" open imperatives, so do/have count only before a personal
-# subject; does/did/has never open an imperative.
+# subject; does/did/has never open an imperative, and "don't you dare / ever / worry"
+# forbids ("don't you dare apologise. he was your best mate").
 _PERSON = r"i|you|we|they|he|she|there|someone|anyone|anybody|people"
 _AUX_OPENER = patterns.compile(
     rf"^{_LEAD_IN}(?:"
     rf"(?:{BE_OR_MODAL}|isn't|aren't|wasn't|weren't|can't|couldn't|wouldn't|won't|"
     rf"shouldn't)\s+(?:{_SUBJECT}|{_DETERMINER})"
     rf"|(?:does|did|has|doesn't|didn't|hasn't)\s+(?:{_SUBJECT}|{_DETERMINER})"
-    rf"|(?:do|don't|have|haven't)\s+(?:{_PERSON})"
+    rf"|(?:do|have|haven't)\s+(?:{_PERSON})"
+    rf"|don't\s+(?!you\s(?:dare|ever|worry|forget)\b)(?:{_PERSON})"
     rf")\b"
 )
 # "what is…", "how do…", "how many…", "what's…", "why not…", a bare "why".

@@ -84,7 +84,14 @@ def test_rhetorical_questions_are_neither_paired_nor_unanswered(rhetorical):
 
 
 @pytest.mark.parametrize(
-    "command", ["Do it now and restart the worker.", "Have that ready by Friday.", "Do this first."]
+    "command",
+    [
+        "Do it now and restart the worker.",
+        "Have that ready by Friday.",
+        "Do this first.",
+        "don't you dare apologise. he was your best mate for 14 years",
+        "Don't you worry about the worker.",
+    ],
 )
 def test_imperatives_are_not_questions(command):
     findings = detect_dialectic(
