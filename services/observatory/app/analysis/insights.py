@@ -460,14 +460,31 @@ def _tone_point(sentiment: Mapping[str, Any]) -> str | None:
     start = _mean(float(t.get("score") or 0.0) for t in trajectory[:third])
     end = _mean(float(t.get("score") or 0.0) for t in trajectory[-third:])
     start_label, end_label = _tone_label(start), _tone_label(end)
+    verdict = f"overall {overall} ({score:+.2f}){_both_sides(trajectory, overall)}{tail}"
     if start_label == end_label:
         return (
             f"The tone stayed {start_label} from start ({start:+.2f}) to end ({end:+.2f}); "
-            f"overall {overall} ({score:+.2f}){tail}."
+            f"{verdict}."
         )
     return (
         f"The tone moved from {start_label} in the first third ({start:+.2f}) to {end_label} "
-        f"in the last ({end:+.2f}); overall {overall} ({score:+.2f}){tail}."
+        f"in the last ({end:+.2f}); {verdict}."
+    )
+
+
+def _both_sides(trajectory: Sequence[Mapping[str, Any]], overall: str) -> str:
+    """For a mixed conversation, where it was most positive and most negative: the thirds
+    can both lean one way ("stayed positive") while one stretch turned the other."""
+    if overall != "mixed":
+        return ""
+    scored = [(float(t.get("score") or 0.0), int(t.get("index") or 0)) for t in trajectory]
+    high = max(scored, key=lambda item: (item[0], -item[1]))  # the first of equals
+    low = min(scored)
+    if _tone_label(high[0]) != "positive" or _tone_label(low[0]) != "negative":
+        return ""
+    return (
+        f", most positive at message {high[1]} ({high[0]:+.2f}) and most negative at "
+        f"message {low[1]} ({low[0]:+.2f})"
     )
 
 

@@ -233,6 +233,26 @@ def test_summary_of_a_tiny_chat_gives_no_shares():
     assert points[0] == "Ana and Bob exchanged 2 messages (10 words)."
 
 
+def test_a_mixed_tone_says_where_it_was_most_positive_and_most_negative():
+    # Both thirds lean positive, so "stayed positive … overall mixed" needs its reason.
+    scores = [0.6, 0.7, 0.2, -0.1, -0.8, -0.6, 0.1, 0.4, 0.5]
+    rows = [("Ana" if i % 2 else "Bob", f"message number {i}") for i in range(len(scores))]
+    sentiment = {
+        "overall_tone": "mixed",
+        "score": 0.11,
+        "trajectory": [{"index": i, "score": v} for i, v in enumerate(scores)],
+    }
+    points = build_insights(conversation(rows), {"sentiment": sentiment})["summary_points"]
+    [tone] = [p for p in points if p.startswith("The tone")]
+    assert tone == (
+        "The tone stayed positive from start (+0.50) to end (+0.33); overall mixed (+0.11), "
+        "most positive at message 1 (+0.70) and most negative at message 4 (-0.80)."
+    )
+    sentiment["overall_tone"] = "positive"
+    points = build_insights(conversation(rows), {"sentiment": sentiment})["summary_points"]
+    assert "most positive" not in " ".join(points)
+
+
 def test_quotes_in_moments_are_masked():
     rows = [
         ("Ana", "Everything is broken and I hate this."),
