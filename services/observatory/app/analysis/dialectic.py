@@ -1174,17 +1174,20 @@ def _modelled_reactions(
     further past its threshold.
 
     Disagreement is looked for only in an argument: a conversation where the cues found
-    one, where the model is fairly sure of at least two replies
-    (``reply_model.ARGUMENT_REPLIES`` from ``ARGUMENT_FROM``), or a negotiation, where
-    someone accepts terms another put ("That works for me.", "Deal."), and the pushback
-    before them often carries no marker word ("A full seven days is brutal with the pager
-    going off at 3am"). A long, on-topic reply in a cooperative support chat or e-mail
-    thread, or comfort that denies a self-criticism ("You're not useless"), can look to
-    the model much like a rebuttal; one such reply does not make an argument. A reply that accepts on a condition, consoles someone who
-    blamed themselves, or answers consolation ("I know, but I keep replaying it") is never
-    the model's disagreement, and does not count towards the gate. The strength is the
-    probability, at most _MODELLED_STRENGTH, so a reaction only the model sees never
-    becomes a key moment on its own."""
+    one, or where the model is fairly sure of at least two replies
+    (``reply_model.ARGUMENT_REPLIES`` from ``ARGUMENT_FROM``). A long, on-topic reply in a
+    cooperative support chat or e-mail thread, or comfort that denies a self-criticism
+    ("You're not useless"), can look to the model much like a rebuttal; one such reply
+    does not make an argument. Elsewhere only the replies of a negotiation are read so
+    (:func:`_negotiated`): the few before a proposal someone else then accepts ("That works
+    for me.", "Deal."), where pushback often carries no marker word ("A full seven days is
+    brutal with the pager going off at 3am").
+
+    A reply that accepts on a condition, consoles someone who blamed themselves, answers
+    consolation ("I know, but I keep replaying it") or opens in praise of what it answers
+    ("That's great because…", "Love that") is never the model's disagreement, and does not
+    count towards the gate. The strength is the probability, at most _MODELLED_STRENGTH, so
+    a reaction only the model sees never becomes a key moment on its own."""
     position_of = {t.index: p for p, t in enumerate(turns)}
     reacted = {
         position_of[s["roles"][role]]
@@ -1212,14 +1215,21 @@ def _modelled_reactions(
     read: list[tuple[int, int, float, float]] = []
     for position, target in replies:
         against, along = reader.probabilities(position, target)
-        if position in consoling or target in consoling or _accepts_on_condition(turns[position]):
+        if (
+            position in consoling
+            or target in consoling
+            or _accepts_on_condition(turns[position])
+            or _PRAISE_OPENING.match(turns[position].opening)
+        ):
             against = 0.0
         read.append((position, target, against, along))
     sure = sum(1 for *_, against, _along in read if against >= reply_model.ARGUMENT_FROM)
-    arguing = reader.argued or sure >= reply_model.ARGUMENT_REPLIES or _terms_accepted(turns)
+    arguing = reader.argued or sure >= reply_model.ARGUMENT_REPLIES
+    negotiated = set() if arguing else _negotiated(turns)
     found: list[dict[str, Any]] = []
     for position, target, against, along in read:
-        margin_against = against / reply_model.DISAGREEMENT_FROM if arguing else 0.0
+        opened = arguing or position in negotiated
+        margin_against = against / reply_model.DISAGREEMENT_FROM if opened else 0.0
         margin_along = along / reply_model.AGREEMENT_FROM
         if margin_against >= 1.0 and margin_against >= margin_along:
             kind, strength = "disagreement", against
@@ -1755,23 +1765,46 @@ _ACCEPTS_PROPOSAL = patterns.compile(
 # Accepting terms someone else put ("That works for me.", "Deal.", "I can live with that",
 # "Fair enough", "passt", "d'accord") ends a negotiation: positions were put and moved. A
 # subset of _ACCEPTS_PROPOSAL without plain assent and enthusiasm ("agreed", "sounds good",
-# "good idea", "I like that", "vale"), which a brainstorm or a support chat says as often.
+# "good idea", "I like that", "vale"), which a brainstorm or a support chat says as often;
+# up to two words may lead ("Great, that works for me."), and what would make the words
+# something else is not taken: a question ("That works?", "Deal?"), "deal with it",
+# "deal-breaker", "passt nicht", "passt auf euch auf", "de acuerdo con", "that works in
+# Chrome", "that works now", "that could work if…", "fair enough, but…".
 _ACCEPTS_TERMS = patterns.compile(
-    r"^(?:(?:ok|okay|yes|yeah|sure|alright|fine)[,.!]?\s+)?(?:that works|that could work|"
-    r"works for me|i (?:could|can) live with (?:that|it)|deal|(?:that )?i (?:could|can) get "
-    r"behind|fair enough|me parece (?:bien|justo)|de acuerdo|einverstanden|passt|d'accord|"
-    r"trato hecho)\b"
+    r"^(?:(?:ok|okay|yes|yeah|sure|alright|fine|great|perfect|thanks|hmm|right|then)"
+    r"[,.!]?\s++){0,2}"
+    r"(?:that works|that could work|that would work|that'd work|works for me|"
+    r"i (?:could|can) live with (?:that|it)|deal|(?:that )?i (?:could|can) get behind|"
+    r"fair enough|me parece (?:bien|justo)|de acuerdo|einverstanden|passt|d'accord|"
+    r"trato hecho)"
+    r"(?![\w?-]| \?| (?:with|breaker|nicht|auf|dir|con|in|on|out|if|now|but)\b|,? but\b)"
+)
+# How far before an acceptance of terms the negotiation's replies are read (_negotiated).
+_NEGOTIATION_REACH = 6
+# A reply that opens in praise of what it answers builds on it ("That's great because it's
+# concrete", "Love that", "Ooh, and…"), whatever the reply model reads in the rest.
+_PRAISE_OPENING = patterns.compile(
+    r"^(?:ooh|oh nice|nice[,.!]|love (?:that|it|this)|that'?s (?:great|brilliant|lovely|"
+    r"a (?:great|good) idea)|great idea|good idea|building on (?:that|this)|yes!)"
 )
 
 
-def _terms_accepted(turns: Sequence[_Turn]) -> bool:
-    """Whether someone accepts terms (_ACCEPTS_TERMS) put in one of the two messages
-    before by someone else: the conversation is a negotiation."""
-    return any(
-        _ACCEPTS_TERMS.match(reply.opening) is not None
-        and any(turns[k].speaker != reply.speaker for k in range(max(0, later - 2), later))
-        for later, reply in enumerate(turns)
-    )
+def _negotiated(turns: Sequence[_Turn]) -> set[int]:
+    """Positions of the replies that lead up to a proposal someone accepts with terms
+    (_ACCEPTS_TERMS) in one of the two messages after it: from _NEGOTIATION_REACH messages
+    before the acceptance up to the proposal. A "Deal" closing a plan does not open an
+    earlier exchange on something else, nor the proposal and what follows it."""
+    found: set[int] = set()
+    for later, reply in enumerate(turns):
+        if _ACCEPTS_TERMS.match(reply.opening) is None:
+            continue
+        proposal = next(
+            (k for k in (later - 1, later - 2) if k >= 0 and turns[k].speaker != reply.speaker),
+            None,
+        )
+        if proposal is not None:
+            found.update(range(max(1, later - _NEGOTIATION_REACH), proposal))
+    return found
 
 
 def _accepted_proposals(turns: Sequence[_Turn]) -> list[bool]:

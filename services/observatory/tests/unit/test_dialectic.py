@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -574,22 +575,84 @@ ON_CALL = [
 ]
 
 
-def test_pushback_without_a_marker_word_counts_where_terms_are_then_accepted():
+@pytest.mark.parametrize("accepted", ["That works for me.", "Great, that works for me.", "Deal."])
+def test_pushback_without_a_marker_word_counts_where_terms_are_then_accepted(accepted):
     # Nothing in "A full seven days is brutal…" says "but" or "I disagree"; the terms
     # accepted after it show it was a position in a negotiation.
-    found = analyze_dialectic(conversation(*ON_CALL))
+    found = analyze_dialectic(conversation(*ON_CALL[:3], ("Lars", accepted), ON_CALL[4]))
     [objection] = of_type(found, "disagreement")
     assert objection["roles"] == {"target": 0, "response": 1}
     [arc] = of_type(found, "thesis_antithesis_synthesis")
     assert arc["roles"] == {"thesis": 0, "antithesis": 1, "synthesis": 2, "acceptance": 3}
 
 
-@pytest.mark.parametrize("assent", ["Sounds good.", "Agreed, nice one.", "I like that."])
-def test_plain_assent_does_not_make_a_conversation_a_negotiation(assent):
-    # A brainstorm or a support chat says these as often: the reply model's reading of
-    # the second message alone is not enough to call it pushback.
-    rows = [*ON_CALL[:3], ("Lars", assent), ON_CALL[4]]
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Sounds good.",
+        "Agreed, nice one.",
+        "I like that.",
+        "That works?",
+        "Deal with it, I'm not doing weekends.",
+        "That could work if we had six people.",
+    ],
+)
+def test_plain_assent_or_other_meanings_do_not_make_a_negotiation(reply):
+    # A brainstorm or a support chat says the first three as often; the others are a
+    # question, a refusal and a condition. The reply model's reading of the second
+    # message alone is not enough to call it pushback.
+    found = analyze_dialectic(conversation(*ON_CALL[:3], ("Lars", reply), ON_CALL[4]))
+    assert of_type(found, "disagreement") == []
+    assert of_type(found, "thesis_antithesis_synthesis") == []
+
+
+BRAINSTORM = [
+    (m["speaker"], m["text"])
+    for m in json.loads(
+        (Path(__file__).parents[1] / "fixtures/eval/14_brainstorming.json").read_text("utf-8")
+    )["messages"]
+]
+
+
+@pytest.mark.parametrize("closing", ["Agreed,", "Works for me,", "Deal,", "That works,"])
+def test_a_brainstorm_that_ends_in_terms_has_no_disagreement(closing):
+    # "Ooh, and the kids who read the most…" and "That's great because it's concrete" read
+    # to the reply model like rebuttals; a reply that opens in praise builds on the idea.
+    rows = list(BRAINSTORM)
+    rows[10] = ("Ben", f"{closing} this is a fun plan. I'll ask my neighbour about the reading.")
     found = analyze_dialectic(conversation(*rows))
+    assert of_type(found, "disagreement") == []
+    assert of_type(found, "thesis_antithesis_synthesis") == []
+
+
+def test_a_deal_closing_a_plan_does_not_reopen_an_earlier_exchange():
+    help_then_lunch = [
+        ("Ivy", "Quick question, how do I add a second calendar to the shared view?"),
+        ("Noah", "Click the plus next to 'Other calendars' and paste the calendar's address."),
+        ("Ivy", "I don't have a plus there, just a gear icon. Maybe it's a different version?"),
+        ("Noah", "Then it's under the gear icon, 'Add calendar', same thing."),
+        ("Ivy", "Found it, thank you!"),
+        ("Noah", "No problem. Are you coming to the team lunch on Friday?"),
+        ("Ivy", "Yes! Where is it this time?"),
+        ("Noah", "The Italian place on King Street, 12:30."),
+        ("Ivy", "Lovely, I'll book us a table for eight then."),
+        ("Noah", "Great, thanks for sorting it."),
+        ("Ivy", "I'll also ask if they can do a cake for Maria's birthday."),
+        ("Noah", "Deal, I'll chip in for it."),
+    ]
+    assert of_type(analyze_dialectic(conversation(*help_then_lunch)), "disagreement") == []
+
+
+def test_a_fix_that_works_is_no_negotiation():
+    found = analyze_dialectic(
+        conversation(
+            ("Rosa", "The app crashes every time I open the camera to scan a receipt."),
+            ("AI", "Sorry about that! Please update the app to 3.4, which fixes a camera crash."),
+            ("Rosa", "I updated to 3.4 and the camera still crashes when I scan a receipt."),
+            ("AI", "Thanks for checking. Then turn off HDR in the camera settings and try again."),
+            ("Rosa", "That works now, the receipt scanned fine. Thanks!"),
+        )
+    )
     assert of_type(found, "disagreement") == []
     assert of_type(found, "thesis_antithesis_synthesis") == []
 
