@@ -1766,34 +1766,43 @@ _ACCEPTS_PROPOSAL = patterns.compile(
 # "Fair enough", "passt", "d'accord") ends a negotiation: positions were put and moved. A
 # subset of _ACCEPTS_PROPOSAL without plain assent and enthusiasm ("agreed", "sounds good",
 # "good idea", "I like that", "vale"), which a brainstorm or a support chat says as often;
-# up to two words may lead ("Great, that works for me."), and what would make the words
-# something else is not taken: a question ("That works?", "Deal?"), "deal with it",
-# "deal-breaker", "passt nicht", "passt auf euch auf", "de acuerdo con", "that works in
-# Chrome", "that works now", "that could work if…", "fair enough, but…".
+# up to two words may lead ("Great, that works for me."), and the clause must end with the
+# words, ask nothing and not go on with "but": not "That works?", "Deal, right?", "deal
+# with it", "deal-breaker", "passt mir nicht", "de acuerdo con", "that could work if…",
+# "fair enough, but…", "Deal. But only if…". A bare "that works" is mostly a fix that
+# worked ("Thanks, that works!"), so it needs "for me".
 _ACCEPTS_TERMS = patterns.compile(
     r"^(?:(?:ok|okay|yes|yeah|sure|alright|fine|great|perfect|thanks|hmm|right|then)"
     r"[,.!]?\s++){0,2}"
-    r"(?:that works|that could work|that would work|that'd work|works for me|"
-    r"i (?:could|can) live with (?:that|it)|deal|(?:that )?i (?:could|can) get behind|"
-    r"fair enough|me parece (?:bien|justo)|de acuerdo|einverstanden|passt|d'accord|"
-    r"trato hecho)"
-    r"(?![\w?-]| \?| (?:with|breaker|nicht|auf|dir|con|in|on|out|if|now|but)\b|,? but\b)"
+    r"(?:that works for (?:me|us|everyone)|works for (?:me|us)|"
+    r"that(?: could| would|'d) work(?: for (?:me|us))?|"
+    r"i (?:could|can) live with (?:that|it)|deal(?! (?:me|us)\b)|"
+    r"(?:that )?i (?:could|can) get behind (?:that|it)|fair enough|"
+    r"me parece (?:bien|justo)|de acuerdo|einverstanden|passt(?: für (?:mich|uns))?|"
+    r"d'accord|trato hecho)"
+    # the clause ends there, asks nothing and goes on with no "but"
+    r"(?!-)(?=\s*+(?:[^\w\s]|$))(?![^.!?\n]{0,40}+\?)(?![^a-z]{0,4}+but\b)"
 )
 # How far before an acceptance of terms the negotiation's replies are read (_negotiated).
 _NEGOTIATION_REACH = 6
 # A reply that opens in praise of what it answers builds on it ("That's great because it's
-# concrete", "Love that", "Ooh, and…"), whatever the reply model reads in the rest.
+# concrete", "Love that!", "Ooh, and…", "Building on that"), whatever the reply model reads
+# in the rest; praise that goes on with "but", "for you" or a comma is not taken.
 _PRAISE_OPENING = patterns.compile(
-    r"^(?:ooh|oh nice|nice[,.!]|love (?:that|it|this)|that'?s (?:great|brilliant|lovely|"
-    r"a (?:great|good) idea)|great idea|good idea|building on (?:that|this)|yes!)"
+    r"^(?:(?:ooh|oh nice|nice|love (?:that|it|this)|that'?s (?:great|brilliant|lovely|"
+    r"a (?:great|good) idea)|great idea|good idea|yes)(?:[.!]++(?:\s|$)|,? and\b| because\b)"
+    r"|building on (?:that|this)\b)"
 )
 
 
 def _negotiated(turns: Sequence[_Turn]) -> set[int]:
     """Positions of the replies that lead up to a proposal someone accepts with terms
-    (_ACCEPTS_TERMS) in one of the two messages after it: from _NEGOTIATION_REACH messages
-    before the acceptance up to the proposal. A "Deal" closing a plan does not open an
-    earlier exchange on something else, nor the proposal and what follows it."""
+    (_ACCEPTS_TERMS) in one of the two messages after it, the proposal included (a
+    counter-offer taken at once: "25 then, and I collect." — "Deal."): from
+    _NEGOTIATION_REACH messages before the acceptance. A "Deal" closing a plan does not
+    open an earlier exchange on something else. An assistant's suggestion that works
+    ("Then turn off HDR." — "That works, thanks!") ends troubleshooting, not a
+    negotiation."""
     found: set[int] = set()
     for later, reply in enumerate(turns):
         if _ACCEPTS_TERMS.match(reply.opening) is None:
@@ -1802,8 +1811,8 @@ def _negotiated(turns: Sequence[_Turn]) -> set[int]:
             (k for k in (later - 1, later - 2) if k >= 0 and turns[k].speaker != reply.speaker),
             None,
         )
-        if proposal is not None:
-            found.update(range(max(1, later - _NEGOTIATION_REACH), proposal))
+        if proposal is not None and turns[proposal].role != "ai":
+            found.update(range(max(1, later - _NEGOTIATION_REACH), proposal + 1))
     return found
 
 

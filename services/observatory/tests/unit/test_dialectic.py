@@ -595,6 +595,9 @@ def test_pushback_without_a_marker_word_counts_where_terms_are_then_accepted(acc
         "That works?",
         "Deal with it, I'm not doing weekends.",
         "That could work if we had six people.",
+        "Deal me in, I'll bring the snacks.",
+        "Passt mir nicht, da bin ich beim Kunden.",
+        "That works for you?",
     ],
 )
 def test_plain_assent_or_other_meanings_do_not_make_a_negotiation(reply):
@@ -643,18 +646,51 @@ def test_a_deal_closing_a_plan_does_not_reopen_an_earlier_exchange():
     assert of_type(analyze_dialectic(conversation(*help_then_lunch)), "disagreement") == []
 
 
-def test_a_fix_that_works_is_no_negotiation():
+@pytest.mark.parametrize(
+    "closing",
+    [
+        "That works now, the receipt scanned fine. Thanks!",
+        "That works, the receipt scanned fine now. Thanks!",
+        "Thanks, that works! The receipt scanned fine.",
+        "Perfect, that works for me, it scanned.",
+    ],
+)
+def test_a_fix_that_works_is_no_negotiation(closing):
+    # "I updated and it still crashes" is troubleshooting, and the assistant's next
+    # suggestion that works ends it: no objection, no synthesis.
     found = analyze_dialectic(
         conversation(
             ("Rosa", "The app crashes every time I open the camera to scan a receipt."),
             ("AI", "Sorry about that! Please update the app to 3.4, which fixes a camera crash."),
             ("Rosa", "I updated to 3.4 and the camera still crashes when I scan a receipt."),
             ("AI", "Thanks for checking. Then turn off HDR in the camera settings and try again."),
-            ("Rosa", "That works now, the receipt scanned fine. Thanks!"),
+            ("Rosa", closing),
         )
     )
     assert of_type(found, "disagreement") == []
     assert of_type(found, "thesis_antithesis_synthesis") == []
+
+
+def test_a_counter_offer_taken_at_once_is_pushback():
+    found = analyze_dialectic(
+        conversation(
+            ("Sam", "I'd like £120 for the bike, it's barely ridden."),
+            ("Jo", "£90 and I collect it today."),
+            ("Sam", "Deal, see you at six."),
+        )
+    )
+    [objection] = of_type(found, "disagreement")
+    assert objection["roles"] == {"target": 0, "response": 1}
+
+
+def test_praise_followed_by_but_is_still_pushback():
+    rows = [
+        ON_CALL[0],
+        ("Lars", "That's great, but a full seven days is brutal with the pager going off at 3am."),
+        *ON_CALL[2:],
+    ]
+    [objection] = of_type(analyze_dialectic(conversation(*rows)), "disagreement")
+    assert objection["roles"] == {"target": 0, "response": 1}
 
 
 def test_a_message_that_still_objects_does_not_reconcile():
