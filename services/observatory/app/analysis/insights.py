@@ -455,7 +455,8 @@ def _tone_point(sentiment: Mapping[str, Any]) -> str | None:
     collaboration = _mapping(sentiment.get("collaboration")).get("label")
     tail = f", and the exchange read as {collaboration}" if collaboration else ""
     if len(trajectory) < 3:
-        return f"The overall tone was {overall} ({score:+.2f}){tail}."
+        sides = _both_sides(trajectory, overall)
+        return f"The overall tone was {overall} ({score:+.2f}){sides}{tail}."
     third = max(1, len(trajectory) // 3)
     start = _mean(float(t.get("score") or 0.0) for t in trajectory[:third])
     end = _mean(float(t.get("score") or 0.0) for t in trajectory[-third:])

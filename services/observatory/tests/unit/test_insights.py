@@ -251,6 +251,17 @@ def test_a_mixed_tone_says_where_it_was_most_positive_and_most_negative():
     sentiment["overall_tone"] = "positive"
     points = build_insights(conversation(rows), {"sentiment": sentiment})["summary_points"]
     assert "most positive" not in " ".join(points)
+    # Two messages: no thirds, the extremes all the same.
+    sentiment = {
+        "overall_tone": "mixed",
+        "score": -0.05,
+        "trajectory": [{"index": 0, "score": 0.7}, {"index": 1, "score": -0.8}],
+    }
+    points = build_insights(conversation(rows[:2]), {"sentiment": sentiment})["summary_points"]
+    assert (
+        "The overall tone was mixed (-0.05), most positive at message 0 (+0.70) and most "
+        "negative at message 1 (-0.80)." in points
+    )
 
 
 def test_quotes_in_moments_are_masked():
