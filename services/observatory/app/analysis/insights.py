@@ -478,7 +478,10 @@ def _both_sides(trajectory: Sequence[Mapping[str, Any]], overall: str) -> str:
     can both lean one way ("stayed positive") while one stretch turned the other."""
     if overall != "mixed":
         return ""
-    scored = [(float(t.get("score") or 0.0), int(t.get("index") or 0)) for t in trajectory]
+    scored = [
+        (float(t.get("score") or 0.0), int(t.get("index", position)))
+        for position, t in enumerate(trajectory)
+    ]
     high = max(scored, key=lambda item: (item[0], -item[1]))  # the first of equals
     low = min(scored)
     if _tone_label(high[0]) != "positive" or _tone_label(low[0]) != "negative":

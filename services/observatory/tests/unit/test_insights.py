@@ -251,11 +251,12 @@ def test_a_mixed_tone_says_where_it_was_most_positive_and_most_negative():
     sentiment["overall_tone"] = "positive"
     points = build_insights(conversation(rows), {"sentiment": sentiment})["summary_points"]
     assert "most positive" not in " ".join(points)
-    # Two messages: no thirds, the extremes all the same.
+    # Two messages: no thirds, the extremes all the same; a trajectory without indices is
+    # read in order.
     sentiment = {
         "overall_tone": "mixed",
         "score": -0.05,
-        "trajectory": [{"index": 0, "score": 0.7}, {"index": 1, "score": -0.8}],
+        "trajectory": [{"score": 0.7}, {"score": -0.8}],
     }
     points = build_insights(conversation(rows[:2]), {"sentiment": sentiment})["summary_points"]
     assert (
